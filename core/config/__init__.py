@@ -1,0 +1,118 @@
+"""Configuration: the yacs defaults tree (``defaults.py``) and a strict loader.
+
+``load_config(path, overrides)`` merges a YAML file and then ``KEY VALUE`` overrides into the
+defaults. Unknown keys, values of the wrong type and malformed files raise ``ConfigError``, whose
+one-line message names the key (and the closest valid keys) or the file.
+"""
+import ast
+import difflib
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional
+
+import yaml
+from yacs.config import CfgNode as CN
+
+from core.config.defaults import get_defaults
+
+__all__ = ["ConfigError", "load_config", "get_defaults", "default_output_dir"]
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid."""
+
+
+def _flatten(node: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    flat = {}
+    for key, value in node.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, full + "."))
+        else:
+            flat[full] = value
+    return flat
+
+
+def _closest(key: str, valid: Iterable[str]) -> str:
+    valid = list(valid)
+    leaf = key.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
+    close += [v for v in valid if v.rsplit(".", 1)[-1] == leaf and v not in close]
+    return ", ".join(close[:3]) if close else "(none)"
+
+
+def _coerce(value: Any, default: Any, key: str, source: str) -> Any:
+    """Check ``value`` against the type of ``default``; return it in the default's type."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    elif isinstance(default, (list, tuple)):
+        if isinstance(value, (list, tuple)):
+            return list(value)
+    raise ConfigError(f"{source}: {key} expects a value of type {type(default).__name__} "
+                      f"(default {default!r}), got {value!r} of type {type(value).__name__}")
+
+
+def _parse_override(text: str) -> Any:
+    """Command-line values are Python / YAML literals; anything else is a string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        pass
+    if text in ("True", "False", "true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+def _merge(cfg: CN, updates: Dict[str, Any], source: str) -> None:
+    valid = _flatten(cfg)
+    for key, value in updates.items():
+        if key not in valid and any(v.startswith(key + ".") for v in valid):
+            raise ConfigError(f"{source}: '{key}' is a group of keys and needs a mapping, got {value!r}")
+        if key not in valid:
+            raise ConfigError(f"{source}: unknown config key '{key}'; closest valid keys: {_closest(key, valid)}")
+        node = cfg
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = _coerce(value, valid[key], key, source)
+
+
+def load_config(config_file: Optional[str] = None, overrides: Optional[List[str]] = None) -> CN:
+    """Defaults, then the YAML file, then the ``KEY VALUE`` overrides; returns a frozen config."""
+    cfg = get_defaults()
+    if config_file:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file '{config_file}' does not exist")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file '{config_file}' is not valid YAML: "
+                              f"{' '.join(str(err).split())}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file '{config_file}' must hold a mapping of keys, got {type(loaded).__name__}")
+        _merge(cfg, _flatten(loaded), f"config file '{config_file}'")
+    overrides = list(overrides or [])
+    if len(overrides) % 2:
+        raise ConfigError(f"command-line overrides must be KEY VALUE pairs; '{overrides[-1]}' has no value")
+    updates = {k: _parse_override(v) for k, v in zip(overrides[0::2], overrides[1::2])}
+    _merge(cfg, updates, "command line")
+    if not cfg.OUTPUT_DIR:
+        cfg.OUTPUT_DIR = default_output_dir(config_file)
+    cfg.freeze()
+    return cfg
+
+
+def default_output_dir(config_file: Optional[str]) -> str:
+    return str(Path("outs") / (Path(config_file).stem if config_file else "default"))

@@ -1,0 +1,103 @@
+"""The one documented tree of EpiPose's configuration defaults.
+
+Every key a YAML file or a command-line override may set is declared here, with its type (the
+type of its default) and meaning. ``core.config.load_config`` merges a file and overrides into a
+copy of this tree and rejects unknown keys and values of the wrong type.
+"""
+from yacs.config import CfgNode as CN
+
+_C = CN()
+
+# ----------------------------------------------------------------------------- run control
+_C.DOTRAIN = True            # train the model (skipped for parameter-free pipelines such as the DLT)
+_C.DOTEST = True             # evaluate on the test split and write metrics.json
+_C.WEIGHTS = ""              # checkpoint to load before training (fine-tuning) or testing
+_C.OUTPUT_DIR = ""           # "" = outs/<config file stem>/
+_C.SEED = 0                  # seeds Python, numpy and torch; data generation has its own seeds
+_C.DEVICE = "auto"           # auto (cuda when available), cpu, cuda, cuda:N
+_C.DETERMINISTIC = False     # torch.use_deterministic_algorithms (slower on CUDA)
+
+# ----------------------------------------------------------------------------- model
+_C.MODEL = CN()
+_C.MODEL.NUM_JOINTS = 17     # Human3.6M 17-joint order (core/skeleton.py)
+
+_C.MODEL.BACKBONE = CN()
+_C.MODEL.BACKBONE.NAME = "none"      # registry BACKBONES; "none" = the pipeline starts from 2D keypoints
+
+_C.MODEL.FUSION = CN()
+_C.MODEL.FUSION.NAME = "none"        # registry FUSIONS
+
+_C.MODEL.HEAD = CN()
+_C.MODEL.HEAD.NAME = "none"          # registry HEADS: dlt (triangulation of the 2D keypoints of all views)
+_C.MODEL.HEAD.CONFIDENCE_WEIGHTED = False  # weight each view's DLT rows by its 2D confidence
+_C.MODEL.HEAD.MIN_CONFIDENCE = 0.0   # views whose 2D confidence is below this are dropped
+
+_C.MODEL.LIFTER = CN()
+_C.MODEL.LIFTER.NAME = "none"        # registry LIFTERS: linear (Martinez et al. 2017)
+_C.MODEL.LIFTER.HIDDEN = 1024        # linear lifter: width of the residual MLP
+_C.MODEL.LIFTER.NUM_BLOCKS = 2       # linear lifter: number of residual blocks
+_C.MODEL.LIFTER.DROPOUT = 0.5        # linear lifter: dropout probability
+_C.MODEL.LIFTER.MAX_NORM = True      # linear lifter: clip each layer's weight norm to 1 after every step
+
+# ----------------------------------------------------------------------------- data
+_C.DATASETS = CN()
+_C.DATASETS.NAME = "synthetic"       # registry DATASETS
+_C.DATASETS.MODE = "keypoints"       # keypoints: 2D keypoint sequences only; images: rendered crops too
+_C.DATASETS.VIEWS = "all"            # all: one sample holds every view; single: one sample per view
+_C.DATASETS.FRAMES = 1               # frames per sample (a window centred on the target frame, edge-padded)
+_C.DATASETS.TRAIN_STRIDE = 1         # take every n-th frame as a training sample
+_C.DATASETS.TEST_STRIDE = 1          # take every n-th frame as a test sample
+_C.DATASETS.NUM_WORKERS = 0          # DataLoader worker processes
+
+_C.DATASETS.SYNTHETIC = CN()
+_C.DATASETS.SYNTHETIC.SEED = 0                       # seed of the whole world (motion, rigs, noise)
+_C.DATASETS.SYNTHETIC.TRAIN_SUBJECTS = ["S1", "S5", "S6", "S7", "S8"]
+_C.DATASETS.SYNTHETIC.TEST_SUBJECTS = ["S9", "S11"]
+_C.DATASETS.SYNTHETIC.ACTIONS = []                   # [] = every procedural action
+_C.DATASETS.SYNTHETIC.SEQUENCES_PER_ACTION = 1       # sequences per subject and action
+_C.DATASETS.SYNTHETIC.FRAMES_PER_SEQUENCE = 200
+_C.DATASETS.SYNTHETIC.FPS = 50
+_C.DATASETS.SYNTHETIC.MOTION_FILES = []              # BVH clips added as extra sequences (action = file stem)
+_C.DATASETS.SYNTHETIC.MOTION_FILES_SPLIT = "train"     # split the clips join: train, test or both (subject "mocap")
+_C.DATASETS.SYNTHETIC.RIG = "h36m_ring"              # h36m_ring (fixed 4-camera ring) or random (per sequence)
+_C.DATASETS.SYNTHETIC.NUM_CAMERAS = 4                # cameras of a random rig (2..8); the ring uses it too
+_C.DATASETS.SYNTHETIC.IMAGE_SIZE = 256               # rendered crop side, pixels
+_C.DATASETS.SYNTHETIC.CROP_SCALE = 1.25              # crop side = CROP_SCALE x the larger side of the 2D box
+_C.DATASETS.SYNTHETIC.CACHE_DIR = ""                 # images mode: cache rendered crops in an HDF5 file here
+_C.DATASETS.SYNTHETIC.NOISE = CN()                   # detector-like noise on the 2D keypoints (keypoints mode)
+_C.DATASETS.SYNTHETIC.NOISE.JITTER_PX = 3.0          # std of the Gaussian jitter of visible joints, pixels
+_C.DATASETS.SYNTHETIC.NOISE.TEMPORAL_CORRELATION = 0.7   # AR(1) coefficient of the jitter along time
+_C.DATASETS.SYNTHETIC.NOISE.OCCLUDED_SCALE = 3.0     # jitter multiplier for occluded joints
+_C.DATASETS.SYNTHETIC.NOISE.OUTLIER_PROB = 0.02      # probability that a joint is an outlier
+_C.DATASETS.SYNTHETIC.NOISE.OUTLIER_PX = 40.0        # std of an outlier's displacement, pixels
+_C.DATASETS.SYNTHETIC.NOISE.SWAP_PROB = 0.01         # probability that a view's left/right limbs swap in a frame
+
+# ----------------------------------------------------------------------------- optimisation
+_C.SOLVER = CN()
+_C.SOLVER.OPTIMIZER = "adam"         # adam, adamw, sgd
+_C.SOLVER.BASE_LR = 1e-3
+_C.SOLVER.WEIGHT_DECAY = 0.0
+_C.SOLVER.MOMENTUM = 0.9             # sgd only
+_C.SOLVER.LR_SCHEDULER = "exponential"   # exponential (per epoch by GAMMA), step (x GAMMA at STEPS), cosine, constant
+_C.SOLVER.GAMMA = 0.96
+_C.SOLVER.STEPS = []                 # epochs at which the step scheduler multiplies the rate by GAMMA
+_C.SOLVER.MAX_EPOCHS = 10
+_C.SOLVER.BATCH_SIZE = 64            # per process
+_C.SOLVER.GRAD_CLIP = 0.0            # max gradient norm; 0 = off
+_C.SOLVER.AMP = False                # automatic mixed precision (CUDA only; ignored on the CPU)
+_C.SOLVER.CHECKPOINT_PERIOD = 1      # save a checkpoint every n epochs
+_C.SOLVER.LOG_PERIOD = 50            # a log line every n iterations
+
+# ----------------------------------------------------------------------------- evaluation
+_C.TEST = CN()
+_C.TEST.BATCH_SIZE = 256
+_C.TEST.SAVE_PREDICTIONS = True      # write predictions.npz beside metrics.json
+
+# ----------------------------------------------------------------------------- pictures
+_C.VIS = CN()
+_C.VIS.PREVIEW_SAMPLES = 2           # test samples drawn to OUTPUT_DIR/preview/ and TensorBoard (0 = none)
+
+
+def get_defaults() -> CN:
+    """A fresh, mutable copy of the defaults."""
+    return _C.clone()

@@ -1,0 +1,135 @@
+"""Checkpoints: atomic writes, a ``last_checkpoint`` pointer, safe and strict loading.
+
+A checkpoint is a dict of tensors and plain values (``model``, ``optimizer``, ``scheduler``,
+``epoch``, ``iteration``, ``config`` as YAML text, ``format_version``) so that it loads with
+``torch.load(..., weights_only=True)``. Files are written to a temporary name in the same folder
+and renamed, so a run killed mid-write never leaves a half-written checkpoint behind.
+"""
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+from torch import nn
+
+FORMAT_VERSION = 1
+POINTER = "last_checkpoint"
+
+logger = logging.getLogger("epipose")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable, or does not fit the model."""
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel / DataParallel wrapper."""
+    return getattr(model, "module", model)
+
+
+def load_state_strict(model: nn.Module, state: Dict[str, torch.Tensor], source: str) -> None:
+    """Load a state dict, accepting DDP's ``module.`` prefix; any mismatch is an error listing the keys."""
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    model = unwrap(model)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = sorted(f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+                        for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or mismatched:
+        parts = []
+        for title, items in (("missing keys", missing), ("unexpected keys", unexpected),
+                             ("shape mismatches", mismatched)):
+            if items:
+                shown = ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
+                parts.append(f"{title}: {shown}")
+        raise CheckpointError(f"checkpoint '{source}' does not fit the model: " + "; ".join(parts))
+    model.load_state_dict(state)
+
+
+def read_checkpoint(path: str) -> Dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file '{path}' does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for corrupt or unsafe files
+        raise CheckpointError(f"checkpoint file '{path}' cannot be read: {err}") from None
+    if not isinstance(data, dict) or "model" not in data:
+        raise CheckpointError(f"checkpoint file '{path}' holds no 'model' state dict")
+    return data
+
+
+class Checkpointer:
+    """Saves and restores the training state in ``save_dir``."""
+
+    def __init__(self, save_dir: str, model: nn.Module, optimizer=None, scheduler=None,
+                 config_text: str = "", enabled: bool = True):
+        self.save_dir = Path(save_dir)
+        self.model = model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.config_text = config_text
+        self.enabled = enabled  # False on non-zero ranks of a distributed run
+
+    def save(self, name: str, epoch: int, iteration: int) -> Optional[Path]:
+        if not self.enabled:
+            return None
+        data = {
+            "model": unwrap(self.model).state_dict(),
+            "epoch": epoch,
+            "iteration": iteration,
+            "config": self.config_text,
+            "format_version": FORMAT_VERSION,
+        }
+        if self.optimizer is not None:
+            data["optimizer"] = self.optimizer.state_dict()
+        if self.scheduler is not None:
+            data["scheduler"] = self.scheduler.state_dict()
+        path = self.save_dir / f"{name}.pth"
+        atomic_torch_save(data, path)
+        pointer_tmp = self.save_dir / f".{POINTER}.tmp{os.getpid()}"
+        pointer_tmp.write_text(path.name)
+        os.replace(pointer_tmp, self.save_dir / POINTER)
+        logger.info("saved checkpoint %s", path)
+        return path
+
+    def last_checkpoint(self) -> Optional[Path]:
+        pointer = self.save_dir / POINTER
+        if not pointer.is_file():
+            return None
+        path = self.save_dir / pointer.read_text().strip()
+        return path if path.is_file() else None
+
+    def resume(self) -> Dict[str, Any]:
+        """Restore model, optimizer and scheduler from the last checkpoint; {} when there is none."""
+        path = self.last_checkpoint()
+        if path is None:
+            return {}
+        data = read_checkpoint(str(path))
+        load_state_strict(self.model, data["model"], str(path))
+        if self.optimizer is not None and "optimizer" in data:
+            self.optimizer.load_state_dict(data["optimizer"])
+        if self.scheduler is not None and "scheduler" in data:
+            self.scheduler.load_state_dict(data["scheduler"])
+        logger.info("resumed from %s (epoch %d)", path, data.get("epoch", 0))
+        return data
+
+    def load_weights(self, path: str) -> None:
+        """Load model weights only (``WEIGHTS``: testing or fine-tuning)."""
+        data = read_checkpoint(path)
+        load_state_strict(self.model, data["model"], path)
+        logger.info("loaded weights from %s", path)

@@ -1,0 +1,49 @@
+"""Run logging: a console + ``log.txt`` logger and a TensorBoard writer that is silent off rank 0."""
+import logging
+import sys
+from pathlib import Path
+from typing import Dict, Optional
+
+LOGGER_NAME = "epipose"
+
+
+def setup_logger(output_dir: Optional[str], is_main: bool = True) -> logging.Logger:
+    """Log INFO to stdout and, on the main process, to ``output_dir/log.txt`` (appending on resume)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(logging.INFO if is_main else logging.WARNING)
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    fmt = logging.Formatter("[%(asctime)s %(levelname)s] %(message)s", datefmt="%H:%M:%S")
+    console = logging.StreamHandler(sys.stdout)
+    console.setFormatter(fmt)
+    logger.addHandler(console)
+    if output_dir and is_main:
+        file_handler = logging.FileHandler(Path(output_dir) / "log.txt")
+        file_handler.setFormatter(fmt)
+        logger.addHandler(file_handler)
+    return logger
+
+
+class TensorBoard:
+    """A thin wrapper over ``SummaryWriter`` that does nothing when disabled (non-main ranks)."""
+
+    def __init__(self, log_dir: Optional[str]):
+        self.writer = None
+        if log_dir:
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(log_dir=log_dir)
+
+    def scalars(self, values: Dict[str, float], step: int) -> None:
+        if self.writer is not None:
+            for key, value in values.items():
+                self.writer.add_scalar(key, value, step)
+
+    def image(self, tag: str, image_hwc, step: int) -> None:
+        if self.writer is not None:
+            self.writer.add_image(tag, image_hwc, step, dataformats="HWC")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()

@@ -1,0 +1,31 @@
+"""Optimiser and learning-rate schedule builders (plain arguments; ``core.engine.run`` reads the config)."""
+from typing import Sequence
+
+import torch
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = ("exponential", "step", "cosine", "constant")
+
+
+def build_optimizer(params, name: str, lr: float, weight_decay: float = 0.0, momentum: float = 0.9):
+    params = [p for p in params if p.requires_grad]
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise ValueError(f"SOLVER.OPTIMIZER: unknown optimizer '{name}'; expected one of {', '.join(OPTIMIZERS)}")
+
+
+def build_scheduler(optimizer, name: str, gamma: float, steps: Sequence[int], max_epochs: int):
+    """An epoch-level schedule (``scheduler.step()`` once per epoch)."""
+    if name == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
+    if name == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(steps), gamma=gamma)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, max_epochs))
+    if name == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+    raise ValueError(f"SOLVER.LR_SCHEDULER: unknown scheduler '{name}'; expected one of {', '.join(SCHEDULERS)}")

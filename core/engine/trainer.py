@@ -1,0 +1,104 @@
+"""The training loop: optimiser steps with optional AMP and gradient clipping, periodic logging,
+TensorBoard scalars, per-epoch LR schedule, periodic and final checkpoints, and resumption.
+
+The model is a pipeline (``modeling.pipeline.Pipeline``): ``model(batch)`` returns an outputs dict
+and ``model.losses(outputs, batch)`` a dict of named scalar losses whose sum is minimised.
+"""
+import logging
+import time
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from core.engine.checkpoint import Checkpointer, unwrap
+from core.engine.logger import TensorBoard
+from datasets.collate import move_batch
+
+logger = logging.getLogger("epipose")
+
+
+@dataclass
+class TrainSettings:
+    max_epochs: int
+    grad_clip: float = 0.0
+    amp: bool = False
+    log_period: int = 50
+    checkpoint_period: int = 1
+    seed: int = 0
+    show_progress: bool = True
+
+
+class Trainer:
+    def __init__(self, model, optimizer, scheduler, checkpointer: Checkpointer, tensorboard: TensorBoard,
+                 settings: TrainSettings, device: torch.device):
+        self.model = model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.checkpointer = checkpointer
+        self.tb = tensorboard
+        self.settings = settings
+        self.device = device
+        self.use_amp = settings.amp and device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+
+    def train(self, train_loader, start_epoch: int = 0, start_iteration: int = 0) -> int:
+        """Train from ``start_epoch`` to ``max_epochs``; returns the iteration count."""
+        s = self.settings
+        iteration = start_iteration
+        if start_epoch >= s.max_epochs:
+            logger.info("training already finished (epoch %d of %d)", start_epoch, s.max_epochs)
+            return iteration
+        for epoch in range(start_epoch, s.max_epochs):
+            if hasattr(train_loader.sampler, "set_epoch"):
+                train_loader.sampler.set_epoch(epoch)
+            # Reseeding per epoch makes a resumed run draw the same dropout masks and shuffles
+            # as an uninterrupted one.
+            torch.manual_seed(s.seed + epoch)
+            self.model.train()
+            started = time.perf_counter()
+            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{s.max_epochs}", disable=not s.show_progress,
+                       leave=False, dynamic_ncols=True)
+            running = 0.0
+            for step, batch in enumerate(bar):
+                losses = self._step(batch)
+                iteration += 1
+                total = sum(losses.values()).item()
+                running += total
+                bar.set_postfix(loss=f"{total:.4g}")
+                if iteration % s.log_period == 0:
+                    lr = self.optimizer.param_groups[0]["lr"]
+                    logger.info("epoch %d iter %d  loss %.5g  (%s)  lr %.3g", epoch + 1, iteration, total,
+                                ", ".join(f"{k} {v.item():.4g}" for k, v in losses.items()), lr)
+                    self.tb.scalars({f"train/{k}": v.item() for k, v in losses.items()}, iteration)
+                    self.tb.scalars({"train/loss": total, "train/lr": lr}, iteration)
+            bar.close()
+            num_steps = max(1, step + 1)
+            logger.info("epoch %d/%d done: mean loss %.5g, %.1f s", epoch + 1, s.max_epochs,
+                        running / num_steps, time.perf_counter() - started)
+            self.tb.scalars({"train/epoch_loss": running / num_steps}, epoch + 1)
+            self.scheduler.step()
+            last = epoch + 1 == s.max_epochs
+            if last:
+                self.checkpointer.save("model_final", epoch + 1, iteration)
+            elif (epoch + 1) % s.checkpoint_period == 0:
+                self.checkpointer.save(f"model_epoch{epoch + 1:04d}", epoch + 1, iteration)
+        return iteration
+
+    def _step(self, batch):
+        batch = move_batch(batch, self.device, non_blocking=True)
+        with torch.autocast(self.device.type, enabled=self.use_amp):
+            outputs = self.model(batch)
+            losses = unwrap(self.model).losses(outputs, batch)
+        total = sum(losses.values())
+        if not torch.isfinite(total):
+            raise FloatingPointError("training loss is not finite: "
+                                     + ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items()))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if self.settings.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return {k: v.detach() for k, v in losses.items()}

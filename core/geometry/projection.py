@@ -1,0 +1,177 @@
+"""Pinhole projection with OpenCV lens distortion, and its inverse: pure, batched, differentiable torch.
+
+Conventions (those of ``core.geometry.cameras``, identical to OpenCV's ``projectPoints``):
+
+- ``X_cam = R @ X_world + t`` with OpenCV camera axes (x right, y down, z forward), millimetres;
+- normalised coordinates ``xn = (X_cam.x / z, X_cam.y / z)``;
+- distortion ``dist = (k1, k2, p1, p2, k3)`` on normalised coordinates (Brown-Conrady, OpenCV order)::
+
+      r2 = x^2 + y^2,  radial = 1 + k1 r2 + k2 r2^2 + k3 r2^3
+      x_d = x radial + 2 p1 x y + p2 (r2 + 2 x^2)
+      y_d = y radial + p1 (r2 + 2 y^2) + 2 p2 x y
+
+- pixels ``px = K[:2, :2] @ xn_d + K[:2, 2]``: ``K`` is a general affine (last row (0, 0, 1), not
+  checked), so a crop / resize / rotation folded into ``K`` is honoured; the inverse uses the 2x2
+  inverse, not 1/fx. (OpenCV's ``projectPoints`` / ``undistortPoints`` ignore the skew ``K[0, 1]``;
+  the two agree whenever K has none.)
+
+Shapes: camera tensors are ``(*C, 3, 3)``, ``(*C, 3)``, ``(*C, 5)`` and points ``(*C, N, 3)`` or
+``(*C, N, 2)``; the leading shapes broadcast against each other. Nothing loops over points or views.
+
+Deviations from OpenCV, on purpose:
+
+- points at or behind the camera plane (z <= 0) project to NaN pixels (OpenCV divides anyway and
+  returns a mirrored, meaningless pixel); their gradient is zero, never NaN. Use
+  ``world_to_camera(...)[..., 2]`` when the depth itself is wanted;
+- ``undistort`` solves ``distort(x) = x_d`` with Newton's method (analytic 2x2 Jacobian) instead of
+  OpenCV's fixed-point iteration (5 steps by default, often not converged). Started at ``x_d``,
+  8 Newton steps reached machine precision for every lens tried with |k1| <= 0.5, |k2| <= 0.3,
+  |k3| <= 0.1, |p| <= 0.01 wherever the model is injective up to a normalised radius of 0.85;
+  ``UNDISTORT_ITERATIONS`` = 12 leaves a margin (float64 error ~1e-13 px, float32 ~1e-4 px).
+  Beyond the radius where the polynomial folds, a distorted point has no preimage (it comes out as
+  NaN, never as a silently wrong point) or several (Newton returns one of them; so would OpenCV).
+  Gradients use the implicit function theorem (one last Newton step is taken with autograd on), so
+  they are exact and cheap.
+"""
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor
+
+UNDISTORT_ITERATIONS = 12
+
+
+def check_shape(tensor: Tensor, trailing: Sequence[int], name: str) -> None:
+    """Raise a ValueError unless ``tensor`` is a Tensor of shape ``(..., *trailing)`` (-1 = any size)."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    shape = tuple(tensor.shape[tensor.dim() - len(trailing):]) if tensor.dim() >= len(trailing) else None
+    if shape is None or any(want not in (-1, got) for want, got in zip(trailing, shape)):
+        expected = ", ".join("*" if s == -1 else str(s) for s in trailing)
+        raise ValueError(f"{name} must have shape (..., {expected}), got {tuple(tensor.shape)}")
+
+
+def world_to_camera(points_world: Tensor, R: Tensor, t: Tensor) -> Tensor:
+    """(*C, N, 3) world points -> (*C, N, 3) camera-frame points: ``R @ X + t``."""
+    check_shape(points_world, (-1, 3), "points_world")
+    check_shape(R, (3, 3), "R")
+    check_shape(t, (3,), "t")
+    return points_world @ R.transpose(-1, -2) + t.unsqueeze(-2)
+
+
+def camera_to_world(points_cam: Tensor, R: Tensor, t: Tensor) -> Tensor:
+    """(*C, N, 3) camera-frame points -> (*C, N, 3) world points: ``R^T (X_cam - t)``."""
+    check_shape(points_cam, (-1, 3), "points_cam")
+    check_shape(R, (3, 3), "R")
+    check_shape(t, (3,), "t")
+    return (points_cam - t.unsqueeze(-2)) @ R
+
+
+def _split_dist(dist: Tensor):
+    """(*C, 5) -> five (*C, 1) tensors k1, k2, p1, p2, k3 that broadcast over the point axis."""
+    check_shape(dist, (5,), "dist")
+    return dist.unsqueeze(-2).unbind(-1)
+
+
+def distort(xn: Tensor, dist: Tensor) -> Tensor:
+    """Apply lens distortion to normalised coordinates: (*C, N, 2), dist (*C, 5) -> (*C, N, 2)."""
+    check_shape(xn, (-1, 2), "xn")
+    k1, k2, p1, p2, k3 = _split_dist(dist)
+    x, y = xn.unbind(-1)
+    r2 = x * x + y * y
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    xy = x * y
+    x_d = x * radial + 2 * p1 * xy + p2 * (r2 + 2 * x * x)
+    y_d = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * xy
+    return torch.stack([x_d, y_d], dim=-1)
+
+
+def _newton_step(x: Tensor, y: Tensor, target: Tensor, dist_parts) -> tuple:
+    """One Newton step on ``distort((x, y)) = target``: returns the new (x, y) and the old residual."""
+    k1, k2, p1, p2, k3 = dist_parts
+    r2 = x * x + y * y
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    d_radial = k1 + r2 * (2 * k2 + 3 * k3 * r2)  # d radial / d r2
+    res_x = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x) - target[..., 0]
+    res_y = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y - target[..., 1]
+    j_xx = radial + 2 * x * x * d_radial + 2 * p1 * y + 6 * p2 * x
+    j_xy = 2 * x * y * d_radial + 2 * p1 * x + 2 * p2 * y
+    j_yy = radial + 2 * y * y * d_radial + 6 * p1 * y + 2 * p2 * x
+    det = j_xx * j_yy - j_xy * j_xy  # the Jacobian is symmetric: j_yx == j_xy
+    step_x = (j_yy * res_x - j_xy * res_y) / det
+    step_y = (j_xx * res_y - j_xy * res_x) / det
+    return x - step_x, y - step_y, torch.hypot(res_x, res_y)
+
+
+def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
+              tolerance: Optional[float] = None) -> Tensor:
+    """Invert ``distort``: distorted normalised (*C, N, 2), dist (*C, 5) -> undistorted normalised.
+
+    Newton's method from ``x = xd``: ``iterations`` steps without autograd, then one differentiable
+    step (the implicit-function gradient). Points whose residual ``|distort(x) - xd|`` is still above
+    ``tolerance`` (normalised units; default ``1e3 * eps(dtype) * (1 + |xd|)``: 2e-13 in float64,
+    1.2e-4 in float32, i.e. 0.1 px at f = 1000 px; a converged point is far more accurate) are
+    returned as NaN, as are NaN inputs; their gradient is zero.
+    """
+    check_shape(xd, (-1, 2), "xd")
+    if iterations < 1:
+        raise ValueError(f"undistort: iterations must be >= 1, got {iterations}")
+    parts = _split_dist(dist)
+    with torch.no_grad():
+        target = xd.detach()
+        detached_parts = [p.detach() for p in parts]
+        x, y = target.unbind(-1)
+        for _ in range(iterations):
+            x, y, _ = _newton_step(x, y, target, detached_parts)
+        _, _, residual = _newton_step(x, y, target, detached_parts)
+        if tolerance is None:
+            tolerance = 1e3 * torch.finfo(xd.dtype).eps * (1 + target.norm(dim=-1))
+        converged = residual <= tolerance  # False for NaN
+        x = torch.where(converged, x, torch.zeros_like(x))
+        y = torch.where(converged, y, torch.zeros_like(y))
+    # The last step is differentiable: its derivative w.r.t. (xd, dist) at the solution is the
+    # implicit-function gradient. Unconverged points solve distort(0) = 0 there, so no NaN reaches
+    # the gradient of dist or of other points.
+    converged = converged.unsqueeze(-1)
+    x, y, _ = _newton_step(x, y, torch.where(converged, xd, torch.zeros_like(xd)), parts)
+    undistorted = torch.stack([x, y], dim=-1)
+    return torch.where(converged, undistorted, torch.full_like(undistorted, float("nan")))
+
+
+def normalized_to_pixels(xn: Tensor, K: Tensor) -> Tensor:
+    """(*C, N, 2) normalised coordinates -> (*C, N, 2) pixels with the affine ``K`` (*C, 3, 3)."""
+    check_shape(xn, (-1, 2), "xn")
+    check_shape(K, (3, 3), "K")
+    return xn @ K[..., :2, :2].transpose(-1, -2) + K[..., :2, 2].unsqueeze(-2)
+
+
+def pixels_to_normalized(pixels: Tensor, K: Tensor) -> Tensor:
+    """(*C, N, 2) pixels -> (*C, N, 2) normalised coordinates: the inverse affine of ``K`` (*C, 3, 3)."""
+    check_shape(pixels, (-1, 2), "pixels")
+    check_shape(K, (3, 3), "K")
+    A = K[..., :2, :2]
+    a, b, c, d = A[..., 0, 0], A[..., 0, 1], A[..., 1, 0], A[..., 1, 1]
+    A_inv = torch.stack([torch.stack([d, -b], -1), torch.stack([-c, a], -1)], -2) / (a * d - b * c)[..., None, None]
+    return (pixels - K[..., :2, 2].unsqueeze(-2)) @ A_inv.transpose(-1, -2)
+
+
+def project_points(points_world: Tensor, K: Tensor, R: Tensor, t: Tensor, dist: Optional[Tensor] = None) -> Tensor:
+    """(*C, N, 3) world points -> (*C, N, 2) distorted pixels; ``dist=None`` means no distortion.
+
+    Points with camera depth z <= 0 (at or behind the camera) give NaN pixels and a zero gradient.
+    """
+    points_cam = world_to_camera(points_world, R, t)
+    depth = points_cam[..., 2:]
+    in_front = depth > 0
+    xn = points_cam[..., :2] / torch.where(in_front, depth, torch.ones_like(depth))
+    xn = torch.where(in_front, xn, torch.zeros_like(xn))  # keeps the distortion polynomial finite
+    if dist is not None:
+        xn = distort(xn, dist)
+    pixels = normalized_to_pixels(xn, K)
+    return torch.where(in_front, pixels, torch.full_like(pixels, float("nan")))
+
+
+def undistort_pixels(pixels: Tensor, K: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS) -> Tensor:
+    """(*C, N, 2) distorted pixels -> (*C, N, 2) undistorted pixels of the same ``K`` (*C, 3, 3)."""
+    xn = undistort(pixels_to_normalized(pixels, K), dist, iterations)
+    return normalized_to_pixels(xn, K)

@@ -1,0 +1,173 @@
+"""Linear (DLT) triangulation of points seen in several calibrated views, optionally weighted.
+
+The algebraic method of Hartley & Zisserman (*Multiple View Geometry*, sec. 12.2) and of Iskakov et
+al., "Learnable Triangulation of Human Pose" (ICCV 2019, "algebraic" variant): every usable view v
+of a point gives two rows ``w_v * (x P_v[2] - P_v[0])`` and ``w_v * (y P_v[2] - P_v[1])``; the
+homogeneous point is the right singular vector of the smallest singular value (``torch.linalg.svd``,
+batched over all points; differentiable w.r.t. the 2D points, the weights and P).
+
+Conditioning (Hartley normalisation, adapted to a per-point DLT):
+
+- 2D side. Translating one view's 2D points (and P accordingly) leaves that view's two rows exactly
+  unchanged, and scaling them by ``s`` multiplies the rows by ``s``, i.e. re-weights the view. A
+  per-view scale computed from the batch's points (as in Hartley's recipe) would therefore change
+  the weighted algebraic solution and make a point's result depend on the other points of the batch.
+  Instead each P is scaled to a canonical form, ``|P[2, :3]| = 1`` (as ``K [R | t]`` already is), so
+  that a view's algebraic residual is its depth times its pixel error whatever scale P came in.
+  With canonical P the rows are those of OpenCV's ``triangulatePoints`` and of Iskakov et al.
+- 3D side. Millimetre coordinates make the homogeneous unknown badly balanced (X ~ 1e3, w = 1), the
+  real float32 problem. The world is shifted to the mean of the camera centres and scaled by their
+  RMS distance from it (a similarity ``H`` computed from the cameras only, so points stay
+  independent); the system is solved for ``H^-1 X`` and mapped back. For exact correspondences this
+  changes nothing; with noise it changes the result only at second order in the noise (on the
+  Human3.6M rig with 2 px noise: 0.1 mm on average, against an error of 11-19 mm, and not worse).
+  In float32 on that rig it brings the error for exact data from 0.6 mm down to 0.002 mm.
+  (``eigh`` of ``A^T A`` would square the condition number; the SVD of A is used.)
+
+Missing data: a view is unusable for a point when its 2D point is not finite, its weight is not a
+finite positive number, or its P is not a finite projective camera. Its rows are exactly zero (no
+NaN reaches other points or their gradients). Points with fewer than ``min_views`` usable views, or
+a rank-deficient system (e.g. all their views share one centre), come out as NaN with
+``valid=False``. Their gradient is zero; only for the rank-deficient case is it undefined.
+"""
+from typing import NamedTuple, Optional
+
+import torch
+from torch import Tensor
+
+from core.geometry.cameras import Cameras
+from core.geometry.projection import check_shape
+
+# A system whose third singular value is below this many float epsilons times the largest has no
+# unique solution (rank < 3).
+_RANK_EPS = 100.0
+
+
+class Triangulation(NamedTuple):
+    points_3d: Tensor  # (*B, N, 3) world (mm for EpiPose cameras); NaN where not valid
+    valid: Tensor      # (*B, N) bool
+    num_views: Tensor  # (*B, N) int64: number of usable views of each point
+
+
+def _det3(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    """Determinant of the 3x3 matrices with columns a, b, c (..., 3)."""
+    return (a * torch.linalg.cross(b, c, dim=-1)).sum(-1)
+
+
+def _projective_centers(P: Tensor) -> tuple:
+    """Optical centres (..., 3) of cameras P (..., 3, 4), the null vector of P by cofactors, and a
+    mask (...) of the cameras that have a finite centre (not affine or degenerate); zero elsewhere."""
+    c0, c1, c2, c3 = P.unbind(-1)
+    homogeneous = torch.stack([_det3(c1, c2, c3), -_det3(c0, c2, c3), _det3(c0, c1, c3), -_det3(c0, c1, c2)], -1)
+    w = homogeneous[..., 3]
+    finite = (w != 0) & torch.isfinite(homogeneous).all(-1)
+    centers = homogeneous[..., :3] / torch.where(finite, w, torch.ones_like(w)).unsqueeze(-1)
+    return torch.where(finite.unsqueeze(-1), centers, torch.zeros_like(centers)), finite
+
+
+def _normalize_cameras(P: Tensor):
+    """Canonical, normalised cameras for the DLT.
+
+    P (*B, V, 3, 4) -> (P_normalized (*B, V, 3, 4), view_ok (*B, V), center (*B, 3), scale (*B)):
+    ``P_normalized = P / |P[2, :3]| @ H`` with ``H = [[scale I, center], [0, 1]]``, zero for the views
+    that are not finite projective cameras (``view_ok`` False).
+    """
+    depth_row_norm = P[..., 2, :3].norm(dim=-1)
+    view_ok = torch.isfinite(P).all(-1).all(-1) & (depth_row_norm > 0)
+    P = torch.where(view_ok[..., None, None], P, torch.zeros_like(P))
+    P = P / torch.where(view_ok, depth_row_norm, torch.ones_like(depth_row_norm))[..., None, None]
+
+    centers, has_center = _projective_centers(P)
+    view_ok = view_ok & has_center
+    centers = torch.where(view_ok.unsqueeze(-1), centers, torch.zeros_like(centers))
+    count = view_ok.sum(-1).clamp(min=1)
+    center = centers.sum(-2) / count.unsqueeze(-1)
+    spread = ((centers - center.unsqueeze(-2)).square().sum(-1) * view_ok).sum(-1) / count
+    scale = torch.where(spread > 0, spread, torch.ones_like(spread)).sqrt()
+
+    P = torch.where(view_ok[..., None, None], P, torch.zeros_like(P))
+    P_normalized = torch.cat([P[..., :3] * scale[..., None, None, None],
+                              (P[..., :3] @ center[..., None, :, None]) + P[..., 3:]], dim=-1)
+    return P_normalized, view_ok, center, scale
+
+
+def triangulate_dlt(points_2d: Tensor, projection_matrices: Tensor, weights: Optional[Tensor] = None,
+                    min_views: int = 2) -> Triangulation:
+    """Triangulate N points from V views.
+
+    Args:
+        points_2d: (*B, V, N, 2) undistorted pixels (NaN / inf marks a missing observation).
+        projection_matrices: (*B, V, 3, 4) cameras ``P`` mapping world points to those pixels.
+        weights: optional (*B, V, N) per-view confidence multiplying that view's two rows; views
+            with weight <= 0 (or not finite) are unusable.
+        min_views: the fewest usable views a point needs (>= 2).
+
+    The leading shapes ``*B`` of the three arguments broadcast. Returns a ``Triangulation``.
+    """
+    check_shape(points_2d, (-1, -1, 2), "points_2d")
+    check_shape(projection_matrices, (-1, 3, 4), "projection_matrices")
+    num_views, num_points = points_2d.shape[-3:-1]
+    if projection_matrices.shape[-3] != num_views:
+        raise ValueError(f"projection_matrices has {projection_matrices.shape[-3]} views, points_2d "
+                         f"{tuple(points_2d.shape)} has {num_views}")
+    if weights is not None:
+        check_shape(weights, (num_views, num_points), "weights")
+    if not isinstance(min_views, int) or min_views < 2:
+        raise ValueError(f"min_views must be an integer >= 2, got {min_views!r}")
+    batch = torch.broadcast_shapes(points_2d.shape[:-3], projection_matrices.shape[:-3],
+                                   weights.shape[:-2] if weights is not None else ())
+    if num_views < min_views:
+        nan = points_2d.new_full((*batch, num_points, 3), float("nan"))
+        count = torch.zeros(*batch, num_points, dtype=torch.int64, device=points_2d.device)
+        return Triangulation(nan, count > 0, count)
+
+    P, view_ok, center, scale = _normalize_cameras(projection_matrices)
+    if weights is None:
+        weights = torch.ones_like(points_2d[..., 0])
+    usable = (torch.isfinite(points_2d).all(-1) & torch.isfinite(weights) & (weights > 0)
+              & view_ok.unsqueeze(-1))                                                    # (*B, V, N)
+    usable = usable.expand(*batch, num_views, num_points)
+    x = torch.where(usable.unsqueeze(-1), points_2d, torch.zeros_like(points_2d))
+    w = torch.where(usable, weights, torch.zeros_like(weights))
+
+    # rows w * (x P[2] - P[:2]): (*B, V, N, 2, 4) -> (*B, N, 2V, 4)
+    P = P.unsqueeze(-3)
+    rows = w[..., None, None] * (x.unsqueeze(-1) * P[..., 2:3, :] - P[..., :2, :])
+    A = rows.movedim(-4, -3).reshape(*batch, num_points, 2 * num_views, 4)
+
+    count = usable.sum(-2)
+    enough = count >= min_views
+    # Points without enough views get a harmless stand-in system, so that the SVD (and its
+    # gradient, which needs distinct singular values) stays finite; their result is discarded.
+    stand_in = A.new_zeros(2 * num_views, 4)
+    stand_in[:4] = torch.diag(torch.arange(4.0, 0.0, -1.0, dtype=A.dtype, device=A.device))
+    A = torch.where(enough[..., None, None], A, stand_in)
+
+    _, singular_values, Vh = torch.linalg.svd(A, full_matrices=False)
+    h = Vh[..., -1, :]
+    rank_ok = singular_values[..., 2] > _RANK_EPS * torch.finfo(A.dtype).eps * singular_values[..., 0]
+    ok = enough & rank_ok & (h[..., 3] != 0)
+    h_w = torch.where(ok, h[..., 3], torch.ones_like(h[..., 3]))
+    points = center.unsqueeze(-2) + scale[..., None, None] * h[..., :3] / h_w.unsqueeze(-1)
+    valid = ok & torch.isfinite(points).all(-1)
+    points = torch.where(valid.unsqueeze(-1), points, torch.full_like(points, float("nan")))
+    return Triangulation(points, valid, count)
+
+
+def triangulate_cameras(cameras: Cameras, keypoints_2d: Tensor, weights: Optional[Tensor] = None,
+                        min_views: int = 2) -> Triangulation:
+    """DLT of distorted pixels: cameras (*B, V), keypoints_2d (*B, V, N, 2), weights (*B, V, N).
+
+    Undistorts with each camera's lens model, then calls ``triangulate_dlt`` with ``K [R | t]``.
+    """
+    undistorted = cameras.undistort_pixels(keypoints_2d)
+    return triangulate_dlt(undistorted, cameras.projection_matrices, weights, min_views)
+
+
+def reprojection_errors(points_3d: Tensor, cameras: Cameras, keypoints_2d: Tensor) -> Tensor:
+    """Pixel distance (*B, V, N) between the projections of points_3d (*B, N, 3) in cameras (*B, V)
+    and the distorted keypoints_2d (*B, V, N, 2); NaN where either is missing or behind a camera."""
+    check_shape(points_3d, (-1, 3), "points_3d")
+    check_shape(keypoints_2d, (-1, -1, 2), "keypoints_2d")
+    projected = cameras.project(points_3d.unsqueeze(-3))
+    return torch.linalg.vector_norm(projected - keypoints_2d, dim=-1)

@@ -1,0 +1,21 @@
+"""Datasets: readers that turn files (or the synthetic world) into samples of one shared form.
+
+Each registered entry of ``DATASETS`` is a builder ``fn(cfg, split) -> torch Dataset``; it is the only
+code that reads the data config. Samples are dicts (see ``datasets/synthetic/dataset.py`` for the
+keys) batched by ``datasets.collate.collate_samples``.
+"""
+from core.registry import DATASETS
+
+
+class DatasetError(ValueError):
+    """Data that cannot be read or generated as configured (names the file or key)."""
+
+
+SPLITS = ("train", "test")
+
+
+def build_dataset(cfg, split: str):
+    if split not in SPLITS:
+        raise DatasetError(f"unknown split '{split}'; expected one of {', '.join(SPLITS)}")
+    import datasets.synthetic.dataset  # noqa: F401  (registers the synthetic world)
+    return DATASETS.get(cfg.DATASETS.NAME)(cfg, split)

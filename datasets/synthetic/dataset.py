@@ -1,0 +1,342 @@
+"""The embedded synthetic multi-view world as a torch ``Dataset``: the default data of EpiPose.
+
+``SyntheticWorld`` generates, deterministically from a seed, one sequence per subject, action and
+repeat (plus optional BVH clips): the 3D motion (``motion.py``), a camera rig (``rigs.py``), the
+exact 2D projections in every view, joint visibility from the renderer's depth test
+(``render.joint_visibility``) and detector-like noisy 2D with confidences (``noise.py``).
+
+``SyntheticMultiView`` turns it into samples. Keys of a sample (T frames of a window centred on the
+target frame, edge-padded at sequence ends; V views, or 1 in single-view mode; J = 17 joints):
+
+- ``keypoints_2d`` (T,V,J,2) float32: the 2D input in pixels of the image that ``cameras`` map into:
+  noisy detections of the full image in keypoints mode; the exact projections in the crop in images
+  mode (heatmap targets);
+- ``keypoints_2d_gt`` (T,V,J,2): exact projections, same pixels as ``keypoints_2d``;
+- ``confidence_2d`` (T,V,J): detector-like confidence (keypoints mode) or visibility (images mode);
+- ``visibility`` (T,V,J): 1 where the joint is seen (inside the image, not occluded);
+- ``keypoints_3d`` (T,J,3) float32: world frame, mm;
+- ``cameras``: ``Cameras`` (V,) float64; in images mode the crop and resize are folded into K;
+- ``camera_ids`` (V,) int64: index of each view's camera in its rig;
+- ``images`` (V,3,S,S) float32, ImageNet-normalised RGB crops (images mode only);
+- ``meta``: subject, action, sequence (name; with ``/camN`` in single-view mode), frame (index of the
+  target frame in its sequence).
+
+Images are rendered on the fly (deterministic per sample) or read from an HDF5 cache that is built
+once, atomically, when ``cache_dir`` is set.
+"""
+import hashlib
+import json
+import logging
+import os
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import List, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from core.geometry.cameras import Cameras
+from core.registry import DATASETS
+from core.skeleton import NUM_JOINTS
+from datasets import DatasetError
+from datasets.images import to_image_tensor
+from datasets.synthetic import motion, rigs
+from datasets.synthetic.noise import DetectorNoise, apply_detector_noise
+from datasets.synthetic.render import joint_visibility, random_backgrounds, render_capsules
+
+logger = logging.getLogger("epipose")
+
+MODES = ("keypoints", "images")
+VIEW_MODES = ("all", "single")
+RIGS = ("h36m_ring", "random")
+CLIP_SUBJECT = "mocap"
+
+
+def stable_seed(*parts) -> int:
+    """A seed that depends only on ``parts`` (not on Python's per-process string hashing)."""
+    return zlib.crc32("/".join(map(str, parts)).encode())
+
+
+@dataclass
+class WorldSpec:
+    subjects: Sequence[str]
+    actions: Sequence[str]
+    sequences_per_action: int = 1
+    frames_per_sequence: int = 200
+    fps: float = 50.0
+    rig: str = "h36m_ring"
+    num_cameras: int = 4
+    seed: int = 0
+    motion_files: Sequence[str] = ()
+    noise: DetectorNoise = field(default_factory=DetectorNoise)
+
+
+@dataclass
+class SyntheticSequence:
+    name: str
+    subject: str
+    action: str
+    body: "motion.Body"
+    keypoints_3d: np.ndarray        # (T, J, 3) world mm
+    cameras: Cameras                # (V,)
+    keypoints_2d_gt: np.ndarray     # (T, V, J, 2) full-image pixels
+    visibility: np.ndarray          # (T, V, J) bool
+    keypoints_2d: np.ndarray        # (T, V, J, 2) noisy
+    confidence_2d: np.ndarray       # (T, V, J)
+
+
+def _part_arrays(body):
+    part_joints = np.array([(p.joint_a, p.joint_b) for p in body.parts], dtype=np.int64)
+    radius = np.array([p.radius_mm for p in body.parts], dtype=np.float32)
+    color = np.array([p.colour for p in body.parts], dtype=np.float32)
+    return part_joints, radius, color
+
+
+class SyntheticWorld:
+    """All sequences of one split, generated at construction (cheap: no images)."""
+
+    def __init__(self, spec: WorldSpec):
+        self.spec = spec
+        self._check(spec)
+        self.sequences: List[SyntheticSequence] = []
+        for subject in spec.subjects:
+            body = motion.make_body(subject, spec.seed)
+            for action in spec.actions:
+                for repeat in range(spec.sequences_per_action):
+                    name = f"{subject}/{action}/{repeat}"
+                    seed = stable_seed(spec.seed, name)
+                    points = motion.generate_sequence(body, action, spec.frames_per_sequence, fps=spec.fps, seed=seed)
+                    self.sequences.append(self._observe(name, subject, action, body, points, seed))
+        for path in spec.motion_files:
+            name = f"{CLIP_SUBJECT}/{Path(path).stem}/0"
+            points = self._load_clip(path, spec.fps)
+            body = motion.make_body(CLIP_SUBJECT, spec.seed)
+            self.sequences.append(self._observe(name, CLIP_SUBJECT, Path(path).stem, body, points,
+                                                stable_seed(spec.seed, name)))
+        if not self.sequences:
+            raise DatasetError("the synthetic world has no sequences: DATASETS.SYNTHETIC subjects, actions or "
+                               "MOTION_FILES are empty")
+
+    @staticmethod
+    def _check(spec: WorldSpec) -> None:
+        unknown = sorted(set(spec.actions) - set(motion.ACTIONS))
+        if unknown:
+            raise DatasetError(f"DATASETS.SYNTHETIC.ACTIONS: unknown action(s) {', '.join(unknown)}; "
+                               f"available: {', '.join(motion.ACTIONS)}")
+        if spec.rig not in RIGS:
+            raise DatasetError(f"DATASETS.SYNTHETIC.RIG: unknown rig '{spec.rig}'; expected one of {', '.join(RIGS)}")
+        if not 2 <= spec.num_cameras <= 8:
+            raise DatasetError(f"DATASETS.SYNTHETIC.NUM_CAMERAS must be in 2..8, got {spec.num_cameras}")
+        if spec.frames_per_sequence < 1 or spec.sequences_per_action < 0 or spec.fps <= 0:
+            raise DatasetError("DATASETS.SYNTHETIC: FRAMES_PER_SEQUENCE and FPS must be positive and "
+                               "SEQUENCES_PER_ACTION non-negative")
+
+    @staticmethod
+    def _load_clip(path: str, fps: float) -> np.ndarray:
+        from datasets.formats.bvh import load_motion_file
+        if not Path(path).is_file():
+            raise DatasetError(f"DATASETS.SYNTHETIC.MOTION_FILES: '{path}' does not exist (a BVH clip is expected)")
+        try:
+            points = load_motion_file(path, target_fps=fps)
+        except ValueError as err:
+            raise DatasetError(str(err)) from None
+        # Centre the clip's mean ground position on the capture area, keeping its height.
+        centre = np.nanmean(points[:, 0, :2], axis=0)
+        points = points.copy()
+        points[..., :2] -= centre
+        return points
+
+    def _rig(self, seed: int) -> Cameras:
+        if self.spec.rig == "h36m_ring":
+            return rigs.h36m_like_ring(self.spec.num_cameras)
+        return rigs.random_rig(self.spec.num_cameras, seed=seed)
+
+    def _observe(self, name, subject, action, body, points: np.ndarray, seed: int) -> SyntheticSequence:
+        cameras = self._rig(seed)
+        num_frames, num_views = len(points), len(cameras)
+        world = torch.from_numpy(points).to(cameras.dtype).reshape(1, -1, 3).expand(num_views, -1, -1)
+        pixels = cameras.project(world).reshape(num_views, num_frames, NUM_JOINTS, 2)
+        depth = cameras.world_to_camera(world)[..., 2].reshape(num_views, num_frames, NUM_JOINTS)
+        if not bool((depth > 0).all()):
+            raise DatasetError(f"synthetic sequence {name}: a joint is behind a camera; the rig does not "
+                               "frame the capture area")
+        pixels = pixels.transpose(0, 1).numpy()                   # T, V, J, 2
+        depth = depth.transpose(0, 1).numpy()                      # T, V, J
+        focal = cameras.focal_lengths.mean(-1).numpy()             # V
+        part_joints, radius, _ = _part_arrays(body)
+        visibility = np.zeros((num_frames, num_views, NUM_JOINTS), dtype=bool)
+        sizes = cameras.image_size.numpy()
+        for size in np.unique(sizes, axis=0):  # one call per distinct image size (usually one)
+            views = np.flatnonzero((sizes == size).all(-1))
+            visibility[:, views] = joint_visibility(
+                pixels[:, views].reshape(-1, NUM_JOINTS, 2), depth[:, views].reshape(-1, NUM_JOINTS),
+                np.broadcast_to(focal[views], (num_frames, len(views))).reshape(-1), part_joints, radius,
+                tuple(size)).reshape(num_frames, len(views), NUM_JOINTS)
+        rng = np.random.default_rng(stable_seed(seed, "noise"))
+        noisy, confidence = apply_detector_noise(pixels, visibility, self.spec.noise, rng)
+        return SyntheticSequence(name, subject, action, body, points.astype(np.float32), cameras,
+                         pixels.astype(np.float32), visibility, noisy.astype(np.float32),
+                         confidence.astype(np.float32))
+
+
+class SyntheticMultiView(Dataset):
+    """Samples of a ``SyntheticWorld``: every ``stride``-th frame, all views or one view per sample."""
+
+    def __init__(self, world: SyntheticWorld, mode: str = "keypoints", views: str = "all", frames: int = 1,
+                 stride: int = 1, image_size: int = 256, crop_scale: float = 1.25, cache_dir: str = ""):
+        if mode not in MODES:
+            raise DatasetError(f"DATASETS.MODE: unknown mode '{mode}'; expected one of {', '.join(MODES)}")
+        if views not in VIEW_MODES:
+            raise DatasetError(f"DATASETS.VIEWS: unknown value '{views}'; expected one of {', '.join(VIEW_MODES)}")
+        if frames < 1 or stride < 1 or image_size < 8 or crop_scale <= 0:
+            raise DatasetError("DATASETS.FRAMES and the strides must be >= 1, IMAGE_SIZE >= 8, CROP_SCALE > 0")
+        self.world, self.mode, self.views, self.frames = world, mode, views, frames
+        self.image_size, self.crop_scale = image_size, crop_scale
+        seq_index, frame_index = [], []
+        for s, seq in enumerate(world.sequences):
+            f = np.arange(0, len(seq.keypoints_3d), stride)
+            seq_index.append(np.full(len(f), s))
+            frame_index.append(f)
+        self.seq_index = np.concatenate(seq_index)
+        self.frame_index = np.concatenate(frame_index)
+        self.num_views = len(world.sequences[0].cameras)
+        self.cache_path = self._build_cache(Path(cache_dir)) if (cache_dir and mode == "images") else None
+        self._cache = None
+
+    def __len__(self) -> int:
+        n = len(self.seq_index)
+        return n * self.num_views if self.views == "single" else n
+
+    def _locate(self, index: int):
+        if index < 0 or index >= len(self):
+            raise IndexError(f"sample {index} out of range for {len(self)} samples")
+        if self.views == "single":
+            index, view = divmod(index, self.num_views)
+            return index, np.array([view])
+        return index, np.arange(self.num_views)
+
+    def __getitem__(self, index: int):
+        frame_sample, views = self._locate(index)
+        seq = self.world.sequences[self.seq_index[frame_sample]]
+        frame = int(self.frame_index[frame_sample])
+        window = np.clip(frame + np.arange(self.frames) - self.frames // 2, 0, len(seq.keypoints_3d) - 1)
+        cameras = seq.cameras[torch.from_numpy(views)]
+        visibility = seq.visibility[window][:, views]
+        sample = {
+            "keypoints_3d": torch.from_numpy(seq.keypoints_3d[window]),
+            "visibility": torch.from_numpy(visibility.astype(np.float32)),
+            "camera_ids": torch.from_numpy(views),
+            # A single-view sample's sequence is the view's own 2D track (so metrics pair its frames).
+            "meta": {"subject": seq.subject, "action": seq.action, "frame": frame,
+                     "sequence": f"{seq.name}/cam{views[0]}" if self.views == "single" else seq.name},
+        }
+        if self.mode == "keypoints":
+            sample.update(keypoints_2d=torch.from_numpy(seq.keypoints_2d[window][:, views]),
+                          keypoints_2d_gt=torch.from_numpy(seq.keypoints_2d_gt[window][:, views]),
+                          confidence_2d=torch.from_numpy(seq.confidence_2d[window][:, views]),
+                          cameras=cameras)
+            return sample
+        crop_cameras = self.crop_cameras(seq, frame, cameras)
+        world = torch.from_numpy(seq.keypoints_3d[window]).to(cameras.dtype).reshape(1, -1, 3)
+        crop_2d = crop_cameras.project(world.expand(len(views), -1, -1))
+        crop_2d = crop_2d.reshape(len(views), len(window), NUM_JOINTS, 2).transpose(0, 1).float()
+        images = self._cached_images(frame_sample, views) if self.cache_path else \
+            self.render(seq, frame, crop_cameras, stable_seed(self.world.spec.seed, seq.name, frame, "image"), views)
+        sample.update(keypoints_2d=crop_2d, keypoints_2d_gt=crop_2d.clone(),
+                      confidence_2d=sample["visibility"].clone(), cameras=crop_cameras,
+                      images=to_image_tensor(images))
+        return sample
+
+    # ----- images ---------------------------------------------------------------------------------
+    def crop_cameras(self, seq: SyntheticSequence, frame: int, cameras: Cameras) -> Cameras:
+        """Cameras whose K maps into a square crop around the person's exact 2D box, resized to S x S."""
+        views = cameras  # (V,)
+        points = torch.from_numpy(seq.keypoints_3d[frame]).to(views.dtype).expand(len(views), -1, -1)
+        pixels = views.project(points)                                            # V, J, 2
+        low, high = pixels.min(1).values, pixels.max(1).values
+        centre, side = (low + high) / 2, (high - low).max(-1).values * self.crop_scale
+        scale = self.image_size / side
+        affine = torch.zeros(len(views), 2, 3, dtype=views.dtype)
+        affine[:, 0, 0] = affine[:, 1, 1] = scale
+        affine[:, :, 2] = self.image_size / 2 - centre * scale[:, None]
+        return views.with_affine(affine, (self.image_size, self.image_size))
+
+    def render(self, seq: SyntheticSequence, frame: int, crop_cameras: Cameras, seed: int, views) -> np.ndarray:
+        """(V, S, S, 3) uint8 RGB crops of one frame."""
+        rng = np.random.default_rng(seed)
+        points = torch.from_numpy(seq.keypoints_3d[frame]).to(crop_cameras.dtype).expand(len(crop_cameras), -1, -1)
+        pixels = crop_cameras.project(points).numpy()
+        depth = crop_cameras.world_to_camera(points)[..., 2].numpy()
+        focal = crop_cameras.focal_lengths.mean(-1).numpy()
+        part_joints, radius, color = _part_arrays(seq.body)
+        background = random_backgrounds(rng, len(crop_cameras), self.image_size, self.image_size)
+        images, _ = render_capsules(pixels, depth, focal, part_joints, radius, color, background, rng=rng)
+        return images
+
+    def _cache_key(self) -> str:
+        spec = asdict(self.world.spec)
+        spec.update(image_size=self.image_size, crop_scale=self.crop_scale, frames=len(self.seq_index),
+                    first_frames=self.frame_index[:4].tolist())
+        return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def _build_cache(self, cache_dir: Path) -> Path:
+        import h5py
+        path = cache_dir / f"synthetic_{self._cache_key()}.h5"
+        if path.is_file():
+            return path
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DatasetError(f"DATASETS.SYNTHETIC.CACHE_DIR '{cache_dir}' cannot be created: {err.strerror}") from None
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        views = np.arange(self.num_views)
+        try:
+            with h5py.File(tmp, "w") as f:
+                shape = (len(self.seq_index), self.num_views, self.image_size, self.image_size, 3)
+                data = f.create_dataset("images", shape, dtype=np.uint8, chunks=(1,) + shape[1:], compression="lzf")
+                for i in tqdm(range(len(self.seq_index)), desc=f"rendering cache {path.name}", leave=False):
+                    seq = self.world.sequences[self.seq_index[i]]
+                    frame = int(self.frame_index[i])
+                    crop = self.crop_cameras(seq, frame, seq.cameras)
+                    data[i] = self.render(seq, frame, crop, stable_seed(self.world.spec.seed, seq.name, frame, "image"),
+                                          views)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        logger.info("cached %d rendered frames in %s", len(self.seq_index), path)
+        return path
+
+    def _cached_images(self, frame_sample: int, views) -> np.ndarray:
+        if self._cache is None:  # opened lazily, once per DataLoader worker
+            import h5py
+            self._cache = h5py.File(self.cache_path, "r")["images"]
+        return self._cache[frame_sample][views]
+
+
+def world_spec_from_config(cfg, split: str) -> WorldSpec:
+    s = cfg.DATASETS.SYNTHETIC
+    n = s.NOISE
+    subjects = s.TRAIN_SUBJECTS if split == "train" else s.TEST_SUBJECTS
+    if s.MOTION_FILES_SPLIT not in ("train", "test", "both"):
+        raise DatasetError(f"DATASETS.SYNTHETIC.MOTION_FILES_SPLIT must be train, test or both, got "
+                           f"'{s.MOTION_FILES_SPLIT}'")
+    clips = s.MOTION_FILES if s.MOTION_FILES_SPLIT in (split, "both") else []
+    return WorldSpec(subjects=list(subjects), actions=list(s.ACTIONS) or list(motion.ACTIONS),
+                     sequences_per_action=s.SEQUENCES_PER_ACTION, frames_per_sequence=s.FRAMES_PER_SEQUENCE,
+                     fps=float(s.FPS), rig=s.RIG, num_cameras=s.NUM_CAMERAS, seed=s.SEED, motion_files=list(clips),
+                     noise=DetectorNoise(jitter_std_px=n.JITTER_PX, temporal_correlation=n.TEMPORAL_CORRELATION,
+                                         occluded_jitter_scale=n.OCCLUDED_SCALE, outlier_prob=n.OUTLIER_PROB,
+                                         outlier_std_px=n.OUTLIER_PX, swap_prob=n.SWAP_PROB))
+
+
+@DATASETS.register("synthetic")
+def build_synthetic(cfg, split: str) -> SyntheticMultiView:
+    d = cfg.DATASETS
+    return SyntheticMultiView(SyntheticWorld(world_spec_from_config(cfg, split)), mode=d.MODE, views=d.VIEWS,
+                              frames=d.FRAMES, stride=d.TRAIN_STRIDE if split == "train" else d.TEST_STRIDE,
+                              image_size=d.SYNTHETIC.IMAGE_SIZE, crop_scale=d.SYNTHETIC.CROP_SCALE,
+                              cache_dir=d.SYNTHETIC.CACHE_DIR)

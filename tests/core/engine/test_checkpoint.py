@@ -1,0 +1,70 @@
+import pytest
+import torch
+from torch import nn
+
+from core.engine.checkpoint import Checkpointer, CheckpointError, load_state_strict, read_checkpoint
+
+
+class _Payload:
+    """A class that weights_only loading must refuse to rebuild."""
+
+
+def _model():
+    return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+
+
+def test_save_resume_round_trip(tmp_path):
+    model = _model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, 0.5)
+    model(torch.randn(5, 3)).sum().backward()
+    optimizer.step()
+    scheduler.step()
+    ckpt = Checkpointer(str(tmp_path), model, optimizer, scheduler, config_text="SEED: 1\n")
+    path = ckpt.save("model_epoch0001", epoch=1, iteration=10)
+    assert (tmp_path / "last_checkpoint").read_text() == "model_epoch0001.pth"
+    assert not list(tmp_path.glob(".*tmp*"))  # nothing half-written left behind
+
+    other = _model()
+    opt2 = torch.optim.Adam(other.parameters(), lr=0.1)
+    sch2 = torch.optim.lr_scheduler.ExponentialLR(opt2, 0.5)
+    state = Checkpointer(str(tmp_path), other, opt2, sch2).resume()
+    assert state["epoch"] == 1 and state["iteration"] == 10 and state["config"] == "SEED: 1\n"
+    for a, b in zip(model.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b)
+    assert opt2.param_groups[0]["lr"] == pytest.approx(0.05)
+    assert read_checkpoint(str(path))["format_version"] == 1
+
+
+def test_resume_without_checkpoint_is_empty(tmp_path):
+    assert Checkpointer(str(tmp_path), _model()).resume() == {}
+
+
+def test_ddp_prefix_is_accepted():
+    model = _model()
+    state = {f"module.{k}": v for k, v in _model().state_dict().items()}
+    load_state_strict(model, state, "x.pth")
+    assert torch.equal(model.state_dict()["0.weight"], state["module.0.weight"])
+
+
+def test_mismatched_checkpoint_is_reported():
+    state = nn.Sequential(nn.Linear(3, 5), nn.BatchNorm1d(5)).state_dict()
+    with pytest.raises(CheckpointError) as err:
+        load_state_strict(_model(), state, "other.pth")
+    message = str(err.value)
+    assert "other.pth" in message and "missing keys: 2.bias, 2.weight" in message
+    assert "shape mismatches: " in message and "0.weight (5, 3) vs model (4, 3)" in message
+
+
+def test_unreadable_and_unsafe_files(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        read_checkpoint(str(tmp_path / "none.pth"))
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="garbage.pth' cannot be read"):
+        read_checkpoint(str(garbage))
+
+    evil = tmp_path / "evil.pth"
+    torch.save({"model": {}, "payload": _Payload()}, evil)
+    with pytest.raises(CheckpointError, match="cannot be read"):  # weights_only refuses arbitrary objects
+        read_checkpoint(str(evil))

@@ -1,0 +1,63 @@
+import pytest
+
+from core.config import ConfigError, get_defaults, load_config
+
+
+def test_defaults_have_the_documented_top_level_keys():
+    cfg = get_defaults()
+    for key in ("DOTRAIN", "DOTEST", "WEIGHTS", "OUTPUT_DIR", "SEED", "DEVICE", "MODEL", "DATASETS", "SOLVER",
+                "TEST", "VIS"):
+        assert key in cfg
+
+
+def test_file_then_overrides(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("SOLVER:\n  MAX_EPOCHS: 7\n  BASE_LR: 0.01\nMODEL:\n  LIFTER:\n    NAME: linear\n")
+    cfg = load_config(str(path), ["SOLVER.MAX_EPOCHS", "2", "DOTRAIN", "False",
+                                  "DATASETS.SYNTHETIC.TEST_SUBJECTS", "['S9']", "SOLVER.BASE_LR", "1"])
+    assert cfg.SOLVER.MAX_EPOCHS == 2 and cfg.DOTRAIN is False
+    assert cfg.SOLVER.BASE_LR == 1.0 and isinstance(cfg.SOLVER.BASE_LR, float)  # int accepted for a float
+    assert cfg.DATASETS.SYNTHETIC.TEST_SUBJECTS == ["S9"]
+    assert cfg.MODEL.LIFTER.NAME == "linear"
+    assert cfg.OUTPUT_DIR == "outs/exp"
+    assert cfg.is_frozen()
+
+
+def test_dumped_config_reproduces_the_run(tmp_path):
+    cfg = load_config(None, ["SOLVER.MAX_EPOCHS", "3", "OUTPUT_DIR", str(tmp_path / "o")])
+    dumped = tmp_path / "config.yaml"
+    dumped.write_text(cfg.dump())
+    assert load_config(str(dumped)) == cfg
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["SOLVER.MAX_EPOCH", "2"], "unknown config key 'SOLVER.MAX_EPOCH'; closest valid keys: SOLVER.MAX_EPOCHS"),
+    (["BASE_LR", "1"], "closest valid keys: SOLVER.BASE_LR"),
+    (["SOLVER.MAX_EPOCHS", "two"], "SOLVER.MAX_EPOCHS expects a value of type int"),
+    (["DOTRAIN", "1"], "DOTRAIN expects a value of type bool"),
+    (["SOLVER.MAX_EPOCHS"], "KEY VALUE pairs"),
+    (["SOLVER", "3"], "'SOLVER' is a group of keys"),
+])
+def test_bad_overrides_name_the_key(overrides, expected):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, overrides)
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(str(tmp_path / "missing.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("SOLVER: [1, 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml' is not valid YAML"):
+        load_config(str(bad))
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("MODEL:\n  LIFTR:\n    NAME: linear\n")
+    with pytest.raises(ConfigError, match=r"unknown.yaml': unknown config key 'MODEL.LIFTR.NAME'; closest valid keys: "
+                                          r"MODEL.LIFTER.NAME"):
+        load_config(str(unknown))
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("42\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(str(scalar))

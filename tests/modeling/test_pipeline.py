@@ -1,0 +1,76 @@
+import math
+
+import pytest
+import torch
+
+from core.config import load_config
+from core.registry import RegistryError
+from datasets.collate import collate_samples
+from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
+from datasets.synthetic.noise import DetectorNoise
+from modeling.pipeline import LiftingPipeline, PipelineConfigError, TriangulationPipeline, build_pipeline
+
+
+def batch(views="all", noise=None, n=8):
+    world = SyntheticWorld(WorldSpec(subjects=["S9"], actions=["walk"], frames_per_sequence=n,
+                                     noise=noise or DetectorNoise.none()))
+    ds = SyntheticMultiView(world, views=views)
+    return collate_samples([ds[i] for i in range(n)])
+
+
+def test_triangulation_pipeline_on_exact_2d():
+    model = build_pipeline(load_config(None, ["MODEL.HEAD.NAME", "dlt"]))
+    assert isinstance(model, TriangulationPipeline) and not model.trainable and model.predicts_absolute
+    out = model(batch())
+    assert out["pred_3d"].shape == (8, 17, 3)
+    assert torch.allclose(out["pred_3d"], out["target_3d"].double(), atol=1e-2)
+
+
+def test_dropped_views_give_nan_not_a_crash():
+    model = build_pipeline(load_config(None, ["MODEL.HEAD.NAME", "dlt", "MODEL.HEAD.MIN_CONFIDENCE", "0.5"]))
+    b = batch()
+    b["confidence_2d"][:, :, 1:, 3] = 0.0  # joint 3 seen by one view only
+    out = model(b)
+    assert torch.isnan(out["pred_3d"][:, 3]).all() and not out["valid_3d"][:, 3].any()
+    assert torch.isfinite(out["pred_3d"][:, 4]).all()
+
+
+def test_confidence_weighting_downweights_an_outlier_view():
+    b = batch()
+    b["keypoints_2d"][:, :, 0, 5] += 60.0     # view 0 of joint 5 is a gross outlier...
+    b["confidence_2d"][:, :, 0, 5] = 0.01     # ...and the detector says so
+    plain = build_pipeline(load_config(None, ["MODEL.HEAD.NAME", "dlt"]))(b)
+    weighted = build_pipeline(load_config(None, ["MODEL.HEAD.NAME", "dlt", "MODEL.HEAD.CONFIDENCE_WEIGHTED",
+                                                 "True"]))(b)
+    err = lambda out: (out["pred_3d"][:, 5] - out["target_3d"][:, 5]).norm(dim=-1).mean()  # noqa: E731
+    assert err(weighted) < 0.1 * err(plain)
+
+
+def test_lifting_pipeline_standardises_and_predicts_root_relative_camera_frame():
+    cfg = load_config(None, ["MODEL.LIFTER.NAME", "linear", "DATASETS.VIEWS", "single", "MODEL.LIFTER.HIDDEN", "32"])
+    model = build_pipeline(cfg)
+    assert isinstance(model, LiftingPipeline) and model.trainable and not model.predicts_absolute
+    b = batch(views="single", n=16)
+    model.prepare([b])
+    assert bool(model.statistics_fitted)
+    model.eval()
+    out = model(b)
+    assert out["pred_3d"].shape == (16, 17, 3) and torch.equal(out["pred_3d"][:, 0], torch.zeros(16, 3))
+    # target: the camera-frame pose relative to the pelvis; its bone lengths equal the world pose's
+    world = b["keypoints_3d"][:, 0]
+    assert torch.allclose((out["target_3d"][:, 2] - out["target_3d"][:, 1]).norm(dim=-1),
+                          (world[:, 2] - world[:, 1]).norm(dim=-1), atol=1e-2)
+    losses = model.losses(out, b)
+    assert set(losses) == {"mse_3d"} and math.isfinite(losses["mse_3d"].item())
+
+
+@pytest.mark.parametrize("overrides, error, message", [
+    (["MODEL.HEAD.NAME", "ransac"], RegistryError, "unknown head 'ransac'; registered head names: dlt"),
+    (["MODEL.HEAD.NAME", "dlt", "DATASETS.VIEWS", "single"], PipelineConfigError, "set DATASETS.VIEWS all"),
+    (["MODEL.HEAD.NAME", "dlt", "MODEL.LIFTER.NAME", "linear"], PipelineConfigError, "choose one"),
+    ([], PipelineConfigError, "nothing to build"),
+])
+def test_bad_compositions(overrides, error, message):
+    with pytest.raises(error) as err:
+        build_pipeline(load_config(None, overrides))
+    assert message in str(err.value)
