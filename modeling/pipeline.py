@@ -20,7 +20,7 @@ from torch import nn
 import modeling.heads  # noqa: F401  (registers the heads)
 import modeling.lifters  # noqa: F401  (registers the lifters)
 from core.registry import BACKBONES, HEADS, LIFTERS
-from core.skeleton import ROOT
+from core.skeleton import NUM_JOINTS, ROOT
 
 logger = logging.getLogger("epipose")
 
@@ -74,6 +74,8 @@ class LiftingPipeline(Pipeline):
         self.register_buffer("target_mean", torch.zeros(out_features))
         self.register_buffer("target_std", torch.ones(out_features))
         self.register_buffer("statistics_fitted", torch.tensor(False))
+        self.register_buffer("non_root", torch.tensor([j for j in range(num_joints) if j != ROOT]),
+                             persistent=False)
 
     def _inputs_and_targets(self, batch):
         keypoints_2d = batch["keypoints_2d"]                      # B, T, 1, J, 2
@@ -88,8 +90,7 @@ class LiftingPipeline(Pipeline):
         return inputs, target_rel
 
     def _non_root(self, pose):
-        keep = [j for j in range(self.num_joints) if j != ROOT]
-        return pose[:, keep].flatten(1)
+        return pose[:, self.non_root].flatten(1)
 
     @torch.no_grad()
     def prepare(self, train_loader) -> None:
@@ -113,8 +114,7 @@ class LiftingPipeline(Pipeline):
         normalised = self.lifter((inputs - self.input_mean) / self.input_std)
         pred = normalised * self.target_std + self.target_mean
         pred_3d = torch.zeros_like(target_rel)
-        keep = [j for j in range(self.num_joints) if j != ROOT]
-        pred_3d[:, keep] = pred.view(len(pred), -1, 3)
+        pred_3d[:, self.non_root] = pred.view(len(pred), -1, 3)
         return {"pred_3d": pred_3d, "target_3d": target_rel, "pred_normalised": normalised}
 
     def losses(self, outputs, batch):
@@ -136,7 +136,7 @@ def build_pipeline(cfg) -> Pipeline:
         if getattr(lifter_cls, "single_view", False) and cfg.DATASETS.VIEWS != "single":
             raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' is single-view but DATASETS.VIEWS is "
                                       f"'{cfg.DATASETS.VIEWS}'; set DATASETS.VIEWS single")
-        frames, joints = cfg.DATASETS.FRAMES, m.NUM_JOINTS
+        frames, joints = cfg.DATASETS.FRAMES, NUM_JOINTS
         lifter = lifter_cls(in_features=frames * joints * 2, out_features=(joints - 1) * 3, hidden=m.LIFTER.HIDDEN,
                             num_blocks=m.LIFTER.NUM_BLOCKS, dropout=m.LIFTER.DROPOUT,
                             max_norm=1.0 if m.LIFTER.MAX_NORM else None)

@@ -7,14 +7,14 @@ one-line message names the key (and the closest valid keys) or the file.
 import ast
 import difflib
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import yaml
 from yacs.config import CfgNode as CN
 
 from core.config.defaults import get_defaults
 
-__all__ = ["ConfigError", "load_config", "get_defaults", "default_output_dir"]
+__all__ = ["ConfigError", "load_config", "get_defaults", "default_output_dir", "config_differences"]
 
 
 class ConfigError(ValueError):
@@ -112,6 +112,16 @@ def load_config(config_file: Optional[str] = None, overrides: Optional[List[str]
         cfg.OUTPUT_DIR = default_output_dir(config_file)
     cfg.freeze()
     return cfg
+
+
+def config_differences(old_yaml: str, cfg: CN, ignore: Iterable[str] = ()) -> List[Tuple[str, Any, Any]]:
+    """(key, old value, current value) for every key whose value in the dumped config ``old_yaml``
+    differs from ``cfg``, skipping the keys in ``ignore``."""
+    old = _flatten(yaml.safe_load(old_yaml) or {})
+    new = _flatten(cfg)
+    skip = set(ignore)
+    return [(k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
+            if k not in skip and old.get(k) != new.get(k)]
 
 
 def default_output_dir(config_file: Optional[str]) -> str:

@@ -18,8 +18,7 @@ _C.DEVICE = "auto"           # auto (cuda when available), cpu, cuda, cuda:N
 _C.DETERMINISTIC = False     # torch.use_deterministic_algorithms (slower on CUDA)
 
 # ----------------------------------------------------------------------------- model
-_C.MODEL = CN()
-_C.MODEL.NUM_JOINTS = 17     # Human3.6M 17-joint order (core/skeleton.py)
+_C.MODEL = CN()                  # joints: always the Human3.6M 17-joint order (core/skeleton.py)
 
 _C.MODEL.BACKBONE = CN()
 _C.MODEL.BACKBONE.NAME = "none"      # registry BACKBONES; "none" = the pipeline starts from 2D keypoints
@@ -37,7 +36,7 @@ _C.MODEL.LIFTER.NAME = "none"        # registry LIFTERS: linear (Martinez et al.
 _C.MODEL.LIFTER.HIDDEN = 1024        # linear lifter: width of the residual MLP
 _C.MODEL.LIFTER.NUM_BLOCKS = 2       # linear lifter: number of residual blocks
 _C.MODEL.LIFTER.DROPOUT = 0.5        # linear lifter: dropout probability
-_C.MODEL.LIFTER.MAX_NORM = True      # linear lifter: clip each layer's weight norm to 1 after every step
+_C.MODEL.LIFTER.MAX_NORM = True      # linear lifter: rescale each layer's weight to norm <= 1 in the forward pass
 
 # ----------------------------------------------------------------------------- data
 _C.DATASETS = CN()

@@ -6,12 +6,13 @@ A checkpoint is a dict of tensors and plain values (``model``, ``optimizer``, ``
 and renamed, so a run killed mid-write never leaves a half-written checkpoint behind.
 """
 import logging
-import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import torch
 from torch import nn
+
+from core.io import atomic_write, write_text_atomic
 
 FORMAT_VERSION = 1
 POINTER = "last_checkpoint"
@@ -21,17 +22,6 @@ logger = logging.getLogger("epipose")
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, or does not fit the model."""
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -76,18 +66,14 @@ def read_checkpoint(path: str) -> Dict[str, Any]:
 class Checkpointer:
     """Saves and restores the training state in ``save_dir``."""
 
-    def __init__(self, save_dir: str, model: nn.Module, optimizer=None, scheduler=None,
-                 config_text: str = "", enabled: bool = True):
+    def __init__(self, save_dir: str, model: nn.Module, optimizer=None, scheduler=None, config_text: str = ""):
         self.save_dir = Path(save_dir)
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.config_text = config_text
-        self.enabled = enabled  # False on non-zero ranks of a distributed run
 
-    def save(self, name: str, epoch: int, iteration: int) -> Optional[Path]:
-        if not self.enabled:
-            return None
+    def save(self, name: str, epoch: int, iteration: int) -> Path:
         data = {
             "model": unwrap(self.model).state_dict(),
             "epoch": epoch,
@@ -99,11 +85,8 @@ class Checkpointer:
             data["optimizer"] = self.optimizer.state_dict()
         if self.scheduler is not None:
             data["scheduler"] = self.scheduler.state_dict()
-        path = self.save_dir / f"{name}.pth"
-        atomic_torch_save(data, path)
-        pointer_tmp = self.save_dir / f".{POINTER}.tmp{os.getpid()}"
-        pointer_tmp.write_text(path.name)
-        os.replace(pointer_tmp, self.save_dir / POINTER)
+        path = atomic_write(self.save_dir / f"{name}.pth", lambda tmp: torch.save(data, tmp))
+        write_text_atomic(path.name, self.save_dir / POINTER)
         logger.info("saved checkpoint %s", path)
         return path
 

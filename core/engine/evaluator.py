@@ -14,12 +14,12 @@ logger = logging.getLogger("epipose")
 
 
 @torch.no_grad()
-def run_inference(model, loader, device: torch.device, show_progress: bool = True) -> Dict[str, Any]:
+def run_inference(model, loader, device: torch.device) -> Dict[str, Any]:
     """Predictions for every sample of ``loader``: arrays of ``pred_3d`` / ``target_3d`` (N, J, 3) mm and
     the sample ids (subject, action, sequence, frame)."""
     model.eval()
     collected = {"pred_3d": [], "target_3d": [], "subject": [], "action": [], "sequence": [], "frame": []}
-    for batch in tqdm(loader, desc="test", disable=not show_progress, leave=False, dynamic_ncols=True):
+    for batch in tqdm(loader, desc="test", disable=None, leave=False, dynamic_ncols=True):
         batch = move_batch(batch, device, non_blocking=True)
         outputs = model(batch)
         collected["pred_3d"].append(outputs["pred_3d"].float().cpu())
@@ -36,9 +36,9 @@ def run_inference(model, loader, device: torch.device, show_progress: bool = Tru
     }
 
 
-def evaluate(model, loader, device: torch.device, show_progress: bool = True) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+def evaluate(model, loader, device: torch.device) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(metrics dict for metrics.json, predictions dict for predictions.npz)."""
-    predictions = run_inference(model, loader, device, show_progress)
+    predictions = run_inference(model, loader, device)
     summary = metrics.pose_metrics(
         torch.from_numpy(predictions["pred_3d"]).double(),
         torch.from_numpy(predictions["target_3d"]).double(),

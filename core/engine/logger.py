@@ -1,4 +1,4 @@
-"""Run logging: a console + ``log.txt`` logger and a TensorBoard writer that is silent off rank 0."""
+"""Run logging: a console + ``log.txt`` logger and a thin TensorBoard writer."""
 import logging
 import sys
 from pathlib import Path
@@ -7,10 +7,10 @@ from typing import Dict, Optional
 LOGGER_NAME = "epipose"
 
 
-def setup_logger(output_dir: Optional[str], is_main: bool = True) -> logging.Logger:
-    """Log INFO to stdout and, on the main process, to ``output_dir/log.txt`` (appending on resume)."""
+def setup_logger(output_dir: Optional[str]) -> logging.Logger:
+    """Log INFO to stdout and to ``output_dir/log.txt`` (appending on resume)."""
     logger = logging.getLogger(LOGGER_NAME)
-    logger.setLevel(logging.INFO if is_main else logging.WARNING)
+    logger.setLevel(logging.INFO)
     logger.propagate = False
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
@@ -19,7 +19,7 @@ def setup_logger(output_dir: Optional[str], is_main: bool = True) -> logging.Log
     console = logging.StreamHandler(sys.stdout)
     console.setFormatter(fmt)
     logger.addHandler(console)
-    if output_dir and is_main:
+    if output_dir:
         file_handler = logging.FileHandler(Path(output_dir) / "log.txt")
         file_handler.setFormatter(fmt)
         logger.addHandler(file_handler)
@@ -27,7 +27,7 @@ def setup_logger(output_dir: Optional[str], is_main: bool = True) -> logging.Log
 
 
 class TensorBoard:
-    """A thin wrapper over ``SummaryWriter`` that does nothing when disabled (non-main ranks)."""
+    """A thin wrapper over ``SummaryWriter``; with no ``log_dir`` it does nothing."""
 
     def __init__(self, log_dir: Optional[str]):
         self.writer = None

@@ -3,23 +3,24 @@
 Everything that can be checked is checked before ``OUTPUT_DIR`` is touched: the config, the
 registry names, the data and the model are built first, so a mistake leaves nothing behind.
 """
-import json
 import logging
 import os
 import random
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from core.config import ConfigError, load_config
-from core.engine.checkpoint import Checkpointer, CheckpointError, unwrap
+from core.config import ConfigError, config_differences, load_config
+from core.engine.checkpoint import Checkpointer, CheckpointError, read_checkpoint, unwrap
 from core.engine.logger import TensorBoard, setup_logger
 from core.engine.preview import preview_sample
-from core.engine.solver import build_optimizer, build_scheduler
+from core.engine.solver import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
 from core.engine.evaluator import evaluate
 from core.engine.trainer import Trainer, TrainSettings
+from core.io import save_npz_atomic, write_json_atomic, write_text_atomic
 from core.registry import RegistryError
 from core.vis import write_png
 from datasets import DatasetError, build_dataset
@@ -27,6 +28,12 @@ from datasets.collate import collate_samples
 from modeling.pipeline import PipelineConfigError, build_pipeline
 
 logger = logging.getLogger("epipose")
+
+# Keys that may change between a run and its resumption from OUTPUT_DIR (they do not change the model
+# being trained): e.g. more epochs, another device, other test or picture settings.
+RESUMABLE_CHANGES = ("SOLVER.MAX_EPOCHS", "SOLVER.LOG_PERIOD", "SOLVER.CHECKPOINT_PERIOD", "DOTRAIN", "DOTEST",
+                     "DEVICE", "OUTPUT_DIR", "DATASETS.NUM_WORKERS", "TEST.BATCH_SIZE", "TEST.SAVE_PREDICTIONS",
+                     "VIS.PREVIEW_SAMPLES")
 
 
 class UsageError(Exception):
@@ -57,13 +64,49 @@ def _seed_worker(worker_id: int) -> None:
 
 
 def make_loader(dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int, device: torch.device):
-    # A one-replica DistributedSampler gives an epoch-seeded shuffle (set_epoch), so resumed runs see the
-    # same order as uninterrupted ones.
+    # A one-replica DistributedSampler gives an epoch-seeded shuffle (set_epoch), and the loader's own
+    # generator seeds the workers without drawing from the global one, so resumed runs see the same
+    # order and dropout masks as uninterrupted ones.
     sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=shuffle, seed=seed, drop_last=False)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       collate_fn=collate_samples, pin_memory=device.type == "cuda",
                       persistent_workers=num_workers > 0, worker_init_fn=_seed_worker,
-                      drop_last=shuffle and len(dataset) > batch_size)
+                      generator=torch.Generator().manual_seed(seed), drop_last=shuffle and len(dataset) > batch_size)
+
+
+def check_solver(cfg) -> None:
+    s = cfg.SOLVER
+    if s.OPTIMIZER not in OPTIMIZERS:
+        raise ConfigError(f"SOLVER.OPTIMIZER: unknown optimizer '{s.OPTIMIZER}'; expected one of {', '.join(OPTIMIZERS)}")
+    if s.LR_SCHEDULER not in SCHEDULERS:
+        raise ConfigError(f"SOLVER.LR_SCHEDULER: unknown scheduler '{s.LR_SCHEDULER}'; expected one of "
+                          f"{', '.join(SCHEDULERS)}")
+    for key in ("MAX_EPOCHS", "BATCH_SIZE", "LOG_PERIOD", "CHECKPOINT_PERIOD"):
+        if getattr(s, key) < 1:
+            raise ConfigError(f"SOLVER.{key} must be >= 1, got {getattr(s, key)}")
+    if s.BASE_LR <= 0 or s.GRAD_CLIP < 0:
+        raise ConfigError(f"SOLVER.BASE_LR must be > 0 and SOLVER.GRAD_CLIP >= 0, got {s.BASE_LR} and {s.GRAD_CLIP}")
+    if cfg.TEST.BATCH_SIZE < 1 or cfg.DATASETS.NUM_WORKERS < 0:
+        raise ConfigError("TEST.BATCH_SIZE must be >= 1 and DATASETS.NUM_WORKERS >= 0")
+
+
+def resume_point(cfg, model) -> Optional[Path]:
+    """The checkpoint in OUTPUT_DIR that this run continues (training) or tests (``DOTRAIN False``
+    without ``WEIGHTS``), after checking that it was made with the same configuration."""
+    last = Checkpointer(cfg.OUTPUT_DIR, model).last_checkpoint()
+    if last is None or (not cfg.DOTRAIN and cfg.WEIGHTS):
+        return None
+    try:
+        old_config = read_checkpoint(str(last)).get("config", "")
+    except CheckpointError as err:
+        raise ConfigError(str(err)) from None
+    differences = config_differences(old_config, cfg, RESUMABLE_CHANGES)
+    if differences:
+        key, old, new = differences[0]
+        raise ConfigError(f"OUTPUT_DIR '{cfg.OUTPUT_DIR}' holds a checkpoint of another configuration ({key}: "
+                          f"{old!r} there, {new!r} now, {len(differences)} difference(s) in all); choose another "
+                          "OUTPUT_DIR, or delete that folder to start over")
+    return last
 
 
 def prepare_output_dir(path: Path) -> None:
@@ -76,36 +119,31 @@ def prepare_output_dir(path: Path) -> None:
         raise UsageError(f"OUTPUT_DIR '{path}' is not writable: {err.strerror}") from None
 
 
-def write_json_atomic(data, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
-
-
-def save_npz_atomic(arrays, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def run(config_file: str, overrides) -> None:
     try:
         cfg = load_config(config_file, overrides)
         if cfg.WEIGHTS and not Path(cfg.WEIGHTS).is_file():
             raise ConfigError(f"WEIGHTS: checkpoint file '{cfg.WEIGHTS}' does not exist")
+        check_solver(cfg)
         device = resolve_device(cfg.DEVICE)
         seed_everything(cfg.SEED)
         model = build_pipeline(cfg)
+        resume_from = resume_point(cfg, model) if model.trainable else None
+        if model.trainable and cfg.DOTEST and not cfg.DOTRAIN and not cfg.WEIGHTS and resume_from is None:
+            raise ConfigError("DOTRAIN is False but the pipeline has trainable parameters and no weights: set WEIGHTS "
+                              "to a checkpoint (or train first into OUTPUT_DIR)")
         train_set = build_dataset(cfg, "train") if cfg.DOTRAIN and model.trainable else None
         test_set = build_dataset(cfg, "test") if cfg.DOTEST else None
     except (ConfigError, RegistryError, PipelineConfigError, DatasetError) as err:
         raise UsageError(str(err)) from None
     if cfg.DETERMINISTIC:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
+        torch.backends.cudnn.benchmark = False
         torch.use_deterministic_algorithms(True)
 
     output_dir = Path(cfg.OUTPUT_DIR)
     prepare_output_dir(output_dir)
-    (output_dir / "config.yaml").write_text(cfg.dump())
+    write_text_atomic(cfg.dump(), output_dir / "config.yaml")
     setup_logger(str(output_dir))
     logger.info("config %s -> %s (device %s)", config_file, output_dir, device)
     tensorboard = TensorBoard(str(output_dir / "tensorboard"))
@@ -114,6 +152,8 @@ def run(config_file: str, overrides) -> None:
     try:
         if cfg.WEIGHTS:
             checkpointer.load_weights(cfg.WEIGHTS)
+        elif resume_from is not None and not cfg.DOTRAIN:
+            checkpointer.load_weights(str(resume_from))
         if train_set is not None:
             _train(cfg, model, train_set, checkpointer, tensorboard, device)
         elif cfg.DOTRAIN:

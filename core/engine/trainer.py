@@ -26,7 +26,6 @@ class TrainSettings:
     log_period: int = 50
     checkpoint_period: int = 1
     seed: int = 0
-    show_progress: bool = True
 
 
 class Trainer:
@@ -57,15 +56,17 @@ class Trainer:
             torch.manual_seed(s.seed + epoch)
             self.model.train()
             started = time.perf_counter()
-            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{s.max_epochs}", disable=not s.show_progress,
-                       leave=False, dynamic_ncols=True)
+            # progress bars on terminals only (disable=None), so log files stay readable
+            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{s.max_epochs}", disable=None, leave=False,
+                       dynamic_ncols=True)
             running = 0.0
             for step, batch in enumerate(bar):
                 losses = self._step(batch)
                 iteration += 1
                 total = sum(losses.values()).item()
                 running += total
-                bar.set_postfix(loss=f"{total:.4g}")
+                if step % 10 == 0:
+                    bar.set_postfix(loss=f"{total:.4g}", refresh=False)
                 if iteration % s.log_period == 0:
                     lr = self.optimizer.param_groups[0]["lr"]
                     logger.info("epoch %d iter %d  loss %.5g  (%s)  lr %.3g", epoch + 1, iteration, total,

@@ -48,8 +48,10 @@ class Cameras:
             elif lead != batch:
                 raise ValueError(f"Cameras.{f.name} has batch shape {tuple(lead)}, expected {tuple(batch)} "
                                  "like Cameras.K")
-        if self.K.device != self.R.device or self.K.device != self.t.device:
-            raise ValueError("Cameras fields must be on one device")
+        values = [getattr(self, f.name) for f in fields(self)]
+        if len({v.device for v in values}) > 1 or len({v.dtype for v in values}) > 1:
+            raise ValueError("Cameras fields must share one device and dtype, got "
+                             + ", ".join(f"{f.name} {v.dtype} on {v.device}" for f, v in zip(fields(self), values)))
 
     # ----- construction -----------------------------------------------------------------------
     @classmethod

@@ -22,13 +22,13 @@ target frame, edge-padded at sequence ends; V views, or 1 in single-view mode; J
   target frame in its sequence).
 
 Images are rendered on the fly (deterministic per sample) or read from an HDF5 cache that is built
-once, atomically, when ``cache_dir`` is set.
+once, atomically, when ``cache_dir`` is set. The detector noise is drawn once per sequence when the
+world is built (deterministic from the seed), so every epoch sees the same noisy 2D, as a fixed set
+of detections (e.g. CPN keypoints of Human3.6M) would be.
 """
 import hashlib
 import json
 import logging
-import os
-import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import List, Sequence
@@ -39,6 +39,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from core.geometry.cameras import Cameras
+from core.io import atomic_write
 from core.registry import DATASETS
 from core.skeleton import NUM_JOINTS
 from datasets import DatasetError
@@ -46,6 +47,7 @@ from datasets.images import to_image_tensor
 from datasets.synthetic import motion, rigs
 from datasets.synthetic.noise import DetectorNoise, apply_detector_noise
 from datasets.synthetic.render import joint_visibility, random_backgrounds, render_capsules
+from datasets.synthetic.seeding import stable_seed
 
 logger = logging.getLogger("epipose")
 
@@ -53,11 +55,6 @@ MODES = ("keypoints", "images")
 VIEW_MODES = ("all", "single")
 RIGS = ("h36m_ring", "random")
 CLIP_SUBJECT = "mocap"
-
-
-def stable_seed(*parts) -> int:
-    """A seed that depends only on ``parts`` (not on Python's per-process string hashing)."""
-    return zlib.crc32("/".join(map(str, parts)).encode())
 
 
 @dataclass
@@ -111,10 +108,13 @@ class SyntheticWorld:
                     points = motion.generate_sequence(body, action, spec.frames_per_sequence, fps=spec.fps, seed=seed)
                     self.sequences.append(self._observe(name, subject, action, body, points, seed))
         for path in spec.motion_files:
-            name = f"{CLIP_SUBJECT}/{Path(path).stem}/0"
+            # The clip's action is its file stem with "_" as "-", so that the metrics' take-suffix
+            # grouping ("Walking 1" -> "Walking") keeps clips such as 131_01 apart.
+            action = Path(path).stem.replace("_", "-")
+            name = f"{CLIP_SUBJECT}/{action}/0"
             points = self._load_clip(path, spec.fps)
             body = motion.make_body(CLIP_SUBJECT, spec.seed)
-            self.sequences.append(self._observe(name, CLIP_SUBJECT, Path(path).stem, body, points,
+            self.sequences.append(self._observe(name, CLIP_SUBJECT, action, body, points,
                                                 stable_seed(spec.seed, name)))
         if not self.sequences:
             raise DatasetError("the synthetic world has no sequences: DATASETS.SYNTHETIC subjects, actions or "
@@ -291,9 +291,9 @@ class SyntheticMultiView(Dataset):
             cache_dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise DatasetError(f"DATASETS.SYNTHETIC.CACHE_DIR '{cache_dir}' cannot be created: {err.strerror}") from None
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
         views = np.arange(self.num_views)
-        try:
+
+        def write(tmp: Path) -> None:
             with h5py.File(tmp, "w") as f:
                 shape = (len(self.seq_index), self.num_views, self.image_size, self.image_size, 3)
                 data = f.create_dataset("images", shape, dtype=np.uint8, chunks=(1,) + shape[1:], compression="lzf")
@@ -303,12 +303,16 @@ class SyntheticMultiView(Dataset):
                     crop = self.crop_cameras(seq, frame, seq.cameras)
                     data[i] = self.render(seq, frame, crop, stable_seed(self.world.spec.seed, seq.name, frame, "image"),
                                           views)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+
+        atomic_write(path, write)
         logger.info("cached %d rendered frames in %s", len(self.seq_index), path)
         return path
+
+    def __getstate__(self):
+        """An open HDF5 handle is neither picklable nor safe to share with workers: each reopens it."""
+        state = self.__dict__.copy()
+        state["_cache"] = None
+        return state
 
     def _cached_images(self, frame_sample: int, views) -> np.ndarray:
         if self._cache is None:  # opened lazily, once per DataLoader worker
@@ -325,12 +329,16 @@ def world_spec_from_config(cfg, split: str) -> WorldSpec:
         raise DatasetError(f"DATASETS.SYNTHETIC.MOTION_FILES_SPLIT must be train, test or both, got "
                            f"'{s.MOTION_FILES_SPLIT}'")
     clips = s.MOTION_FILES if s.MOTION_FILES_SPLIT in (split, "both") else []
+    try:
+        noise = DetectorNoise(jitter_std_px=n.JITTER_PX, temporal_correlation=n.TEMPORAL_CORRELATION,
+                              occluded_jitter_scale=n.OCCLUDED_SCALE, outlier_prob=n.OUTLIER_PROB,
+                              outlier_std_px=n.OUTLIER_PX, swap_prob=n.SWAP_PROB)
+    except ValueError as err:
+        raise DatasetError(f"DATASETS.SYNTHETIC.NOISE: {err}") from None
     return WorldSpec(subjects=list(subjects), actions=list(s.ACTIONS) or list(motion.ACTIONS),
                      sequences_per_action=s.SEQUENCES_PER_ACTION, frames_per_sequence=s.FRAMES_PER_SEQUENCE,
                      fps=float(s.FPS), rig=s.RIG, num_cameras=s.NUM_CAMERAS, seed=s.SEED, motion_files=list(clips),
-                     noise=DetectorNoise(jitter_std_px=n.JITTER_PX, temporal_correlation=n.TEMPORAL_CORRELATION,
-                                         occluded_jitter_scale=n.OCCLUDED_SCALE, outlier_prob=n.OUTLIER_PROB,
-                                         outlier_std_px=n.OUTLIER_PX, swap_prob=n.SWAP_PROB))
+                     noise=noise)
 
 
 @DATASETS.register("synthetic")

@@ -35,14 +35,14 @@ Every joint stays inside a cylinder of radius ``CAPTURE_RADIUS_MM`` around the w
 ``CAPTURE_HEIGHT_MM`` (the rigs of ``datasets.synthetic.rigs`` see that whole volume).
 """
 import colorsys
-import zlib
 from dataclasses import dataclass
 from typing import Callable, Dict, Mapping, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from core.skeleton import BONES, NUM_JOINTS, PARENTS
 from core.geometry.kinematics import euler_to_matrix, tree_forward_kinematics
+from core.skeleton import BONES, NUM_JOINTS, PARENTS
+from datasets.synthetic.seeding import check_seed, seeded_rng
 
 SUBJECTS_TRAIN = ("S1", "S5", "S6", "S7", "S8")
 SUBJECTS_TEST = ("S9", "S11")
@@ -141,22 +141,12 @@ class Body:
         return joints
 
 
-def _rng(*keys) -> np.random.Generator:
-    return np.random.default_rng([zlib.crc32(str(k).encode()) for k in keys])
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
 def make_body(subject: str, seed: int = 0) -> Body:
     """A subject model, deterministic from ``subject`` (any non-empty name, e.g. ``"S1"``) and ``seed``."""
     if not isinstance(subject, str) or not subject:
         raise ValueError(f"subject must be a non-empty string, got {subject!r}")
-    seed = _check_seed(seed)
-    rng = _rng("body", subject, seed)
+    seed = check_seed(seed)
+    rng = seeded_rng("body", subject, seed)
     stature = rng.uniform(*STATURE_RANGE_MM)
     factors = dict(zip(_GROUPS, np.clip(rng.normal(1.0, 0.035, len(_GROUPS)), 0.92, 1.08)))
     offsets = np.zeros((NUM_JOINTS, 3))
@@ -418,8 +408,8 @@ def generate_sequence(body: Body, action: str, num_frames: int, fps: float = 50.
         raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
     if not (isinstance(fps, (int, float, np.floating)) and np.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number, got {fps!r}")
-    seed = _check_seed(seed)
-    rng = _rng("sequence", body.subject, body.seed, action, seed)
+    seed = check_seed(seed)
+    rng = seeded_rng("sequence", body.subject, body.seed, action, seed)
     t = np.arange(num_frames) / float(fps)
     function, frequency = _ACTIONS[action]
     amplitude = body.amplitude * rng.uniform(0.85, 1.1)

@@ -25,6 +25,7 @@ import torch
 
 from core.geometry.cameras import Cameras
 from datasets.synthetic.motion import CAPTURE_HEIGHT_MM, CAPTURE_RADIUS_MM
+from datasets.synthetic.seeding import check_seed
 
 IMAGE_MARGIN_PX = 10.0
 _RING_DEFAULT_SEED = 20240501
@@ -92,12 +93,6 @@ def _check_count(num_cameras, low: int, high: int) -> int:
     return int(num_cameras)
 
 
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
 def _stratified_azimuths(rng: np.random.Generator, num_cameras: int, jitter: float) -> np.ndarray:
     """Evenly spaced azimuths from a random start, each moved by up to ``jitter`` of the spacing."""
     spacing = 2 * np.pi / num_cameras
@@ -107,7 +102,7 @@ def _stratified_azimuths(rng: np.random.Generator, num_cameras: int, jitter: flo
 def h36m_like_ring(num_cameras: int = 4, seed: Optional[int] = None) -> Cameras:
     """A Human3.6M-like ring of ``num_cameras`` (1..16) cameras; ``seed=None`` gives the fixed default rig."""
     num_cameras = _check_count(num_cameras, 1, 16)
-    rng = np.random.default_rng(_RING_DEFAULT_SEED if seed is None else _check_seed(seed))
+    rng = np.random.default_rng(_RING_DEFAULT_SEED if seed is None else check_seed(seed))
     azimuth = _stratified_azimuths(rng, num_cameras, jitter=0.05)
     radius = rng.uniform(4700.0, 5300.0, num_cameras)
     eye = np.stack([radius * np.cos(azimuth), radius * np.sin(azimuth), rng.uniform(1400.0, 1600.0, num_cameras)], -1)
@@ -128,7 +123,7 @@ def h36m_like_ring(num_cameras: int = 4, seed: Optional[int] = None) -> Cameras:
 def random_rig(num_cameras: int, seed: int, image_size: Sequence[float] = (1000, 1000)) -> Cameras:
     """``num_cameras`` (2..8) randomly placed cameras that all see the whole capture volume."""
     num_cameras = _check_count(num_cameras, 2, 8)
-    rng = np.random.default_rng(_check_seed(seed))
+    rng = np.random.default_rng(check_seed(seed))
     width, height = (float(v) for v in image_size)
     if not (np.isfinite([width, height]).all() and 64 <= min(width, height) and max(width, height) <= 8192):
         raise ValueError(f"image_size must be (width, height) in pixels between 64 and 8192, got {image_size!r}")

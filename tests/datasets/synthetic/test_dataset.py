@@ -130,10 +130,14 @@ def test_bad_sample_settings():
         SyntheticMultiView(world(), views="some")
 
 
-@pytest.mark.skipif(not (SHARED / "cmu_mocap" / "01_01.bvh").is_file(), reason="shared/data/cmu_mocap is absent")
-def test_motion_from_a_bvh_clip():
-    w = world(subjects=[], motion_files=[str(SHARED / "cmu_mocap" / "131_01.bvh")], frames_per_sequence=5)
+@pytest.mark.parametrize("clip", ["01_01", "131_01"])
+def test_motion_from_a_bvh_clip(clip):
+    path = SHARED / "cmu_mocap" / f"{clip}.bvh"
+    if not path.is_file():
+        pytest.skip(f"shared CMU mocap clip not found at {path}")
+    w = world(subjects=[], motion_files=[str(path)], frames_per_sequence=5)
     seq = w.sequences[0]
-    assert seq.subject == "mocap" and seq.action == "131_01" and len(seq.keypoints_3d) > 50
+    assert seq.subject == "mocap" and seq.action == clip.replace("_", "-") and len(seq.keypoints_3d) > 50
     assert np.isfinite(seq.keypoints_2d_gt).all()
     assert seq.visibility.mean() > 0.5
+    assert SyntheticMultiView(w, mode="images", image_size=32)[0]["images"].shape == (4, 3, 32, 32)
