@@ -7,6 +7,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def to_image_tensor(images_uint8: np.ndarray) -> torch.Tensor:
+    """(V, H, W, 3) uint8 RGB -> (V, 3, H, W) float32 normalised with the ImageNet mean and std."""
     x = torch.from_numpy(np.ascontiguousarray(images_uint8)).permute(0, 3, 1, 2).float().div_(255.0)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)

@@ -1,6 +1,6 @@
 """Checkpoints: atomic writes, a ``last_checkpoint`` pointer, safe and strict loading.
 
-A checkpoint is a dict of tensors and plain values (``model``, ``optimizer``, ``scheduler``,
+A checkpoint is a dict of tensors and plain values (``model``, ``optimizer``, ``scheduler``, ``scaler``,
 ``epoch``, ``iteration``, ``config`` as YAML text, ``format_version``) so that it loads with
 ``torch.load(..., weights_only=True)``. Files are written to a temporary name in the same folder
 and renamed, so a run killed mid-write never leaves a half-written checkpoint behind.
@@ -66,12 +66,17 @@ def read_checkpoint(path: str) -> Dict[str, Any]:
 class Checkpointer:
     """Saves and restores the training state in ``save_dir``."""
 
-    def __init__(self, save_dir: str, model: nn.Module, optimizer=None, scheduler=None, config_text: str = ""):
+    def __init__(self, save_dir: str, model: nn.Module, optimizer=None, scheduler=None, config_text: str = "",
+                 scaler=None):
         self.save_dir = Path(save_dir)
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
+        self.scaler = scaler  # AMP GradScaler
         self.config_text = config_text
+
+    def _training_state(self):
+        return {"optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler}
 
     def save(self, name: str, epoch: int, iteration: int) -> Path:
         data = {
@@ -81,10 +86,9 @@ class Checkpointer:
             "config": self.config_text,
             "format_version": FORMAT_VERSION,
         }
-        if self.optimizer is not None:
-            data["optimizer"] = self.optimizer.state_dict()
-        if self.scheduler is not None:
-            data["scheduler"] = self.scheduler.state_dict()
+        for key, part in self._training_state().items():
+            if part is not None:
+                data[key] = part.state_dict()
         path = atomic_write(self.save_dir / f"{name}.pth", lambda tmp: torch.save(data, tmp))
         write_text_atomic(path.name, self.save_dir / POINTER)
         logger.info("saved checkpoint %s", path)
@@ -98,16 +102,15 @@ class Checkpointer:
         return path if path.is_file() else None
 
     def resume(self) -> Dict[str, Any]:
-        """Restore model, optimizer and scheduler from the last checkpoint; {} when there is none."""
+        """Restore model, optimizer, scheduler and AMP scaler from the last checkpoint; {} when there is none."""
         path = self.last_checkpoint()
         if path is None:
             return {}
         data = read_checkpoint(str(path))
         load_state_strict(self.model, data["model"], str(path))
-        if self.optimizer is not None and "optimizer" in data:
-            self.optimizer.load_state_dict(data["optimizer"])
-        if self.scheduler is not None and "scheduler" in data:
-            self.scheduler.load_state_dict(data["scheduler"])
+        for key, part in self._training_state().items():
+            if part is not None and key in data:
+                part.load_state_dict(data[key])
         logger.info("resumed from %s (epoch %d)", path, data.get("epoch", 0))
         return data
 

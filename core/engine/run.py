@@ -171,15 +171,15 @@ def _train(cfg, model, train_set, checkpointer: Checkpointer, tensorboard, devic
     loader = make_loader(train_set, s.BATCH_SIZE, True, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device)
     optimizer = build_optimizer(model.parameters(), s.OPTIMIZER, s.BASE_LR, s.WEIGHT_DECAY, s.MOMENTUM)
     scheduler = build_scheduler(optimizer, s.LR_SCHEDULER, s.GAMMA, s.STEPS, s.MAX_EPOCHS)
-    checkpointer.optimizer, checkpointer.scheduler = optimizer, scheduler
-    state = checkpointer.resume()
-    if not state:
-        model.prepare(make_loader(train_set, cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device))
-    logger.info("training on %d samples, %d iterations per epoch", len(train_set), len(loader))
     trainer = Trainer(model, optimizer, scheduler, checkpointer, tensorboard,
                       TrainSettings(max_epochs=s.MAX_EPOCHS, grad_clip=s.GRAD_CLIP, amp=s.AMP,
                                     log_period=s.LOG_PERIOD, checkpoint_period=s.CHECKPOINT_PERIOD,
                                     seed=cfg.SEED), device)
+    checkpointer.optimizer, checkpointer.scheduler, checkpointer.scaler = optimizer, scheduler, trainer.scaler
+    state = checkpointer.resume()
+    if not state:
+        model.prepare(make_loader(train_set, cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device))
+    logger.info("training on %d samples, %d iterations per epoch", len(train_set), len(loader))
     trainer.train(loader, start_epoch=state.get("epoch", 0), start_iteration=state.get("iteration", 0))
 
 
@@ -187,6 +187,9 @@ def _test(cfg, model, test_set, tensorboard, device, output_dir: Path) -> None:
     loader = make_loader(test_set, cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device)
     logger.info("testing on %d samples", len(test_set))
     summary, predictions = evaluate(model, loader, device)
+    if summary["mpjve_mm_per_frame"].get("num_frame_pairs") == 0:
+        logger.warning("MPJVE has no consecutive test frames to compare (DATASETS.TEST_STRIDE %d, DATASETS.FRAMES "
+                       "%d): set DATASETS.TEST_STRIDE 1 to measure it", cfg.DATASETS.TEST_STRIDE, cfg.DATASETS.FRAMES)
     write_json_atomic(summary, output_dir / "metrics.json")
     if cfg.TEST.SAVE_PREDICTIONS:
         save_npz_atomic(predictions, output_dir / "predictions.npz")

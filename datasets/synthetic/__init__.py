@@ -1,0 +1,1 @@
+"""The embedded synthetic multi-view world: motion, camera rigs, renderer, detector noise and the dataset."""
