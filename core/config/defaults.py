@@ -47,6 +47,9 @@ _C.DATASETS.FRAMES = 1               # frames per sample (a window centred on th
 _C.DATASETS.TRAIN_STRIDE = 1         # take every n-th frame as a training sample
 _C.DATASETS.TEST_STRIDE = 1          # take every n-th frame as a test sample
 _C.DATASETS.NUM_WORKERS = 0          # DataLoader worker processes
+_C.DATASETS.AUGMENT = False          # images mode, training split: random zoom and rotation of each crop
+_C.DATASETS.SCALE_FACTOR = 0.25      # zoom within 1 +- this (folded into K, so the geometry stays exact)
+_C.DATASETS.ROTATION_FACTOR = 30.0   # rotation std in degrees (clipped at 2x, applied to 60 % of crops)
 
 _C.DATASETS.SYNTHETIC = CN()
 _C.DATASETS.SYNTHETIC.SEED = 0                       # seed of the whole world (motion, rigs, noise)

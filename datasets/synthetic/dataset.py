@@ -186,7 +186,8 @@ class SyntheticMultiView(Dataset):
     """Samples of a ``SyntheticWorld``: every ``stride``-th frame, all views or one view per sample."""
 
     def __init__(self, world: SyntheticWorld, mode: str = "keypoints", views: str = "all", frames: int = 1,
-                 stride: int = 1, image_size: int = 256, crop_scale: float = 1.25, cache_dir: str = ""):
+                 stride: int = 1, image_size: int = 256, crop_scale: float = 1.25, cache_dir: str = "",
+                 augment: bool = False, scale_factor: float = 0.25, rotation_factor: float = 30.0):
         if mode not in MODES:
             raise DatasetError(f"DATASETS.MODE: unknown mode '{mode}'; expected one of {', '.join(MODES)}")
         if views not in VIEW_MODES:
@@ -194,7 +195,14 @@ class SyntheticMultiView(Dataset):
         if frames < 1 or stride < 1 or image_size < 8 or crop_scale <= 0:
             raise DatasetError("DATASETS.FRAMES and the strides must be >= 1, IMAGE_SIZE >= 8, CROP_SCALE > 0")
         self.world, self.mode, self.views, self.frames = world, mode, views, frames
+        if augment and cache_dir and mode == "images":
+            raise DatasetError("DATASETS.SYNTHETIC.CACHE_DIR cannot be used with DATASETS.AUGMENT: augmented crops "
+                               "are rendered on the fly")
+        if not (0 <= scale_factor < 1 and rotation_factor >= 0):
+            raise DatasetError(f"DATASETS.SCALE_FACTOR must be in [0, 1) and DATASETS.ROTATION_FACTOR >= 0, got "
+                               f"{scale_factor} and {rotation_factor}")
         self.image_size, self.crop_scale = image_size, crop_scale
+        self.augment, self.scale_factor, self.rotation_factor = augment, scale_factor, rotation_factor
         seq_index, frame_index = [], []
         for s, seq in enumerate(world.sequences):
             f = np.arange(0, len(seq.keypoints_3d), stride)
@@ -239,7 +247,7 @@ class SyntheticMultiView(Dataset):
                           confidence_2d=torch.from_numpy(seq.confidence_2d[window][:, views]),
                           cameras=cameras)
             return sample
-        crop_cameras = self.crop_cameras(seq, frame, cameras)
+        crop_cameras = self.crop_cameras(seq, frame, cameras, *self._augmentation(len(views)))
         world = torch.from_numpy(seq.keypoints_3d[window]).to(cameras.dtype).reshape(1, -1, 3)
         crop_2d = crop_cameras.project(world.expand(len(views), -1, -1))
         crop_2d = crop_2d.reshape(len(views), len(window), NUM_JOINTS, 2).transpose(0, 1).float()
@@ -251,18 +259,37 @@ class SyntheticMultiView(Dataset):
         return sample
 
     # ----- images ---------------------------------------------------------------------------------
-    def crop_cameras(self, seq: SyntheticSequence, frame: int, cameras: Cameras) -> Cameras:
-        """Cameras whose K maps into a square crop around the person's exact 2D box, resized to S x S."""
+    def crop_cameras(self, seq: SyntheticSequence, frame: int, cameras: Cameras, zoom=None,
+                     rotation_deg=None) -> Cameras:
+        """Cameras whose K maps into a square crop around the person's exact 2D box, resized to S x S,
+        optionally zoomed by ``zoom`` (V,) and rotated by ``rotation_deg`` (V,) about the crop centre
+        (augmentation): ``x_crop = S/2 + s R(rotation) (x - centre)``, folded into K, so that the
+        projections and epipolar geometry of the crop stay exact."""
         views = cameras  # (V,)
         points = torch.from_numpy(seq.keypoints_3d[frame]).to(views.dtype).expand(len(views), -1, -1)
         pixels = views.project(points)                                            # V, J, 2
         low, high = pixels.min(1).values, pixels.max(1).values
         centre, side = (low + high) / 2, (high - low).max(-1).values * self.crop_scale
         scale = self.image_size / side
-        affine = torch.zeros(len(views), 2, 3, dtype=views.dtype)
-        affine[:, 0, 0] = affine[:, 1, 1] = scale
-        affine[:, :, 2] = self.image_size / 2 - centre * scale[:, None]
-        return views.with_affine(affine, (self.image_size, self.image_size))
+        if zoom is not None:
+            scale = scale * torch.as_tensor(zoom, dtype=views.dtype)
+        angle = torch.deg2rad(torch.as_tensor(0.0 if rotation_deg is None else rotation_deg, dtype=views.dtype))
+        cos, sin = (torch.cos(angle) * scale, torch.sin(angle) * scale)
+        linear = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)  # V, 2, 2
+        shift = self.image_size / 2 - (linear @ centre.unsqueeze(-1)).squeeze(-1)
+        return views.with_affine(torch.cat([linear, shift.unsqueeze(-1)], -1), (self.image_size, self.image_size))
+
+    def _augmentation(self, num_views: int):
+        """Per-view zoom and rotation as SimpleBaseline draws them (scale within 1 +- SCALE_FACTOR, rotation
+        within +-2 ROTATION_FACTOR degrees on 60 % of the crops), from torch's RNG so that the trainer's
+        per-epoch seeding makes them reproducible; (None, None) without augmentation."""
+        if not self.augment:
+            return None, None
+        sf, rf = self.scale_factor, self.rotation_factor
+        zoom = (1.0 + torch.randn(num_views, dtype=torch.float64) * sf).clamp(1.0 - sf, 1.0 + sf)
+        rotation = (torch.randn(num_views, dtype=torch.float64) * rf).clamp(-2 * rf, 2 * rf)
+        rotation = torch.where(torch.rand(num_views, dtype=torch.float64) <= 0.6, rotation, torch.zeros_like(rotation))
+        return zoom, rotation
 
     def render(self, seq: SyntheticSequence, frame: int, crop_cameras: Cameras, seed: int, views) -> np.ndarray:
         """(V, S, S, 3) uint8 RGB crops of one frame."""
@@ -347,4 +374,5 @@ def build_synthetic(cfg, split: str) -> SyntheticMultiView:
     return SyntheticMultiView(SyntheticWorld(world_spec_from_config(cfg, split)), mode=d.MODE, views=d.VIEWS,
                               frames=d.FRAMES, stride=d.TRAIN_STRIDE if split == "train" else d.TEST_STRIDE,
                               image_size=d.SYNTHETIC.IMAGE_SIZE, crop_scale=d.SYNTHETIC.CROP_SCALE,
-                              cache_dir=d.SYNTHETIC.CACHE_DIR)
+                              cache_dir=d.SYNTHETIC.CACHE_DIR, augment=d.AUGMENT and split == "train",
+                              scale_factor=d.SCALE_FACTOR, rotation_factor=d.ROTATION_FACTOR)

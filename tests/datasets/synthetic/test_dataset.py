@@ -141,3 +141,30 @@ def test_motion_from_a_bvh_clip(clip):
     assert np.isfinite(seq.keypoints_2d_gt).all()
     assert seq.visibility.mean() > 0.5
     assert SyntheticMultiView(w, mode="images", image_size=32)[0]["images"].shape == (4, 3, 32, 32)
+
+
+def test_augmented_crops_keep_the_epipolar_geometry_exact():
+    from core.geometry.epipolar import epipolar_lines, fundamental_from_cameras, point_line_distance
+
+    torch.manual_seed(0)
+    ds = SyntheticMultiView(world(frames_per_sequence=4, noise=DetectorNoise.none()), mode="images", image_size=64,
+                            augment=True, scale_factor=0.3, rotation_factor=40.0)
+    s = ds[1]
+    cams = s["cameras"]
+    assert (cams.K[..., 0, 1].abs() > 1e-6).any()  # some crops are rotated (K has a skew term)
+    # the rendered 2D are the projections by the augmented cameras and stay in the crop
+    projected = cams.project(s["keypoints_3d"][0].double().expand(4, -1, -1))
+    assert torch.allclose(projected.float(), s["keypoints_2d"][0], atol=1e-3)
+    # a 3D point's undistorted projections lie on each other's epipolar lines in every pair of views
+    undistorted = cams.undistort_pixels(projected)
+    for a, b in [(0, 1), (1, 2), (3, 0)]:
+        lines = epipolar_lines(undistorted[a], fundamental_from_cameras(cams[a], cams[b]))
+        assert point_line_distance(undistorted[b], lines).max() < 1e-6
+    assert not torch.equal(s["images"], ds[1]["images"])  # a new draw each time
+
+
+def test_augmentation_settings_are_checked():
+    with pytest.raises(DatasetError, match="cannot be used with DATASETS.AUGMENT"):
+        SyntheticMultiView(world(), mode="images", augment=True, cache_dir="/tmp/x")
+    with pytest.raises(DatasetError, match="SCALE_FACTOR must be in"):
+        SyntheticMultiView(world(), augment=True, scale_factor=1.5)
