@@ -1,15 +1,13 @@
 """Shared fixtures for the geometry tests: seeded random camera rigs and the real Human3.6M cameras."""
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
 from core.geometry import Cameras
+from datasets.formats.calibration import read_h36m_cameras
 
 H36M_CAMERAS = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "h36m" / "camera-parameters.json"
-H36M_IMAGE_SIZES = {"54138969": (1000, 1002), "55011271": (1000, 1000), "58860488": (1000, 1000),
-                    "60457274": (1000, 1002)}
 
 
 def _normalize(v: torch.Tensor) -> torch.Tensor:
@@ -56,17 +54,7 @@ def random_points(generator: torch.Generator, *shape, dtype=torch.float64) -> to
 
 def load_h36m_cameras(subject: str) -> Cameras:
     """The 4 Human3.6M cameras (4,) of ``subject`` in float64, in the file's camera order."""
-    data = json.loads(H36M_CAMERAS.read_text())
-    ids = sorted(data["intrinsics"])
-    intrinsics = [data["intrinsics"][cam] for cam in ids]
-    extrinsics = [data["extrinsics"][subject][cam] for cam in ids]
-    return Cameras.create(
-        K=[c["calibration_matrix"] for c in intrinsics],
-        R=[e["R"] for e in extrinsics],
-        t=[e["t"] for e in extrinsics],
-        dist=[c["distortion"] for c in intrinsics],
-        image_size=[H36M_IMAGE_SIZES[cam] for cam in ids],
-    )
+    return read_h36m_cameras(H36M_CAMERAS, subject)[0]
 
 
 @pytest.fixture
