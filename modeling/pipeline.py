@@ -8,6 +8,9 @@ the same frame of reference, so the evaluator can compare them without knowing t
 - ``TriangulationPipeline``: 2D keypoints of every view -> triangulation head -> world 3D.
 - ``LiftingPipeline``: single-view 2D keypoints -> lifter -> root-relative camera-frame 3D, with the
   inputs and outputs standardised by training-set statistics (Martinez et al. 2017).
+- ``ImagePipeline``: crops of every view -> ResNet heatmap backbone, optionally with an epipolar
+  transformer after layer1 ("early") or before the final convolution ("late") -> heatmaps -> 2D ->
+  triangulation head (dlt, ransac, or the learnable algebraic head) -> world 3D.
 
 ``build_pipeline(cfg)`` is the only place that reads the model config.
 """
@@ -17,9 +20,13 @@ from typing import Dict
 import torch
 from torch import nn
 
+import modeling.backbones  # noqa: F401  (registers the backbones)
+import modeling.fusion  # noqa: F401  (registers the fusion layers)
 import modeling.heads  # noqa: F401  (registers the heads)
 import modeling.lifters  # noqa: F401  (registers the lifters)
-from core.registry import BACKBONES, HEADS, LIFTERS
+import modeling.losses  # noqa: F401  (registers the losses)
+from core.registry import BACKBONES, FUSIONS, HEADS, LIFTERS, LOSSES
+from modeling.heads.decoding import argmax_decode, heatmap_to_image, soft_argmax
 from core.skeleton import NUM_JOINTS, ROOT
 
 logger = logging.getLogger("epipose")
@@ -122,12 +129,102 @@ class LiftingPipeline(Pipeline):
         return {"mse_3d": torch.mean((outputs["pred_normalised"] - target) ** 2)}
 
 
+class ImagePipeline(Pipeline):
+    """Multi-view images to world 3D through heatmaps (He et al. 2020; Iskakov et al. 2019).
+
+    Outputs, besides ``pred_3d`` / ``target_3d``: ``heatmaps`` (B,V,J,h,w), ``pred_2d`` (B,V,J,2) crop
+    pixels, ``confidence_2d`` (B,V,J) and ``valid_3d`` (B,J). Losses: the visibility-weighted heatmap
+    MSE, plus ``loss_3d_weight`` x the mean 3D joint error in metres (the learnable algebraic head
+    trains end to end through it).
+    """
+
+    predicts_absolute = True
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, heatmap_loss: nn.Module, fusion: nn.Module = None,
+                 merge: str = "late", decode: str = "argmax", soft_argmax_beta: float = 100.0,
+                 loss_3d_weight: float = 0.0):
+        super().__init__()
+        if merge not in ("early", "late") or decode not in ("argmax", "soft_argmax"):
+            raise PipelineConfigError(f"MODEL.FUSION.MERGE must be early or late and MODEL.BACKBONE.DECODE argmax or "
+                                      f"soft_argmax, got '{merge}' and '{decode}'")
+        self.backbone, self.head, self.heatmap_loss, self.fusion = backbone, head, heatmap_loss, fusion
+        self.merge, self.decode, self.beta, self.loss_3d_weight = merge, decode, soft_argmax_beta, loss_3d_weight
+
+    def _fuse(self, features, cameras):
+        height, width = features.shape[-2:]
+        return self.fusion(features, cameras.for_feature_map(self.backbone.stride, (width, height)))
+
+    def forward(self, batch) -> Dict[str, torch.Tensor]:
+        images, cameras = batch["images"], batch["cameras"]
+        features = self.backbone.forward_early(images)
+        if self.fusion is not None and self.merge == "early":
+            features = self._fuse(features, cameras)
+        trunk = self.backbone.forward_trunk(features)
+        features = self.backbone.forward_head(trunk)
+        if self.fusion is not None and self.merge == "late":
+            features = self._fuse(features, cameras)
+        heatmaps = self.backbone.forward_final(features)
+        height, width = heatmaps.shape[-2:]
+        if getattr(self.head, "consumes_heatmaps", False):
+            result = self.head(heatmaps, trunk, cameras.for_feature_map(self.backbone.stride, (width, height)))
+            points_3d, valid = result["points_3d"], result["valid"]
+            coords, confidence = result["keypoints_2d"], result["confidences"]
+        else:
+            decode = soft_argmax(heatmaps, self.beta) if self.decode == "soft_argmax" else argmax_decode(heatmaps)
+            coords, confidence = decode[0], decode[1].clamp(0.0, 1.0)  # a heatmap peak is a score in [0, 1]
+            result = self.head(heatmap_to_image(coords, self.backbone.stride), confidence, cameras)
+            points_3d, valid = result.points_3d, result.valid
+        centre = batch["keypoints_3d"].shape[1] // 2
+        return {"pred_3d": points_3d, "target_3d": batch["keypoints_3d"][:, centre], "valid_3d": valid,
+                "heatmaps": heatmaps, "pred_2d": heatmap_to_image(coords, self.backbone.stride),
+                "confidence_2d": confidence}
+
+    def losses(self, outputs, batch):
+        centre = batch["keypoints_2d"].shape[1] // 2
+        losses = {"heatmap": self.heatmap_loss(outputs["heatmaps"], batch["keypoints_2d"][:, centre],
+                                               batch["visibility"][:, centre])}
+        if self.loss_3d_weight > 0:
+            error = (outputs["pred_3d"] - outputs["target_3d"].to(outputs["pred_3d"].dtype)).norm(dim=-1)
+            valid = outputs["valid_3d"]
+            losses["joint_error_3d"] = self.loss_3d_weight * (
+                torch.where(valid, error, torch.zeros_like(error)).sum() / valid.sum().clamp(min=1) / 1000.0).float()
+        return losses
+
+
+def _build_image_pipeline(cfg) -> ImagePipeline:
+    m = cfg.MODEL
+    if cfg.DATASETS.MODE != "images" or cfg.DATASETS.VIEWS != "all":
+        raise PipelineConfigError(f"MODEL.BACKBONE.NAME '{m.BACKBONE.NAME}' needs images of all views: set DATASETS.MODE "
+                                  f"images and DATASETS.VIEWS all (got {cfg.DATASETS.MODE}, {cfg.DATASETS.VIEWS})")
+    if m.LIFTER.NAME != "none" or m.HEAD.NAME == "none":
+        raise PipelineConfigError("an image pipeline needs MODEL.HEAD.NAME (dlt, ransac or algebraic) and no "
+                                  "MODEL.LIFTER.NAME")
+    backbone = BACKBONES.get(m.BACKBONE.NAME)(depth=m.BACKBONE.DEPTH, num_joints=NUM_JOINTS,
+                                              pretrained=m.BACKBONE.PRETRAINED)
+    fusion = None
+    if m.FUSION.NAME != "none":
+        channels = backbone.early_channels if m.FUSION.MERGE == "early" else backbone.late_channels
+        fusion = FUSIONS.get(m.FUSION.NAME)(channels=channels, samples=m.FUSION.SAMPLES, similarity=m.FUSION.SIMILARITY,
+                                            sources=m.FUSION.SOURCES, k=m.FUSION.K, aggregation=m.FUSION.AGGREGATION)
+    h = m.HEAD
+    if h.NAME == "algebraic":
+        head = HEADS.get(h.NAME)(num_joints=NUM_JOINTS, in_channels=backbone.trunk_channels,
+                                 beta=m.BACKBONE.SOFT_ARGMAX_BETA, min_confidence=h.MIN_CONFIDENCE)
+    elif h.NAME == "ransac":
+        head = HEADS.get(h.NAME)(inlier_threshold_px=h.INLIER_THRESHOLD_PX, confidence_weighted=h.CONFIDENCE_WEIGHTED,
+                                 min_confidence=h.MIN_CONFIDENCE)
+    else:
+        head = HEADS.get(h.NAME)(confidence_weighted=h.CONFIDENCE_WEIGHTED, min_confidence=h.MIN_CONFIDENCE)
+    heatmap_loss = LOSSES.get("heatmap_mse")(sigma=m.BACKBONE.HEATMAP_SIGMA, stride=backbone.stride)
+    return ImagePipeline(backbone, head, heatmap_loss, fusion, merge=m.FUSION.MERGE, decode=m.BACKBONE.DECODE,
+                         soft_argmax_beta=m.BACKBONE.SOFT_ARGMAX_BETA, loss_3d_weight=h.LOSS_3D_WEIGHT)
+
+
 def build_pipeline(cfg) -> Pipeline:
     """Compose the configured pieces; unknown names fail listing the registered ones."""
     m = cfg.MODEL
     if m.BACKBONE.NAME != "none":
-        BACKBONES.get(m.BACKBONE.NAME)  # raises listing the registered backbones
-        raise PipelineConfigError("image pipelines are not built yet")
+        return _build_image_pipeline(cfg)
     if m.LIFTER.NAME != "none":
         if m.HEAD.NAME != "none":
             raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' and MODEL.HEAD.NAME '{m.HEAD.NAME}' "

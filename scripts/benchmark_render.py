@@ -7,30 +7,18 @@ Prints, for one CPU process (torch threads as set by the environment): the time 
 (crop cameras, backgrounds, rendering, normalisation), as the median over repeats after a warm-up.
 """
 import argparse
-import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.benchmark import environment, median_seconds  # noqa: E402  (first: core sets thread defaults before numpy loads)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec, _part_arrays  # noqa: E402
 from datasets.synthetic.render import random_backgrounds, render_capsules  # noqa: E402
-
-
-def median_seconds(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -59,8 +47,7 @@ def main() -> None:
     counter = iter(range(10**9))
     t_sample = median_seconds(lambda: dataset[next(counter) % len(dataset)], args.repeats)
 
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
-          f"python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}")
+    print(environment())
     print(f"sizes: {args.views} views of {args.size}x{args.size}, {len(part_joints)} body parts; "
           f"median of {args.repeats} after warm-up")
     for name, seconds in (("render_capsules", t_render), ("random_backgrounds", t_background),

@@ -144,3 +144,18 @@ def test_predictions_file_matches_the_metrics(tmp_path):
     errors = np.linalg.norm(pred["pred_3d"] - pred["target_3d"], axis=-1)
     assert np.nanmean(errors) == pytest.approx(metrics["mpjpe_mm"]["frame_avg"], rel=1e-4)
     assert set(pred["subject"]) == {"S9", "S11"}
+
+
+@pytest.mark.parametrize("config", ["r18_baseline_dlt.yaml", "r18_epipolar_dlt.yaml"])
+def test_image_pipelines_train_and_report_2d_and_3d(tmp_path, config):
+    code, out = run(tmp_path, config, "DATASETS.SYNTHETIC.IMAGE_SIZE", "64", "DATASETS.TRAIN_STRIDE", "20",
+                    "DATASETS.TEST_STRIDE", "20", "SOLVER.MAX_EPOCHS", "1", "DATASETS.NUM_WORKERS", "0",
+                    "MODEL.FUSION.SAMPLES", "8")
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_poses"] == 2 * 2 * 2  # S9, S11 x walk, squat x frames 0 and 20
+    assert set(metrics["jdr_percent"]["per_joint"]) >= {"pelvis", "l_wrist"}
+    assert 0.0 <= metrics["jdr_percent"]["mean"] <= 100.0
+    predictions = np.load(out / "predictions.npz")
+    assert predictions["pred_2d"].shape == (8, 4, 17, 2) and predictions["visibility"].shape == (8, 4, 17)
+    assert list((out / "preview").glob("*.png"))

@@ -21,15 +21,28 @@ _C.DETERMINISTIC = False     # torch.use_deterministic_algorithms (slower on CUD
 _C.MODEL = CN()                  # joints: always the Human3.6M 17-joint order (core/skeleton.py)
 
 _C.MODEL.BACKBONE = CN()
-_C.MODEL.BACKBONE.NAME = "none"      # registry BACKBONES; "none" = the pipeline starts from 2D keypoints
+_C.MODEL.BACKBONE.NAME = "none"      # registry BACKBONES: resnet; "none" = the pipeline starts from 2D keypoints
+_C.MODEL.BACKBONE.DEPTH = 50         # resnet: 18, 34, 50, 101, 152
+_C.MODEL.BACKBONE.PRETRAINED = "none"  # none, imagenet (torchvision weights) or a local .pth of a torchvision ResNet
+_C.MODEL.BACKBONE.HEATMAP_SIGMA = 2.0  # std of the Gaussian target heatmaps, heatmap pixels
+_C.MODEL.BACKBONE.DECODE = "argmax"  # heatmap -> 2D: argmax (with quarter-pixel refinement) or soft_argmax
+_C.MODEL.BACKBONE.SOFT_ARGMAX_BETA = 100.0  # inverse temperature of the soft-argmax (and of the algebraic head)
 
 _C.MODEL.FUSION = CN()
-_C.MODEL.FUSION.NAME = "none"        # registry FUSIONS
+_C.MODEL.FUSION.NAME = "none"        # registry FUSIONS: epipolar (He et al., CVPR 2020)
+_C.MODEL.FUSION.MERGE = "late"       # early: after layer1; late: before the final 1x1 convolution
+_C.MODEL.FUSION.SAMPLES = 64         # points sampled along each epipolar line
+_C.MODEL.FUSION.SIMILARITY = "dot"   # dot or cosine
+_C.MODEL.FUSION.SOURCES = "nearest"  # nearest, knn (K nearest) or all other views
+_C.MODEL.FUSION.K = 2                # number of source views for knn
+_C.MODEL.FUSION.AGGREGATION = "mean"  # several sources: mean or learned weights
 
 _C.MODEL.HEAD = CN()
 _C.MODEL.HEAD.NAME = "none"          # registry HEADS: dlt (triangulation of the 2D keypoints of all views)
 _C.MODEL.HEAD.CONFIDENCE_WEIGHTED = False  # weight each view's DLT rows by its 2D confidence
 _C.MODEL.HEAD.MIN_CONFIDENCE = 0.0   # views whose 2D confidence is below this are dropped
+_C.MODEL.HEAD.INLIER_THRESHOLD_PX = 15.0  # ransac: reprojection error (pixels of the 2D input) of an inlier view
+_C.MODEL.HEAD.LOSS_3D_WEIGHT = 0.0   # image pipelines: weight of the 3D loss (mean joint error, m) besides heatmaps
 
 _C.MODEL.LIFTER = CN()
 _C.MODEL.LIFTER.NAME = "none"        # registry LIFTERS: linear (Martinez et al. 2017)
@@ -94,6 +107,7 @@ _C.SOLVER.LOG_PERIOD = 50            # a log line every n iterations
 _C.TEST = CN()
 _C.TEST.BATCH_SIZE = 256
 _C.TEST.SAVE_PREDICTIONS = True      # write predictions.npz beside metrics.json
+_C.TEST.JDR_THRESHOLD_PX = 5.0       # image pipelines: a 2D joint is detected within this distance (crop pixels)
 
 # ----------------------------------------------------------------------------- pictures
 _C.VIS = CN()

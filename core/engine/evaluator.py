@@ -8,36 +8,44 @@ from tqdm import tqdm
 
 from core import metrics
 from core.engine.checkpoint import unwrap
+from core.skeleton import JOINT_NAMES
 from datasets.collate import move_batch
 
 logger = logging.getLogger("epipose")
 
+IDS = ("subject", "action", "sequence", "frame")
+
 
 @torch.no_grad()
 def run_inference(model, loader, device: torch.device) -> Dict[str, Any]:
-    """Predictions for every sample of ``loader``: arrays of ``pred_3d`` / ``target_3d`` (N, J, 3) mm and
-    the sample ids (subject, action, sequence, frame)."""
+    """Predictions for every sample of ``loader``: ``pred_3d`` / ``target_3d`` (N, J, 3) mm, the sample ids
+    (subject, action, sequence, frame) and, for pipelines that predict 2D, ``pred_2d`` / ``target_2d``
+    (N, V, J, 2) pixels, ``confidence_2d`` and ``visibility`` (N, V, J) of the target frame."""
     model.eval()
-    collected = {"pred_3d": [], "target_3d": [], "subject": [], "action": [], "sequence": [], "frame": []}
+    collected = {key: [] for key in ("pred_3d", "target_3d", "pred_2d", "target_2d", "confidence_2d", "visibility")}
+    ids = {key: [] for key in IDS}
     for batch in tqdm(loader, desc="test", disable=None, leave=False, dynamic_ncols=True):
         batch = move_batch(batch, device, non_blocking=True)
         outputs = model(batch)
-        collected["pred_3d"].append(outputs["pred_3d"].float().cpu())
-        collected["target_3d"].append(outputs["target_3d"].float().cpu())
-        for key in ("subject", "action", "sequence", "frame"):
-            collected[key].extend(batch["meta"][key])
-    return {
-        "pred_3d": torch.cat(collected["pred_3d"]).numpy(),
-        "target_3d": torch.cat(collected["target_3d"]).numpy(),
-        "subject": np.array(collected["subject"]),
-        "action": np.array(collected["action"]),
-        "sequence": np.array(collected["sequence"]),
-        "frame": np.array(collected["frame"], dtype=np.int64),
-    }
+        collected["pred_3d"].append(outputs["pred_3d"])
+        collected["target_3d"].append(outputs["target_3d"])
+        if "pred_2d" in outputs:
+            centre = batch["keypoints_2d_gt"].shape[1] // 2
+            collected["pred_2d"].append(outputs["pred_2d"])
+            collected["confidence_2d"].append(outputs["confidence_2d"])
+            collected["target_2d"].append(batch["keypoints_2d_gt"][:, centre])
+            collected["visibility"].append(batch["visibility"][:, centre])
+        for key in IDS:
+            ids[key].extend(batch["meta"][key])
+    predictions = {k: torch.cat(v).float().cpu().numpy() for k, v in collected.items() if v}
+    predictions.update({k: np.array(v) for k, v in ids.items()})
+    predictions["frame"] = predictions["frame"].astype(np.int64)
+    return predictions
 
 
-def evaluate(model, loader, device: torch.device) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """(metrics dict for metrics.json, predictions dict for predictions.npz)."""
+def evaluate(model, loader, device: torch.device, jdr_threshold_px: float = 5.0) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(metrics dict for metrics.json, predictions dict for predictions.npz). With 2D predictions the
+    metrics also hold the joint detection rate of the visible joints (``jdr_percent``)."""
     predictions = run_inference(model, loader, device)
     summary = metrics.pose_metrics(
         torch.from_numpy(predictions["pred_3d"]).double(),
@@ -47,4 +55,12 @@ def evaluate(model, loader, device: torch.device) -> Tuple[Dict[str, Any], Dict[
         frame_indices=torch.from_numpy(predictions["frame"]),
         absolute=unwrap(model).predicts_absolute,
     )
+    if "pred_2d" in predictions:
+        rate = metrics.jdr(torch.from_numpy(predictions["pred_2d"]), torch.from_numpy(predictions["target_2d"]),
+                           jdr_threshold_px, mask=torch.from_numpy(predictions["visibility"] > 0.5))
+        summary["jdr_percent"] = {
+            "threshold_px": jdr_threshold_px,
+            "mean": None if torch.isnan(rate).all() else float(100 * torch.nanmean(rate)),
+            "per_joint": {name: None if torch.isnan(r) else float(100 * r) for name, r in zip(JOINT_NAMES, rate)},
+        }
     return summary, predictions

@@ -186,7 +186,7 @@ def _train(cfg, model, train_set, checkpointer: Checkpointer, tensorboard, devic
 def _test(cfg, model, test_set, tensorboard, device, output_dir: Path) -> None:
     loader = make_loader(test_set, cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device)
     logger.info("testing on %d samples", len(test_set))
-    summary, predictions = evaluate(model, loader, device)
+    summary, predictions = evaluate(model, loader, device, cfg.TEST.JDR_THRESHOLD_PX)
     if summary["mpjve_mm_per_frame"].get("num_frame_pairs") == 0:
         logger.warning("MPJVE has no consecutive test frames to compare (DATASETS.TEST_STRIDE %d, DATASETS.FRAMES "
                        "%d): set DATASETS.TEST_STRIDE 1 to measure it", cfg.DATASETS.TEST_STRIDE, cfg.DATASETS.FRAMES)
@@ -222,5 +222,7 @@ def format_summary(summary) -> list:
         if isinstance(value, dict) and "action_avg" in value:
             a, f = value["action_avg"], value["frame_avg"]
             lines.append(f"{key:<28}{'n/a' if a is None else f'{a:.2f}':>12}{'n/a' if f is None else f'{f:.2f}':>12}")
+    if "jdr_percent" in summary and summary["jdr_percent"]["mean"] is not None:
+        lines.append(f"JDR at {summary['jdr_percent']['threshold_px']} px: {summary['jdr_percent']['mean']:.1f} %")
     lines += [f"{k}: {v}" for k, v in summary.items() if not isinstance(v, dict)]
     return lines

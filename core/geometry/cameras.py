@@ -153,6 +153,19 @@ class Cameras:
         size = torch.as_tensor(image_size, dtype=self.dtype, device=self.device).expand(*self.batch_shape, 2)
         return Cameras(affine @ self.K, self.R, self.t, self.dist, size.clone())
 
+    def for_feature_map(self, stride: float, size) -> "Cameras":
+        """Cameras of a feature map (or heatmap) of ``size`` (w, h) computed with ``stride`` from this image.
+
+        Pixel centres are at integer coordinates in both; feature pixel j covers image pixels
+        ``stride * j ... stride * j + stride - 1``, so ``x_feature = (x_image + 0.5) / stride - 0.5``.
+        """
+        if not stride > 0:
+            raise ValueError(f"for_feature_map: stride must be positive, got {stride!r}")
+        offset = 0.5 / stride - 0.5
+        affine = torch.tensor([[1 / stride, 0.0, offset], [0.0, 1 / stride, offset]], dtype=self.dtype,
+                              device=self.device)
+        return self.with_affine(affine.expand(*self.batch_shape, 2, 3), size)
+
     # ----- geometry (see core.geometry.projection) --------------------------------------------
     def world_to_camera(self, points_world: Tensor) -> Tensor:
         """(..., N, 3) world mm -> (..., N, 3) camera frame mm."""

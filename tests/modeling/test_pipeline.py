@@ -65,7 +65,7 @@ def test_lifting_pipeline_standardises_and_predicts_root_relative_camera_frame()
 
 
 @pytest.mark.parametrize("overrides, error, message", [
-    (["MODEL.HEAD.NAME", "ransac"], RegistryError, "unknown head 'ransac'; registered head names: dlt"),
+    (["MODEL.HEAD.NAME", "voxel"], RegistryError, "unknown head 'voxel'; registered head names: "),
     (["MODEL.HEAD.NAME", "dlt", "DATASETS.VIEWS", "single"], PipelineConfigError, "set DATASETS.VIEWS all"),
     (["MODEL.HEAD.NAME", "dlt", "MODEL.LIFTER.NAME", "linear"], PipelineConfigError, "choose one"),
     ([], PipelineConfigError, "nothing to build"),

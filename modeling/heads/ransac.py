@@ -1,0 +1,78 @@
+"""RANSAC triangulation head: robust to views whose 2D keypoint is a gross outlier.
+
+For every joint, one hypothesis per pair of usable views (all V (V - 1) / 2 pairs, exhaustively:
+28 for 8 views), each the DLT of its two views (``core.geometry.triangulation``, undistorted).
+A view is an inlier of a hypothesis when the reprojection error of the hypothesis in it (distorted
+pixels, ``reprojection_errors``) is below ``inlier_threshold_px``. The hypothesis with the most
+inliers wins, ties broken by the lowest total inlier error; the point is then the DLT of its
+inliers (weighted by the confidences if ``confidence_weighted``). Everything is batched over
+samples, joints and hypotheses.
+
+Views are dropped first when their confidence is below ``min_confidence`` (or their keypoint is not
+finite). Joints with fewer than two usable views, or without a hypothesis that at least two views
+agree with, come out as NaN with ``valid`` False.
+
+Follows the RANSAC baseline of Iskakov et al. (ICCV 2019, ``triangulate_ransac``, threshold 15 px),
+except: hypotheses are all pairs instead of random draws, ties are broken by error instead of by
+draw order, and there is no final nonlinear (reprojection-error) refinement.
+"""
+from itertools import combinations
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from core.geometry.cameras import Cameras
+from core.geometry.projection import check_shape
+from core.geometry.triangulation import reprojection_errors, triangulate_dlt
+from core.registry import HEADS
+
+
+class RansacTriangulation(NamedTuple):
+    points_3d: Tensor  # (B, J, 3) world mm; NaN where not valid
+    valid: Tensor      # (B, J) bool
+    num_views: Tensor  # (B, J) int64: number of views in the refit
+    inliers: Tensor    # (B, V, J) bool: the views of the refit (all False where not valid)
+
+
+@HEADS.register("ransac")
+class RansacHead(nn.Module):
+    def __init__(self, inlier_threshold_px: float = 15.0, confidence_weighted: bool = False,
+                 min_confidence: float = 0.0):
+        super().__init__()
+        if not 0.0 < inlier_threshold_px < float("inf"):
+            raise ValueError(f"inlier_threshold_px must be a positive number, got {inlier_threshold_px!r}")
+        self.inlier_threshold_px = float(inlier_threshold_px)
+        self.confidence_weighted = confidence_weighted
+        self.min_confidence = min_confidence
+
+    def forward(self, keypoints_2d: Tensor, confidence: Tensor, cameras: Cameras) -> RansacTriangulation:
+        """keypoints_2d (B,V,J,2) distorted pixels of ``cameras`` (B,V); confidence (B,V,J) -> (B,J,3) mm."""
+        check_shape(keypoints_2d, (-1, -1, -1, 2), "keypoints_2d")
+        batch, views, joints = keypoints_2d.shape[-4:-1]
+        if keypoints_2d.dim() != 4 or tuple(confidence.shape) != (batch, views, joints) \
+                or tuple(cameras.batch_shape) != (batch, views):
+            raise ValueError(f"expected keypoints_2d (B, V, J, 2), confidence (B, V, J) and cameras (B, V), got "
+                             f"{tuple(keypoints_2d.shape)}, {tuple(confidence.shape)}, {tuple(cameras.batch_shape)}")
+        keypoints_2d, confidence = keypoints_2d.to(cameras.dtype), confidence.to(cameras.dtype)
+        weights = confidence if self.confidence_weighted else torch.ones_like(confidence)
+        weights = torch.where(confidence >= self.min_confidence, weights, torch.zeros_like(weights))
+        usable = (weights > 0) & torch.isfinite(weights) & torch.isfinite(keypoints_2d).all(-1)   # (B, V, J)
+        undistorted = cameras.undistort_pixels(keypoints_2d)
+        P = cameras.projection_matrices
+
+        if views >= 2:
+            pairs = torch.tensor(list(combinations(range(views), 2)), device=keypoints_2d.device)      # (H, 2)
+            hypotheses = triangulate_dlt(undistorted[:, pairs], P[:, pairs], usable[:, pairs].to(weights.dtype))
+            errors = reprojection_errors(hypotheses.points_3d, cameras.unsqueeze(1), keypoints_2d.unsqueeze(1))
+            hypothesis_inliers = (errors < self.inlier_threshold_px) & usable.unsqueeze(1)        # (B, H, V, J)
+            count = hypothesis_inliers.sum(2)                                                     # (B, H, J)
+            total_error = torch.where(hypothesis_inliers, errors, torch.zeros_like(errors)).sum(2)
+            most = count.amax(dim=1, keepdim=True)
+            best = torch.where(count == most, total_error, torch.full_like(total_error, float("inf"))).argmin(1)
+            inliers = hypothesis_inliers.gather(1, best[:, None, None, :].expand(batch, 1, views, joints)).squeeze(1)
+        else:
+            inliers = torch.zeros_like(usable)
+        refit = triangulate_dlt(undistorted, P, torch.where(inliers, weights, torch.zeros_like(weights)))
+        inliers = inliers & refit.valid.unsqueeze(1)
+        return RansacTriangulation(refit.points_3d, refit.valid, refit.num_views, inliers)
