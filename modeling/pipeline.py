@@ -133,62 +133,91 @@ class ImagePipeline(Pipeline):
     """Multi-view images to world 3D through heatmaps (He et al. 2020; Iskakov et al. 2019).
 
     Outputs, besides ``pred_3d`` / ``target_3d``: ``heatmaps`` (B,V,J,h,w), ``pred_2d`` (B,V,J,2) crop
-    pixels, ``confidence_2d`` (B,V,J) and ``valid_3d`` (B,J). Losses: the visibility-weighted heatmap
-    MSE, plus ``loss_3d_weight`` x the mean 3D joint error in metres (the learnable algebraic head
-    trains end to end through it).
+    pixels, ``confidence_2d`` (B,V,J) and ``valid_3d`` (B,J).
+
+    - 2D: ``decode`` is argmax with SimpleBaseline's quarter-pixel refinement (``argmax``), argmax with
+      a second-order Taylor step (``argmax_taylor``), or the differentiable ``soft_argmax``. The
+      algebraic head decodes by soft-argmax itself.
+    - Confidences: for dlt / ransac the heatmap peak clamped to [0, 1]; for the algebraic head its
+      learned confidence branch (sigmoid). ``MODEL.HEAD.MIN_CONFIDENCE`` thresholds these.
+    - Losses: the heatmap MSE of every labelled joint inside the crop (occluded joints too, as
+      SimpleBaseline on Human3.6M: visibility is only used by the metrics), plus, with
+      ``loss_3d_weight`` > 0, that weight x the mean 3D joint error in metres of the valid joints
+      (deviation: Iskakov et al. train the algebraic model with a smooth MSE on 3D alone).
+    - Heatmaps are decoded and compared in float32 even under autocast.
+    - Early fusion treats layer1 features with the same pixel-centre convention as the stride-4
+      heatmaps (``Cameras.for_feature_map``); the receptive-field centres of layer1 sit 0.375
+      feature pixels off that, an offset left uncorrected.
     """
 
     predicts_absolute = True
+    DECODERS = ("argmax", "argmax_taylor", "soft_argmax")
 
     def __init__(self, backbone: nn.Module, head: nn.Module, heatmap_loss: nn.Module, fusion: nn.Module = None,
-                 merge: str = "late", decode: str = "argmax", soft_argmax_beta: float = 100.0,
+                 merge: str = "late", decode: str = "argmax", soft_argmax_beta: float = 20.0,
                  loss_3d_weight: float = 0.0):
         super().__init__()
-        if merge not in ("early", "late") or decode not in ("argmax", "soft_argmax"):
-            raise PipelineConfigError(f"MODEL.FUSION.MERGE must be early or late and MODEL.BACKBONE.DECODE argmax or "
-                                      f"soft_argmax, got '{merge}' and '{decode}'")
+        if merge not in ("early", "late") or decode not in self.DECODERS:
+            raise PipelineConfigError(f"MODEL.FUSION.MERGE must be early or late and MODEL.BACKBONE.DECODE one of "
+                                      f"{', '.join(self.DECODERS)}, got '{merge}' and '{decode}'")
         self.backbone, self.head, self.heatmap_loss, self.fusion = backbone, head, heatmap_loss, fusion
         self.merge, self.decode, self.beta, self.loss_3d_weight = merge, decode, soft_argmax_beta, loss_3d_weight
 
-    def _fuse(self, features, cameras):
-        height, width = features.shape[-2:]
-        return self.fusion(features, cameras.for_feature_map(self.backbone.stride, (width, height)))
+    def _decode(self, heatmaps):
+        if self.decode == "soft_argmax":
+            return soft_argmax(heatmaps, self.beta)
+        return argmax_decode(heatmaps, "taylor" if self.decode == "argmax_taylor" else "quarter")
 
     def forward(self, batch) -> Dict[str, torch.Tensor]:
         images, cameras = batch["images"], batch["cameras"]
         features = self.backbone.forward_early(images)
+        feature_cameras = cameras.for_feature_map(self.backbone.stride, tuple(features.shape[-1:-3:-1]))
         if self.fusion is not None and self.merge == "early":
-            features = self._fuse(features, cameras)
+            features = self.fusion(features, feature_cameras)
         trunk = self.backbone.forward_trunk(features)
         features = self.backbone.forward_head(trunk)
         if self.fusion is not None and self.merge == "late":
-            features = self._fuse(features, cameras)
-        heatmaps = self.backbone.forward_final(features)
-        height, width = heatmaps.shape[-2:]
+            features = self.fusion(features, feature_cameras)
+        heatmaps = self.backbone.forward_final(features).float()
         if getattr(self.head, "consumes_heatmaps", False):
-            result = self.head(heatmaps, trunk, cameras.for_feature_map(self.backbone.stride, (width, height)))
+            result = self.head(heatmaps, trunk, feature_cameras)
             points_3d, valid = result["points_3d"], result["valid"]
-            coords, confidence = result["keypoints_2d"], result["confidences"]
+            pred_2d = heatmap_to_image(result["keypoints_2d"], self.backbone.stride)
+            confidence = result["confidences"]
         else:
-            decode = soft_argmax(heatmaps, self.beta) if self.decode == "soft_argmax" else argmax_decode(heatmaps)
-            coords, confidence = decode[0], decode[1].clamp(0.0, 1.0)  # a heatmap peak is a score in [0, 1]
-            result = self.head(heatmap_to_image(coords, self.backbone.stride), confidence, cameras)
+            coords, peaks = self._decode(heatmaps)
+            pred_2d, confidence = heatmap_to_image(coords, self.backbone.stride), peaks.clamp(0.0, 1.0)
+            result = self.head(pred_2d, confidence, cameras)
             points_3d, valid = result.points_3d, result.valid
         centre = batch["keypoints_3d"].shape[1] // 2
         return {"pred_3d": points_3d, "target_3d": batch["keypoints_3d"][:, centre], "valid_3d": valid,
-                "heatmaps": heatmaps, "pred_2d": heatmap_to_image(coords, self.backbone.stride),
-                "confidence_2d": confidence}
+                "heatmaps": heatmaps, "pred_2d": pred_2d, "confidence_2d": confidence}
 
     def losses(self, outputs, batch):
-        centre = batch["keypoints_2d"].shape[1] // 2
-        losses = {"heatmap": self.heatmap_loss(outputs["heatmaps"], batch["keypoints_2d"][:, centre],
-                                               batch["visibility"][:, centre])}
+        """``heatmap``: MSE against Gaussians at the exact 2D of every joint in the crop; ``joint_error_3d``."""
+        exact_2d = batch["keypoints_2d_gt"][:, batch["keypoints_2d_gt"].shape[1] // 2]
+        losses = {"heatmap": self.heatmap_loss(outputs["heatmaps"], exact_2d, torch.ones_like(exact_2d[..., 0]))}
         if self.loss_3d_weight > 0:
             error = (outputs["pred_3d"] - outputs["target_3d"].to(outputs["pred_3d"].dtype)).norm(dim=-1)
             valid = outputs["valid_3d"]
             losses["joint_error_3d"] = self.loss_3d_weight * (
                 torch.where(valid, error, torch.zeros_like(error)).sum() / valid.sum().clamp(min=1) / 1000.0).float()
         return losses
+
+
+def _build_head(cfg, backbone=None) -> nn.Module:
+    """The configured triangulation head (the algebraic head needs the backbone's trunk channels)."""
+    m, h = cfg.MODEL, cfg.MODEL.HEAD
+    head_cls = HEADS.get(h.NAME)
+    if h.NAME == "algebraic":
+        if backbone is None:
+            raise PipelineConfigError("MODEL.HEAD.NAME 'algebraic' learns from images: set MODEL.BACKBONE.NAME resnet")
+        return head_cls(num_joints=NUM_JOINTS, in_channels=backbone.trunk_channels, beta=m.BACKBONE.SOFT_ARGMAX_BETA,
+                        min_confidence=h.MIN_CONFIDENCE)
+    kwargs = dict(confidence_weighted=h.CONFIDENCE_WEIGHTED, min_confidence=h.MIN_CONFIDENCE)
+    if h.NAME == "ransac":
+        kwargs["inlier_threshold_px"] = h.INLIER_THRESHOLD_PX
+    return head_cls(**kwargs)
 
 
 def _build_image_pipeline(cfg) -> ImagePipeline:
@@ -199,6 +228,12 @@ def _build_image_pipeline(cfg) -> ImagePipeline:
     if m.LIFTER.NAME != "none" or m.HEAD.NAME == "none":
         raise PipelineConfigError("an image pipeline needs MODEL.HEAD.NAME (dlt, ransac or algebraic) and no "
                                   "MODEL.LIFTER.NAME")
+    if m.HEAD.NAME == "algebraic" and m.BACKBONE.DECODE != "soft_argmax":
+        raise PipelineConfigError("MODEL.HEAD.NAME 'algebraic' decodes by soft-argmax: set MODEL.BACKBONE.DECODE "
+                                  "soft_argmax")
+    if m.HEAD.LOSS_3D_WEIGHT > 0 and m.BACKBONE.DECODE != "soft_argmax":
+        raise PipelineConfigError("MODEL.HEAD.LOSS_3D_WEIGHT > 0 needs a differentiable 2D: set MODEL.BACKBONE.DECODE "
+                                  "soft_argmax (argmax passes no gradient to the heatmaps)")
     backbone = BACKBONES.get(m.BACKBONE.NAME)(depth=m.BACKBONE.DEPTH, num_joints=NUM_JOINTS,
                                               pretrained=m.BACKBONE.PRETRAINED)
     fusion = None
@@ -206,18 +241,10 @@ def _build_image_pipeline(cfg) -> ImagePipeline:
         channels = backbone.early_channels if m.FUSION.MERGE == "early" else backbone.late_channels
         fusion = FUSIONS.get(m.FUSION.NAME)(channels=channels, samples=m.FUSION.SAMPLES, similarity=m.FUSION.SIMILARITY,
                                             sources=m.FUSION.SOURCES, k=m.FUSION.K, aggregation=m.FUSION.AGGREGATION)
-    h = m.HEAD
-    if h.NAME == "algebraic":
-        head = HEADS.get(h.NAME)(num_joints=NUM_JOINTS, in_channels=backbone.trunk_channels,
-                                 beta=m.BACKBONE.SOFT_ARGMAX_BETA, min_confidence=h.MIN_CONFIDENCE)
-    elif h.NAME == "ransac":
-        head = HEADS.get(h.NAME)(inlier_threshold_px=h.INLIER_THRESHOLD_PX, confidence_weighted=h.CONFIDENCE_WEIGHTED,
-                                 min_confidence=h.MIN_CONFIDENCE)
-    else:
-        head = HEADS.get(h.NAME)(confidence_weighted=h.CONFIDENCE_WEIGHTED, min_confidence=h.MIN_CONFIDENCE)
     heatmap_loss = LOSSES.get("heatmap_mse")(sigma=m.BACKBONE.HEATMAP_SIGMA, stride=backbone.stride)
-    return ImagePipeline(backbone, head, heatmap_loss, fusion, merge=m.FUSION.MERGE, decode=m.BACKBONE.DECODE,
-                         soft_argmax_beta=m.BACKBONE.SOFT_ARGMAX_BETA, loss_3d_weight=h.LOSS_3D_WEIGHT)
+    return ImagePipeline(backbone, _build_head(cfg, backbone), heatmap_loss, fusion, merge=m.FUSION.MERGE,
+                         decode=m.BACKBONE.DECODE, soft_argmax_beta=m.BACKBONE.SOFT_ARGMAX_BETA,
+                         loss_3d_weight=m.HEAD.LOSS_3D_WEIGHT)
 
 
 def build_pipeline(cfg) -> Pipeline:
@@ -242,7 +269,5 @@ def build_pipeline(cfg) -> Pipeline:
         if cfg.DATASETS.VIEWS != "all":
             raise PipelineConfigError(f"MODEL.HEAD.NAME '{m.HEAD.NAME}' triangulates several views but "
                                       f"DATASETS.VIEWS is '{cfg.DATASETS.VIEWS}'; set DATASETS.VIEWS all")
-        head = HEADS.get(m.HEAD.NAME)(confidence_weighted=m.HEAD.CONFIDENCE_WEIGHTED,
-                                      min_confidence=m.HEAD.MIN_CONFIDENCE)
-        return TriangulationPipeline(head)
+        return TriangulationPipeline(_build_head(cfg))
     raise PipelineConfigError("nothing to build: set MODEL.HEAD.NAME (e.g. dlt) or MODEL.LIFTER.NAME (e.g. linear)")

@@ -25,8 +25,10 @@ _C.MODEL.BACKBONE.NAME = "none"      # registry BACKBONES: resnet; "none" = the 
 _C.MODEL.BACKBONE.DEPTH = 50         # resnet: 18, 34, 50, 101, 152
 _C.MODEL.BACKBONE.PRETRAINED = "none"  # none, imagenet (torchvision weights) or a local .pth of a torchvision ResNet
 _C.MODEL.BACKBONE.HEATMAP_SIGMA = 2.0  # std of the Gaussian target heatmaps, heatmap pixels
-_C.MODEL.BACKBONE.DECODE = "argmax"  # heatmap -> 2D: argmax (with quarter-pixel refinement) or soft_argmax
-_C.MODEL.BACKBONE.SOFT_ARGMAX_BETA = 100.0  # inverse temperature of the soft-argmax (and of the algebraic head)
+_C.MODEL.BACKBONE.DECODE = "argmax"  # heatmap -> 2D: argmax (quarter-pixel refinement), argmax_taylor, soft_argmax
+# Inverse temperature of the soft-argmax (and of the algebraic head). Learnable triangulation uses 100 on its own
+# heatmaps; on peak-1 Gaussians of sigma 2 that snaps to whole pixels, 20 keeps sub-pixel accuracy.
+_C.MODEL.BACKBONE.SOFT_ARGMAX_BETA = 20.0
 
 _C.MODEL.FUSION = CN()
 _C.MODEL.FUSION.NAME = "none"        # registry FUSIONS: epipolar (He et al., CVPR 2020)
@@ -41,7 +43,8 @@ _C.MODEL.HEAD = CN()
 _C.MODEL.HEAD.NAME = "none"          # registry HEADS: dlt (triangulation of the 2D keypoints of all views)
 _C.MODEL.HEAD.CONFIDENCE_WEIGHTED = False  # weight each view's DLT rows by its 2D confidence
 _C.MODEL.HEAD.MIN_CONFIDENCE = 0.0   # views whose 2D confidence is below this are dropped
-_C.MODEL.HEAD.INLIER_THRESHOLD_PX = 15.0  # ransac: reprojection error (pixels of the 2D input) of an inlier view
+_C.MODEL.HEAD.INLIER_THRESHOLD_PX = 15.0  # ransac: inlier reprojection error, pixels of the 2D input (crop pixels
+                                         # in image pipelines; 15 is Iskakov et al.'s value for 384 px crops)
 _C.MODEL.HEAD.LOSS_3D_WEIGHT = 0.0   # image pipelines: weight of the 3D loss (mean joint error, m) besides heatmaps
 
 _C.MODEL.LIFTER = CN()

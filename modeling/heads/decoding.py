@@ -34,9 +34,6 @@ from core.geometry.projection import check_shape
 REFINEMENTS = ("quarter", "taylor", "none")
 _LOG_EPS = 1e-10  # heatmap values are clamped to this before the log of the Taylor step
 
-# the 3x3 neighbourhood (dx, dy) gathered around the peak, row-major
-_NEIGHBOURHOOD = [(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-
 
 def _check_heatmaps(heatmaps: Tensor) -> None:
     check_shape(heatmaps, (-1, -1, -1), "heatmaps")
@@ -58,8 +55,8 @@ def argmax_decode(heatmaps: Tensor, refinement: str = "quarter") -> Tuple[Tensor
     coords = torch.stack([x, y], dim=-1).to(heatmaps.dtype)
 
     if refinement != "none":
-        dx = torch.tensor([d[0] for d in _NEIGHBOURHOOD], device=heatmaps.device)
-        dy = torch.tensor([d[1] for d in _NEIGHBOURHOOD], device=heatmaps.device)
+        offsets = torch.arange(-1, 2, device=heatmaps.device)  # the 3x3 neighbourhood, row-major
+        dy, dx = offsets.repeat_interleave(3), offsets.repeat(3)
         nx = (x.unsqueeze(-1) + dx).clamp(0, width - 1)
         ny = (y.unsqueeze(-1) + dy).clamp(0, height - 1)
         v = flat.gather(-1, ny * width + nx)  # (..., J, 9): the 3x3 neighbourhood, row-major

@@ -16,7 +16,6 @@ Follows the RANSAC baseline of Iskakov et al. (ICCV 2019, ``triangulate_ransac``
 except: hypotheses are all pairs instead of random draws, ties are broken by error instead of by
 draw order, and there is no final nonlinear (reprojection-error) refinement.
 """
-from itertools import combinations
 from typing import NamedTuple
 
 import torch
@@ -62,7 +61,7 @@ class RansacHead(nn.Module):
         P = cameras.projection_matrices
 
         if views >= 2:
-            pairs = torch.tensor(list(combinations(range(views), 2)), device=keypoints_2d.device)      # (H, 2)
+            pairs = torch.combinations(torch.arange(views, device=keypoints_2d.device), 2)             # (H, 2)
             hypotheses = triangulate_dlt(undistorted[:, pairs], P[:, pairs], usable[:, pairs].to(weights.dtype))
             errors = reprojection_errors(hypotheses.points_3d, cameras.unsqueeze(1), keypoints_2d.unsqueeze(1))
             hypothesis_inliers = (errors < self.inlier_threshold_px) & usable.unsqueeze(1)        # (B, H, V, J)

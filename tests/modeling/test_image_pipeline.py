@@ -71,3 +71,27 @@ def test_ransac_head_builds_with_its_threshold():
 def test_bad_image_compositions(overrides, message):
     with pytest.raises(PipelineConfigError, match=message):
         build(*overrides)
+
+
+@pytest.mark.parametrize("head, decode, mean_mm", [
+    ("dlt", "argmax_taylor", 0.5),   # the Taylor step recovers the exact sub-pixel peak
+    ("ransac", "argmax", 25.0),      # SimpleBaseline's quarter-pixel steps on 32 x 32 heatmaps of 128 px crops
+    ("algebraic", "soft_argmax", 5.0),
+])
+def test_perfect_heatmaps_give_the_true_3d(batch, head, decode, mean_mm):
+    """The pixel conventions of targets, decoding, feature cameras and heads agree end to end."""
+    model = build("MODEL.HEAD.NAME", head, "MODEL.BACKBONE.DECODE", decode).eval()
+    exact = batch["keypoints_2d_gt"][:, 0]
+    targets, _ = model.heatmap_loss.targets(exact, torch.ones_like(exact[..., 0]), (32, 32))
+    model.backbone.forward_final = lambda features: targets
+    with torch.no_grad():
+        out = model(batch)
+    error = (out["pred_3d"] - out["target_3d"].double()).norm(dim=-1)
+    assert out["valid_3d"].all() and error.mean() < mean_mm
+
+
+def test_differentiable_2d_is_required_by_a_3d_loss():
+    with pytest.raises(PipelineConfigError, match="needs a differentiable 2D"):
+        build("MODEL.HEAD.NAME", "dlt", "MODEL.HEAD.LOSS_3D_WEIGHT", "1.0")
+    with pytest.raises(PipelineConfigError, match="decodes by soft-argmax"):
+        build("MODEL.HEAD.NAME", "algebraic")
