@@ -116,12 +116,14 @@ def load_config(config_file: Optional[str] = None, overrides: Optional[List[str]
 
 def config_differences(old_yaml: str, cfg: CN, ignore: Iterable[str] = ()) -> List[Tuple[str, Any, Any]]:
     """(key, old value, current value) for every key whose value in the dumped config ``old_yaml``
-    differs from ``cfg``, skipping the keys in ``ignore``."""
+    differs from ``cfg``, skipping the keys in ``ignore``. Keys the old config lacks (added to the
+    defaults since) count as their default; keys it has that no longer exist are ignored."""
     old = _flatten(yaml.safe_load(old_yaml) or {})
     new = _flatten(cfg)
+    defaults = _flatten(get_defaults())
     skip = set(ignore)
-    return [(k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
-            if k not in skip and old.get(k) != new.get(k)]
+    return [(k, old.get(k, defaults[k]), new[k]) for k in sorted(new)
+            if k not in skip and old.get(k, defaults[k]) != new[k]]
 
 
 def default_output_dir(config_file: Optional[str]) -> str:

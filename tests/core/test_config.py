@@ -1,6 +1,6 @@
 import pytest
 
-from core.config import ConfigError, get_defaults, load_config
+from core.config import ConfigError, config_differences, get_defaults, load_config
 
 
 def test_defaults_have_the_documented_top_level_keys():
@@ -61,3 +61,13 @@ def test_bad_files(tmp_path):
     scalar.write_text("42\n")
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_config(str(scalar))
+
+
+def test_config_differences_tolerate_keys_added_or_removed_since():
+    cfg = load_config(None, ["SOLVER.MAX_EPOCHS", "3"])
+    old = cfg.clone()
+    old.defrost()
+    del old.SOLVER["AMP"]          # a key added to the defaults after the old run
+    old.SOLVER.RETIRED = 1         # a key that no longer exists
+    old.SOLVER.BASE_LR = 0.5
+    assert config_differences(old.dump(), cfg, ignore=["SOLVER.MAX_EPOCHS"]) == [("SOLVER.BASE_LR", 0.5, 0.001)]
