@@ -74,7 +74,6 @@ class LiftingPipeline(Pipeline):
     def __init__(self, lifter: nn.Module, num_frames: int, num_joints: int):
         super().__init__()
         self.lifter = lifter
-        self.num_joints = num_joints
         in_features, out_features = num_frames * num_joints * 2, (num_joints - 1) * 3
         self.register_buffer("input_mean", torch.zeros(in_features))
         self.register_buffer("input_std", torch.ones(in_features))

@@ -17,7 +17,7 @@ from core.benchmark import environment, median_seconds  # noqa: E402  (first: co
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec, _part_arrays  # noqa: E402
+from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec  # noqa: E402
 from datasets.synthetic.render import random_backgrounds, render_capsules  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def main() -> None:
     pixels = crop.project(points).numpy()
     depth = crop.world_to_camera(points)[..., 2].numpy()
     focal = crop.focal_lengths.mean(-1).numpy()
-    part_joints, radius, color = _part_arrays(seq.body)
+    part_joints, radius, color = seq.body.part_arrays()
     rng = np.random.default_rng(0)
     background = random_backgrounds(rng, len(crop), args.size, args.size)
 

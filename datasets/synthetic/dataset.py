@@ -85,13 +85,6 @@ class SyntheticSequence:
     confidence_2d: np.ndarray       # (T, V, J)
 
 
-def _part_arrays(body):
-    part_joints = np.array([(p.joint_a, p.joint_b) for p in body.parts], dtype=np.int64)
-    radius = np.array([p.radius_mm for p in body.parts], dtype=np.float32)
-    color = np.array([p.colour for p in body.parts], dtype=np.float32)
-    return part_joints, radius, color
-
-
 class SyntheticWorld:
     """All sequences of one split, generated at construction (cheap: no images)."""
 
@@ -166,7 +159,7 @@ class SyntheticWorld:
         pixels = pixels.transpose(0, 1).numpy()                   # T, V, J, 2
         depth = depth.transpose(0, 1).numpy()                      # T, V, J
         focal = cameras.focal_lengths.mean(-1).numpy()             # V
-        part_joints, radius, _ = _part_arrays(body)
+        part_joints, radius, _ = body.part_arrays()
         visibility = np.zeros((num_frames, num_views, NUM_JOINTS), dtype=bool)
         sizes = cameras.image_size.numpy()
         for size in np.unique(sizes, axis=0):  # one call per distinct image size (usually one)
@@ -298,7 +291,7 @@ class SyntheticMultiView(Dataset):
         pixels = crop_cameras.project(points).numpy()
         depth = crop_cameras.world_to_camera(points)[..., 2].numpy()
         focal = crop_cameras.focal_lengths.mean(-1).numpy()
-        part_joints, radius, color = _part_arrays(seq.body)
+        part_joints, radius, color = seq.body.part_arrays()
         background = random_backgrounds(rng, len(crop_cameras), self.image_size, self.image_size)
         images, _ = render_capsules(pixels, depth, focal, part_joints, radius, color, background, rng=rng)
         return images

@@ -128,6 +128,13 @@ class Body:
     tempo: float
     amplitude: float
 
+    def part_arrays(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The parts as the renderer takes them: joint pairs (P, 2) int64, radii (P,) mm and RGB colours
+        (P, 3) in 0..1, float32."""
+        return (np.array([(p.joint_a, p.joint_b) for p in self.parts], dtype=np.int64),
+                np.array([p.radius_mm for p in self.parts], dtype=np.float32),
+                np.array([p.colour for p in self.parts], dtype=np.float32))
+
     @property
     def bone_lengths_mm(self) -> np.ndarray:
         """(16,) bone lengths in ``core.skeleton.BONES`` order."""
