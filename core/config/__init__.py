@@ -1,7 +1,8 @@
 """Configuration: the yacs defaults tree (``defaults.py``) and a strict loader.
 
 ``load_config(path, overrides)`` merges a YAML file and then ``KEY VALUE`` overrides into the
-defaults. Unknown keys, values of the wrong type and malformed files raise ``ConfigError``, whose
+defaults. A file may start from another with ``_BASE_: other.yaml`` (a path relative to the file):
+the base is merged first, then the file's own keys, so a variant states only what it changes. Unknown keys, values of the wrong type and malformed files raise ``ConfigError``, whose
 one-line message names the key (and the closest valid keys) or the file.
 """
 import ast
@@ -86,23 +87,38 @@ def _merge(cfg: CN, updates: Dict[str, Any], source: str) -> None:
         node[leaf] = _coerce(value, valid[key], key, source)
 
 
+BASE_KEY = "_BASE_"
+
+
+def _read_with_bases(path: Path, chain: Tuple[Path, ...] = ()) -> List[Tuple[Path, Dict[str, Any]]]:
+    """[(file, mapping)] from the deepest ``_BASE_`` to ``path``, each without its ``_BASE_`` key."""
+    if not path.is_file():
+        via = f" (the _BASE_ of '{chain[-1]}')" if chain else ""
+        raise ConfigError(f"config file '{path}' does not exist{via}")
+    if path.resolve() in {p.resolve() for p in chain}:
+        raise ConfigError(f"config file '{path}': _BASE_ files form a cycle: {' -> '.join(map(str, chain + (path,)))}")
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {' '.join(str(err).split())}") from None
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of keys, got {type(loaded).__name__}")
+    base = loaded.pop(BASE_KEY, None)
+    if base is None:
+        return [(path, loaded)]
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"config file '{path}': {BASE_KEY} must be the path of a config file, got {base!r}")
+    return _read_with_bases(path.parent / base, chain + (path,)) + [(path, loaded)]
+
+
 def load_config(config_file: Optional[str] = None, overrides: Optional[List[str]] = None) -> CN:
     """Defaults, then the YAML file, then the ``KEY VALUE`` overrides; returns a frozen config."""
     cfg = get_defaults()
     if config_file:
-        path = Path(config_file)
-        if not path.is_file():
-            raise ConfigError(f"config file '{config_file}' does not exist")
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file '{config_file}' is not valid YAML: "
-                              f"{' '.join(str(err).split())}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file '{config_file}' must hold a mapping of keys, got {type(loaded).__name__}")
-        _merge(cfg, _flatten(loaded), f"config file '{config_file}'")
+        for path, loaded in _read_with_bases(Path(config_file)):
+            _merge(cfg, _flatten(loaded), f"config file '{path}'")
     overrides = list(overrides or [])
     if len(overrides) % 2:
         raise ConfigError(f"command-line overrides must be KEY VALUE pairs; '{overrides[-1]}' has no value")

@@ -56,7 +56,7 @@ _C.MODEL.LIFTER.MAX_NORM = True      # linear lifter: rescale each layer's weigh
 
 # ----------------------------------------------------------------------------- data
 _C.DATASETS = CN()
-_C.DATASETS.NAME = "synthetic"       # registry DATASETS
+_C.DATASETS.NAME = "synthetic"       # registry DATASETS: synthetic, h36m_toolbox, h36m_learnable_triangulation
 _C.DATASETS.MODE = "keypoints"       # keypoints: 2D keypoint sequences only; images: rendered crops too
 _C.DATASETS.VIEWS = "all"            # all: one sample holds every view; single: one sample per view
 _C.DATASETS.FRAMES = 1               # frames per sample (a window centred on the target frame, edge-padded)
@@ -89,6 +89,17 @@ _C.DATASETS.SYNTHETIC.NOISE.OCCLUDED_SCALE = 3.0     # jitter multiplier for occ
 _C.DATASETS.SYNTHETIC.NOISE.OUTLIER_PROB = 0.02      # probability that a joint is an outlier
 _C.DATASETS.SYNTHETIC.NOISE.OUTLIER_PX = 40.0        # std of an outlier's displacement, pixels
 _C.DATASETS.SYNTHETIC.NOISE.SWAP_PROB = 0.01         # probability that a view's left/right limbs swap in a frame
+
+_C.DATASETS.H36M_IMAGES = CN()         # Human3.6M images, NAME h36m_toolbox or h36m_learnable_triangulation
+_C.DATASETS.H36M_IMAGES.ROOT = ""                    # image root folder (the annotation's paths are relative to it)
+_C.DATASETS.H36M_IMAGES.TRAIN_FILE = ""              # h36m_toolbox: h36m_train.pkl; learnable triangulation: labels .npy
+_C.DATASETS.H36M_IMAGES.TEST_FILE = ""               # h36m_toolbox: h36m_validation.pkl; may equal TRAIN_FILE (.npy)
+_C.DATASETS.H36M_IMAGES.TRAIN_SUBJECTS = ["S1", "S5", "S6", "S7", "S8"]
+_C.DATASETS.H36M_IMAGES.TEST_SUBJECTS = ["S9", "S11"]
+_C.DATASETS.H36M_IMAGES.IMAGE_SIZE = 256             # crop side, pixels
+_C.DATASETS.H36M_IMAGES.CROP_SCALE = 1.0             # crop side = CROP_SCALE x the annotation's box side
+_C.DATASETS.H36M_IMAGES.UNDISTORTED = False          # learnable triangulation: read imageSequence-undistorted/
+_C.DATASETS.H36M_IMAGES.SKIP_DAMAGED = True          # leave out the damaged S9 takes (Greeting-2, SittingDown-2, Waiting-1)
 
 # ----------------------------------------------------------------------------- optimisation
 _C.SOLVER = CN()

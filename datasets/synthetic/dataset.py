@@ -43,6 +43,7 @@ from core.io import atomic_write
 from core.registry import DATASETS
 from core.skeleton import NUM_JOINTS
 from datasets import DatasetError
+from datasets.crops import random_zoom_rotation, square_crop_affines
 from datasets.images import to_image_tensor
 from datasets.synthetic import motion, rigs
 from datasets.synthetic.noise import DetectorNoise, apply_detector_noise
@@ -263,26 +264,15 @@ class SyntheticMultiView(Dataset):
         pixels = views.project(points)                                            # V, J, 2
         low, high = pixels.min(1).values, pixels.max(1).values
         centre, side = (low + high) / 2, (high - low).max(-1).values * self.crop_scale
-        scale = self.image_size / side
-        if zoom is not None:
-            scale = scale * torch.as_tensor(zoom, dtype=views.dtype)
-        angle = torch.deg2rad(torch.as_tensor(0.0 if rotation_deg is None else rotation_deg, dtype=views.dtype))
-        cos, sin = (torch.cos(angle) * scale, torch.sin(angle) * scale)
-        linear = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)  # V, 2, 2
-        shift = self.image_size / 2 - (linear @ centre.unsqueeze(-1)).squeeze(-1)
-        return views.with_affine(torch.cat([linear, shift.unsqueeze(-1)], -1), (self.image_size, self.image_size))
+        affines = square_crop_affines(centre, side, self.image_size, zoom, rotation_deg)
+        return views.with_affine(affines, (self.image_size, self.image_size))
 
     def _augmentation(self, num_views: int):
-        """Per-view zoom and rotation as SimpleBaseline draws them (scale within 1 +- SCALE_FACTOR, rotation
-        within +-2 ROTATION_FACTOR degrees on 60 % of the crops), from torch's RNG so that the trainer's
-        per-epoch seeding makes them reproducible; (None, None) without augmentation."""
+        """Per-view zoom and rotation (``datasets.crops.random_zoom_rotation``); (None, None) without
+        augmentation."""
         if not self.augment:
             return None, None
-        sf, rf = self.scale_factor, self.rotation_factor
-        zoom = (1.0 + torch.randn(num_views, dtype=torch.float64) * sf).clamp(1.0 - sf, 1.0 + sf)
-        rotation = (torch.randn(num_views, dtype=torch.float64) * rf).clamp(-2 * rf, 2 * rf)
-        rotation = torch.where(torch.rand(num_views, dtype=torch.float64) <= 0.6, rotation, torch.zeros_like(rotation))
-        return zoom, rotation
+        return random_zoom_rotation(num_views, self.scale_factor, self.rotation_factor)
 
     def render(self, seq: SyntheticSequence, frame: int, crop_cameras: Cameras, seed: int, views) -> np.ndarray:
         """(V, S, S, 3) uint8 RGB crops of one frame."""

@@ -174,6 +174,42 @@ def epipolar_samples(cameras: Cameras, sources: Tensor, height: int, width: int,
     return pixels, mask
 
 
+def bilinear_corners(pixels: Tensor, height: int, width: int, dtype: torch.dtype):
+    """Bilinear interpolation of a (h, w) map at ``pixels`` (n, q, K, 2) as flat corner indices and weights.
+
+    Returns (corners (n, q, K * 4) int64 indices into h * w, weights (n, q, K * 4)); a corner outside
+    the map gets index 0 and weight 0, as ``grid_sample(padding_mode="zeros", align_corners=True)``.
+    """
+    low = pixels.floor()
+    frac = (pixels - low).to(dtype)
+    low = low.long()
+    x = torch.stack([low[..., 0], low[..., 0] + 1, low[..., 0], low[..., 0] + 1], dim=-1)      # (n, q, K, 4)
+    y = torch.stack([low[..., 1], low[..., 1], low[..., 1] + 1, low[..., 1] + 1], dim=-1)
+    fx, fy = frac[..., :1], frac[..., 1:]
+    weights = torch.cat([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], dim=-1)
+    inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+    corners = torch.where(inside, y * width + x, torch.zeros_like(x))
+    weights = torch.where(inside, weights, torch.zeros_like(weights))
+    return corners.flatten(-2), weights.flatten(-2)
+
+
+def _mix(values: Tensor, weights: Tensor, samples: int) -> Tensor:
+    """Sum of corner values (n, q, K * 4) times their bilinear weights -> (n, q, K)."""
+    return (values * weights).unflatten(-1, (samples, 4)).sum(-1)
+
+
+def _sample_norms(gram: Tensor, corners: Tensor, weights: Tensor, samples: int) -> Tensor:
+    """Norms (n, q, K) of bilinear samples from the Gram matrix (n, hw, hw) of the source pixels:
+    |sum_a w_a f_a|^2 = sum_ab w_a w_b <f_a, f_b>."""
+    n, q, _ = corners.shape
+    hw = gram.shape[-1]
+    corners, weights = corners.unflatten(-1, (samples, 4)), weights.unflatten(-1, (samples, 4))
+    pairs = (corners.unsqueeze(-1) * hw + corners.unsqueeze(-2)).reshape(n, -1)             # (n, q K 16)
+    products = gram.reshape(n, -1).gather(1, pairs).reshape(n, q, samples, 4, 4)
+    squared = (products * weights.unsqueeze(-1) * weights.unsqueeze(-2)).sum((-1, -2))
+    return squared.clamp_min(_COSINE_EPS ** 2).sqrt()   # finite gradient at 0 (masked samples)
+
+
 def _masked_softmax(logits: Tensor, mask: Tensor) -> Tensor:
     """Softmax over the last axis among ``mask``; all-zero where a row has no valid entry (no NaN)."""
     any_valid = mask.any(-1, keepdim=True)
@@ -260,23 +296,30 @@ class EpipolarTransformer(nn.Module):
         num_sources = sources.shape[-1]
         pixels, mask = epipolar_samples(cameras, sources, height, width, self.samples)
 
-        # grid_sample with align_corners=True: -1 and +1 are the centres of the first and last pixel
-        scale = pixels.new_tensor([2.0 / (width - 1), 2.0 / (height - 1)])
-        grid = (pixels * scale - 1.0).to(features.dtype).reshape(-1, height * width, self.samples, 2)
         flat_index = (torch.arange(batch, device=features.device)[:, None, None] * num_views + sources).reshape(-1)
-        source_features = features.reshape(batch * num_views, channels, height, width)[flat_index]
-        sampled = F.grid_sample(source_features, grid, mode="bilinear", padding_mode="zeros",
-                                align_corners=True)                                          # (n, C, hw, K)
+        flat = features.reshape(batch * num_views, channels, height * width)
+        source_features = flat[flat_index]                                                  # (n, C, hw)
+        query = flat.reshape(batch, num_views, 1, channels, -1).expand(-1, -1, num_sources, -1, -1)
+        query = query.reshape(-1, channels, height * width)                                 # (n, C, hw)
+        corners, corner_weights = bilinear_corners(pixels.reshape(-1, height * width, self.samples, 2),
+                                                   height, width, features.dtype)           # (n, hw, K * 4)
 
-        query = features.reshape(batch, num_views, 1, channels, height * width)
-        query = query.expand(batch, num_views, num_sources, channels, height * width).reshape(-1, channels, height * width)
-        similarity = torch.einsum("nchk,nch->nhk", sampled, query)
+        # similarity of the query with the bilinear sample = the bilinear mix of its similarities with
+        # the four corner pixels, read from the dense query x source product
+        affinity = torch.bmm(query.transpose(1, 2), source_features)                        # (n, hw, hw)
+        similarity = _mix(affinity.gather(2, corners), corner_weights, self.samples)         # (n, hw, K)
         if self.similarity == "cosine":
-            norms = query.norm(dim=1).unsqueeze(-1) * sampled.norm(dim=1)
+            gram = torch.bmm(source_features.transpose(1, 2), source_features)              # (n, hw, hw)
+            sample_norms = _sample_norms(gram, corners, corner_weights, self.samples)
+            norms = query.norm(dim=1).unsqueeze(-1) * sample_norms
             similarity = similarity / norms.clamp_min(_COSINE_EPS)
         flat_mask = mask.reshape(-1, height * width, self.samples)
         attention = _masked_softmax(similarity * self.softmax_scale, flat_mask)
-        fused = torch.einsum("nchk,nhk->nch", sampled, attention)
+        # the attention-weighted sum of the samples = a sparse (4 K entries per row) mixing matrix
+        # over the source pixels, applied as a dense product
+        mixing = torch.zeros_like(affinity).scatter_add(
+            2, corners, (attention.unsqueeze(-1) * corner_weights.unflatten(-1, (self.samples, 4))).flatten(-2))
+        fused = torch.bmm(source_features, mixing.transpose(1, 2))                         # (n, C, hw)
         fused = fused.reshape(batch, num_views, num_sources, channels, height, width)
 
         usable = mask.any(-1).reshape(batch, num_views, num_sources, height, width)

@@ -71,3 +71,38 @@ def test_config_differences_tolerate_keys_added_or_removed_since():
     old.SOLVER.RETIRED = 1         # a key that no longer exists
     old.SOLVER.BASE_LR = 0.5
     assert config_differences(old.dump(), cfg, ignore=["SOLVER.MAX_EPOCHS"]) == [("SOLVER.BASE_LR", 0.5, 0.001)]
+
+
+def test_base_files_are_merged_first(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "root.yaml").write_text("SOLVER:\n  BASE_LR: 0.01\n  MAX_EPOCHS: 3\n")
+    (tmp_path / "sub" / "middle.yaml").write_text("_BASE_: ../root.yaml\nSOLVER:\n  MAX_EPOCHS: 5\n")
+    (tmp_path / "sub" / "leaf.yaml").write_text("_BASE_: middle.yaml\nSEED: 7\n")
+    cfg = load_config(str(tmp_path / "sub" / "leaf.yaml"), ["SOLVER.BASE_LR", "0.5"])
+    assert (cfg.SOLVER.MAX_EPOCHS, cfg.SEED, cfg.SOLVER.BASE_LR) == (5, 7, 0.5)
+    assert cfg.OUTPUT_DIR == "outs/leaf"
+
+
+def test_bad_base_files(tmp_path):
+    (tmp_path / "a.yaml").write_text("_BASE_: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("_BASE_: a.yaml\n")
+    with pytest.raises(ConfigError, match="form a cycle"):
+        load_config(str(tmp_path / "a.yaml"))
+    (tmp_path / "c.yaml").write_text("_BASE_: missing.yaml\n")
+    with pytest.raises(ConfigError, match=r"missing\.yaml' does not exist \(the _BASE_ of .*c\.yaml'\)"):
+        load_config(str(tmp_path / "c.yaml"))
+    (tmp_path / "d.yaml").write_text("SOLVER:\n  BASE_RATE: 1.0\n")
+    (tmp_path / "e.yaml").write_text("_BASE_: d.yaml\n")
+    with pytest.raises(ConfigError, match=r"d\.yaml': unknown config key 'SOLVER.BASE_RATE'"):
+        load_config(str(tmp_path / "e.yaml"))
+    (tmp_path / "f.yaml").write_text("_BASE_: [d.yaml]\n")
+    with pytest.raises(ConfigError, match="_BASE_ must be the path of a config file"):
+        load_config(str(tmp_path / "f.yaml"))
+
+
+def test_every_shipped_config_loads():
+    from pathlib import Path
+    files = sorted((Path(__file__).parents[2] / "configs").rglob("*.yaml"))
+    assert len(files) >= 12
+    for path in files:
+        assert load_config(str(path)).OUTPUT_DIR == f"outs/{path.stem}"

@@ -165,6 +165,31 @@ def test_attention_matches_a_direct_computation(similarity):
     assert torch.allclose(result["attention"][0, 1, 0, row, col][mask], expected, atol=1e-5)
 
 
+
+@pytest.mark.parametrize("similarity", ["dot", "cosine"])
+def test_fused_features_match_grid_sample_of_the_samples(similarity):
+    """The dense-product formulation equals sampling every point with grid_sample and summing."""
+    torch.manual_seed(4)
+    cameras = make_cameras(distortion=True)
+    features = torch.randn(1, 4, CHANNELS, SIZE, SIZE, dtype=torch.float64, requires_grad=True)
+    layer = EpipolarTransformer(CHANNELS, samples=16, similarity=similarity).double().eval()
+    with torch.no_grad():   # conv = identity, batch norm = identity: the output minus the input is the fused map
+        layer.conv.weight.copy_(torch.eye(CHANNELS, dtype=torch.float64)[:, :, None, None])
+        layer.conv.bias.zero_()
+        layer.bn.weight.fill_(1.0)
+        layer.bn.eps = 0.0
+    result = layer(features, cameras, return_attention=True)
+    fused = result["features"] - features                                        # (1, V, C, h, w)
+    for view in range(4):
+        source = int(result["sources"][0, view, 0])
+        grid = (result["sample_pixels"][0, view, 0] * 2 / (SIZE - 1) - 1).reshape(1, SIZE * SIZE, -1, 2)
+        sampled = F.grid_sample(features[0, source][None], grid, align_corners=True)[0]   # (C, hw, K)
+        attention = result["attention"][0, view, 0].reshape(SIZE * SIZE, -1)
+        expected = torch.einsum("cqk,qk->cq", sampled, attention).reshape(CHANNELS, SIZE, SIZE)
+        assert torch.allclose(fused[0, view], expected, atol=1e-10)
+    fused.square().sum().backward()
+    assert torch.isfinite(features.grad).all()
+
 def test_cosine_is_invariant_to_feature_scale_and_dot_is_not():
     torch.manual_seed(2)
     cameras = make_cameras()

@@ -1,0 +1,86 @@
+"""Read pickled annotation files (and ``.npy`` files holding pickled objects) without running code.
+
+Public Human3.6M preprocessings ship their labels as pickles: the H36M-Toolbox ``.pkl`` and the
+learnable-triangulation ``.npy`` (a dict saved with ``np.save``, which pickles it). ``pickle.load``
+on such a file runs whatever code the file names, so these readers allow only what data needs:
+Python containers, strings and numbers (pickle's own opcodes), numpy arrays (every protocol), dtypes and scalars,
+``collections.OrderedDict`` and ``_codecs.encode`` (protocol-2 pickles store bytes through it). Any
+other global stops the read with ``SafePickleError`` naming the file and the global. Byte strings
+of Python 2 pickles decode as latin-1, which their numpy buffers need.
+"""
+import codecs
+import collections
+import io
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+_RECONSTRUCT = np.zeros(0).__reduce__()[0]        # numpy's array and scalar rebuilders, found through
+_SCALAR = np.float64(0).__reduce__()[0]           # the public pickling protocol, not private modules
+_FROMBUFFER = np.zeros(1).__reduce_ex__(5)[0]     # protocol 5 arrays
+_ALLOWED = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+            ("collections", "OrderedDict"): collections.OrderedDict, ("_codecs", "encode"): codecs.encode}
+for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):   # numpy 1.x and 2.x pickles
+    _ALLOWED[(_module, "_reconstruct")] = _RECONSTRUCT
+    _ALLOWED[(_module, "scalar")] = _SCALAR
+for _module in ("numpy.core.numeric", "numpy._core.numeric"):
+    _ALLOWED[(_module, "_frombuffer")] = _FROMBUFFER
+
+
+class SafePickleError(ValueError):
+    """A pickle that is malformed or names something other than plain data."""
+
+
+class _DataOnlyUnpickler(pickle.Unpickler):
+    def __init__(self, stream, source: str):
+        super().__init__(stream, encoding="latin1")
+        self.source = source
+
+    def find_class(self, module: str, name: str):
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise SafePickleError(f"{self.source}: refusing to unpickle '{module}.{name}': only plain data "
+                                  f"(containers, numbers, strings, numpy arrays) is allowed") from None
+
+
+def _unpickle(stream, source: str):
+    try:
+        return _DataOnlyUnpickler(stream, source).load()
+    except SafePickleError:
+        raise
+    except Exception as err:  # noqa: BLE001  (any parse failure of a corrupt file)
+        raise SafePickleError(f"{source}: not a readable pickle ({type(err).__name__}: {err})") from None
+
+
+def load_pickle(path):
+    """The object pickled in ``path``, allowing plain data only."""
+    path = Path(path)
+    if not path.is_file():
+        raise SafePickleError(f"{path}: file not found")
+    with path.open("rb") as stream:
+        return _unpickle(stream, str(path))
+
+
+def load_npy(path):
+    """The array in an ``.npy`` file; a 0-d object array (a pickled dict, as ``np.save`` writes one)
+    comes back as the object itself, unpickled with the plain-data rules."""
+    path = Path(path)
+    if not path.is_file():
+        raise SafePickleError(f"{path}: file not found")
+    with path.open("rb") as stream:
+        try:
+            version = np.lib.format.read_magic(stream)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(stream)
+        except ValueError as err:
+            raise SafePickleError(f"{path}: not an .npy file ({err})") from None
+        if not dtype.hasobject:
+            stream.seek(0)
+            return np.load(stream, allow_pickle=False)
+        payload = _unpickle(io.BytesIO(stream.read()), str(path))
+    if shape == () and isinstance(payload, np.ndarray) and payload.shape == () and payload.dtype == object:
+        return payload.item()
+    return payload

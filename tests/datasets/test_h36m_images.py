@@ -1,0 +1,236 @@
+"""The Human3.6M image layouts on tiny fixtures written here (never real Human3.6M images).
+
+A scene of known 3D joints seen by an H36M-like ring of 4 distorted cameras: each view's image is black
+with a white disc at the head's projection (cv2.projectPoints, an independent path), and both
+annotation layouts describe it in their own conventions (toolbox: camera centre T and split k / p;
+learnable triangulation: R, t, K, dist, its own joint order, tlbr boxes).
+"""
+import os
+import pickle
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from core.config import load_config
+from core.skeleton import NUM_JOINTS
+from datasets import DatasetError, build_dataset
+from datasets.collate import collate_samples
+from datasets.h36m_images import (LEARNABLE_TRIANGULATION_JOINTS, H36MMultiViewImages, read_learnable_triangulation_labels,
+                                  read_toolbox_annotations, select_frames)
+from datasets.synthetic.rigs import h36m_like_ring
+
+HEAD = 10
+CAMERA_NAMES = ["54138969", "55011271", "58860488", "60457274"]
+RIG = h36m_like_ring(4)
+
+
+def pose(frame: int) -> np.ndarray:
+    rng = np.random.default_rng(frame)
+    points = np.column_stack([rng.uniform(-300, 300, NUM_JOINTS), rng.uniform(-300, 300, NUM_JOINTS),
+                              rng.uniform(100, 1600, NUM_JOINTS)])
+    points[HEAD] = (40.0 * frame, -30.0, 1750.0)
+    return points
+
+
+def project_cv2(points: np.ndarray, view: int) -> np.ndarray:
+    rvec, _ = cv2.Rodrigues(RIG.R[view].numpy())
+    pixels, _ = cv2.projectPoints(points, rvec, RIG.t[view].numpy(), RIG.K[view].numpy(), RIG.dist[view].numpy())
+    return pixels[:, 0]
+
+
+def box(pixels: np.ndarray):
+    low, high = pixels.min(0), pixels.max(0)
+    return (low + high) / 2, 1.2 * (high - low).max()
+
+
+def write_image(path, head_px):
+    image = np.zeros((1000, 1000, 3), np.uint8)
+    cv2.circle(image, tuple(int(round(c * 16)) for c in head_px), 8 * 16, (255, 255, 255), -1, cv2.LINE_AA, shift=4)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), image)
+
+
+# (subject, action id, take, frame) of the fixture; S9 action 5 take 2 is a damaged take
+FRAMES = [(1, 2, 1, 1), (1, 2, 1, 2), (9, 3, 1, 1), (9, 5, 2, 1)]
+
+
+@pytest.fixture(scope="module")
+def toolbox(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toolbox")
+    records = []
+    for s, a, sa, i in FRAMES:
+        points = pose(i)
+        for c in range(4):
+            if (s, i, c) == (1, 2, 3):
+                continue   # frame 2 of S1 misses camera 4: dropped
+            name = f"s_{s:02d}_act_{a:02d}_subact_{sa:02d}_ca_{c + 1:02d}"
+            image = f"{name}/{name}_{i:06d}.jpg"
+            pixels = project_cv2(points, c)
+            write_image(root / "images" / image, pixels[HEAD])
+            centre, side = box(pixels)
+            R, t, K, d = (RIG.R[c].numpy(), RIG.t[c].numpy(), RIG.K[c].numpy(), RIG.dist[c].numpy())
+            camera = {"R": R, "T": (-R.T @ t)[:, None], "fx": K[0, 0], "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2],
+                      "k": d[[0, 1, 4]][:, None], "p": d[[2, 3]][:, None], "name": CAMERA_NAMES[c]}
+            records.append({"image": image, "joints_2d": pixels, "joints_3d": points, "joints_vis": np.ones((17, 3)),
+                            "video_id": 0, "image_id": i, "subject": s, "action": a, "subaction": sa, "camera_id": c,
+                            "source": "h36m", "camera": camera, "center": tuple(centre),
+                            "scale": (side / 200, side / 200), "box": [0, 0, 1, 1]})
+    path = root / "h36m_train.pkl"
+    path.write_bytes(pickle.dumps(records, protocol=2))
+    return root, path
+
+
+@pytest.fixture(scope="module")
+def learnable(tmp_path_factory):
+    root = tmp_path_factory.mktemp("learnable")
+    subjects, actions = ["S1", "S9"], ["Directions-1", "Discussion-1", "Greeting-2"]
+    cameras = np.zeros((2, 4), dtype=[("R", np.float32, (3, 3)), ("t", np.float32, (3, 1)),
+                                      ("K", np.float32, (3, 3)), ("dist", np.float32, 5)])
+    for c in range(4):
+        cameras[:, c] = (RIG.R[c].numpy(), RIG.t[c].numpy()[:, None], RIG.K[c].numpy(), RIG.dist[c].numpy())
+    table = np.zeros(len(FRAMES), dtype=[("subject_idx", np.int8), ("action_idx", np.int8), ("frame_idx", np.int16),
+                                         ("keypoints", np.float32, (17, 3)), ("bbox_by_camera_tlbr", np.int16, (4, 4))])
+    inverse = np.argsort(LEARNABLE_TRIANGULATION_JOINTS)
+    for row, (s, a, sa, i) in enumerate(FRAMES):
+        points = pose(i)
+        subject, action = f"S{s}", actions[{2: 0, 3: 1, 5: 2}[a]]
+        table[row]["subject_idx"], table[row]["action_idx"], table[row]["frame_idx"] = subjects.index(subject), \
+            actions.index(action), i - 1
+        table[row]["keypoints"] = points[inverse]
+        for c in range(4):
+            pixels = project_cv2(points, c)
+            centre, side = box(pixels)
+            if (s, i, c) != (1, 2, 3):
+                table[row]["bbox_by_camera_tlbr"][c] = np.round([centre[1] - side / 2, centre[0] - side / 2,
+                                                                 centre[1] + side / 2, centre[0] + side / 2])
+            write_image(root / subject / action / "imageSequence" / CAMERA_NAMES[c] / f"img_{i:06d}.jpg", pixels[HEAD])
+    path = root / "labels.npy"
+    np.save(path, {"subject_names": subjects, "camera_names": CAMERA_NAMES, "action_names": actions,
+                   "cameras": cameras, "table": table})
+    return root, path
+
+
+def check_sample(sample, frame: int, size: int, tolerance_px: float):
+    assert sample["images"].shape == (4, 3, size, size)
+    assert sample["keypoints_2d"].shape == (1, 4, NUM_JOINTS, 2) and sample["keypoints_3d"].shape == (1, NUM_JOINTS, 3)
+    assert np.allclose(sample["keypoints_3d"][0].numpy(), pose(frame), atol=1e-3)
+    # the crop cameras put the 3D head where the warped image shows the disc
+    white = sample["images"].mean(1).numpy() > 0.5                     # (V, S, S)
+    ys, xs = np.mgrid[:size, :size]
+    for v in range(4):
+        centroid = np.array([xs[white[v]].mean(), ys[white[v]].mean()])
+        assert np.linalg.norm(centroid - sample["keypoints_2d"][0, v, HEAD].numpy()) < tolerance_px
+    projected = sample["cameras"].project(sample["keypoints_3d"][0].double().expand(4, -1, -1)).float()
+    assert torch.allclose(projected, sample["keypoints_2d"][0], atol=1e-3)
+
+
+def test_toolbox_cameras_follow_its_convention_and_frames_are_grouped(toolbox):
+    _, path = toolbox
+    table = read_toolbox_annotations(path)
+    assert table.image_paths.shape == (3, 4)                                  # the 3-camera frame is dropped
+    assert table.subjects.tolist() == ["S1", "S9", "S9"] and table.actions.tolist() == ["Directions", "Discussion",
+                                                                                        "Greeting"]
+    for row, frame in ((0, 1), (1, 1)):
+        cameras = table.cameras[int(table.camera_set[row])]
+        pixels = cameras.project(torch.from_numpy(pose(frame)).expand(4, -1, -1))
+        expected = np.stack([project_cv2(pose(frame), c) for c in range(4)])
+        assert np.allclose(pixels.numpy(), expected, atol=1e-6)
+
+
+def test_toolbox_samples_crop_exactly_with_and_without_augmentation(toolbox):
+    root, path = toolbox
+    table = read_toolbox_annotations(path)
+    check_sample(H36MMultiViewImages(table, root / "images", image_size=64)[0], 1, 64, 0.3)
+    torch.manual_seed(0)
+    augmented = H36MMultiViewImages(table, root / "images", image_size=96, augment=True, rotation_factor=40.0)
+    check_sample(augmented[1], 1, 96, 0.4)
+
+
+def test_learnable_triangulation_labels_match_the_toolbox(toolbox, learnable):
+    root, path = learnable
+    table = read_learnable_triangulation_labels(path)
+    assert table.image_paths.shape == (3, 4) and table.image_paths[0, 1] == \
+        "S1/Directions-1/imageSequence/55011271/img_000001.jpg"
+    assert table.actions.tolist() == ["Directions", "Discussion", "Greeting"] and table.takes.tolist() == [1, 1, 2]
+    check_sample(H36MMultiViewImages(table, root, image_size=64)[2], 1, 64, 0.3)
+    other = read_toolbox_annotations(toolbox[1])
+    assert np.allclose(table.keypoints_3d, other.keypoints_3d, atol=1e-3)
+    assert torch.allclose(table.cameras.projection_matrices, other.cameras.projection_matrices, rtol=1e-5, atol=1e-3)
+    undistorted = read_learnable_triangulation_labels(path, undistorted=True)
+    assert (undistorted.cameras.dist == 0).all()
+    assert undistorted.image_paths[0, 0].startswith("S1/Directions-1/imageSequence-undistorted/")
+
+
+def config(tmp_path, name, root, file, *extra):
+    yaml = tmp_path / "h36m.yaml"
+    yaml.write_text(f"DATASETS:\n  NAME: {name}\n  MODE: images\n  H36M_IMAGES:\n    ROOT: {root}\n"
+                    f"    TRAIN_FILE: {file}\n    TEST_FILE: {file}\n    IMAGE_SIZE: 64\n"
+                    "    TRAIN_SUBJECTS: [S1]\n    TEST_SUBJECTS: [S9]\n")
+    return load_config(str(yaml), list(extra))
+
+
+def test_registered_builders_select_subjects_strides_and_damaged_takes(tmp_path, toolbox, learnable):
+    cfg = config(tmp_path, "h36m_toolbox", toolbox[0] / "images", toolbox[1])
+    assert len(build_dataset(cfg, "train")) == 1 and len(build_dataset(cfg, "test")) == 1   # S9 Greeting-2 skipped
+    cfg = config(tmp_path, "h36m_learnable_triangulation", learnable[0], learnable[1],
+                 "DATASETS.H36M_IMAGES.SKIP_DAMAGED", "False", "DATASETS.TEST_STRIDE", "2")
+    test = build_dataset(cfg, "test")
+    assert len(test) == 1 and test[0]["meta"] == {"subject": "S9", "action": "Discussion 1", "frame": 0,
+                                                  "sequence": "S9/Discussion-1"}
+    batch = collate_samples([test[0], test[0]])
+    assert batch["images"].shape == (2, 4, 3, 64, 64) and batch["cameras"].batch_shape == (2, 4)
+
+
+def test_bad_files_and_settings_get_clear_errors(tmp_path, toolbox):
+    root, path = toolbox
+    with pytest.raises(DatasetError, match="ROOT .* is not a folder"):
+        build_dataset(config(tmp_path, "h36m_toolbox", tmp_path / "none", path), "train")
+    with pytest.raises(DatasetError, match=r"subjects \['S7'\] are not in the file"):
+        build_dataset(config(tmp_path, "h36m_toolbox", root / "images", path,
+                             "DATASETS.H36M_IMAGES.TRAIN_SUBJECTS", "['S1', 'S7']"), "train")
+    with pytest.raises(DatasetError, match="TEST_FILE is empty"):
+        build_dataset(config(tmp_path, "h36m_toolbox", root / "images", path, "DATASETS.H36M_IMAGES.TEST_FILE", "''"),
+                      "test")
+    with pytest.raises(DatasetError, match="image '.*_000001.jpg' is missing or unreadable"):
+        H36MMultiViewImages(read_toolbox_annotations(path), tmp_path)[0]
+
+    class Exploit:
+        def __reduce__(self):
+            return os.system, ("echo pwned",)
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps([{"subject": Exploit()}]))
+    with pytest.raises(DatasetError, match="refusing to unpickle"):
+        read_toolbox_annotations(evil)
+    records = pickle.loads(path.read_bytes())
+    del records[0]["camera"]["fx"]
+    broken = tmp_path / "broken.pkl"
+    broken.write_bytes(pickle.dumps(records))
+    with pytest.raises(DatasetError, match=r"broken\.pkl record \d+ camera: missing key 'fx'"):
+        read_toolbox_annotations(broken)
+    (tmp_path / "labels.npy").write_bytes(b"not numpy")
+    with pytest.raises(DatasetError, match=r"labels\.npy: not an \.npy file"):
+        read_learnable_triangulation_labels(tmp_path / "labels.npy")
+
+
+def test_select_frames_keeps_every_nth_frame(toolbox):
+    table = read_toolbox_annotations(toolbox[1])
+    assert select_frames(table, ["S1", "S9"], 2, False, "x").frames.tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("name", ["r50_256_baseline", "r50_256_epipolar_zresidual", "r50_256_epipolar_zresidual_aug",
+                                  "r152_384_epipolar"])
+def test_published_configs_build_and_run_on_the_fixture(name, toolbox):
+    from pathlib import Path
+
+    from modeling.pipeline import build_pipeline
+    root, path = toolbox
+    cfg = load_config(str(Path(__file__).parents[2] / "configs" / "h36m" / f"{name}.yaml"), [
+        "DATASETS.H36M_IMAGES.ROOT", str(root / "images"), "DATASETS.H36M_IMAGES.TRAIN_FILE", str(path),
+        "DATASETS.H36M_IMAGES.TEST_FILE", str(path), "DATASETS.H36M_IMAGES.TEST_SUBJECTS", "['S9']",
+        "DATASETS.H36M_IMAGES.IMAGE_SIZE", "64", "MODEL.BACKBONE.PRETRAINED", "none", "DATASETS.TEST_STRIDE", "1"])
+    model = build_pipeline(cfg).eval()
+    with torch.no_grad():
+        out = model(collate_samples([build_dataset(cfg, "test")[0]]))
+    assert out["pred_3d"].shape == (1, NUM_JOINTS, 3)
