@@ -156,6 +156,11 @@ def test_image_pipelines_train_and_report_2d_and_3d(tmp_path, config):
     assert metrics["num_poses"] == 2 * 2 * 2  # S9, S11 x walk, squat x frames 0 and 20
     assert set(metrics["jdr_percent"]["per_joint"]) >= {"pelvis", "l_wrist"}
     assert 0.0 <= metrics["jdr_percent"]["mean"] <= 100.0
+    assert metrics["jdr_percent"]["threshold_px"] == [0.05 * 64]     # the reference's half head size
     predictions = np.load(out / "predictions.npz")
     assert predictions["pred_2d"].shape == (8, 4, 17, 2) and predictions["visibility"].shape == (8, 4, 17)
+    errors = np.linalg.norm(predictions["pred_2d"] - predictions["target_2d"], axis=-1)
+    visible = predictions["visibility"] > 0.5
+    rates = [100 * np.mean(errors[..., j][visible[..., j]] < 3.2) for j in range(17) if visible[..., j].any()]
+    assert metrics["jdr_percent"]["mean"] == pytest.approx(np.mean(rates))
     assert list((out / "preview").glob("*.png"))

@@ -121,7 +121,8 @@ _C.SOLVER.LOG_PERIOD = 50            # a log line every n iterations
 _C.TEST = CN()
 _C.TEST.BATCH_SIZE = 256
 _C.TEST.SAVE_PREDICTIONS = True      # write predictions.npz beside metrics.json
-_C.TEST.JDR_THRESHOLD_PX = 5.0       # image pipelines: a 2D joint is detected within this distance (crop pixels)
+_C.TEST.JDR_THRESHOLD = 0.05         # image pipelines: a 2D joint is detected within this fraction of the crop
+                                     # width (0.05: the reference's half head size, head = crop width / 10)
 
 # ----------------------------------------------------------------------------- pictures
 _C.VIS = CN()

@@ -20,9 +20,11 @@ IDS = ("subject", "action", "sequence", "frame")
 def run_inference(model, loader, device: torch.device) -> Dict[str, Any]:
     """Predictions for every sample of ``loader``: ``pred_3d`` / ``target_3d`` (N, J, 3) mm, the sample ids
     (subject, action, sequence, frame) and, for pipelines that predict 2D, ``pred_2d`` / ``target_2d``
-    (N, V, J, 2) pixels, ``confidence_2d`` and ``visibility`` (N, V, J) of the target frame."""
+    (N, V, J, 2) pixels, ``confidence_2d`` and ``visibility`` (N, V, J) of the target frame and ``crop_size``
+    (N, V), the width of each view's input image in pixels."""
     model.eval()
-    collected = {key: [] for key in ("pred_3d", "target_3d", "pred_2d", "target_2d", "confidence_2d", "visibility")}
+    collected = {key: [] for key in ("pred_3d", "target_3d", "pred_2d", "target_2d", "confidence_2d", "visibility",
+                                     "crop_size")}
     ids = {key: [] for key in IDS}
     for batch in tqdm(loader, desc="test", disable=None, leave=False, dynamic_ncols=True):
         batch = move_batch(batch, device, non_blocking=True)
@@ -35,6 +37,7 @@ def run_inference(model, loader, device: torch.device) -> Dict[str, Any]:
             collected["confidence_2d"].append(outputs["confidence_2d"])
             collected["target_2d"].append(batch["keypoints_2d_gt"][:, centre])
             collected["visibility"].append(batch["visibility"][:, centre])
+            collected["crop_size"].append(batch["cameras"].image_size[..., 0])
         for key in IDS:
             ids[key].extend(batch["meta"][key])
     predictions = {k: torch.cat(v).float().cpu().numpy() for k, v in collected.items() if v}
@@ -43,9 +46,11 @@ def run_inference(model, loader, device: torch.device) -> Dict[str, Any]:
     return predictions
 
 
-def evaluate(model, loader, device: torch.device, jdr_threshold_px: float = 5.0) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(metrics dict for metrics.json, predictions dict for predictions.npz). With 2D predictions the
-    metrics also hold the joint detection rate of the visible joints (``jdr_percent``)."""
+    metrics also hold the joint detection rate of the visible joints (``jdr_percent``): a joint is
+    detected within ``jdr_threshold`` x the crop width (0.05 is the reference code's "half head size",
+    head size = crop width / 10)."""
     predictions = run_inference(model, loader, device)
     summary = metrics.pose_metrics(
         torch.from_numpy(predictions["pred_3d"]).double(),
@@ -56,10 +61,12 @@ def evaluate(model, loader, device: torch.device, jdr_threshold_px: float = 5.0)
         absolute=unwrap(model).predicts_absolute,
     )
     if "pred_2d" in predictions:
-        rate = metrics.jdr(torch.from_numpy(predictions["pred_2d"]), torch.from_numpy(predictions["target_2d"]),
-                           jdr_threshold_px, mask=torch.from_numpy(predictions["visibility"] > 0.5))
+        rate = metrics.pck(torch.from_numpy(predictions["pred_2d"]), torch.from_numpy(predictions["target_2d"]),
+                           jdr_threshold, mask=torch.from_numpy(predictions["visibility"] > 0.5),
+                           normalize=torch.from_numpy(predictions["crop_size"]))
         summary["jdr_percent"] = {
-            "threshold_px": jdr_threshold_px,
+            "threshold": f"{jdr_threshold} x crop width",
+            "threshold_px": sorted({round(float(x), 3) for x in np.unique(jdr_threshold * predictions["crop_size"])}),
             "mean": None if torch.isnan(rate).all() else float(100 * torch.nanmean(rate)),
             "per_joint": {name: None if torch.isnan(r) else float(100 * r) for name, r in zip(JOINT_NAMES, rate)},
         }

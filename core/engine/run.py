@@ -186,7 +186,7 @@ def _train(cfg, model, train_set, checkpointer: Checkpointer, tensorboard, devic
 def _test(cfg, model, test_set, tensorboard, device, output_dir: Path) -> None:
     loader = make_loader(test_set, cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device)
     logger.info("testing on %d samples", len(test_set))
-    summary, predictions = evaluate(model, loader, device, cfg.TEST.JDR_THRESHOLD_PX)
+    summary, predictions = evaluate(model, loader, device, cfg.TEST.JDR_THRESHOLD)
     if summary["mpjve_mm_per_frame"].get("num_frame_pairs") == 0:
         logger.warning("MPJVE has no consecutive test frames to compare (DATASETS.TEST_STRIDE %d, DATASETS.FRAMES "
                        "%d): set DATASETS.TEST_STRIDE 1 to measure it", cfg.DATASETS.TEST_STRIDE, cfg.DATASETS.FRAMES)

@@ -52,6 +52,8 @@ from datasets.synthetic.seeding import stable_seed
 
 logger = logging.getLogger("epipose")
 
+# Version of the rendered look (body parts, landmarks, shading): part of the image cache's key.
+LOOK = 2
 MODES = ("keypoints", "images")
 VIEW_MODES = ("all", "single")
 RIGS = ("h36m_ring", "random")
@@ -151,24 +153,27 @@ class SyntheticWorld:
     def _observe(self, name, subject, action, body, points: np.ndarray, seed: int) -> SyntheticSequence:
         cameras = self._rig(seed)
         num_frames, num_views = len(points), len(cameras)
-        world = torch.from_numpy(points).to(cameras.dtype).reshape(1, -1, 3).expand(num_views, -1, -1)
-        pixels = cameras.project(world).reshape(num_views, num_frames, NUM_JOINTS, 2)
-        depth = cameras.world_to_camera(world)[..., 2].reshape(num_views, num_frames, NUM_JOINTS)
+        surface = body.surface_points(points)                      # T, P, 3: joints, then landmarks
+        num_points = surface.shape[1]
+        world = torch.from_numpy(surface).to(cameras.dtype).reshape(1, -1, 3).expand(num_views, -1, -1)
+        pixels = cameras.project(world).reshape(num_views, num_frames, num_points, 2)
+        depth = cameras.world_to_camera(world)[..., 2].reshape(num_views, num_frames, num_points)
         if not bool((depth > 0).all()):
             raise DatasetError(f"synthetic sequence {name}: a joint is behind a camera; the rig does not "
                                "frame the capture area")
-        pixels = pixels.transpose(0, 1).numpy()                   # T, V, J, 2
-        depth = depth.transpose(0, 1).numpy()                      # T, V, J
+        pixels = pixels.transpose(0, 1).numpy()                   # T, V, P, 2
+        depth = depth.transpose(0, 1).numpy()                      # T, V, P
         focal = cameras.focal_lengths.mean(-1).numpy()             # V
         part_joints, radius, _ = body.part_arrays()
-        visibility = np.zeros((num_frames, num_views, NUM_JOINTS), dtype=bool)
+        visibility = np.zeros((num_frames, num_views, num_points), dtype=bool)
         sizes = cameras.image_size.numpy()
         for size in np.unique(sizes, axis=0):  # one call per distinct image size (usually one)
             views = np.flatnonzero((sizes == size).all(-1))
             visibility[:, views] = joint_visibility(
-                pixels[:, views].reshape(-1, NUM_JOINTS, 2), depth[:, views].reshape(-1, NUM_JOINTS),
+                pixels[:, views].reshape(-1, num_points, 2), depth[:, views].reshape(-1, num_points),
                 np.broadcast_to(focal[views], (num_frames, len(views))).reshape(-1), part_joints, radius,
-                tuple(size)).reshape(num_frames, len(views), NUM_JOINTS)
+                tuple(size)).reshape(num_frames, len(views), num_points)
+        pixels, visibility = pixels[:, :, :NUM_JOINTS], visibility[:, :, :NUM_JOINTS]
         rng = np.random.default_rng(stable_seed(seed, "noise"))
         noisy, confidence = apply_detector_noise(pixels, visibility, self.spec.noise, rng)
         return SyntheticSequence(name, subject, action, body, points.astype(np.float32), cameras,
@@ -277,7 +282,8 @@ class SyntheticMultiView(Dataset):
     def render(self, seq: SyntheticSequence, frame: int, crop_cameras: Cameras, seed: int, views) -> np.ndarray:
         """(V, S, S, 3) uint8 RGB crops of one frame."""
         rng = np.random.default_rng(seed)
-        points = torch.from_numpy(seq.keypoints_3d[frame]).to(crop_cameras.dtype).expand(len(crop_cameras), -1, -1)
+        surface = torch.from_numpy(seq.body.surface_points(seq.keypoints_3d[frame]))
+        points = surface.to(crop_cameras.dtype).expand(len(crop_cameras), -1, -1)
         pixels = crop_cameras.project(points).numpy()
         depth = crop_cameras.world_to_camera(points)[..., 2].numpy()
         focal = crop_cameras.focal_lengths.mean(-1).numpy()
@@ -288,7 +294,7 @@ class SyntheticMultiView(Dataset):
 
     def _cache_key(self) -> str:
         spec = asdict(self.world.spec)
-        spec.update(image_size=self.image_size, crop_scale=self.crop_scale, frames=len(self.seq_index),
+        spec.update(image_size=self.image_size, crop_scale=self.crop_scale, frames=len(self.seq_index), look=LOOK,
                     first_frames=self.frame_index[:4].tolist())
         return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -8,7 +8,11 @@ exactly known 3D poses.
 - ``make_body(subject, seed)``: a subject model (deterministic from its name and the seed): stature
   1.5-1.95 m, adult proportions with per-bone variation, limb radii and a clothes-like colour
   palette, and ``parts``: the capsules a renderer draws (``BodyPart(joint_a, joint_b, radius_mm,
-  colour)``, a sphere when ``joint_a == joint_b``; names in ``BODY_PART_NAMES``).
+  colour)``, a sphere when ``joint_a == joint_b``; names in ``BODY_PART_NAMES``). Parts join the 17
+  joints and ``LANDMARK_NAMES`` (indices 17..), surface points that ``Body.surface_points`` places
+  from the joints: a nose and a hair cap on the head and the toes of both feet. Like a real person
+  the body is left-right symmetric in shape and colour; these cues tell its front from its back,
+  and so its left from its right, in a single image.
 - ``forward_kinematics(body, joint_angles_rad, root_positions_mm)``: local joint rotations -> joint
   positions, vectorised over frames (one step per joint of the tree, ``tree_forward_kinematics``).
 - ``generate_sequence(body, action, num_frames, fps, seed)``: (T, 17, 3) joints for one of
@@ -63,9 +67,15 @@ class BodyPart(NamedTuple):
     colour: Colour
 
 
-# name, joint_a, joint_b, radius (fraction of stature, before girth), palette entry
+# Surface points placed from the joints (indices NUM_JOINTS + i in the parts).
+LANDMARK_NAMES = ("nose", "hair", "r_toes", "l_toes")
+_NOSE, _HAIR, _R_TOES, _L_TOES = (NUM_JOINTS + i for i in range(len(LANDMARK_NAMES)))
+
+# name, joint_a, joint_b, radius (fraction of stature, before girth; the head's is not scaled by girth,
+# nor are the nose and hair, given as fractions of the head radius), palette entry
 _PARTS = (
-    ("head", 9, 10, 0.052, "skin"), ("neck", 8, 9, 0.030, "skin"),
+    ("head", 9, 10, 0.052, "skin"), ("nose", _NOSE, _NOSE, 0.30, "skin"), ("hair", _HAIR, _HAIR, 0.88, "hair"),
+    ("neck", 8, 9, 0.030, "skin"),
     ("chest", 7, 8, 0.074, "shirt"), ("abdomen", 0, 7, 0.068, "shirt"), ("hips", 1, 4, 0.056, "trousers"),
     ("r_flank", 1, 14, 0.042, "shirt"), ("l_flank", 4, 11, 0.042, "shirt"), ("shoulders", 11, 14, 0.036, "shirt"),
     ("r_thigh", 1, 2, 0.043, "trousers"), ("r_shin", 2, 3, 0.030, "trousers"),
@@ -73,8 +83,12 @@ _PARTS = (
     ("r_upper_arm", 14, 15, 0.027, "shirt"), ("r_forearm", 15, 16, 0.022, "sleeve"),
     ("l_upper_arm", 11, 12, 0.027, "shirt"), ("l_forearm", 12, 13, 0.022, "sleeve"),
     ("r_hand", 16, 16, 0.024, "skin"), ("l_hand", 13, 13, 0.024, "skin"),
-    ("r_foot", 3, 3, 0.028, "shoes"), ("l_foot", 6, 6, 0.028, "shoes"),
+    ("r_foot", 3, _R_TOES, 0.026, "shoes"), ("l_foot", 6, _L_TOES, 0.026, "shoes"),
 )
+_HEAD_PARTS = ("head", "nose", "hair")
+# Landmark placement: nose and hair centres from the head joint in head radii (forward, up); toes from
+# the ankle in statures (forward, up).
+_NOSE_AT, _HAIR_AT, _TOES_AT = (0.85, -0.1), (-0.3, 0.18), (0.1, -0.025)
 BODY_PART_NAMES = tuple(p[0] for p in _PARTS)
 
 _SKIN_TONES = ((0.96, 0.80, 0.69), (0.91, 0.72, 0.57), (0.80, 0.60, 0.45),
@@ -82,6 +96,7 @@ _SKIN_TONES = ((0.96, 0.80, 0.69), (0.91, 0.72, 0.57), (0.80, 0.60, 0.45),
 _TROUSERS = ((0.18, 0.25, 0.42), (0.10, 0.10, 0.11), (0.40, 0.40, 0.42), (0.62, 0.56, 0.40),
              (0.30, 0.33, 0.20), (0.35, 0.24, 0.15), (0.12, 0.14, 0.28))
 _SHOES = ((0.08, 0.08, 0.08), (0.22, 0.16, 0.10), (0.85, 0.85, 0.83), (0.30, 0.30, 0.32))
+_HAIR_COLOURS = ((0.05, 0.04, 0.03), (0.20, 0.12, 0.06), (0.45, 0.30, 0.15), (0.80, 0.68, 0.42), (0.55, 0.55, 0.55))
 
 # Rest offsets from the parent in the body frame, as fractions of stature (before per-bone
 # variation): roughly Human3.6M's mean bone lengths for a 1.7 m adult. Group names index the
@@ -128,9 +143,26 @@ class Body:
     tempo: float
     amplitude: float
 
+    def surface_points(self, joints_mm: np.ndarray) -> np.ndarray:
+        """(..., 17 + L, 3): the joints (..., 17, 3) followed by the ``LANDMARK_NAMES`` points, the point
+        set that ``part_arrays`` indexes. The head's forward direction is normal to the shoulder line and
+        the thorax-to-head axis; the feet point forward horizontally, normal to the hip line."""
+        joints = np.asarray(joints_mm, dtype=np.float64)
+        head, ankles = joints[..., 10, :], joints[..., [3, 6], :]
+        head_up = _unit(head - joints[..., 8, :])
+        head_forward = _unit(np.cross(joints[..., 11, :] - joints[..., 14, :], head_up))
+        feet_forward = _unit(np.cross(joints[..., 4, :] - joints[..., 1, :], [0.0, 0.0, 1.0]))
+        head_radius = self.parts[BODY_PART_NAMES.index("head")].radius_mm
+
+        def on_head(forward, up):
+            return head + head_radius * (forward * head_forward + up * head_up)
+        toes = ankles + self.height_mm * (_TOES_AT[0] * feet_forward[..., None, :] + [0.0, 0.0, _TOES_AT[1]])
+        landmarks = np.stack([on_head(*_NOSE_AT), on_head(*_HAIR_AT), toes[..., 0, :], toes[..., 1, :]], axis=-2)
+        return np.concatenate([joints, landmarks], axis=-2)
+
     def part_arrays(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The parts as the renderer takes them: joint pairs (P, 2) int64, radii (P,) mm and RGB colours
-        (P, 3) in 0..1, float32."""
+        """The parts as the renderer takes them: point pairs (P, 2) int64 into ``surface_points``, radii
+        (P,) mm and RGB colours (P, 3) in 0..1, float32."""
         return (np.array([(p.joint_a, p.joint_b) for p in self.parts], dtype=np.int64),
                 np.array([p.radius_mm for p in self.parts], dtype=np.float32),
                 np.array([p.colour for p in self.parts], dtype=np.float32))
@@ -166,12 +198,21 @@ def make_body(subject: str, seed: int = 0) -> Body:
     scale = stature / (head_height + head_radius)
     girth = rng.uniform(0.85, 1.2)
     palette = _make_palette(rng)
+    hair_rng = seeded_rng("hair", subject, seed)  # its own stream: the older draws keep their values
+    palette["hair"] = tuple(float(c) for c in np.clip(
+        np.asarray(_HAIR_COLOURS[hair_rng.integers(len(_HAIR_COLOURS))]) + hair_rng.uniform(-0.03, 0.03, 3), 0, 1))
+    head_mm = scale * head_radius
     parts = tuple(
-        BodyPart(a, b, float(scale * (head_radius if name == "head" else radius * girth)), palette[colour])
+        BodyPart(a, b, float(head_mm if name == "head" else radius * head_mm if name in _HEAD_PARTS
+                             else scale * radius * girth), palette[colour])
         for name, a, b, radius, colour in _PARTS)
     return Body(subject=subject, seed=seed, height_mm=float(stature), offsets_mm=offsets * scale,
                 ankle_height_mm=float(ankle_height * scale), parts=parts, palette=palette,
                 tempo=float(rng.uniform(0.9, 1.1)), amplitude=float(rng.uniform(0.9, 1.1)))
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-9)
 
 
 def _make_palette(rng: np.random.Generator) -> Dict[str, Colour]:

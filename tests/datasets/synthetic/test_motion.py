@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from core.skeleton import BONES, JOINT_NAMES, NUM_JOINTS
-from datasets.synthetic.motion import (ACTIONS, BODY_PART_NAMES, CAPTURE_HEIGHT_MM, CAPTURE_RADIUS_MM,
+from datasets.synthetic.motion import (ACTIONS, BODY_PART_NAMES, LANDMARK_NAMES, CAPTURE_HEIGHT_MM, CAPTURE_RADIUS_MM,
                                        JOINT_LIMITS_DEG, STATURE_RANGE_MM, SUBJECTS, SUBJECTS_TEST, SUBJECTS_TRAIN,
                                        Body, forward_kinematics, generate_sequence, make_body)
 
@@ -79,7 +79,7 @@ def test_body_parts_for_the_renderer():
     assert len(body.parts) == len(BODY_PART_NAMES)
     for name, part in zip(BODY_PART_NAMES, body.parts):
         joint_a, joint_b, radius, colour = part  # plain 4-tuples for the renderer
-        assert 0 <= joint_a < NUM_JOINTS and 0 <= joint_b < NUM_JOINTS
+        assert 0 <= joint_a < NUM_JOINTS + len(LANDMARK_NAMES) and 0 <= joint_b < NUM_JOINTS + len(LANDMARK_NAMES)
         assert 15 < radius < 200, name
         assert len(colour) == 3 and all(0.0 <= c <= 1.0 for c in colour)
     pairs = {(p.joint_a, p.joint_b) for p in body.parts}
@@ -89,6 +89,24 @@ def test_body_parts_for_the_renderer():
     parts = dict(zip(BODY_PART_NAMES, body.parts))
     assert parts["r_thigh"].colour == body.palette["trousers"] and parts["chest"].colour == body.palette["shirt"]
     assert parts["head"].colour == body.palette["skin"]
+    assert parts["hair"].colour == body.palette["hair"] and parts["r_foot"].colour == body.palette["shoes"]
+
+
+def test_surface_points_tell_front_from_back():
+    body = make_body("S5", 0)
+    rest = body.rest_pose_mm                                        # facing +x, y to the left
+    points = body.surface_points(rest)
+    assert points.shape == (NUM_JOINTS + len(LANDMARK_NAMES), 3) and np.array_equal(points[:NUM_JOINTS], rest)
+    at = dict(zip(LANDMARK_NAMES, points[NUM_JOINTS:]))
+    head = rest[J["head"]]
+    assert at["nose"][0] > head[0] + 50 and at["hair"][0] < head[0] - 20
+    for side in "rl":
+        ankle = rest[J[f"{side}_ankle"]]
+        assert at[f"{side}_toes"][0] - ankle[0] == pytest.approx(0.1 * body.height_mm)
+        assert 0 < at[f"{side}_toes"][2] < ankle[2]
+    # a body turned by 90 degrees about z faces +y: its landmarks turn with it
+    turn = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(body.surface_points(rest @ turn.T), points @ turn.T, atol=1e-9)
 
 
 # ----- forward kinematics --------------------------------------------------------------------------
