@@ -41,8 +41,17 @@ Deviations from the reference code (github.com/yihui-he/epipolar-transformers), 
 
 Softmax scale: ``softmax_scale=None`` uses the reference's default ``1 / sqrt(samples)``
 (``EPIPOLAR.SOFTMAXSCALE``); the "attention is all you need" choice would be ``1 / sqrt(channels)``.
-Memory: the sampled features take B * V * S * C * h * w * samples elements (S source slots), as in
-the reference (1 GiB in float32 at 4 views, 256 channels, 64 x 64, 64 samples, one source).
+
+Computation: a bilinear sample is a weighted mix of four source pixels, so its similarity with the
+query is the same mix of the four pixels' similarities, and the attention-weighted sum of the samples
+is a sparse mixing matrix (4 x samples entries per query) applied to the source pixels. The layer
+computes the dense query x source product (one batched matrix product), gathers the similarities
+from it, scatters the attention into the mixing matrix and applies it as a second product. This is
+exactly what sampling every point with ``grid_sample(align_corners=True, padding_mode="zeros")``
+gives (a test checks it), 10x faster on the CPU at the published setting, and it holds 2 x (h w)^2
+numbers per reference-source pair instead of the C x h w x samples of the gathered samples (512 MiB
+against 1 GiB in float32 at 4 views, 256 channels, 64 x 64, 64 samples, one source).
+
 Sampling ignores which side of the epipole a point lies on (both halves of the line are searched,
 as in the reference).
 """
