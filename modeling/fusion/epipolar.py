@@ -59,7 +59,6 @@ import math
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.geometry.cameras import Cameras
