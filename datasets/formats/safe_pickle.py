@@ -1,7 +1,8 @@
 """Read pickled annotation files (and ``.npy`` files holding pickled objects) without running code.
 
-Public Human3.6M preprocessings ship their labels as pickles: the H36M-Toolbox ``.pkl`` and the
-learnable-triangulation ``.npy`` (a dict saved with ``np.save``, which pickles it). ``pickle.load``
+Public Human3.6M preprocessings ship their labels as pickles: the H36M-Toolbox ``.pkl``, the
+learnable-triangulation ``.npy`` (a dict saved with ``np.save``, which pickles it) and VideoPose3D's
+``.npz`` archives of dicts. ``pickle.load``
 on such a file runs whatever code the file names, so these readers allow only what data needs:
 Python containers, strings and numbers (pickle's own opcodes), numpy arrays (every protocol), dtypes and scalars,
 ``collections.OrderedDict`` and ``_codecs.encode`` (protocol-2 pickles store bytes through it). Any
@@ -12,7 +13,9 @@ import codecs
 import collections
 import io
 import pickle
+import zipfile
 from pathlib import Path
+from typing import Any, Dict
 
 import numpy as np
 
@@ -70,17 +73,42 @@ def load_npy(path):
     if not path.is_file():
         raise SafePickleError(f"{path}: file not found")
     with path.open("rb") as stream:
+        return _read_npy(stream, str(path))
+
+
+def load_npz(path) -> Dict[str, Any]:
+    """{name: array or object} of an ``.npz`` archive, each member read as ``load_npy`` reads a file
+    (VideoPose3D's ``positions_3d`` / ``positions_2d`` are pickled dicts inside the archive)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SafePickleError(f"{path}: file not found")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [name for name in archive.namelist() if name.endswith(".npy")]
+            result = {}
+            for name in members:
+                with archive.open(name) as member:
+                    result[name[:-4]] = _read_npy(io.BytesIO(member.read()), f"{path}[{name[:-4]}]")
+    except (zipfile.BadZipFile, OSError) as err:
+        raise SafePickleError(f"{path}: not an .npz archive ({err})") from None
+    return result
+
+
+def _read_npy(stream, source: str):
+    try:
+        version = np.lib.format.read_magic(stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(stream)
+    except ValueError as err:
+        raise SafePickleError(f"{source}: not an .npy file ({err})") from None
+    if not dtype.hasobject:
+        stream.seek(0)
         try:
-            version = np.lib.format.read_magic(stream)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                np.lib.format.read_array_header_2_0
-            shape, _, dtype = read_header(stream)
-        except ValueError as err:
-            raise SafePickleError(f"{path}: not an .npy file ({err})") from None
-        if not dtype.hasobject:
-            stream.seek(0)
             return np.load(stream, allow_pickle=False)
-        payload = _unpickle(io.BytesIO(stream.read()), str(path))
+        except ValueError as err:
+            raise SafePickleError(f"{source}: malformed .npy data ({err})") from None
+    payload = _unpickle(io.BytesIO(stream.read()), source)
     if shape == () and isinstance(payload, np.ndarray) and payload.shape == () and payload.dtype == object:
         return payload.item()
     return payload

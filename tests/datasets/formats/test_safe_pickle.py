@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from datasets.formats.safe_pickle import SafePickleError, load_npy, load_pickle
+from datasets.formats.safe_pickle import SafePickleError, load_npy, load_npz, load_pickle
 
 TABLE_DTYPE = np.dtype([("subject_idx", np.int8), ("keypoints", np.float32, (17, 3))])
 
@@ -62,3 +62,17 @@ def test_missing_and_corrupt_files(tmp_path):
     (tmp_path / "bad.npy").write_text("hello")
     with pytest.raises(SafePickleError, match=r"bad\.npy: not an \.npy file"):
         load_npy(tmp_path / "bad.npy")
+
+
+def test_npz_of_pickled_dicts_like_videopose3d(tmp_path):
+    positions = {"S1": {"Walking": np.ones((5, 32, 3), np.float32)}}
+    np.savez_compressed(tmp_path / "data_3d.npz", positions_3d=positions, count=np.arange(3))
+    loaded = load_npz(tmp_path / "data_3d.npz")
+    assert set(loaded) == {"positions_3d", "count"} and np.array_equal(loaded["count"], np.arange(3))
+    assert loaded["positions_3d"]["S1"]["Walking"].shape == (5, 32, 3)
+    np.savez(tmp_path / "evil.npz", x=np.array({"x": Exploit()}, dtype=object))
+    with pytest.raises(SafePickleError, match=r"evil\.npz\[x\]: refusing to unpickle"):
+        load_npz(tmp_path / "evil.npz")
+    (tmp_path / "bad.npz").write_text("nope")
+    with pytest.raises(SafePickleError, match=r"bad\.npz: not an \.npz archive"):
+        load_npz(tmp_path / "bad.npz")
