@@ -40,6 +40,11 @@ class Pipeline(nn.Module):
     predicts_absolute = False
 
     @property
+    def insertable_modules(self) -> tuple:
+        """Child modules that start as the identity, so fine-tuning may start from a checkpoint without them."""
+        return ()
+
+    @property
     def trainable(self) -> bool:
         return any(p.requires_grad for p in self.parameters())
 
@@ -161,6 +166,11 @@ class ImagePipeline(Pipeline):
                                       f"{', '.join(self.DECODERS)}, got '{merge}' and '{decode}'")
         self.backbone, self.head, self.heatmap_loss, self.fusion = backbone, head, heatmap_loss, fusion
         self.merge, self.decode, self.beta, self.loss_3d_weight = merge, decode, soft_argmax_beta, loss_3d_weight
+
+    @property
+    def insertable_modules(self) -> tuple:
+        """The z-residual epipolar layer starts as the identity: it can be fine-tuned into a trained baseline."""
+        return ("fusion",) if self.fusion is not None else ()
 
     def _decode(self, heatmaps):
         if self.decode == "soft_argmax":

@@ -33,7 +33,7 @@ def main() -> None:
     dataset = SyntheticMultiView(world, mode="images", image_size=args.size)
     seq = world.sequences[0]
     crop = dataset.crop_cameras(seq, 10, seq.cameras)
-    points = torch.from_numpy(seq.keypoints_3d[10]).double().expand(len(crop), -1, -1)
+    points = torch.from_numpy(seq.body.surface_points(seq.keypoints_3d[10])).double().expand(len(crop), -1, -1)
     pixels = crop.project(points).numpy()
     depth = crop.world_to_camera(points)[..., 2].numpy()
     focal = crop.focal_lengths.mean(-1).numpy()

@@ -164,3 +164,17 @@ def test_image_pipelines_train_and_report_2d_and_3d(tmp_path, config):
     rates = [100 * np.mean(errors[..., j][visible[..., j]] < 3.2) for j in range(17) if visible[..., j].any()]
     assert metrics["jdr_percent"]["mean"] == pytest.approx(np.mean(rates))
     assert list((out / "preview").glob("*.png"))
+
+
+def test_epipolar_layer_fine_tunes_into_a_trained_baseline(tmp_path, capsys):
+    tiny = ("DATASETS.SYNTHETIC.IMAGE_SIZE", "64", "DATASETS.TRAIN_STRIDE", "40", "DATASETS.TEST_STRIDE", "40",
+            "SOLVER.MAX_EPOCHS", "1", "DATASETS.NUM_WORKERS", "0", "MODEL.FUSION.SAMPLES", "8")
+    code, baseline = run(tmp_path / "baseline", "r18_baseline_dlt.yaml", *tiny)
+    assert code == 0
+    weights = str(baseline / "model_final.pth")
+    code, out = run(tmp_path / "finetune", "r18_epipolar_finetune.yaml", *tiny, "WEIGHTS", weights)
+    assert code == 0 and (out / "metrics.json").is_file()
+    assert "kept at their initialisation: fusion" in (out / "log.txt").read_text()
+    # testing needs every weight: the baseline checkpoint lacks the epipolar layer
+    code, _ = run(tmp_path / "test_only", "r18_epipolar_dlt.yaml", *tiny, "DOTRAIN", "False", "WEIGHTS", weights)
+    assert code == 2 and "missing keys: fusion." in capsys.readouterr().err

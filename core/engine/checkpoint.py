@@ -7,7 +7,7 @@ and renamed, so a run killed mid-write never leaves a half-written checkpoint be
 """
 import logging
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -29,13 +29,17 @@ def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)
 
 
-def load_state_strict(model: nn.Module, state: Dict[str, torch.Tensor], source: str) -> None:
-    """Load a state dict, accepting DDP's ``module.`` prefix; any mismatch is an error listing the keys."""
+def load_state_strict(model: nn.Module, state: Dict[str, torch.Tensor], source: str,
+                      new_modules: Tuple[str, ...] = ()) -> List[str]:
+    """Load a state dict, accepting DDP's ``module.`` prefix; any mismatch is an error listing the keys,
+    except keys of the modules named in ``new_modules`` that the checkpoint lacks: they keep their
+    initialisation. Returns those keys."""
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     model = unwrap(model)
     own = model.state_dict()
-    missing = sorted(set(own) - set(state))
+    kept = sorted(k for k in set(own) - set(state) if k.split(".", 1)[0] in new_modules)
+    missing = sorted(set(own) - set(state) - set(kept))
     unexpected = sorted(set(state) - set(own))
     mismatched = sorted(f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
                         for k in set(own) & set(state) if own[k].shape != state[k].shape)
@@ -47,7 +51,8 @@ def load_state_strict(model: nn.Module, state: Dict[str, torch.Tensor], source: 
                 shown = ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
                 parts.append(f"{title}: {shown}")
         raise CheckpointError(f"checkpoint '{source}' does not fit the model: " + "; ".join(parts))
-    model.load_state_dict(state)
+    model.load_state_dict(state, strict=not kept)
+    return kept
 
 
 def read_checkpoint(path: str) -> Dict[str, Any]:
@@ -114,8 +119,12 @@ class Checkpointer:
         logger.info("resumed from %s (epoch %d)", path, data.get("epoch", 0))
         return data
 
-    def load_weights(self, path: str) -> None:
-        """Load model weights only (``WEIGHTS``: testing or fine-tuning)."""
+    def load_weights(self, path: str, new_modules: Tuple[str, ...] = ()) -> None:
+        """Load model weights only (``WEIGHTS``: testing or fine-tuning); modules named in ``new_modules``
+        may be absent from the checkpoint (see ``load_state_strict``)."""
         data = read_checkpoint(path)
-        load_state_strict(self.model, data["model"], path)
+        kept = load_state_strict(self.model, data["model"], path, new_modules)
         logger.info("loaded weights from %s", path)
+        if kept:
+            logger.info("not in the checkpoint, kept at their initialisation: %s (%d tensors)",
+                        ", ".join(sorted({k.split(".", 1)[0] for k in kept})), len(kept))

@@ -150,8 +150,8 @@ def run(config_file: str, overrides) -> None:
     model.to(device)
     checkpointer = Checkpointer(str(output_dir), model, config_text=cfg.dump())
     try:
-        if cfg.WEIGHTS:
-            checkpointer.load_weights(cfg.WEIGHTS)
+        if cfg.WEIGHTS:  # fine-tuning may add layers that start as the identity; testing needs every weight
+            checkpointer.load_weights(cfg.WEIGHTS, unwrap(model).insertable_modules if cfg.DOTRAIN else ())
         elif resume_from is not None and not cfg.DOTRAIN:
             checkpointer.load_weights(str(resume_from))
         if train_set is not None:

@@ -68,3 +68,22 @@ def test_unreadable_and_unsafe_files(tmp_path):
     torch.save({"model": {}, "payload": _Payload()}, evil)
     with pytest.raises(CheckpointError, match="cannot be read"):  # weights_only refuses arbitrary objects
         read_checkpoint(str(evil))
+
+
+def test_fine_tuning_may_add_new_modules_only():
+    class WithFusion(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = nn.Linear(3, 3)
+            self.fusion = nn.Linear(3, 3)
+    baseline = {f"backbone.{k}": v for k, v in nn.Linear(3, 3).state_dict().items()}
+    model = WithFusion()
+    fusion_before = model.fusion.weight.detach().clone()
+    kept = load_state_strict(model, baseline, "baseline.pth", new_modules=("fusion",))
+    assert kept == ["fusion.bias", "fusion.weight"]
+    assert torch.equal(model.backbone.weight, baseline["backbone.weight"])
+    assert torch.equal(model.fusion.weight, fusion_before)
+    with pytest.raises(CheckpointError, match="missing keys: fusion.bias, fusion.weight"):
+        load_state_strict(WithFusion(), baseline, "baseline.pth")
+    with pytest.raises(CheckpointError, match="missing keys: backbone.bias"):
+        load_state_strict(WithFusion(), {"backbone.weight": baseline["backbone.weight"]}, "x.pth", ("fusion",))
