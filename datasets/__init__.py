@@ -18,5 +18,6 @@ def build_dataset(cfg, split: str):
     if split not in SPLITS:
         raise DatasetError(f"unknown split '{split}'; expected one of {', '.join(SPLITS)}")
     import datasets.h36m_images  # noqa: F401  (registers the Human3.6M image layouts)
+    import datasets.h36m_keypoints  # noqa: F401  (registers the Human3.6M keypoints)
     import datasets.synthetic.dataset  # noqa: F401  (registers the synthetic world)
     return DATASETS.get(cfg.DATASETS.NAME)(cfg, split)

@@ -8,6 +8,9 @@ the same frame of reference, so the evaluator can compare them without knowing t
 - ``TriangulationPipeline``: 2D keypoints of every view -> triangulation head -> world 3D.
 - ``LiftingPipeline``: single-view 2D keypoints -> lifter -> root-relative camera-frame 3D, with the
   inputs and outputs standardised by training-set statistics (Martinez et al. 2017).
+- ``ScreenLiftingPipeline``: a single-view window of 2D keypoints in normalised screen coordinates ->
+  sequence lifter (PoseFormer) -> root-relative camera-frame 3D, MPJPE loss, flip test-time averaging
+  (VideoPose3D's protocol, which PoseFormer follows).
 - ``ImagePipeline``: crops of every view -> ResNet heatmap backbone, optionally with an epipolar
   transformer after layer1 ("early") or before the final convolution ("late") -> heatmaps -> 2D ->
   triangulation head (dlt, ransac, or the learnable algebraic head) -> world 3D.
@@ -25,7 +28,9 @@ import modeling.fusion  # noqa: F401  (registers the fusion layers)
 import modeling.heads  # noqa: F401  (registers the heads)
 import modeling.lifters  # noqa: F401  (registers the lifters)
 import modeling.losses  # noqa: F401  (registers the losses)
+from core.geometry.mirror import mirror_joints_3d
 from core.registry import BACKBONES, FUSIONS, HEADS, LIFTERS, LOSSES
+from datasets.sequences import mirror_sample
 from modeling.heads.decoding import argmax_decode, heatmap_to_image, soft_argmax
 from core.skeleton import NUM_JOINTS, ROOT
 
@@ -93,12 +98,8 @@ class LiftingPipeline(Pipeline):
         if keypoints_2d.shape[2] != 1:
             raise PipelineConfigError(f"a single-view lifter got {keypoints_2d.shape[2]} views per sample; "
                                       "set DATASETS.VIEWS single")
-        centre = keypoints_2d.shape[1] // 2
         inputs = keypoints_2d.flatten(1)
-        target_cam = batch["cameras"].world_to_camera(batch["keypoints_3d"][:, centre:centre + 1]
-                                                      .to(batch["cameras"].dtype))[:, 0]
-        target_rel = (target_cam - target_cam[:, ROOT:ROOT + 1]).to(inputs.dtype)
-        return inputs, target_rel
+        return inputs, root_relative_camera_targets(batch).to(inputs.dtype)
 
     def _non_root(self, pose):
         return pose[:, self.non_root].flatten(1)
@@ -131,6 +132,56 @@ class LiftingPipeline(Pipeline):
     def losses(self, outputs, batch):
         target = (self._non_root(outputs["target_3d"]) - self.target_mean) / self.target_std
         return {"mse_3d": torch.mean((outputs["pred_normalised"] - target) ** 2)}
+
+
+def root_relative_camera_targets(batch) -> torch.Tensor:
+    """(B, J, 3) mm: the centre frame's 3D in the camera frame of the sample's single view, pelvis at 0."""
+    cameras = batch["cameras"]
+    centre = batch["keypoints_3d"].shape[1] // 2
+    target_cam = cameras.world_to_camera(batch["keypoints_3d"][:, centre:centre + 1].to(cameras.dtype))[:, 0]
+    return (target_cam - target_cam[:, ROOT:ROOT + 1]).float()
+
+
+def normalised_screen_coordinates(keypoints_2d: torch.Tensor, cameras) -> torch.Tensor:
+    """(B, T, J, 2) pixels of single-view samples -> ``x / w * 2 - (1, h / w)``: [-1, 1] across the image
+    width, the aspect ratio kept (VideoPose3D's ``normalize_screen_coordinates``)."""
+    size = cameras.image_size[:, 0].to(keypoints_2d.dtype)                      # B, 2 (w, h)
+    width = size[:, None, None, :1]
+    offset = torch.stack([torch.ones_like(size[:, 0]), size[:, 1] / size[:, 0]], -1)[:, None, None]
+    return keypoints_2d / width * 2 - offset
+
+
+class ScreenLiftingPipeline(Pipeline):
+    """Single-view lifting of a window of F frames of 2D keypoints (normalised screen coordinates) to the centre
+    frame's root-relative 3D in the camera frame (Pavllo et al. 2019's protocol, used by PoseFormer).
+
+    The lifter works in metres (outputs ``pred_3d`` in mm); the loss is the MPJPE in metres over all joints
+    with the target pelvis at 0, as in the reference code (the predicted pelvis is not forced to 0, so its
+    error counts in the metrics too). With ``test_flip``, the evaluation averages the prediction with the
+    mirrored-back prediction of the mirrored input (``core.geometry.mirror``: about the principal point).
+    """
+
+    def __init__(self, lifter: nn.Module, test_flip: bool = False):
+        super().__init__()
+        self.lifter, self.test_flip = lifter, test_flip
+
+    def _lift(self, batch) -> torch.Tensor:
+        keypoints_2d = batch["keypoints_2d"]                                     # B, T, 1, J, 2
+        if keypoints_2d.shape[2] != 1:
+            raise PipelineConfigError(f"a single-view lifter got {keypoints_2d.shape[2]} views per sample; "
+                                      "set DATASETS.VIEWS single")
+        inputs = normalised_screen_coordinates(keypoints_2d[:, :, 0].float(), batch["cameras"])
+        return self.lifter(inputs) * 1000.0
+
+    def forward(self, batch) -> Dict[str, torch.Tensor]:
+        pred = self._lift(batch)
+        if self.test_flip and not self.training:
+            pred = (pred + mirror_joints_3d(self._lift(mirror_sample(batch)))) / 2
+        return {"pred_3d": pred, "target_3d": root_relative_camera_targets(batch)}
+
+    def losses(self, outputs, batch):
+        error = (outputs["pred_3d"] - outputs["target_3d"]).norm(dim=-1)
+        return {"mpjpe": error.mean() / 1000.0}
 
 
 class ImagePipeline(Pipeline):
@@ -269,10 +320,13 @@ def build_pipeline(cfg) -> Pipeline:
         if getattr(lifter_cls, "single_view", False) and cfg.DATASETS.VIEWS != "single":
             raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' is single-view but DATASETS.VIEWS is "
                                       f"'{cfg.DATASETS.VIEWS}'; set DATASETS.VIEWS single")
-        frames, joints = cfg.DATASETS.FRAMES, NUM_JOINTS
-        lifter = lifter_cls(in_features=frames * joints * 2, out_features=(joints - 1) * 3, hidden=m.LIFTER.HIDDEN,
-                            num_blocks=m.LIFTER.NUM_BLOCKS, dropout=m.LIFTER.DROPOUT,
-                            max_norm=1.0 if m.LIFTER.MAX_NORM else None)
+        frames, joints, lf = cfg.DATASETS.FRAMES, NUM_JOINTS, m.LIFTER
+        if lifter_cls.inputs == "screen":
+            lifter = lifter_cls(num_frames=frames, num_joints=joints, embed_dim_ratio=lf.EMBED_DIM, depth=lf.DEPTH,
+                                num_heads=lf.NUM_HEADS, mlp_ratio=lf.MLP_RATIO, drop_path_rate=lf.DROP_PATH)
+            return ScreenLiftingPipeline(lifter, test_flip=cfg.TEST.FLIP)
+        lifter = lifter_cls(in_features=frames * joints * 2, out_features=(joints - 1) * 3, hidden=lf.HIDDEN,
+                            num_blocks=lf.NUM_BLOCKS, dropout=lf.DROPOUT, max_norm=1.0 if lf.MAX_NORM else None)
         return LiftingPipeline(lifter, num_frames=frames, num_joints=joints)
     if m.HEAD.NAME != "none":
         if cfg.DATASETS.VIEWS != "all":

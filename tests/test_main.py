@@ -178,3 +178,13 @@ def test_epipolar_layer_fine_tunes_into_a_trained_baseline(tmp_path, capsys):
     # testing needs every weight: the baseline checkpoint lacks the epipolar layer
     code, _ = run(tmp_path / "test_only", "r18_epipolar_dlt.yaml", *tiny, "DOTRAIN", "False", "WEIGHTS", weights)
     assert code == 2 and "missing keys: fusion." in capsys.readouterr().err
+
+
+def test_poseformer_trains_with_flips_and_tests_with_flip_averaging(tmp_path):
+    tiny = ["DATASETS.FRAMES", "9", "MODEL.LIFTER.DEPTH", "1", "MODEL.LIFTER.EMBED_DIM", "8", "SOLVER.MAX_EPOCHS", "1",
+            "DATASETS.TRAIN_STRIDE", "4", "DATASETS.TEST_STRIDE", "10"]
+    code, out = run(tmp_path, "poseformer_27f.yaml", *tiny)
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_poses"] == 2 * 2 * 4 * 4          # S9, S11 x 2 actions x 4 frames x 4 views
+    assert metrics["mpjpe_root_relative_mm"]["frame_avg"] < 1000.0

@@ -48,15 +48,21 @@ _C.MODEL.HEAD.INLIER_THRESHOLD_PX = 15.0  # ransac: inlier reprojection error, p
 _C.MODEL.HEAD.LOSS_3D_WEIGHT = 0.0   # image pipelines: weight of the 3D loss (mean joint error, m) besides heatmaps
 
 _C.MODEL.LIFTER = CN()
-_C.MODEL.LIFTER.NAME = "none"        # registry LIFTERS: linear (Martinez et al. 2017)
+_C.MODEL.LIFTER.NAME = "none"        # registry LIFTERS: linear (Martinez et al. 2017), poseformer (Zheng et al. 2021)
 _C.MODEL.LIFTER.HIDDEN = 1024        # linear lifter: width of the residual MLP
 _C.MODEL.LIFTER.NUM_BLOCKS = 2       # linear lifter: number of residual blocks
 _C.MODEL.LIFTER.DROPOUT = 0.5        # linear lifter: dropout probability
 _C.MODEL.LIFTER.MAX_NORM = True      # linear lifter: rescale each layer's weight to norm <= 1 in the forward pass
+_C.MODEL.LIFTER.EMBED_DIM = 32       # poseformer: channels per joint (the temporal tokens have 17 x this)
+_C.MODEL.LIFTER.DEPTH = 4            # poseformer: blocks of the spatial and of the temporal transformer
+_C.MODEL.LIFTER.NUM_HEADS = 8        # poseformer: attention heads
+_C.MODEL.LIFTER.MLP_RATIO = 2.0      # poseformer: MLP width / token width
+_C.MODEL.LIFTER.DROP_PATH = 0.1      # poseformer: stochastic depth of the last block (rising from 0)
 
 # ----------------------------------------------------------------------------- data
 _C.DATASETS = CN()
-_C.DATASETS.NAME = "synthetic"       # registry DATASETS: synthetic, h36m_toolbox, h36m_learnable_triangulation
+_C.DATASETS.NAME = "synthetic"       # registry DATASETS: synthetic, h36m (keypoints), h36m_toolbox,
+                                     # h36m_learnable_triangulation (images)
 _C.DATASETS.MODE = "keypoints"       # keypoints: 2D keypoint sequences only; images: rendered crops too
 _C.DATASETS.VIEWS = "all"            # all: one sample holds every view; single: one sample per view
 _C.DATASETS.FRAMES = 1               # frames per sample (a window centred on the target frame, edge-padded)
@@ -66,6 +72,8 @@ _C.DATASETS.NUM_WORKERS = 0          # DataLoader worker processes
 _C.DATASETS.AUGMENT = False          # images mode, training split: random zoom and rotation of each crop
 _C.DATASETS.SCALE_FACTOR = 0.25      # zoom within 1 +- this (folded into K, so the geometry stays exact)
 _C.DATASETS.ROTATION_FACTOR = 30.0   # rotation std in degrees (clipped at 2x, applied to 60 % of crops)
+_C.DATASETS.FLIP = False             # keypoint samples, training split: mirror half of the samples (2D, 3D and
+                                     # cameras together, left and right swapped; core/geometry/mirror.py)
 
 _C.DATASETS.SYNTHETIC = CN()
 _C.DATASETS.SYNTHETIC.SEED = 0                       # seed of the whole world (motion, rigs, noise)
@@ -89,6 +97,16 @@ _C.DATASETS.SYNTHETIC.NOISE.OCCLUDED_SCALE = 3.0     # jitter multiplier for occ
 _C.DATASETS.SYNTHETIC.NOISE.OUTLIER_PROB = 0.02      # probability that a joint is an outlier
 _C.DATASETS.SYNTHETIC.NOISE.OUTLIER_PX = 40.0        # std of an outlier's displacement, pixels
 _C.DATASETS.SYNTHETIC.NOISE.SWAP_PROB = 0.01         # probability that a view's left/right limbs swap in a frame
+
+_C.DATASETS.H36M = CN()                # Human3.6M 2D keypoints in the VideoPose3D format, NAME h36m
+_C.DATASETS.H36M.ROOT = ""                           # folder of data_3d_h36m.npz and data_2d_h36m_<KEYPOINTS>.npz
+_C.DATASETS.H36M.KEYPOINTS = "cpn_ft_h36m_dbb"       # 2D file suffix: gt, cpn_ft_h36m_dbb, or any other
+_C.DATASETS.H36M.CAMERAS = ""                        # camera JSON (camera-parameters.json format); ""
+                                                     # = <ROOT>/camera-parameters.json
+_C.DATASETS.H36M.TRAIN_SUBJECTS = ["S1", "S5", "S6", "S7", "S8"]
+_C.DATASETS.H36M.TEST_SUBJECTS = ["S9", "S11"]
+_C.DATASETS.H36M.ACTIONS = []                        # action groups to keep (e.g. [Walking, Eating]); [] = all
+_C.DATASETS.H36M.SKIP_TAKES = []                     # takes to leave out, "subject/action" as in the files
 
 _C.DATASETS.H36M_IMAGES = CN()         # Human3.6M images, NAME h36m_toolbox or h36m_learnable_triangulation
 _C.DATASETS.H36M_IMAGES.ROOT = ""                    # image root folder (the annotation's paths are relative to it)
@@ -121,6 +139,7 @@ _C.SOLVER.LOG_PERIOD = 50            # a log line every n iterations
 _C.TEST = CN()
 _C.TEST.BATCH_SIZE = 256
 _C.TEST.SAVE_PREDICTIONS = True      # write predictions.npz beside metrics.json
+_C.TEST.FLIP = False                 # screen-coordinate lifters: average with the mirrored input's mirrored-back output
 _C.TEST.JDR_THRESHOLD = 0.05         # image pipelines: a 2D joint is detected within this fraction of the crop
                                      # width (0.05: the reference's half head size, head = crop width / 10)
 

@@ -5,21 +5,11 @@ repeat (plus optional BVH clips): the 3D motion (``motion.py``), a camera rig (`
 exact 2D projections in every view, joint visibility from the renderer's depth test
 (``render.joint_visibility``) and detector-like noisy 2D with confidences (``noise.py``).
 
-``SyntheticMultiView`` turns it into samples. Keys of a sample (T frames of a window centred on the
-target frame, edge-padded at sequence ends; V views, or 1 in single-view mode; J = 17 joints):
-
-- ``keypoints_2d`` (T,V,J,2) float32: the 2D input in pixels of the image that ``cameras`` map into:
-  noisy detections of the full image in keypoints mode; the exact projections in the crop in images
-  mode (heatmap targets);
-- ``keypoints_2d_gt`` (T,V,J,2): exact projections, same pixels as ``keypoints_2d``;
-- ``confidence_2d`` (T,V,J): detector-like confidence (keypoints mode) or visibility (images mode);
-- ``visibility`` (T,V,J): 1 where the joint is seen (inside the image, not occluded);
-- ``keypoints_3d`` (T,J,3) float32: world frame, mm;
-- ``cameras``: ``Cameras`` (V,) float64; in images mode the crop and resize are folded into K;
-- ``camera_ids`` (V,) int64: index of each view's camera in its rig;
-- ``images`` (V,3,S,S) float32, ImageNet-normalised RGB crops (images mode only);
-- ``meta``: subject, action, sequence (name; with ``/camN`` in single-view mode), frame (index of the
-  target frame in its sequence).
+``SyntheticMultiView`` turns it into samples: the windowed keypoint samples of ``datasets.sequences``
+(their keys are listed there), whose 2D input is the noisy detections of the full image in keypoints
+mode. In images mode a sample also holds ``images`` (V,3,S,S) float32, ImageNet-normalised RGB crops;
+its ``cameras`` then have the crop and resize folded into K, ``keypoints_2d`` and ``keypoints_2d_gt``
+are both the exact projections in the crop (heatmap targets) and ``confidence_2d`` is the visibility.
 
 Images are rendered on the fly (deterministic per sample) or read from an HDF5 cache that is built
 once, atomically, when ``cache_dir`` is set. The detector noise is drawn once per sequence when the
@@ -35,7 +25,6 @@ from typing import List, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from core.geometry.cameras import Cameras
@@ -44,6 +33,7 @@ from core.registry import DATASETS
 from core.skeleton import NUM_JOINTS
 from datasets import DatasetError
 from datasets.crops import random_zoom_rotation, square_crop_affines
+from datasets.sequences import KeypointSequence, SequenceSamples
 from datasets.images import to_image_tensor
 from datasets.synthetic import motion, rigs
 from datasets.synthetic.noise import DetectorNoise, apply_detector_noise
@@ -55,7 +45,6 @@ logger = logging.getLogger("epipose")
 # Version of the rendered look (body parts, landmarks, shading): part of the image cache's key.
 LOOK = 2
 MODES = ("keypoints", "images")
-VIEW_MODES = ("all", "single")
 RIGS = ("h36m_ring", "random")
 CLIP_SUBJECT = "mocap"
 
@@ -75,17 +64,10 @@ class WorldSpec:
 
 
 @dataclass
-class SyntheticSequence:
-    name: str
-    subject: str
-    action: str
-    body: "motion.Body"
-    keypoints_3d: np.ndarray        # (T, J, 3) world mm
-    cameras: Cameras                # (V,)
-    keypoints_2d_gt: np.ndarray     # (T, V, J, 2) full-image pixels
-    visibility: np.ndarray          # (T, V, J) bool
-    keypoints_2d: np.ndarray        # (T, V, J, 2) noisy
-    confidence_2d: np.ndarray       # (T, V, J)
+class SyntheticSequence(KeypointSequence):
+    """A take of the synthetic world: a ``KeypointSequence`` (noisy 2D as the input) and the body that
+    moves in it (for rendering)."""
+    body: "motion.Body" = None
 
 
 class SyntheticWorld:
@@ -176,76 +158,46 @@ class SyntheticWorld:
         pixels, visibility = pixels[:, :, :NUM_JOINTS], visibility[:, :, :NUM_JOINTS]
         rng = np.random.default_rng(stable_seed(seed, "noise"))
         noisy, confidence = apply_detector_noise(pixels, visibility, self.spec.noise, rng)
-        return SyntheticSequence(name, subject, action, body, points.astype(np.float32), cameras,
-                         pixels.astype(np.float32), visibility, noisy.astype(np.float32),
-                         confidence.astype(np.float32))
+        return SyntheticSequence(name=name, subject=subject, action=action, keypoints_3d=points.astype(np.float32),
+                                 cameras=cameras, keypoints_2d=noisy.astype(np.float32),
+                                 keypoints_2d_gt=pixels.astype(np.float32), confidence_2d=confidence.astype(np.float32),
+                                 visibility=visibility, body=body)
 
 
-class SyntheticMultiView(Dataset):
-    """Samples of a ``SyntheticWorld``: every ``stride``-th frame, all views or one view per sample."""
+class SyntheticMultiView(SequenceSamples):
+    """Samples of a ``SyntheticWorld`` (``datasets.sequences.SequenceSamples``), with rendered crops in images
+    mode."""
 
     def __init__(self, world: SyntheticWorld, mode: str = "keypoints", views: str = "all", frames: int = 1,
                  stride: int = 1, image_size: int = 256, crop_scale: float = 1.25, cache_dir: str = "",
-                 augment: bool = False, scale_factor: float = 0.25, rotation_factor: float = 30.0):
+                 augment: bool = False, scale_factor: float = 0.25, rotation_factor: float = 30.0,
+                 flip: bool = False):
         if mode not in MODES:
             raise DatasetError(f"DATASETS.MODE: unknown mode '{mode}'; expected one of {', '.join(MODES)}")
-        if views not in VIEW_MODES:
-            raise DatasetError(f"DATASETS.VIEWS: unknown value '{views}'; expected one of {', '.join(VIEW_MODES)}")
-        if frames < 1 or stride < 1 or image_size < 8 or crop_scale <= 0:
-            raise DatasetError("DATASETS.FRAMES and the strides must be >= 1, IMAGE_SIZE >= 8, CROP_SCALE > 0")
-        self.world, self.mode, self.views, self.frames = world, mode, views, frames
+        if image_size < 8 or crop_scale <= 0:
+            raise DatasetError("DATASETS.SYNTHETIC.IMAGE_SIZE must be >= 8 and CROP_SCALE > 0")
         if augment and cache_dir and mode == "images":
             raise DatasetError("DATASETS.SYNTHETIC.CACHE_DIR cannot be used with DATASETS.AUGMENT: augmented crops "
                                "are rendered on the fly")
+        if flip and mode == "images":
+            raise DatasetError("DATASETS.FLIP mirrors keypoint samples; images mode does not mirror crops "
+                               "(He et al. train without flips): set DATASETS.FLIP False")
         if not (0 <= scale_factor < 1 and rotation_factor >= 0):
             raise DatasetError(f"DATASETS.SCALE_FACTOR must be in [0, 1) and DATASETS.ROTATION_FACTOR >= 0, got "
                                f"{scale_factor} and {rotation_factor}")
+        super().__init__(world.sequences, views=views, frames=frames, stride=stride, flip=flip)
+        self.world, self.mode = world, mode
         self.image_size, self.crop_scale = image_size, crop_scale
         self.augment, self.scale_factor, self.rotation_factor = augment, scale_factor, rotation_factor
-        seq_index, frame_index = [], []
-        for s, seq in enumerate(world.sequences):
-            f = np.arange(0, len(seq.keypoints_3d), stride)
-            seq_index.append(np.full(len(f), s))
-            frame_index.append(f)
-        self.seq_index = np.concatenate(seq_index)
-        self.frame_index = np.concatenate(frame_index)
-        self.num_views = len(world.sequences[0].cameras)
         self.cache_path = self._build_cache(Path(cache_dir)) if (cache_dir and mode == "images") else None
         self._cache = None
 
-    def __len__(self) -> int:
-        n = len(self.seq_index)
-        return n * self.num_views if self.views == "single" else n
-
-    def _locate(self, index: int):
-        if index < 0 or index >= len(self):
-            raise IndexError(f"sample {index} out of range for {len(self)} samples")
-        if self.views == "single":
-            index, view = divmod(index, self.num_views)
-            return index, np.array([view])
-        return index, np.arange(self.num_views)
-
     def __getitem__(self, index: int):
-        frame_sample, views = self._locate(index)
-        seq = self.world.sequences[self.seq_index[frame_sample]]
-        frame = int(self.frame_index[frame_sample])
-        window = np.clip(frame + np.arange(self.frames) - self.frames // 2, 0, len(seq.keypoints_3d) - 1)
-        cameras = seq.cameras[torch.from_numpy(views)]
-        visibility = seq.visibility[window][:, views]
-        sample = {
-            "keypoints_3d": torch.from_numpy(seq.keypoints_3d[window]),
-            "visibility": torch.from_numpy(visibility.astype(np.float32)),
-            "camera_ids": torch.from_numpy(views),
-            # A single-view sample's sequence is the view's own 2D track (so metrics pair its frames).
-            "meta": {"subject": seq.subject, "action": seq.action, "frame": frame,
-                     "sequence": f"{seq.name}/cam{views[0]}" if self.views == "single" else seq.name},
-        }
         if self.mode == "keypoints":
-            sample.update(keypoints_2d=torch.from_numpy(seq.keypoints_2d[window][:, views]),
-                          keypoints_2d_gt=torch.from_numpy(seq.keypoints_2d_gt[window][:, views]),
-                          confidence_2d=torch.from_numpy(seq.confidence_2d[window][:, views]),
-                          cameras=cameras)
-            return sample
+            return super().__getitem__(index)
+        frame_sample, views, seq, frame, window = self.locate(index)
+        sample = self.base_sample(seq, frame, window, views)
+        cameras = seq.cameras[torch.from_numpy(views)]
         crop_cameras = self.crop_cameras(seq, frame, cameras, *self._augmentation(len(views)))
         world = torch.from_numpy(seq.keypoints_3d[window]).to(cameras.dtype).reshape(1, -1, 3)
         crop_2d = crop_cameras.project(world.expand(len(views), -1, -1))
@@ -364,4 +316,5 @@ def build_synthetic(cfg, split: str) -> SyntheticMultiView:
                               frames=d.FRAMES, stride=d.TRAIN_STRIDE if split == "train" else d.TEST_STRIDE,
                               image_size=d.SYNTHETIC.IMAGE_SIZE, crop_scale=d.SYNTHETIC.CROP_SCALE,
                               cache_dir=d.SYNTHETIC.CACHE_DIR, augment=d.AUGMENT and split == "train",
-                              scale_factor=d.SCALE_FACTOR, rotation_factor=d.ROTATION_FACTOR)
+                              scale_factor=d.SCALE_FACTOR, rotation_factor=d.ROTATION_FACTOR,
+                              flip=d.FLIP and split == "train")

@@ -55,6 +55,7 @@ class LinearLifter(nn.Module):
     """(B, in_features) standardised 2D -> (B, out_features) standardised 3D."""
 
     single_view = True
+    inputs = "standardised"
 
     def __init__(self, in_features: int, out_features: int, hidden: int = 1024, num_blocks: int = 2,
                  dropout: float = 0.5, max_norm: Optional[float] = 1.0):

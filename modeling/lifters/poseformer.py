@@ -18,12 +18,14 @@ over the blocks of each transformer (0.1 in the reference training, 0 at test), 
 multiplied by 0.99 every epoch, MPJPE loss on root-relative camera-frame 3D, 2D in normalised screen
 coordinates, flip augmentation and flip test-time averaging.
 
-Not registered yet: the sequence-lifting pipeline that feeds it (normalised screen coordinates, MPJPE
-loss, flip augmentation and test-time averaging) comes with the Human3.6M keypoint data (issue 4).
+Registered as ``MODEL.LIFTER.NAME poseformer``; ``modeling.pipeline.ScreenLiftingPipeline`` feeds it
+(normalised screen coordinates, MPJPE loss, flip test-time averaging) and ``DATASETS.FLIP`` mirrors
+training samples.
 """
 import torch
 from torch import Tensor, nn
 
+from core.registry import LIFTERS
 
 
 class DropPath(nn.Module):
@@ -81,8 +83,12 @@ def _blocks(dim: int, depth: int, num_heads: int, mlp_ratio: float, drop_path_ra
     return nn.Sequential(*(TransformerBlock(dim, num_heads, mlp_ratio, rate) for rate in rates))
 
 
+@LIFTERS.register("poseformer")
 class PoseFormer(nn.Module):
     """(B, F, J, 2) normalised 2D -> (B, J, 3) root-relative 3D of the centre frame (see the module docstring)."""
+
+    single_view = True
+    inputs = "screen"
 
     def __init__(self, num_frames: int = 81, num_joints: int = 17, embed_dim_ratio: int = 32, depth: int = 4,
                  num_heads: int = 8, mlp_ratio: float = 2.0, drop_path_rate: float = 0.1):

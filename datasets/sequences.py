@@ -1,0 +1,143 @@
+"""Multi-view keypoint sequences and the windowed samples drawn from them, shared by every keypoint dataset
+(the synthetic world, Human3.6M in the VideoPose3D format).
+
+A ``KeypointSequence`` is one take: the 3D motion and, for each of its V calibrated views, the 2D input
+keypoints, their exact projections, confidences and visibility. ``SequenceSamples`` makes samples of
+every ``stride``-th frame: a window of ``frames`` frames centred on it (edge-padded at the ends of the
+take) with all views (``views="all"``: the cameras of one frame together, never grouped by row order)
+or one view per sample (``"single"``). Keys of a sample (T frames, V views or 1, J = 17 joints):
+
+- ``keypoints_2d`` (T,V,J,2) float32 pixels of the image ``cameras`` map into (the input);
+- ``keypoints_2d_gt`` (T,V,J,2): exact projections of ``keypoints_3d``, same pixels;
+- ``confidence_2d`` (T,V,J) and ``visibility`` (T,V,J) float32;
+- ``keypoints_3d`` (T,J,3) float32 world frame, mm;
+- ``cameras``: ``Cameras`` (V,) float64; ``camera_ids`` (V,) int64, each view's index in its rig;
+- ``flipped``: whether the sample was mirrored (below);
+- ``meta``: subject, action, sequence (with ``/camN`` in single-view mode, so that metrics pair the
+  frames of one 2D track), frame (index of the target frame in its take).
+
+With ``flip=True`` (training augmentation), each sample is mirrored with probability 1/2 (torch's RNG,
+so the trainer's per-epoch seeding makes it reproducible): the world pose, the 2D of every view and the
+cameras are mirrored together and left and right swapped (``core.geometry.mirror``), so the 2D, the 3D
+and the calibration stay consistent in every view.
+"""
+from dataclasses import dataclass
+from typing import Dict, List, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from core.geometry.cameras import Cameras
+from core.geometry.mirror import mirror_cameras, mirror_joints_2d, mirror_joints_3d, swap_left_right
+from datasets import DatasetError
+
+VIEW_MODES = ("all", "single")
+
+
+@dataclass
+class KeypointSequence:
+    name: str
+    subject: str
+    action: str
+    keypoints_3d: np.ndarray        # (T, J, 3) float32 world mm
+    cameras: Cameras                # (V,)
+    keypoints_2d: np.ndarray        # (T, V, J, 2) float32 input pixels
+    keypoints_2d_gt: np.ndarray     # (T, V, J, 2) float32 exact projections
+    confidence_2d: np.ndarray       # (T, V, J) float32
+    visibility: np.ndarray          # (T, V, J) bool
+
+
+def check_sequence(seq: KeypointSequence, source: str) -> None:
+    """Shapes agree and the 2D is finite; ``source`` names the file or key in the error."""
+    frames, joints = seq.keypoints_3d.shape[:2]
+    views = len(seq.cameras)
+    expected = {"keypoints_2d": (frames, views, joints, 2), "keypoints_2d_gt": (frames, views, joints, 2),
+                "confidence_2d": (frames, views, joints), "visibility": (frames, views, joints)}
+    for key, shape in expected.items():
+        if getattr(seq, key).shape != shape:
+            raise DatasetError(f"{source}: {seq.name} {key} has shape {getattr(seq, key).shape}, expected {shape}")
+    if not (np.isfinite(seq.keypoints_2d).all() and np.isfinite(seq.keypoints_3d).all()):
+        raise DatasetError(f"{source}: {seq.name} has NaN or inf keypoints")
+
+
+class SequenceSamples(Dataset):
+    """Windowed samples of ``sequences`` (see the module docstring); every take must have the same V."""
+
+    def __init__(self, sequences: Sequence[KeypointSequence], views: str = "all", frames: int = 1, stride: int = 1,
+                 flip: bool = False):
+        if views not in VIEW_MODES:
+            raise DatasetError(f"DATASETS.VIEWS: unknown value '{views}'; expected one of {', '.join(VIEW_MODES)}")
+        if frames < 1 or stride < 1:
+            raise DatasetError(f"DATASETS.FRAMES and the strides must be >= 1, got {frames} frames, stride {stride}")
+        if not sequences:
+            raise DatasetError("no sequences to draw samples from (check the subjects and actions of the split)")
+        view_counts = sorted({len(s.cameras) for s in sequences})
+        if len(view_counts) > 1:
+            raise DatasetError(f"every take of a split must have the same number of views, found {view_counts}")
+        self.sequences: List[KeypointSequence] = list(sequences)
+        self.views, self.frames, self.flip = views, frames, flip
+        self.num_views = view_counts[0]
+        starts = [np.arange(0, len(seq.keypoints_3d), stride) for seq in self.sequences]
+        self.seq_index = np.concatenate([np.full(len(f), s) for s, f in enumerate(starts)])
+        self.frame_index = np.concatenate(starts)
+
+    def __len__(self) -> int:
+        n = len(self.seq_index)
+        return n * self.num_views if self.views == "single" else n
+
+    def locate(self, index: int):
+        """(frame sample index, view indices, sequence, target frame, window frame indices)."""
+        if index < 0 or index >= len(self):
+            raise IndexError(f"sample {index} out of range for {len(self)} samples")
+        views = np.arange(self.num_views)
+        if self.views == "single":
+            index, view = divmod(index, self.num_views)
+            views = np.array([view])
+        seq = self.sequences[self.seq_index[index]]
+        frame = int(self.frame_index[index])
+        window = np.clip(frame + np.arange(self.frames) - self.frames // 2, 0, len(seq.keypoints_3d) - 1)
+        return index, views, seq, frame, window
+
+    def base_sample(self, seq: KeypointSequence, frame: int, window: np.ndarray, views: np.ndarray) -> Dict:
+        """The keys every sample has: 3D, visibility, camera ids and meta."""
+        return {
+            "keypoints_3d": torch.from_numpy(seq.keypoints_3d[window]),
+            "visibility": torch.from_numpy(seq.visibility[window][:, views].astype(np.float32)),
+            "camera_ids": torch.from_numpy(views),
+            "flipped": torch.tensor(False),
+            "meta": {"subject": seq.subject, "action": seq.action, "frame": frame,
+                     "sequence": f"{seq.name}/cam{views[0]}" if self.views == "single" else seq.name},
+        }
+
+    def __getitem__(self, index: int) -> Dict:
+        _, views, seq, frame, window = self.locate(index)
+        sample = self.base_sample(seq, frame, window, views)
+        sample.update(keypoints_2d=torch.from_numpy(seq.keypoints_2d[window][:, views]),
+                      keypoints_2d_gt=torch.from_numpy(seq.keypoints_2d_gt[window][:, views]),
+                      confidence_2d=torch.from_numpy(seq.confidence_2d[window][:, views]),
+                      cameras=seq.cameras[torch.from_numpy(views)])
+        if self.flip and bool(torch.rand(()) < 0.5):
+            sample = mirror_sample(sample)
+        return sample
+
+
+def mirror_sample(sample: Dict) -> Dict:
+    """The left-right mirror image of a keypoint sample (or batch): world 3D, every view's 2D, the cameras and
+    the per-joint values, with left and right swapped (``core.geometry.mirror``)."""
+    cameras = sample["cameras"]
+    per_frame = cameras.unsqueeze(len(cameras.batch_shape) - 1)     # (..., 1, V) against (..., T, V, J, 2)
+
+    def mirror_2d(key):
+        return mirror_joints_2d(sample[key].to(cameras.dtype), per_frame).to(sample[key].dtype)
+
+    mirrored = dict(sample)
+    mirrored.update(
+        keypoints_3d=mirror_joints_3d(sample["keypoints_3d"]),
+        keypoints_2d=mirror_2d("keypoints_2d"),
+        keypoints_2d_gt=mirror_2d("keypoints_2d_gt"),
+        confidence_2d=swap_left_right(sample["confidence_2d"], -1),
+        visibility=swap_left_right(sample["visibility"], -1),
+        cameras=mirror_cameras(cameras),
+        flipped=~sample["flipped"])
+    return mirrored

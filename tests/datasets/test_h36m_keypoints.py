@@ -1,0 +1,157 @@
+"""Human3.6M keypoints in the VideoPose3D format, on tiny npz fixtures written here (and the real Human3.6M
+cameras from ../shared when present)."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.config import load_config
+from core.skeleton import NUM_JOINTS
+from datasets import DatasetError, build_dataset
+from datasets.collate import collate_samples
+from datasets.formats.videopose3d import CAMERA_IDS, H36M_32_TO_17
+from datasets.synthetic.rigs import h36m_like_ring
+
+SHARED_CAMERAS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "h36m" / "camera-parameters.json"
+SYMMETRY = [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]
+TAKES = {"S1": {"Walking": 40, "Eating 2": 30}, "S9": {"Walking 1": 25}}
+
+
+def write_cameras(path, rig, subjects):
+    intrinsics = {cam: {"calibration_matrix": rig.K[v].tolist(), "distortion": rig.dist[v].tolist()}
+                  for v, cam in enumerate(CAMERA_IDS)}
+    extrinsics = {s: {cam: {"R": rig.R[v].tolist(), "t": rig.t[v].reshape(3, 1).tolist()}
+                      for v, cam in enumerate(CAMERA_IDS)} for s in subjects}
+    path.write_text(json.dumps({"intrinsics": intrinsics, "extrinsics": extrinsics}))
+
+
+def walking_person(frames, seed):
+    """(T, 32, 3) metres: a person near the origin, moving."""
+    rng = np.random.default_rng(seed)
+    base = np.column_stack([rng.uniform(-0.3, 0.3, 32), rng.uniform(-0.3, 0.3, 32), rng.uniform(0.1, 1.7, 32)])
+    return base + np.linspace(0, 0.5, frames)[:, None, None] * np.array([1.0, 0.2, 0.0])
+
+
+def write_dataset(root: Path, rig, cameras_file=None):
+    positions_3d, positions_2d = {}, {}
+    for s, (subject, takes) in enumerate(TAKES.items()):
+        for a, (action, frames) in enumerate(takes.items()):
+            metres = walking_person(frames, 10 * s + a)
+            positions_3d.setdefault(subject, {})[action] = metres
+            world = torch.from_numpy(metres[:, list(H36M_32_TO_17)] * 1000.0)
+            pixels = rig.project(world.reshape(1, -1, 3).expand(4, -1, -1)).reshape(4, frames, NUM_JOINTS, 2)
+            # two extra frames of 2D, as some Human3.6M videos have: trimmed by the reader
+            positions_2d.setdefault(subject, {})[action] = [np.concatenate([p, p[-2:]]).astype(np.float32)
+                                                            for p in pixels.numpy()]
+    np.savez_compressed(root / "data_3d_h36m.npz", positions_3d=positions_3d)
+    np.savez_compressed(root / "data_2d_h36m_gt.npz", positions_2d=positions_2d,
+                        metadata={"num_joints": 17, "keypoints_symmetry": SYMMETRY})
+    if cameras_file is None:
+        write_cameras(root / "camera-parameters.json", rig, TAKES)
+
+
+def config(root, *overrides):
+    return load_config(None, ["DATASETS.NAME", "h36m", "DATASETS.H36M.ROOT", str(root), "DATASETS.H36M.KEYPOINTS",
+                              "gt", "DATASETS.H36M.TRAIN_SUBJECTS", "['S1']", "DATASETS.H36M.TEST_SUBJECTS", "['S9']",
+                              *overrides])
+
+
+@pytest.fixture
+def h36m_root(tmp_path):
+    write_dataset(tmp_path, h36m_like_ring(4))
+    return tmp_path
+
+
+def test_multi_view_windows_hold_every_camera_of_one_frame(h36m_root):
+    cfg = config(h36m_root, "DATASETS.FRAMES", "9", "DATASETS.TRAIN_STRIDE", "5")
+    train = build_dataset(cfg, "train")
+    assert len(train) == 8 + 6
+    sample = train[0]
+    assert sample["keypoints_2d"].shape == (9, 4, NUM_JOINTS, 2) and sample["keypoints_3d"].shape == (9, NUM_JOINTS, 3)
+    # frame 0 of the take: the window is edge-padded, and each view's 2D is that frame's projection
+    assert torch.equal(sample["keypoints_3d"][0], sample["keypoints_3d"][4])
+    projected = sample["cameras"].project(sample["keypoints_3d"][4].double().expand(4, -1, -1))
+    assert torch.allclose(sample["keypoints_2d"][4].double(), projected, atol=1e-2)
+    assert torch.allclose(sample["keypoints_2d"], sample["keypoints_2d_gt"], atol=1e-2)
+    assert sample["meta"] == {"subject": "S1", "action": "Walking", "frame": 0, "sequence": "S1/Walking"}
+    expected_mm = walking_person(40, 0)[0, list(H36M_32_TO_17)] * 1000
+    np.testing.assert_allclose(sample["keypoints_3d"][4].numpy(), expected_mm, rtol=1e-5)
+    test = build_dataset(cfg, "test")
+    assert len(test) == 25 and test[0]["meta"]["action"] == "Walking 1"
+
+
+def test_single_view_samples_and_action_selection(h36m_root):
+    cfg = config(h36m_root, "DATASETS.VIEWS", "single", "DATASETS.H36M.ACTIONS", "['Eating']")
+    train = build_dataset(cfg, "train")
+    assert len(train) == 30 * 4
+    batch = collate_samples([train[i] for i in range(8)])
+    assert batch["keypoints_2d"].shape == (8, 1, 1, NUM_JOINTS, 2)
+    assert batch["meta"]["sequence"][:5] == ["S1/Eating 2/cam0", "S1/Eating 2/cam1", "S1/Eating 2/cam2",
+                                             "S1/Eating 2/cam3", "S1/Eating 2/cam0"]
+    skipped = build_dataset(config(h36m_root, "DATASETS.H36M.SKIP_TAKES", "['S1/Walking']"), "train")
+    assert {seq.name for seq in skipped.sequences} == {"S1/Eating 2"}
+
+
+def test_flip_augmentation_mirrors_2d_3d_and_cameras_together(h36m_root):
+    torch.manual_seed(0)
+    train = build_dataset(config(h36m_root, "DATASETS.FLIP", "True", "DATASETS.FRAMES", "3"), "train")
+    samples = [train[i] for i in range(0, len(train), 5)]
+    flipped = [s for s in samples if bool(s["flipped"])]
+    assert 0 < len(flipped) < len(samples)
+    for sample in flipped:
+        projected = sample["cameras"].project(sample["keypoints_3d"].double().reshape(1, -1, 3).expand(4, -1, -1))
+        assert torch.allclose(sample["keypoints_2d"].double().transpose(0, 1).reshape(4, -1, 2), projected, atol=1e-2)
+    assert not build_dataset(config(h36m_root, "DATASETS.FLIP", "True"), "test").flip
+
+
+def test_bad_inputs_name_the_file_or_key(h36m_root, tmp_path_factory):
+    with pytest.raises(DatasetError, match="DATASETS.H36M.ROOT '.*nowhere' is not a folder"):
+        build_dataset(config(h36m_root / "nowhere"), "train")
+    with pytest.raises(DatasetError, match=r"data_2d_h36m_cpn\.npz"):
+        build_dataset(config(h36m_root, "DATASETS.H36M.KEYPOINTS", "cpn"), "train")
+    with pytest.raises(DatasetError, match="no subject.* S6"):
+        build_dataset(config(h36m_root, "DATASETS.H36M.TRAIN_SUBJECTS", "['S1', 'S6']"), "train")
+    with pytest.raises(DatasetError, match="no takes left"):
+        build_dataset(config(h36m_root, "DATASETS.H36M.ACTIONS", "['Sitting']"), "train")
+    other = tmp_path_factory.mktemp("cams") / "cams.json"
+    write_cameras(other, h36m_like_ring(4), ["S1"])
+    with pytest.raises(DatasetError, match="DATASETS.H36M.CAMERAS: .*no extrinsics for subject 'S9'"):
+        build_dataset(config(h36m_root, "DATASETS.H36M.CAMERAS", str(other)), "test")
+    with pytest.raises(DatasetError, match="DATASETS.MODE keypoints"):
+        build_dataset(config(h36m_root, "DATASETS.MODE", "images"), "train")
+
+
+@pytest.mark.skipif(not SHARED_CAMERAS.is_file(), reason=f"Human3.6M cameras not found at {SHARED_CAMERAS}")
+def test_the_real_human36m_cameras_project_the_3d_onto_the_2d(tmp_path):
+    from datasets.formats.calibration import read_h36m_cameras
+    rig = read_h36m_cameras(SHARED_CAMERAS, "S9", CAMERA_IDS)[0]
+    write_dataset(tmp_path, rig, cameras_file=SHARED_CAMERAS)
+    cfg = config(tmp_path, "DATASETS.H36M.CAMERAS", str(SHARED_CAMERAS), "DATASETS.H36M.TEST_SUBJECTS", "['S9']")
+    sample = build_dataset(cfg, "test")[3]
+    assert sample["cameras"].image_size[0].tolist() == [1000.0, 1002.0]
+    assert torch.allclose(sample["keypoints_2d"], sample["keypoints_2d_gt"], atol=1e-2)
+
+
+POSEFORMER_CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "h36m").glob("poseformer_*.yaml"))
+
+
+def test_the_published_poseformer_settings_build_and_run_on_the_fixture(h36m_root):
+    import main
+    from modeling.pipeline import build_pipeline
+    assert len(POSEFORMER_CONFIGS) == 6
+    sizes = {9: 9_563_645, 27: 9_573_455, 81: 9_602_885}
+    for path in POSEFORMER_CONFIGS:
+        cfg = load_config(str(path))
+        assert cfg.TEST.FLIP and cfg.DATASETS.FLIP and cfg.DATASETS.NAME == "h36m"
+        assert sum(p.numel() for p in build_pipeline(cfg).parameters()) == sizes[cfg.DATASETS.FRAMES]
+    out = h36m_root / "out"
+    code = main.main(["--cfg", str(POSEFORMER_CONFIGS[0]), "DATASETS.H36M.ROOT", str(h36m_root), "DATASETS.H36M.KEYPOINTS",
+                      "gt", "DATASETS.H36M.TRAIN_SUBJECTS", "['S1']", "DATASETS.H36M.TEST_SUBJECTS", "['S9']",
+                      "DATASETS.NUM_WORKERS", "0", "DATASETS.FRAMES", "9", "MODEL.LIFTER.DEPTH", "1",
+                      "MODEL.LIFTER.EMBED_DIM", "8", "SOLVER.MAX_EPOCHS", "1", "SOLVER.BATCH_SIZE", "32",
+                      "OUTPUT_DIR", str(out)])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_poses"] == 25 * 4 and set(metrics["mpjpe_root_relative_mm"]["per_action"]) == {"Walking"}
