@@ -14,6 +14,11 @@ class DatasetError(ValueError):
 SPLITS = ("train", "test")
 
 
+def views_of_split(cfg, split: str) -> str:
+    """``DATASETS.VIEWS``, or ``DATASETS.TRAIN_VIEWS`` for the training split when it is set."""
+    return cfg.DATASETS.TRAIN_VIEWS if split == "train" and cfg.DATASETS.TRAIN_VIEWS else cfg.DATASETS.VIEWS
+
+
 def build_dataset(cfg, split: str):
     if split not in SPLITS:
         raise DatasetError(f"unknown split '{split}'; expected one of {', '.join(SPLITS)}")

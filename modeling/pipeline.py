@@ -11,6 +11,8 @@ the same frame of reference, so the evaluator can compare them without knowing t
 - ``ScreenLiftingPipeline``: a single-view window of 2D keypoints in normalised screen coordinates ->
   sequence lifter (PoseFormer) -> root-relative camera-frame 3D, MPJPE loss, flip test-time averaging
   (VideoPose3D's protocol, which PoseFormer follows).
+- ``MultiViewConsistencyPipeline``: a single-view lifter of root-relative pixels trained from the 2D of all
+  views without 3D labels (Bouazizi et al. 2021) and tested on single views.
 - ``ImagePipeline``: crops of every view -> ResNet heatmap backbone, optionally with an epipolar
   transformer after layer1 ("early") or before the final convolution ("late") -> heatmaps -> 2D ->
   triangulation head (dlt, ransac, or the learnable algebraic head) -> world 3D.
@@ -31,6 +33,7 @@ import modeling.losses  # noqa: F401  (registers the losses)
 from core.geometry.mirror import mirror_joints_3d
 from core.registry import BACKBONES, FUSIONS, HEADS, LIFTERS, LOSSES
 from datasets.sequences import mirror_sample
+from modeling.losses.multiview import multiview_consistency_losses
 from modeling.heads.decoding import argmax_decode, heatmap_to_image, soft_argmax
 from core.skeleton import NUM_JOINTS, ROOT
 
@@ -184,6 +187,56 @@ class ScreenLiftingPipeline(Pipeline):
         return {"mpjpe": error.mean() / 1000.0}
 
 
+class MultiViewConsistencyPipeline(Pipeline):
+    """Self-supervised multi-view training of a single-view lifter (Bouazizi et al., FG 2021).
+
+    The lifter maps each view's root-relative 2D (pixels, non-root joints) to its root-relative camera-frame
+    3D. Training samples hold every view of a frame (``DATASETS.TRAIN_VIEWS all``); the losses
+    (``modeling.losses.multiview``) compare the per-view predictions with the DLT of the input 2D of all
+    views (``triangulation``), with each other view's pseudo-label after the relative camera rotation
+    (``rigid``) and, optionally, their reprojections with the input 2D (``reprojection``). Test samples
+    hold one view; ``pred_3d`` is root-relative in its camera frame, root at 0.
+
+    Fixes to the reference training code (``vru2020/Pose_3D``, ``main_h36m.py``): the optimiser is created
+    once (the reference re-creates Adam at every batch, which resets its moments); the pseudo-labels are
+    computed from the input 2D with lens distortion removed (the reference reads them from an offline file
+    made by a DLT that ignores distortion); the reprojection loss is root-relative in every view (the
+    reference compares one of the four views in absolute pixels); the views of a frame are grouped by the
+    sample, not by four consecutive rows of an unshuffled loader, so training batches can be shuffled.
+    Not implemented: the reference's ``tri_out`` switch, which re-triangulates the same input 2D and so
+    duplicates the triangulation loss.
+    """
+
+    def __init__(self, lifter: nn.Module, num_joints: int, reprojection_weight: float = 0.0):
+        super().__init__()
+        self.lifter, self.reprojection_weight = lifter, reprojection_weight
+        self.register_buffer("non_root", torch.tensor([j for j in range(num_joints) if j != ROOT]),
+                             persistent=False)
+
+    def _lift(self, keypoints_2d: torch.Tensor) -> torch.Tensor:
+        """(B, V, J, 2) pixels -> (B, V, J, 3) root-relative camera-frame mm, root at 0."""
+        relative = keypoints_2d - keypoints_2d[..., ROOT:ROOT + 1, :]
+        lifted = self.lifter(relative[..., self.non_root, :].flatten(0, 1))
+        pred = lifted.new_zeros(*keypoints_2d.shape[:-1], 3)
+        pred[..., self.non_root, :] = lifted.view(*keypoints_2d.shape[:2], -1, 3)
+        return pred
+
+    def forward(self, batch) -> Dict[str, torch.Tensor]:
+        keypoints_2d = batch["keypoints_2d"][:, batch["keypoints_2d"].shape[1] // 2].float()
+        pred = self._lift(keypoints_2d)
+        if pred.shape[1] == 1:
+            return {"pred_3d": pred[:, 0], "target_3d": root_relative_camera_targets(batch)}
+        return {"pred_views": pred}
+
+    def losses(self, outputs, batch):
+        if "pred_views" not in outputs:
+            raise PipelineConfigError("the multi-view consistency losses need every view of a frame in a training "
+                                      "sample: set DATASETS.TRAIN_VIEWS all")
+        keypoints_2d = batch["keypoints_2d"][:, batch["keypoints_2d"].shape[1] // 2]
+        return multiview_consistency_losses(outputs["pred_views"], keypoints_2d, batch["cameras"],
+                                            self.reprojection_weight)
+
+
 class ImagePipeline(Pipeline):
     """Multi-view images to world 3D through heatmaps (He et al. 2020; Iskakov et al. 2019).
 
@@ -321,6 +374,13 @@ def build_pipeline(cfg) -> Pipeline:
             raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' is single-view but DATASETS.VIEWS is "
                                       f"'{cfg.DATASETS.VIEWS}'; set DATASETS.VIEWS single")
         frames, joints, lf = cfg.DATASETS.FRAMES, NUM_JOINTS, m.LIFTER
+        if lifter_cls.inputs == "root_relative_pixels":
+            if cfg.DATASETS.TRAIN_VIEWS != "all" or frames != 1:
+                raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' trains on every view of single frames: "
+                                          "set DATASETS.TRAIN_VIEWS all and DATASETS.FRAMES 1")
+            lifter = lifter_cls(num_joints=joints, hidden=lf.HIDDEN, latent=lf.LATENT, num_blocks=lf.NUM_BLOCKS,
+                                dropout=lf.DROPOUT)
+            return MultiViewConsistencyPipeline(lifter, joints, reprojection_weight=lf.REPROJECTION_WEIGHT)
         if lifter_cls.inputs == "screen":
             lifter = lifter_cls(num_frames=frames, num_joints=joints, embed_dim_ratio=lf.EMBED_DIM, depth=lf.DEPTH,
                                 num_heads=lf.NUM_HEADS, mlp_ratio=lf.MLP_RATIO, drop_path_rate=lf.DROP_PATH)

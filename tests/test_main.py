@@ -188,3 +188,17 @@ def test_poseformer_trains_with_flips_and_tests_with_flip_averaging(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_poses"] == 2 * 2 * 4 * 4          # S9, S11 x 2 actions x 4 frames x 4 views
     assert metrics["mpjpe_root_relative_mm"]["frame_avg"] < 1000.0
+
+
+def test_pose3d_trains_from_multi_view_2d_alone_and_tests_on_single_views(tmp_path):
+    tiny = ["MODEL.LIFTER.HIDDEN", "64", "MODEL.LIFTER.LATENT", "32", "SOLVER.MAX_EPOCHS", "2",
+            "MODEL.LIFTER.REPROJECTION_WEIGHT", "0.1", "DATASETS.TEST_STRIDE", "10", "SOLVER.LOG_PERIOD", "1"]
+    code, out = run(tmp_path, "pose3d_selfsup.yaml", *tiny)
+    assert code == 0
+    lines = [line for line in (out / "log.txt").read_text().splitlines() if " iter " in line]
+    assert all("triangulation" in line and "rigid" in line and "reprojection" in line for line in lines)
+    losses = [float(line.split(" loss ")[1].split()[0]) for line in lines]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_poses"] == 2 * 2 * 4 * 4          # S9, S11 x 2 actions x 4 frames x 4 single views
+    assert np.isfinite(metrics["mpjpe_root_relative_mm"]["frame_avg"])

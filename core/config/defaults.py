@@ -48,10 +48,13 @@ _C.MODEL.HEAD.INLIER_THRESHOLD_PX = 15.0  # ransac: inlier reprojection error, p
 _C.MODEL.HEAD.LOSS_3D_WEIGHT = 0.0   # image pipelines: weight of the 3D loss (mean joint error, m) besides heatmaps
 
 _C.MODEL.LIFTER = CN()
-_C.MODEL.LIFTER.NAME = "none"        # registry LIFTERS: linear (Martinez et al. 2017), poseformer (Zheng et al. 2021)
-_C.MODEL.LIFTER.HIDDEN = 1024        # linear lifter: width of the residual MLP
-_C.MODEL.LIFTER.NUM_BLOCKS = 2       # linear lifter: number of residual blocks
-_C.MODEL.LIFTER.DROPOUT = 0.5        # linear lifter: dropout probability
+_C.MODEL.LIFTER.NAME = "none"        # registry LIFTERS: linear (Martinez et al. 2017), poseformer (Zheng et al. 2021),
+                                     # pose3d (Bouazizi et al. 2021, self-supervised from multi-view 2D)
+_C.MODEL.LIFTER.HIDDEN = 1024        # linear, pose3d: width of the residual MLP
+_C.MODEL.LIFTER.NUM_BLOCKS = 2       # linear, pose3d: number of residual blocks (pose3d: in encoder and decoder each)
+_C.MODEL.LIFTER.DROPOUT = 0.5        # linear, pose3d: dropout probability
+_C.MODEL.LIFTER.LATENT = 1024        # pose3d: size of the code between encoder and decoder
+_C.MODEL.LIFTER.REPROJECTION_WEIGHT = 0.0  # pose3d: weight of the pixel reprojection loss (0 = off, the reference)
 _C.MODEL.LIFTER.MAX_NORM = True      # linear lifter: rescale each layer's weight to norm <= 1 in the forward pass
 _C.MODEL.LIFTER.EMBED_DIM = 32       # poseformer: channels per joint (the temporal tokens have 17 x this)
 _C.MODEL.LIFTER.DEPTH = 4            # poseformer: blocks of the spatial and of the temporal transformer
@@ -65,6 +68,7 @@ _C.DATASETS.NAME = "synthetic"       # registry DATASETS: synthetic, h36m (keypo
                                      # h36m_learnable_triangulation (images)
 _C.DATASETS.MODE = "keypoints"       # keypoints: 2D keypoint sequences only; images: rendered crops too
 _C.DATASETS.VIEWS = "all"            # all: one sample holds every view; single: one sample per view
+_C.DATASETS.TRAIN_VIEWS = ""         # the training split's VIEWS when it differs ("" = VIEWS)
 _C.DATASETS.FRAMES = 1               # frames per sample (a window centred on the target frame, edge-padded)
 _C.DATASETS.TRAIN_STRIDE = 1         # take every n-th frame as a training sample
 _C.DATASETS.TEST_STRIDE = 1          # take every n-th frame as a test sample

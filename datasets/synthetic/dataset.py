@@ -31,7 +31,7 @@ from core.geometry.cameras import Cameras
 from core.io import atomic_write
 from core.registry import DATASETS
 from core.skeleton import NUM_JOINTS
-from datasets import DatasetError
+from datasets import DatasetError, views_of_split
 from datasets.crops import random_zoom_rotation, square_crop_affines
 from datasets.sequences import KeypointSequence, SequenceSamples
 from datasets.images import to_image_tensor
@@ -312,7 +312,8 @@ def world_spec_from_config(cfg, split: str) -> WorldSpec:
 @DATASETS.register("synthetic")
 def build_synthetic(cfg, split: str) -> SyntheticMultiView:
     d = cfg.DATASETS
-    return SyntheticMultiView(SyntheticWorld(world_spec_from_config(cfg, split)), mode=d.MODE, views=d.VIEWS,
+    return SyntheticMultiView(SyntheticWorld(world_spec_from_config(cfg, split)), mode=d.MODE,
+                              views=views_of_split(cfg, split),
                               frames=d.FRAMES, stride=d.TRAIN_STRIDE if split == "train" else d.TEST_STRIDE,
                               image_size=d.SYNTHETIC.IMAGE_SIZE, crop_scale=d.SYNTHETIC.CROP_SCALE,
                               cache_dir=d.SYNTHETIC.CACHE_DIR, augment=d.AUGMENT and split == "train",

@@ -20,13 +20,15 @@ from core.registry import LIFTERS
 
 
 class MaxNormLinear(nn.Linear):
-    """``nn.Linear`` whose weight is rescaled to an L2 (Frobenius) norm of at most ``max_norm``."""
+    """``nn.Linear`` whose weight is rescaled to an L2 (Frobenius) norm of at most ``max_norm``; Kaiming-normal
+    weights and zero biases, or PyTorch's default initialisation with ``kaiming=False``."""
 
-    def __init__(self, in_features: int, out_features: int, max_norm: Optional[float]):
+    def __init__(self, in_features: int, out_features: int, max_norm: Optional[float], kaiming: bool = True):
         super().__init__(in_features, out_features)
         self.max_norm = max_norm
-        nn.init.kaiming_normal_(self.weight)
-        nn.init.zeros_(self.bias)
+        if kaiming:
+            nn.init.kaiming_normal_(self.weight)
+            nn.init.zeros_(self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = self.weight
@@ -35,16 +37,22 @@ class MaxNormLinear(nn.Linear):
         return F.linear(x, weight, self.bias)
 
 
-class _Layer(nn.Sequential):
-    def __init__(self, width: int, dropout: float, max_norm: Optional[float], in_features: Optional[int] = None):
-        super().__init__(MaxNormLinear(in_features or width, width, max_norm), nn.BatchNorm1d(width),
+class DenseLayer(nn.Sequential):
+    """Linear, batch norm, ReLU, dropout."""
+
+    def __init__(self, width: int, dropout: float, max_norm: Optional[float], in_features: Optional[int] = None,
+                 kaiming: bool = True):
+        super().__init__(MaxNormLinear(in_features or width, width, max_norm, kaiming), nn.BatchNorm1d(width),
                          nn.ReLU(inplace=True), nn.Dropout(dropout))
 
 
-class _ResidualBlock(nn.Module):
-    def __init__(self, width: int, dropout: float, max_norm: Optional[float]):
+class ResidualBlock(nn.Module):
+    """x + two ``DenseLayer`` s of x."""
+
+    def __init__(self, width: int, dropout: float, max_norm: Optional[float], kaiming: bool = True):
         super().__init__()
-        self.layers = nn.Sequential(_Layer(width, dropout, max_norm), _Layer(width, dropout, max_norm))
+        self.layers = nn.Sequential(DenseLayer(width, dropout, max_norm, kaiming=kaiming),
+                                    DenseLayer(width, dropout, max_norm, kaiming=kaiming))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.layers(x)
@@ -60,8 +68,8 @@ class LinearLifter(nn.Module):
     def __init__(self, in_features: int, out_features: int, hidden: int = 1024, num_blocks: int = 2,
                  dropout: float = 0.5, max_norm: Optional[float] = 1.0):
         super().__init__()
-        self.input_layer = _Layer(hidden, dropout, max_norm, in_features=in_features)
-        self.blocks = nn.Sequential(*(_ResidualBlock(hidden, dropout, max_norm) for _ in range(num_blocks)))
+        self.input_layer = DenseLayer(hidden, dropout, max_norm, in_features=in_features)
+        self.blocks = nn.Sequential(*(ResidualBlock(hidden, dropout, max_norm) for _ in range(num_blocks)))
         self.output_layer = MaxNormLinear(hidden, out_features, max_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

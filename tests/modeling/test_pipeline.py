@@ -74,3 +74,19 @@ def test_bad_compositions(overrides, error, message):
     with pytest.raises(error) as err:
         build_pipeline(load_config(None, overrides))
     assert message in str(err.value)
+
+
+def test_pose3d_needs_multi_view_training_samples_and_tests_single_views():
+    with pytest.raises(PipelineConfigError, match="DATASETS.TRAIN_VIEWS all"):
+        build_pipeline(load_config(None, ["MODEL.LIFTER.NAME", "pose3d", "DATASETS.VIEWS", "single"]))
+    model = build_pipeline(load_config(None, ["MODEL.LIFTER.NAME", "pose3d", "DATASETS.VIEWS", "single",
+                                              "DATASETS.TRAIN_VIEWS", "all", "MODEL.LIFTER.HIDDEN", "32"]))
+    model.eval()
+    single = model(batch(views="single"))
+    assert single["pred_3d"].shape == (8, 17, 3) and torch.equal(single["pred_3d"][:, 0], torch.zeros(8, 3))
+    model.train()
+    multi = batch(views="all")
+    losses = model.losses(model(multi), multi)
+    assert set(losses) == {"triangulation", "rigid"} and all(torch.isfinite(v) for v in losses.values())
+    with pytest.raises(PipelineConfigError, match="TRAIN_VIEWS all"):
+        model.losses(single, batch(views="single"))

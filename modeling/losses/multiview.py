@@ -1,0 +1,81 @@
+"""Losses that train a lifter from calibrated multi-view 2D alone (no 3D labels): triangulated pseudo-labels,
+rigid consistency between views and reprojection (Bouazizi et al., FG 2021, ``vru2020/Pose_3D``).
+
+Every function takes per-view root-relative camera-frame predictions ``pred`` (B, V, J, 3) mm (the
+root joint at 0), the input 2D ``keypoints_2d`` (B, V, J, 2) distorted pixels and the ``cameras``
+(B, V). Pseudo-labels are the DLT of the input 2D of all views (``triangulate_cameras``: lens
+distortion removed, float64), detached, expressed in each camera's frame. Each term is an L1
+(mean absolute coordinate difference) over the non-root joints whose pseudo-label is valid, summed
+over views or ordered view pairs as the reference sums its terms.
+"""
+from typing import Dict
+
+import torch
+from torch import Tensor
+
+from core.geometry.cameras import Cameras
+from core.geometry.triangulation import triangulate_cameras
+from core.skeleton import ROOT
+
+
+def _masked_l1(difference: Tensor, valid: Tensor) -> Tensor:
+    """Mean |difference| over the valid (..., J) entries and the coordinates, for each leading index: (...,)."""
+    weights = valid.to(difference.dtype)
+    total = (difference.abs().sum(-1) * weights).sum(-1)
+    return total / (weights.sum(-1).clamp(min=1) * difference.shape[-1])
+
+
+def pseudo_labels(keypoints_2d: Tensor, cameras: Cameras):
+    """The DLT of all views' 2D: (targets (B, V, J, 3) root-relative camera-frame mm, valid (B, J) for the
+    non-root joints, root_cam (B, V, 1, 3) the root in each camera's frame, mm)."""
+    with torch.no_grad():
+        result = triangulate_cameras(cameras, keypoints_2d.to(cameras.dtype))
+        in_cameras = cameras.world_to_camera(result.points_3d.unsqueeze(1).expand(-1, keypoints_2d.shape[1], -1, -1))
+        root_cam = in_cameras[..., ROOT:ROOT + 1, :]
+        valid = result.valid & result.valid[:, ROOT:ROOT + 1]
+        valid[:, ROOT] = False                                   # the root's offset is 0 by construction
+    return (in_cameras - root_cam).nan_to_num(0.0), valid, root_cam.nan_to_num(0.0)
+
+
+def relative_rotations(cameras: Cameras) -> Tensor:
+    """(B, V, V, 3, 3): entry (i, j) = R_j R_i^T maps camera i's frame directions into camera j's."""
+    R = cameras.R
+    return R.unsqueeze(1) @ R.transpose(-1, -2).unsqueeze(2)
+
+
+def multiview_consistency_losses(pred: Tensor, keypoints_2d: Tensor, cameras: Cameras,
+                                 reprojection_weight: float = 0.0) -> Dict[str, Tensor]:
+    """``triangulation``: sum over views of L1(pred_v, pseudo-label_v); ``rigid``: sum over ordered pairs
+    i != j of L1(R_j R_i^T pred_i, pseudo-label_j) (the reference's ``transform_3d``: root-relative, so only
+    the rotation acts); with ``reprojection_weight`` > 0, ``reprojection``: that weight x the sum over
+    (source, target) view pairs of the L1 in pixels between the root-relative projection into the target
+    view of the source view's prediction (placed at the pseudo-label's root) and the target view's
+    root-relative input 2D."""
+    targets, valid, root_cam = pseudo_labels(keypoints_2d, cameras)
+    targets = targets.to(pred.dtype)
+    views = pred.shape[1]
+    valid_views = valid.unsqueeze(1).expand(-1, views, -1)
+    losses = {"triangulation": _masked_l1(pred - targets, valid_views).mean(0).sum()}
+    rotations = relative_rotations(cameras).to(pred.dtype)                       # B, i, j, 3, 3
+    in_other_views = torch.einsum("bijxy,biky->bijkx", rotations, pred)         # B, i, j, J, 3
+    pair_errors = _masked_l1(in_other_views - targets.unsqueeze(1), valid.unsqueeze(1).unsqueeze(1)
+                             .expand(-1, views, views, -1))                      # B, i, j
+    off_diagonal = ~torch.eye(views, dtype=torch.bool, device=pred.device)
+    losses["rigid"] = pair_errors.mean(0)[off_diagonal].sum()
+    if reprojection_weight > 0:
+        losses["reprojection"] = reprojection_weight * _reprojection_l1(pred, keypoints_2d, cameras, valid, root_cam)
+    return losses
+
+
+def _reprojection_l1(pred: Tensor, keypoints_2d: Tensor, cameras: Cameras, valid: Tensor, root_cam: Tensor) -> Tensor:
+    """Sum over (source, target) view pairs of the pixel L1 of the root-relative projections (see above)."""
+    views = pred.shape[1]
+    absolute_cam = pred.to(cameras.dtype) + root_cam                              # B, V(source), J, 3
+    world = cameras.camera_to_world(absolute_cam)                                  # B, V(source), J, 3
+    target_cameras = cameras.unsqueeze(1).expand(-1, views, views)                 # B, source, target
+    projected = target_cameras.project(world.unsqueeze(2).expand(-1, -1, views, -1, -1))  # B, s, t, J, 2
+    projected = projected - projected[..., ROOT:ROOT + 1, :]
+    observed = keypoints_2d.to(cameras.dtype)
+    observed = (observed - observed[..., ROOT:ROOT + 1, :]).unsqueeze(1)          # B, 1, t, J, 2
+    pair_errors = _masked_l1(projected - observed, valid[:, None, None].expand(-1, views, views, -1))
+    return pair_errors.mean(0).sum().to(pred.dtype)
