@@ -12,6 +12,8 @@ or one view per sample (``"single"``). Keys of a sample (T frames, V views or 1,
 - ``confidence_2d`` (T,V,J) and ``visibility`` (T,V,J) float32;
 - ``keypoints_3d`` (T,J,3) float32 world frame, mm;
 - ``cameras``: ``Cameras`` (V,) float64; ``camera_ids`` (V,) int64, each view's index in its rig;
+- ``frame_ids`` (T,) int64: each window frame's index among all ``num_frames`` frames of the split's takes
+  (for per-frame state such as ESMformer's error-aware weights);
 - ``flipped``: whether the sample was mirrored (below);
 - ``meta``: subject, action, sequence (with ``/camN`` in single-view mode, so that metrics pair the
   frames of one 2D track), frame (index of the target frame in its take).
@@ -81,38 +83,45 @@ class SequenceSamples(Dataset):
         starts = [np.arange(0, len(seq.keypoints_3d), stride) for seq in self.sequences]
         self.seq_index = np.concatenate([np.full(len(f), s) for s, f in enumerate(starts)])
         self.frame_index = np.concatenate(starts)
+        lengths = [len(seq.keypoints_3d) for seq in self.sequences]
+        self.first_frame_id = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        self.num_frames = int(sum(lengths))
 
     def __len__(self) -> int:
         n = len(self.seq_index)
         return n * self.num_views if self.views == "single" else n
 
     def locate(self, index: int):
-        """(frame sample index, view indices, sequence, target frame, window frame indices)."""
+        """(frame sample index, view indices, sequence number, target frame, window frame indices)."""
         if index < 0 or index >= len(self):
             raise IndexError(f"sample {index} out of range for {len(self)} samples")
         views = np.arange(self.num_views)
         if self.views == "single":
             index, view = divmod(index, self.num_views)
             views = np.array([view])
-        seq = self.sequences[self.seq_index[index]]
+        number = int(self.seq_index[index])
         frame = int(self.frame_index[index])
-        window = np.clip(frame + np.arange(self.frames) - self.frames // 2, 0, len(seq.keypoints_3d) - 1)
-        return index, views, seq, frame, window
+        last = len(self.sequences[number].keypoints_3d) - 1
+        window = np.clip(frame + np.arange(self.frames) - self.frames // 2, 0, last)
+        return index, views, number, frame, window
 
-    def base_sample(self, seq: KeypointSequence, frame: int, window: np.ndarray, views: np.ndarray) -> Dict:
-        """The keys every sample has: 3D, visibility, camera ids and meta."""
+    def base_sample(self, number: int, frame: int, window: np.ndarray, views: np.ndarray) -> Dict:
+        """The keys every sample has: 3D, visibility, camera ids, frame ids and meta."""
+        seq = self.sequences[number]
         return {
             "keypoints_3d": torch.from_numpy(seq.keypoints_3d[window]),
             "visibility": torch.from_numpy(seq.visibility[window][:, views].astype(np.float32)),
             "camera_ids": torch.from_numpy(views),
+            "frame_ids": torch.from_numpy(self.first_frame_id[number] + window),
             "flipped": torch.tensor(False),
             "meta": {"subject": seq.subject, "action": seq.action, "frame": frame,
                      "sequence": f"{seq.name}/cam{views[0]}" if self.views == "single" else seq.name},
         }
 
     def __getitem__(self, index: int) -> Dict:
-        _, views, seq, frame, window = self.locate(index)
-        sample = self.base_sample(seq, frame, window, views)
+        _, views, number, frame, window = self.locate(index)
+        sample = self.base_sample(number, frame, window, views)
+        seq = self.sequences[number]
         sample.update(keypoints_2d=torch.from_numpy(seq.keypoints_2d[window][:, views]),
                       keypoints_2d_gt=torch.from_numpy(seq.keypoints_2d_gt[window][:, views]),
                       confidence_2d=torch.from_numpy(seq.confidence_2d[window][:, views]),

@@ -146,12 +146,11 @@ def root_relative_camera_targets(batch) -> torch.Tensor:
 
 
 def normalised_screen_coordinates(keypoints_2d: torch.Tensor, cameras) -> torch.Tensor:
-    """(B, T, J, 2) pixels of single-view samples -> ``x / w * 2 - (1, h / w)``: [-1, 1] across the image
-    width, the aspect ratio kept (VideoPose3D's ``normalize_screen_coordinates``)."""
-    size = cameras.image_size[:, 0].to(keypoints_2d.dtype)                      # B, 2 (w, h)
-    width = size[:, None, None, :1]
-    offset = torch.stack([torch.ones_like(size[:, 0]), size[:, 1] / size[:, 0]], -1)[:, None, None]
-    return keypoints_2d / width * 2 - offset
+    """(B, T, V, J, 2) pixels of the views of ``cameras`` (B, V) -> ``x / w * 2 - (1, h / w)``: [-1, 1] across
+    each image's width, the aspect ratio kept (VideoPose3D's ``normalize_screen_coordinates``)."""
+    size = cameras.image_size.to(keypoints_2d.dtype)[:, None, :, None]          # B, 1, V, 1, 2 (w, h)
+    width = size[..., :1]
+    return keypoints_2d / width * 2 - torch.cat([torch.ones_like(width), size[..., 1:] / width], -1)
 
 
 class ScreenLiftingPipeline(Pipeline):
@@ -173,7 +172,7 @@ class ScreenLiftingPipeline(Pipeline):
         if keypoints_2d.shape[2] != 1:
             raise PipelineConfigError(f"a single-view lifter got {keypoints_2d.shape[2]} views per sample; "
                                       "set DATASETS.VIEWS single")
-        inputs = normalised_screen_coordinates(keypoints_2d[:, :, 0].float(), batch["cameras"])
+        inputs = normalised_screen_coordinates(keypoints_2d.float(), batch["cameras"])[:, :, 0]
         return self.lifter(inputs) * 1000.0
 
     def forward(self, batch) -> Dict[str, torch.Tensor]:

@@ -195,8 +195,9 @@ class SyntheticMultiView(SequenceSamples):
     def __getitem__(self, index: int):
         if self.mode == "keypoints":
             return super().__getitem__(index)
-        frame_sample, views, seq, frame, window = self.locate(index)
-        sample = self.base_sample(seq, frame, window, views)
+        frame_sample, views, number, frame, window = self.locate(index)
+        sample = self.base_sample(number, frame, window, views)
+        seq = self.sequences[number]
         cameras = seq.cameras[torch.from_numpy(views)]
         crop_cameras = self.crop_cameras(seq, frame, cameras, *self._augmentation(len(views)))
         world = torch.from_numpy(seq.keypoints_3d[window]).to(cameras.dtype).reshape(1, -1, 3)

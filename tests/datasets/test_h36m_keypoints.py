@@ -76,6 +76,8 @@ def test_multi_view_windows_hold_every_camera_of_one_frame(h36m_root):
     assert torch.allclose(sample["keypoints_2d"][4].double(), projected, atol=1e-2)
     assert torch.allclose(sample["keypoints_2d"], sample["keypoints_2d_gt"], atol=1e-2)
     assert sample["meta"] == {"subject": "S1", "action": "Walking", "frame": 0, "sequence": "S1/Walking"}
+    assert sample["frame_ids"].tolist() == [0, 0, 0, 0, 0, 1, 2, 3, 4] and train.num_frames == 70
+    assert train[8]["frame_ids"].tolist() == [40] * 5 + [41, 42, 43, 44]   # frame 0 of the second take
     expected_mm = walking_person(40, 0)[0, list(H36M_32_TO_17)] * 1000
     np.testing.assert_allclose(sample["keypoints_3d"][4].numpy(), expected_mm, rtol=1e-5)
     test = build_dataset(cfg, "test")

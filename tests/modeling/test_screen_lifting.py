@@ -23,9 +23,10 @@ def single_view_batch(n=12, frames=9):
 def test_screen_coordinates_span_the_width_and_keep_the_aspect_ratio():
     cams = Cameras.create(torch.eye(3).expand(2, 1, 3, 3), torch.eye(3).expand(2, 1, 3, 3), torch.zeros(2, 1, 3),
                           image_size=torch.tensor([1000.0, 1002.0]))
-    pixels = torch.tensor([[0.0, 0.0], [1000.0, 1002.0], [500.0, 501.0]]).expand(2, 1, 3, 2)
+    pixels = torch.tensor([[0.0, 0.0], [1000.0, 1002.0], [500.0, 501.0]]).expand(2, 5, 1, 3, 2)   # B, T, V, J, 2
     out = normalised_screen_coordinates(pixels, cams)
-    assert torch.allclose(out[0, 0], torch.tensor([[-1.0, -1.002], [1.0, 1.002], [0.0, 0.0]]))
+    assert out.shape == (2, 5, 1, 3, 2)
+    assert torch.allclose(out[1, 4, 0], torch.tensor([[-1.0, -1.002], [1.0, 1.002], [0.0, 0.0]]))
 
 
 def test_poseformer_is_built_from_the_config_with_the_reference_sizes():
