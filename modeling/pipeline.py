@@ -11,6 +11,9 @@ the same frame of reference, so the evaluator can compare them without knowing t
 - ``ScreenLiftingPipeline``: a single-view window of 2D keypoints in normalised screen coordinates ->
   sequence lifter (PoseFormer) -> root-relative camera-frame 3D, MPJPE loss, flip test-time averaging
   (VideoPose3D's protocol, which PoseFormer follows).
+- ``MultiViewLiftingPipeline``: windows of every view's 2D (normalised screen coordinates) -> multi-view
+  lifter (ESMformer) -> root-relative world-frame 3D, supervised (MPJPE) or self-supervised
+  (triangulation and reprojection consistency, error-aware weighting).
 - ``MultiViewConsistencyPipeline``: a single-view lifter of root-relative pixels trained from the 2D of all
   views without 3D labels (Bouazizi et al. 2021) and tested on single views.
 - ``ImagePipeline``: crops of every view -> ResNet heatmap backbone, optionally with an epipolar
@@ -33,6 +36,8 @@ import modeling.losses  # noqa: F401  (registers the losses)
 from core.geometry.mirror import mirror_joints_3d
 from core.registry import BACKBONES, FUSIONS, HEADS, LIFTERS, LOSSES
 from datasets.sequences import mirror_sample
+from core.geometry.triangulation import triangulate_cameras
+from modeling.losses.error_aware import ErrorAwareWeights
 from modeling.losses.multiview import multiview_consistency_losses
 from modeling.heads.decoding import argmax_decode, heatmap_to_image, soft_argmax
 from core.skeleton import NUM_JOINTS, ROOT
@@ -184,6 +189,100 @@ class ScreenLiftingPipeline(Pipeline):
     def losses(self, outputs, batch):
         error = (outputs["pred_3d"] - outputs["target_3d"]).norm(dim=-1)
         return {"mpjpe": error.mean() / 1000.0}
+
+
+def root_relative_world_targets(batch) -> torch.Tensor:
+    """(B, T, J, 3) mm: every window frame's world 3D, pelvis at 0."""
+    points = batch["keypoints_3d"].float()
+    return points - points[..., ROOT:ROOT + 1, :]
+
+
+class MultiViewLiftingPipeline(Pipeline):
+    """Multi-view lifting of windows of every view's 2D (normalised screen coordinates) to root-relative world-frame
+    3D (ESMformer; the lifter works in metres, ``pred_3d`` is the centre frame in mm).
+
+    - Supervised: the MPJPE (m) of every window frame against the root-relative world 3D (the reference's
+      ``mpjpe_cal`` over all 27 frames; the predicted pelvis is not forced to 0).
+    - Self-supervised (the lifter predicts the centre frame): per window, ``loss_weight`` x the triangulation
+      loss (mean over joints of the L1 norm, m, between the prediction and the root-relative DLT of the
+      centre frame's input 2D of all views) + (1 - ``loss_weight``) x the reprojection loss (the prediction,
+      placed at the DLT's pelvis, projected into every view; mean over joints of the L1 norm between its
+      root-relative normalised screen coordinates and the input's, mean over views).
+    - ``error_aware``: the windows' losses are averaged with ESMformer's adaptive weights
+      (``modeling.losses.error_aware``) instead of uniformly.
+    - ``test_flip``: the prediction is averaged with the mirrored-back prediction of the mirrored views.
+
+    Fixes to the reference (``main.py``, ``common/computer_*_loss.py``): the reprojection-only setting
+    (``loss_weight`` 0) works; the DLT removes lens distortion (the reference's DLT ignores it while its
+    reprojection applies it); the reprojected pose sits at the triangulated pelvis, not at the world origin;
+    each camera's own image height is used (the reference's ``cam_idx == 0 or 3`` test is always true);
+    flips are applied in training (``DATASETS.FLIP``) and testing (the reference's flip flags duplicate
+    unflipped samples).
+    """
+
+    def __init__(self, lifter: nn.Module, self_supervised: bool = False, loss_weight: float = 0.8,
+                 error_aware: bool = False, test_flip: bool = False):
+        super().__init__()
+        if not 0.0 <= loss_weight <= 1.0:
+            raise PipelineConfigError(f"MODEL.LIFTER.LOSS_W must be in [0, 1] (a convex weight), got {loss_weight}")
+        self.lifter, self.self_supervised, self.loss_weight = lifter, self_supervised, loss_weight
+        self.test_flip = test_flip
+        self.error_weights = ErrorAwareWeights() if error_aware else None
+
+    def prepare(self, train_loader) -> None:
+        if self.error_weights is not None:
+            self.error_weights.reset(train_loader.dataset.num_frames)
+
+    def _lift(self, batch) -> torch.Tensor:
+        """(B, T or 1, J, 3) root-relative world mm."""
+        inputs = normalised_screen_coordinates(batch["keypoints_2d"].float(), batch["cameras"])
+        return self.lifter(inputs) * 1000.0
+
+    def forward(self, batch) -> Dict[str, torch.Tensor]:
+        pred = self._lift(batch)
+        centre = 0 if pred.shape[1] == 1 else pred.shape[1] // 2
+        pred_3d = pred[:, centre]
+        if self.test_flip and not self.training:
+            pred_3d = (pred_3d + mirror_joints_3d(self._lift(mirror_sample(batch))[:, centre])) / 2
+        targets = root_relative_world_targets(batch)
+        return {"pred_3d": pred_3d, "target_3d": targets[:, targets.shape[1] // 2], "pred_window": pred,
+                "target_window": targets}
+
+    def _window_losses(self, outputs, batch) -> Dict[str, torch.Tensor]:
+        """Per-window (B,) losses."""
+        pred = outputs["pred_window"] / 1000.0
+        if not self.self_supervised:
+            return {"mpjpe": (pred - outputs["target_window"] / 1000.0).norm(dim=-1).mean((1, 2))}
+        keypoints_2d = batch["keypoints_2d"][:, batch["keypoints_2d"].shape[1] // 2]            # B, V, J, 2
+        cameras = batch["cameras"]
+        with torch.no_grad():
+            dlt = triangulate_cameras(cameras, keypoints_2d.to(cameras.dtype))
+            valid = (dlt.valid & dlt.valid[:, ROOT:ROOT + 1]).to(pred.dtype)                  # B, J
+            points = dlt.points_3d.nan_to_num(0.0)
+            root = points[:, ROOT:ROOT + 1]
+            pseudo = ((points - root) / 1000.0).to(pred.dtype)
+        pred = pred[:, pred.shape[1] // 2]                                                      # B, J, 3
+        losses = {}
+        if self.loss_weight > 0:
+            error = (pred - pseudo).abs().sum(-1)
+            losses["triangulation"] = self.loss_weight * (error * valid).sum(1) / valid.sum(1).clamp(min=1)
+        if self.loss_weight < 1:
+            world = (pred * 1000.0).to(cameras.dtype) + root                                   # B, J, 3 mm
+            projected = cameras.project(world.unsqueeze(1).expand(-1, keypoints_2d.shape[1], -1, -1))
+            screen = normalised_screen_coordinates(torch.stack([projected, keypoints_2d.to(cameras.dtype)], 1),
+                                                   cameras)                                     # B, 2, V, J, 2
+            screen = screen - screen[..., ROOT:ROOT + 1, :]
+            error = (screen[:, 0] - screen[:, 1]).abs().sum(-1).to(pred.dtype)                  # B, V, J
+            per_view = (error * valid[:, None]).sum(-1) / valid.sum(1, keepdim=True).clamp(min=1)
+            losses["reprojection"] = (1 - self.loss_weight) * per_view.mean(1)
+        return losses
+
+    def losses(self, outputs, batch):
+        per_window = self._window_losses(outputs, batch)
+        if self.error_weights is None:
+            return {name: value.mean() for name, value in per_window.items()}
+        weights = self.error_weights(sum(per_window.values()).detach(), batch["frame_ids"])
+        return {name: (weights * value).sum() for name, value in per_window.items()}
 
 
 class MultiViewConsistencyPipeline(Pipeline):
@@ -373,6 +472,17 @@ def build_pipeline(cfg) -> Pipeline:
             raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' is single-view but DATASETS.VIEWS is "
                                       f"'{cfg.DATASETS.VIEWS}'; set DATASETS.VIEWS single")
         frames, joints, lf = cfg.DATASETS.FRAMES, NUM_JOINTS, m.LIFTER
+        if lifter_cls.inputs == "screen_views":
+            if cfg.DATASETS.VIEWS != "all" or cfg.DATASETS.TRAIN_VIEWS not in ("", "all"):
+                raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' fuses every view of a frame: set "
+                                          "DATASETS.VIEWS all (and DATASETS.TRAIN_VIEWS '' or all)")
+            try:
+                lifter = lifter_cls(num_frames=frames, num_views=lf.NUM_VIEWS, num_joints=joints,
+                                    centre_frame=lf.SELF_SUPERVISED, drop_path_rate=lf.DROP_PATH)
+            except ValueError as err:
+                raise PipelineConfigError(f"MODEL.LIFTER / DATASETS.FRAMES: {err}") from None
+            return MultiViewLiftingPipeline(lifter, self_supervised=lf.SELF_SUPERVISED, loss_weight=lf.LOSS_W,
+                                            error_aware=lf.ERROR_AWARE, test_flip=cfg.TEST.FLIP)
         if lifter_cls.inputs == "root_relative_pixels":
             if cfg.DATASETS.TRAIN_VIEWS != "all" or frames != 1:
                 raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' trains on every view of single frames: "

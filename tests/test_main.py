@@ -202,3 +202,12 @@ def test_pose3d_trains_from_multi_view_2d_alone_and_tests_on_single_views(tmp_pa
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_poses"] == 2 * 2 * 4 * 4          # S9, S11 x 2 actions x 4 frames x 4 single views
     assert np.isfinite(metrics["mpjpe_root_relative_mm"]["frame_avg"])
+
+
+def test_self_supervised_esmformer_trains_and_tests_on_every_view(tmp_path):
+    code, out = run(tmp_path, "esmformer_selfsup.yaml", "DATASETS.TRAIN_STRIDE", "20", "DATASETS.TEST_STRIDE", "20",
+                    "SOLVER.MAX_EPOCHS", "1", "SOLVER.BATCH_SIZE", "4")
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_poses"] == 2 * 2 * 2                 # S9, S11 x 2 actions x frames 0 and 20
+    assert np.isfinite(metrics["mpjpe_root_relative_mm"]["frame_avg"])

@@ -49,7 +49,8 @@ _C.MODEL.HEAD.LOSS_3D_WEIGHT = 0.0   # image pipelines: weight of the 3D loss (m
 
 _C.MODEL.LIFTER = CN()
 _C.MODEL.LIFTER.NAME = "none"        # registry LIFTERS: linear (Martinez et al. 2017), poseformer (Zheng et al. 2021),
-                                     # pose3d (Bouazizi et al. 2021, self-supervised from multi-view 2D)
+                                     # pose3d (Bouazizi et al. 2021, self-supervised from multi-view 2D),
+                                     # esmformer (multi-view, supervised or self-supervised)
 _C.MODEL.LIFTER.HIDDEN = 1024        # linear, pose3d: width of the residual MLP
 _C.MODEL.LIFTER.NUM_BLOCKS = 2       # linear, pose3d: number of residual blocks (pose3d: in encoder and decoder each)
 _C.MODEL.LIFTER.DROPOUT = 0.5        # linear, pose3d: dropout probability
@@ -60,7 +61,11 @@ _C.MODEL.LIFTER.EMBED_DIM = 32       # poseformer: channels per joint (the tempo
 _C.MODEL.LIFTER.DEPTH = 4            # poseformer: blocks of the spatial and of the temporal transformer
 _C.MODEL.LIFTER.NUM_HEADS = 8        # poseformer: attention heads
 _C.MODEL.LIFTER.MLP_RATIO = 2.0      # poseformer: MLP width / token width
-_C.MODEL.LIFTER.DROP_PATH = 0.1      # poseformer: stochastic depth of the last block (rising from 0)
+_C.MODEL.LIFTER.DROP_PATH = 0.1      # poseformer, esmformer: stochastic depth of the last block (rising from 0)
+_C.MODEL.LIFTER.NUM_VIEWS = 4        # esmformer: cameras of the rig (one feature extractor per view)
+_C.MODEL.LIFTER.SELF_SUPERVISED = False  # esmformer: train from the 2D of all views alone (no 3D labels)
+_C.MODEL.LIFTER.LOSS_W = 0.8         # esmformer self-supervised: weight of triangulation vs (1 - w) reprojection
+_C.MODEL.LIFTER.ERROR_AWARE = False  # esmformer: error-aware adaptive weighting of the training windows
 
 # ----------------------------------------------------------------------------- data
 _C.DATASETS = CN()
@@ -125,13 +130,15 @@ _C.DATASETS.H36M_IMAGES.SKIP_DAMAGED = True          # leave out the damaged S9 
 
 # ----------------------------------------------------------------------------- optimisation
 _C.SOLVER = CN()
-_C.SOLVER.OPTIMIZER = "adam"         # adam, adamw, sgd
+_C.SOLVER.OPTIMIZER = "adam"         # adam, amsgrad (Adam with AMSGrad), adamw, sgd
 _C.SOLVER.BASE_LR = 1e-3
 _C.SOLVER.WEIGHT_DECAY = 0.0
 _C.SOLVER.MOMENTUM = 0.9             # sgd only
 _C.SOLVER.LR_SCHEDULER = "exponential"   # exponential (per epoch by GAMMA), step (x GAMMA at STEPS), cosine, constant
 _C.SOLVER.GAMMA = 0.96
 _C.SOLVER.STEPS = []                 # epochs at which the step scheduler multiplies the rate by GAMMA
+_C.SOLVER.HALVING_PERIOD = 0         # exponential: halve the rate (instead of x GAMMA) after every n-th epoch
+                                     # (0 = off; ESMformer: 5)
 _C.SOLVER.MAX_EPOCHS = 10
 _C.SOLVER.BATCH_SIZE = 64            # per process
 _C.SOLVER.GRAD_CLIP = 0.0            # max gradient norm; 0 = off

@@ -84,8 +84,9 @@ def check_solver(cfg) -> None:
     for key in ("MAX_EPOCHS", "BATCH_SIZE", "LOG_PERIOD", "CHECKPOINT_PERIOD"):
         if getattr(s, key) < 1:
             raise ConfigError(f"SOLVER.{key} must be >= 1, got {getattr(s, key)}")
-    if s.BASE_LR <= 0 or s.GRAD_CLIP < 0:
-        raise ConfigError(f"SOLVER.BASE_LR must be > 0 and SOLVER.GRAD_CLIP >= 0, got {s.BASE_LR} and {s.GRAD_CLIP}")
+    if s.BASE_LR <= 0 or s.GRAD_CLIP < 0 or s.HALVING_PERIOD < 0:
+        raise ConfigError(f"SOLVER.BASE_LR must be > 0, SOLVER.GRAD_CLIP >= 0 and SOLVER.HALVING_PERIOD >= 0, got "
+                          f"{s.BASE_LR}, {s.GRAD_CLIP} and {s.HALVING_PERIOD}")
     if cfg.TEST.BATCH_SIZE < 1 or cfg.DATASETS.NUM_WORKERS < 0:
         raise ConfigError("TEST.BATCH_SIZE must be >= 1 and DATASETS.NUM_WORKERS >= 0")
 
@@ -170,7 +171,7 @@ def _train(cfg, model, train_set, checkpointer: Checkpointer, tensorboard, devic
     s = cfg.SOLVER
     loader = make_loader(train_set, s.BATCH_SIZE, True, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device)
     optimizer = build_optimizer(model.parameters(), s.OPTIMIZER, s.BASE_LR, s.WEIGHT_DECAY, s.MOMENTUM)
-    scheduler = build_scheduler(optimizer, s.LR_SCHEDULER, s.GAMMA, s.STEPS, s.MAX_EPOCHS)
+    scheduler = build_scheduler(optimizer, s.LR_SCHEDULER, s.GAMMA, s.STEPS, s.MAX_EPOCHS, s.HALVING_PERIOD)
     trainer = Trainer(model, optimizer, scheduler, checkpointer, tensorboard,
                       TrainSettings(max_epochs=s.MAX_EPOCHS, grad_clip=s.GRAD_CLIP, amp=s.AMP,
                                     log_period=s.LOG_PERIOD, checkpoint_period=s.CHECKPOINT_PERIOD,

@@ -3,14 +3,14 @@ from typing import Sequence
 
 import torch
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "amsgrad", "adamw", "sgd")
 SCHEDULERS = ("exponential", "step", "cosine", "constant")
 
 
 def build_optimizer(params, name: str, lr: float, weight_decay: float = 0.0, momentum: float = 0.9):
     params = [p for p in params if p.requires_grad]
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name in ("adam", "amsgrad"):
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, amsgrad=name == "amsgrad")
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
@@ -18,8 +18,16 @@ def build_optimizer(params, name: str, lr: float, weight_decay: float = 0.0, mom
     raise ValueError(f"SOLVER.OPTIMIZER: unknown optimizer '{name}'; expected one of {', '.join(OPTIMIZERS)}")
 
 
-def build_scheduler(optimizer, name: str, gamma: float, steps: Sequence[int], max_epochs: int):
-    """An epoch-level schedule (``scheduler.step()`` once per epoch)."""
+def build_scheduler(optimizer, name: str, gamma: float, steps: Sequence[int], max_epochs: int,
+                    halving_period: int = 0):
+    """An epoch-level schedule (``scheduler.step()`` once per epoch). ``exponential`` multiplies the rate by
+    ``gamma`` after every epoch, or, with ``halving_period`` n > 0, by 0.5 after every n-th epoch instead
+    (ESMformer's schedule: 0.95, and 0.5 every 5th epoch)."""
+    if halving_period < 0:
+        raise ValueError(f"SOLVER.HALVING_PERIOD must be >= 0, got {halving_period}")
+    if name == "exponential" and halving_period:
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda epoch: gamma ** (epoch - epoch // halving_period) * 0.5 ** (epoch // halving_period))
     if name == "exponential":
         return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
     if name == "step":

@@ -26,61 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from core.registry import LIFTERS
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: zero a residual branch for a random subset of samples in training (rescaling the rest)."""
-
-    def __init__(self, probability: float):
-        super().__init__()
-        self.probability = float(probability)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.probability == 0.0:
-            return x
-        keep = 1.0 - self.probability
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
-        return x * mask / keep
-
-
-class Attention(nn.Module):
-    """Multi-head self-attention with a joint qkv projection (bias) and an output projection."""
-
-    def __init__(self, dim: int, num_heads: int):
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"Attention: dim {dim} is not divisible by num_heads {num_heads}")
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: Tensor) -> Tensor:
-        batch, tokens, dim = x.shape
-        q, k, v = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, dim // self.num_heads).permute(2, 0, 3, 1, 4)
-        out = nn.functional.scaled_dot_product_attention(q, k, v)   # softmax(q k^T / sqrt(head_dim)) v
-        return self.proj(out.transpose(1, 2).reshape(batch, tokens, dim))
-
-
-class TransformerBlock(nn.Module):
-    """Pre-norm block: x + DropPath(Attention(LN(x))), then x + DropPath(MLP(LN(x)))."""
-
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, drop_path: float):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, num_heads)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
-        self.drop_path = DropPath(drop_path)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x)))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
-
-
-def _blocks(dim: int, depth: int, num_heads: int, mlp_ratio: float, drop_path_rate: float) -> nn.Sequential:
-    rates = torch.linspace(0, drop_path_rate, depth).tolist()
-    return nn.Sequential(*(TransformerBlock(dim, num_heads, mlp_ratio, rate) for rate in rates))
+from modeling.lifters.transformer import transformer_blocks
 
 
 @LIFTERS.register("poseformer")
@@ -103,10 +49,10 @@ class PoseFormer(nn.Module):
         embed_dim = embed_dim_ratio * num_joints
         self.joint_embedding = nn.Linear(2, embed_dim_ratio)
         self.joint_position = nn.Parameter(torch.zeros(1, num_joints, embed_dim_ratio))
-        self.spatial_blocks = _blocks(embed_dim_ratio, depth, num_heads, mlp_ratio, drop_path_rate)
+        self.spatial_blocks = transformer_blocks(embed_dim_ratio, depth, num_heads, mlp_ratio, drop_path_rate)
         self.spatial_norm = nn.LayerNorm(embed_dim_ratio, eps=1e-6)
         self.frame_position = nn.Parameter(torch.zeros(1, num_frames, embed_dim))
-        self.temporal_blocks = _blocks(embed_dim, depth, num_heads, mlp_ratio, drop_path_rate)
+        self.temporal_blocks = transformer_blocks(embed_dim, depth, num_heads, mlp_ratio, drop_path_rate)
         self.temporal_norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self.frame_weights = nn.Conv1d(num_frames, 1, kernel_size=1)
         self.head = nn.Sequential(nn.LayerNorm(embed_dim), nn.Linear(embed_dim, num_joints * 3))

@@ -157,3 +157,25 @@ def test_the_published_poseformer_settings_build_and_run_on_the_fixture(h36m_roo
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_poses"] == 25 * 4 and set(metrics["mpjpe_root_relative_mm"]["per_action"]) == {"Walking"}
+
+
+def test_the_published_esmformer_settings_build_and_run_on_the_fixture(h36m_root):
+    import main
+    configs = sorted((Path(__file__).resolve().parents[2] / "configs" / "h36m").glob("esmformer_*.yaml"))
+    assert len(configs) == 4
+    for path in configs:
+        cfg = load_config(str(path))
+        assert cfg.DATASETS.FRAMES == 27 and cfg.DATASETS.VIEWS == "all" and cfg.SOLVER.OPTIMIZER == "amsgrad"
+        assert cfg.MODEL.LIFTER.ERROR_AWARE == cfg.MODEL.LIFTER.SELF_SUPERVISED
+    selfsup = next(p for p in configs if p.name == "esmformer_27f_gt_selfsup.yaml")
+    out = h36m_root / "out"
+    code = main.main(["--cfg", str(selfsup), "DATASETS.H36M.ROOT", str(h36m_root), "DATASETS.H36M.TRAIN_SUBJECTS",
+                      "['S1']", "DATASETS.H36M.TEST_SUBJECTS", "['S9']", "DATASETS.NUM_WORKERS", "0",
+                      "DATASETS.FRAMES", "9", "DATASETS.TRAIN_STRIDE", "10", "DATASETS.TEST_STRIDE", "5",
+                      "SOLVER.MAX_EPOCHS", "1", "SOLVER.BATCH_SIZE", "4", "SOLVER.LOG_PERIOD", "1", "OUTPUT_DIR", str(out)])
+    assert code == 0
+    log = (out / "log.txt").read_text()
+    assert "triangulation" in log and "reprojection" in log
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_poses"] == 5 and np.isfinite(metrics["mpjpe_root_relative_mm"]["frame_avg"])
+    assert "frame_weights" in str(torch.load(out / "model_final.pth", weights_only=True)["model"].keys())

@@ -19,3 +19,18 @@ def test_optimizers_and_schedules():
         build_optimizer(params, "lbfgs", 0.1)
     with pytest.raises(ValueError, match="unknown scheduler 'poly'"):
         build_scheduler(opt, "poly", 0.1, [], 3)
+
+
+def test_esmformer_schedule_halves_every_fifth_epoch_and_amsgrad_is_adam():
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    opt = build_optimizer(params, "amsgrad", 1.0)
+    assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["amsgrad"]
+    schedule = build_scheduler(opt, "exponential", gamma=0.95, steps=[], max_epochs=12, halving_period=5)
+    rates = []
+    for _ in range(11):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        schedule.step()
+    expected = [0.95 ** (e - e // 5) * 0.5 ** (e // 5) for e in range(11)]
+    assert rates == pytest.approx(expected)
+    assert rates[5] == pytest.approx(0.95 ** 4 * 0.5)
