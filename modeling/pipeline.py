@@ -461,6 +461,9 @@ def _build_image_pipeline(cfg) -> ImagePipeline:
 def build_pipeline(cfg) -> Pipeline:
     """Compose the configured pieces; unknown names fail listing the registered ones."""
     m = cfg.MODEL
+    if cfg.TEST.FLIP and m.LIFTER.NAME == "none":
+        raise PipelineConfigError("TEST.FLIP is implemented for the screen-coordinate lifters (poseformer, esmformer), "
+                                  "not for triangulation or image pipelines")
     if m.BACKBONE.NAME != "none":
         return _build_image_pipeline(cfg)
     if m.LIFTER.NAME != "none":
@@ -472,6 +475,9 @@ def build_pipeline(cfg) -> Pipeline:
             raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' is single-view but DATASETS.VIEWS is "
                                       f"'{cfg.DATASETS.VIEWS}'; set DATASETS.VIEWS single")
         frames, joints, lf = cfg.DATASETS.FRAMES, NUM_JOINTS, m.LIFTER
+        if cfg.TEST.FLIP and lifter_cls.inputs not in ("screen", "screen_views"):
+            raise PipelineConfigError(f"TEST.FLIP is implemented for the screen-coordinate lifters (poseformer, "
+                                      f"esmformer), not for MODEL.LIFTER.NAME '{m.LIFTER.NAME}'")
         if lifter_cls.inputs == "screen_views":
             if cfg.DATASETS.VIEWS != "all" or cfg.DATASETS.TRAIN_VIEWS not in ("", "all"):
                 raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' fuses every view of a frame: set "

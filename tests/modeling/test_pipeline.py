@@ -90,3 +90,11 @@ def test_pose3d_needs_multi_view_training_samples_and_tests_single_views():
     assert set(losses) == {"triangulation", "rigid"} and all(torch.isfinite(v) for v in losses.values())
     with pytest.raises(PipelineConfigError, match="TRAIN_VIEWS all"):
         model.losses(single, batch(views="single"))
+
+
+def test_flip_averaging_is_refused_where_it_is_not_implemented():
+    with pytest.raises(PipelineConfigError, match="TEST.FLIP"):
+        build_pipeline(load_config(None, ["MODEL.LIFTER.NAME", "linear", "DATASETS.VIEWS", "single", "TEST.FLIP",
+                                          "True"]))
+    with pytest.raises(PipelineConfigError, match="TEST.FLIP"):
+        build_pipeline(load_config(None, ["MODEL.HEAD.NAME", "dlt", "TEST.FLIP", "True"]))
