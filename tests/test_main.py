@@ -113,11 +113,11 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
 
 @pytest.mark.parametrize("overrides, message", [
     (["SOLVER.MAX_EPOCH", "2"], "unknown config key 'SOLVER.MAX_EPOCH'; closest valid keys: SOLVER.MAX_EPOCHS"),
-    (["MODEL.LIFTER.NAME", "linaer"], "unknown lifter 'linaer'; registered lifter names: linear"),
+    (["MODEL.LIFTER.NAME", "linaer"], "unknown lifter 'linaer'; registered lifter names: esmformer, linear, pose3d, poseformer"),
     (["DATASETS.VIEWS", "all"], "is single-view but DATASETS.VIEWS is 'all'"),
     (["DATASETS.SYNTHETIC.ACTIONS", "['moonwalk']"], "unknown action(s) moonwalk"),
     (["DEVICE", "tpu"], "DEVICE 'tpu' is not a device"),
-    (["SOLVER.OPTIMIZER", "adagrad"], "SOLVER.OPTIMIZER: unknown optimizer 'adagrad'; expected one of adam, adamw, sgd"),
+    (["SOLVER.OPTIMIZER", "adagrad"], "SOLVER.OPTIMIZER: unknown optimizer 'adagrad'; expected one of adam, amsgrad, adamw, sgd"),
     (["SOLVER.LOG_PERIOD", "0"], "SOLVER.LOG_PERIOD must be >= 1"),
     (["DATASETS.SYNTHETIC.NOISE.TEMPORAL_CORRELATION", "1.0"], "DATASETS.SYNTHETIC.NOISE: "),
     (["DOTRAIN", "False"], "DOTRAIN is False but the pipeline has trainable parameters and no weights"),
