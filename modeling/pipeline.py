@@ -163,9 +163,11 @@ class ScreenLiftingPipeline(Pipeline):
     frame's root-relative 3D in the camera frame (Pavllo et al. 2019's protocol, used by PoseFormer).
 
     The lifter works in metres (outputs ``pred_3d`` in mm); the loss is the MPJPE in metres over all joints
-    with the target pelvis at 0, as in the reference code (the predicted pelvis is not forced to 0, so its
-    error counts in the metrics too). With ``test_flip``, the evaluation averages the prediction with the
-    mirrored-back prediction of the mirrored input (``core.geometry.mirror``: about the principal point).
+    with the target pelvis at 0, as in the reference code (the predicted pelvis is trained towards 0, not
+    forced to it). Deviation: the metrics re-centre the prediction on its own pelvis (root-relative MPJPE),
+    where the reference scores the raw prediction. With ``test_flip``, the evaluation averages the prediction
+    with the mirrored-back prediction of the mirrored input (``core.geometry.mirror``: about the principal
+    point).
     """
 
     def __init__(self, lifter: nn.Module, test_flip: bool = False):
@@ -202,7 +204,8 @@ class MultiViewLiftingPipeline(Pipeline):
     3D (ESMformer; the lifter works in metres, ``pred_3d`` is the centre frame in mm).
 
     - Supervised: the MPJPE (m) of every window frame against the root-relative world 3D (the reference's
-      ``mpjpe_cal`` over all 27 frames; the predicted pelvis is not forced to 0).
+      ``mpjpe_cal`` over all 27 frames; the predicted pelvis is trained towards 0, and the metrics re-centre
+      the prediction on it, where the reference scores the raw prediction).
     - Self-supervised (the lifter predicts the centre frame): per window, ``loss_weight`` x the triangulation
       loss (mean over joints of the L1 norm, m, between the prediction and the root-relative DLT of the
       centre frame's input 2D of all views) + (1 - ``loss_weight``) x the reprojection loss (the prediction,
@@ -210,7 +213,9 @@ class MultiViewLiftingPipeline(Pipeline):
       root-relative normalised screen coordinates and the input's, mean over views).
     - ``error_aware``: the windows' losses are averaged with ESMformer's adaptive weights
       (``modeling.losses.error_aware``) instead of uniformly.
-    - ``test_flip``: the prediction is averaged with the mirrored-back prediction of the mirrored views.
+    - ``test_flip``: the prediction is averaged with the mirrored-back prediction of the mirrored views. The
+      mirrored views are those of the mirrored rig (each camera at its mirror position), which the lifter
+      knows only if it was trained with ``DATASETS.FLIP``; the builder requires that.
 
     Fixes to the reference (``main.py``, ``common/computer_*_loss.py``): the reprojection-only setting
     (``loss_weight`` 0) works; the DLT removes lens distortion (the reference's DLT ignores it while its
@@ -272,8 +277,10 @@ class MultiViewLiftingPipeline(Pipeline):
             screen = normalised_screen_coordinates(torch.stack([projected, keypoints_2d.to(cameras.dtype)], 1),
                                                    cameras)                                     # B, 2, V, J, 2
             screen = screen - screen[..., ROOT:ROOT + 1, :]
-            error = (screen[:, 0] - screen[:, 1]).abs().sum(-1).to(pred.dtype)                  # B, V, J
-            per_view = (error * valid[:, None]).sum(-1) / valid.sum(1, keepdim=True).clamp(min=1)
+            error = (screen[:, 0] - screen[:, 1]).abs().sum(-1)                                 # B, V, J
+            seen = valid[:, None] * torch.isfinite(error).to(pred.dtype)    # a joint behind a camera: NaN
+            error = error.nan_to_num(0.0, posinf=0.0).to(pred.dtype)
+            per_view = (error * seen).sum(-1) / seen.sum(-1).clamp(min=1)
             losses["reprojection"] = (1 - self.loss_weight) * per_view.mean(1)
         return losses
 
@@ -482,6 +489,13 @@ def build_pipeline(cfg) -> Pipeline:
             if cfg.DATASETS.VIEWS != "all" or cfg.DATASETS.TRAIN_VIEWS not in ("", "all"):
                 raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' fuses every view of a frame: set "
                                           "DATASETS.VIEWS all (and DATASETS.TRAIN_VIEWS '' or all)")
+            if cfg.TEST.FLIP and not cfg.DATASETS.FLIP:
+                raise PipelineConfigError(f"TEST.FLIP with MODEL.LIFTER.NAME '{m.LIFTER.NAME}' shows it the mirrored "
+                                          "rig, which it learns only from mirrored training samples: set "
+                                          "DATASETS.FLIP True")
+            if cfg.DATASETS.NAME == "synthetic" and cfg.DATASETS.SYNTHETIC.RIG != "h36m_ring":
+                raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' learns one fixed rig (it never sees "
+                                          "the cameras): set DATASETS.SYNTHETIC.RIG h36m_ring")
             try:
                 lifter = lifter_cls(num_frames=frames, num_views=lf.NUM_VIEWS, num_joints=joints,
                                     centre_frame=lf.SELF_SUPERVISED, drop_path_rate=lf.DROP_PATH)

@@ -33,7 +33,8 @@ def load_state_strict(model: nn.Module, state: Dict[str, torch.Tensor], source: 
                       new_modules: Tuple[str, ...] = ()) -> List[str]:
     """Load a state dict, accepting DDP's ``module.`` prefix; any mismatch is an error listing the keys,
     except keys of the modules named in ``new_modules`` that the checkpoint lacks: they keep their
-    initialisation. Returns those keys."""
+    initialisation. Returns those keys. Modules' extra states (``get_extra_state``, e.g. per-frame training
+    weights whose size is the dataset's) are loaded as they are."""
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     model = unwrap(model)
@@ -42,7 +43,8 @@ def load_state_strict(model: nn.Module, state: Dict[str, torch.Tensor], source: 
     missing = sorted(set(own) - set(state) - set(kept))
     unexpected = sorted(set(state) - set(own))
     mismatched = sorted(f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-                        for k in set(own) & set(state) if own[k].shape != state[k].shape)
+                        for k in set(own) & set(state)
+                        if isinstance(own[k], torch.Tensor) and own[k].shape != state[k].shape)
     if missing or unexpected or mismatched:
         parts = []
         for title, items in (("missing keys", missing), ("unexpected keys", unexpected),

@@ -16,8 +16,8 @@ Names also swap: the left wrist of the mirrored person is the right wrist of the
 (``core.skeleton.FLIP_PERMUTATION``); ``mirror_joints_*`` apply the swap with the mirroring.
 
 Deviation from VideoPose3D / PoseFormer / ESMformer: they flip normalised screen coordinates about the
-image centre and the camera-frame 3D about x = 0, which disagree by the principal point's offset from
-the image centre (a few pixels on Human3.6M); here both mirror about the principal point.
+image centre and the camera-frame 3D about x = 0, which disagree by twice the principal point's offset
+from the image centre (18 to 40 px on Human3.6M's cameras); here both mirror about the principal point.
 """
 import torch
 from torch import Tensor

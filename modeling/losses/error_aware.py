@@ -17,7 +17,8 @@ per-window losses ``l_i``:
 Fixes to the reference: weights are kept per take and frame (the reference gives all subjects one
 shared array per action, and truncates takes longer than 6400 frames); with several processes (DDP)
 the factors of all processes' batches are applied on every process, so the weights stay identical.
-The weights are a buffer of the pipeline, saved in its checkpoints (a resumed run continues them).
+The weights are saved in the pipeline's checkpoints as the module's extra state (their number is the
+training split's), so a resumed run continues them.
 """
 import torch
 import torch.distributed as dist
@@ -30,17 +31,17 @@ class ErrorAwareWeights(nn.Module):
         if not 0.0 <= trim < 0.5:
             raise ValueError(f"ErrorAwareWeights: trim must be in [0, 0.5), got {trim}")
         self.trim, self.max_sigma = trim, max_sigma
-        self.register_buffer("frame_weights", torch.ones(0, dtype=torch.float64))
+        self.frame_weights = torch.ones(0, dtype=torch.float64)   # sized by reset() or a checkpoint
 
     def reset(self, num_frames: int) -> None:
         """Weights of 1 for ``num_frames`` training frames (ids 0 .. num_frames - 1)."""
         self.frame_weights = torch.ones(num_frames, dtype=torch.float64, device=self.frame_weights.device)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        stored = state_dict.get(prefix + "frame_weights")
-        if stored is not None:                      # the number of frames is the checkpoint's
-            self.frame_weights = torch.ones_like(stored, device=self.frame_weights.device)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+    def get_extra_state(self):
+        return {"frame_weights": self.frame_weights.cpu()}
+
+    def set_extra_state(self, state) -> None:
+        self.frame_weights = state["frame_weights"].to(torch.float64).clone()
 
     def batch_statistics(self, losses: Tensor):
         """(mu, sigma) of the batch's losses trimmed to their 5 %-95 % range (see the module docstring)."""
@@ -56,6 +57,8 @@ class ErrorAwareWeights(nn.Module):
         the weighted loss); updates the frame weights first in training."""
         if len(self.frame_weights) == 0:
             raise RuntimeError("ErrorAwareWeights: reset(num_frames) was not called before training")
+        if self.frame_weights.device != losses.device:
+            self.frame_weights = self.frame_weights.to(losses.device)
         first = torch.ones_like(frame_ids, dtype=torch.bool)
         first[:, 1:] = frame_ids[:, 1:] != frame_ids[:, :-1]   # each frame of a window once (edge padding repeats)
         if self.training:

@@ -77,5 +77,7 @@ def _reprojection_l1(pred: Tensor, keypoints_2d: Tensor, cameras: Cameras, valid
     projected = projected - projected[..., ROOT:ROOT + 1, :]
     observed = keypoints_2d.to(cameras.dtype)
     observed = (observed - observed[..., ROOT:ROOT + 1, :]).unsqueeze(1)          # B, 1, t, J, 2
-    pair_errors = _masked_l1(projected - observed, valid[:, None, None].expand(-1, views, views, -1))
+    difference = projected - observed
+    seen = valid[:, None, None] & torch.isfinite(difference).all(-1)     # a joint behind a camera: NaN
+    pair_errors = _masked_l1(difference.nan_to_num(0.0, posinf=0.0, neginf=0.0), seen)
     return pair_errors.mean(0).sum().to(pred.dtype)

@@ -178,4 +178,9 @@ def test_the_published_esmformer_settings_build_and_run_on_the_fixture(h36m_root
     assert "triangulation" in log and "reprojection" in log
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_poses"] == 5 and np.isfinite(metrics["mpjpe_root_relative_mm"]["frame_avg"])
-    assert "frame_weights" in str(torch.load(out / "model_final.pth", weights_only=True)["model"].keys())
+    assert "error_weights._extra_state" in torch.load(out / "model_final.pth", weights_only=True)["model"]
+    # the checkpoint, with its per-frame weights, loads again for a test-only run
+    code = main.main(["--cfg", str(out / "config.yaml"), "DOTRAIN", "False", "WEIGHTS", str(out / "model_final.pth"),
+                      "OUTPUT_DIR", str(h36m_root / "retest")])
+    assert code == 0
+    assert json.loads((h36m_root / "retest" / "metrics.json").read_text()) == metrics

@@ -63,7 +63,7 @@ def test_supervised_loss_is_the_window_mpjpe_and_error_aware_weights_apply():
 
 def test_flip_averaging_is_mirror_symmetric():
     torch.manual_seed(0)
-    cfg = load_config(None, ESM + ["TEST.FLIP", "True"])
+    cfg = load_config(None, ESM + ["TEST.FLIP", "True", "DATASETS.FLIP", "True"])
     model = build_pipeline(cfg).eval()
     assert isinstance(model, MultiViewLiftingPipeline)
     for module in (model.lifter.views, model.lifter.temporal):            # keep it fast: shallow stacks
@@ -83,5 +83,9 @@ def test_configuration_errors_name_the_keys():
         build_pipeline(load_config(None, ESM + ["DATASETS.VIEWS", "single"]))
     with pytest.raises(PipelineConfigError, match="LOSS_W must be in"):
         build_pipeline(load_config(None, ESM + ["MODEL.LIFTER.LOSS_W", "1.5"]))
+    with pytest.raises(PipelineConfigError, match="DATASETS.FLIP True"):
+        build_pipeline(load_config(None, ESM + ["TEST.FLIP", "True"]))
+    with pytest.raises(PipelineConfigError, match="RIG h36m_ring"):
+        build_pipeline(load_config(None, ESM + ["DATASETS.SYNTHETIC.RIG", "random"]))
     with pytest.raises(PipelineConfigError, match="multiple of 9"):
         build_pipeline(load_config(None, ["MODEL.LIFTER.NAME", "esmformer", "DATASETS.FRAMES", "5"]))

@@ -50,11 +50,12 @@ def test_trimmed_statistics_shared_frames_padding_and_the_sigma_guard():
 
 
 def test_weights_are_saved_and_loaded_with_their_size():
-    trained = ErrorAwareWeights()
-    trained.reset(7)
-    trained.frame_weights[3] = 0.5
-    fresh = ErrorAwareWeights()
-    fresh.load_state_dict(trained.state_dict())
-    assert torch.equal(fresh.frame_weights, trained.frame_weights)
+    from core.engine.checkpoint import load_state_strict
+    trained = torch.nn.Sequential(ErrorAwareWeights())
+    trained[0].reset(7)
+    trained[0].frame_weights[3] = 0.5
+    fresh = torch.nn.Sequential(ErrorAwareWeights())
+    load_state_strict(fresh, trained.state_dict(), "checkpoint")       # the checkpoint's strict loader
+    assert torch.equal(fresh[0].frame_weights, trained[0].frame_weights)
     with pytest.raises(RuntimeError, match="reset"):
         ErrorAwareWeights()(torch.ones(2), windows([0, 1]))

@@ -47,3 +47,12 @@ def test_relative_rotations_map_one_camera_frame_into_another():
     rot = relative_rotations(cams)[0]
     assert torch.allclose(rot[2, 3] @ cams.R[0, 2], cams.R[0, 3])
     assert torch.allclose(rot[1, 1], torch.eye(3, dtype=rot.dtype))
+
+
+def test_a_joint_behind_a_camera_is_left_out_of_the_reprojection_not_nan():
+    batch = exact_batch(2)
+    kp, cams = batch["keypoints_2d"][:, 0], batch["cameras"]
+    pred = true_camera_poses(batch)
+    pred[:, 0, 12] = torch.tensor([0.0, 0.0, -1.0e5])                  # view 0's left elbow 100 m behind it
+    losses = multiview_consistency_losses(pred, kp, cams, reprojection_weight=1.0)
+    assert all(torch.isfinite(v) for v in losses.values())
