@@ -36,9 +36,8 @@ import modeling.losses  # noqa: F401  (registers the losses)
 from core.geometry.mirror import mirror_joints_3d
 from core.registry import BACKBONES, FUSIONS, HEADS, LIFTERS, LOSSES
 from datasets.sequences import mirror_sample
-from core.geometry.triangulation import triangulate_cameras
 from modeling.losses.error_aware import ErrorAwareWeights
-from modeling.losses.multiview import multiview_consistency_losses
+from modeling.losses.multiview import multiview_consistency_losses, triangulated_pose
 from modeling.heads.decoding import argmax_decode, heatmap_to_image, soft_argmax
 from core.skeleton import NUM_JOINTS, ROOT
 
@@ -260,12 +259,8 @@ class MultiViewLiftingPipeline(Pipeline):
             return {"mpjpe": (pred - outputs["target_window"] / 1000.0).norm(dim=-1).mean((1, 2))}
         keypoints_2d = batch["keypoints_2d"][:, batch["keypoints_2d"].shape[1] // 2]            # B, V, J, 2
         cameras = batch["cameras"]
-        with torch.no_grad():
-            dlt = triangulate_cameras(cameras, keypoints_2d.to(cameras.dtype))
-            valid = (dlt.valid & dlt.valid[:, ROOT:ROOT + 1]).to(pred.dtype)                  # B, J
-            points = dlt.points_3d.nan_to_num(0.0)
-            root = points[:, ROOT:ROOT + 1]
-            pseudo = ((points - root) / 1000.0).to(pred.dtype)
+        relative, valid, root = triangulated_pose(keypoints_2d, cameras)
+        pseudo, valid = (relative / 1000.0).to(pred.dtype), valid.to(pred.dtype)               # B, J, 3; B, J
         pred = pred[:, pred.shape[1] // 2]                                                      # B, J, 3
         losses = {}
         if self.loss_weight > 0:

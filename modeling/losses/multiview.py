@@ -25,16 +25,26 @@ def _masked_l1(difference: Tensor, valid: Tensor) -> Tensor:
     return total / (weights.sum(-1).clamp(min=1) * difference.shape[-1])
 
 
+def triangulated_pose(keypoints_2d: Tensor, cameras: Cameras):
+    """The detached DLT of all views' 2D (B, V, J, 2): (root-relative world points (B, J, 3) mm, valid (B, J): the
+    joint and the root were triangulated, root (B, 1, 3) world mm); NaNs of invalid points are zeros."""
+    with torch.no_grad():
+        result = triangulate_cameras(cameras, keypoints_2d.to(cameras.dtype))
+        points = result.points_3d.nan_to_num(0.0)
+        root = points[:, ROOT:ROOT + 1]
+    return points - root, result.valid & result.valid[:, ROOT:ROOT + 1], root
+
+
 def pseudo_labels(keypoints_2d: Tensor, cameras: Cameras):
     """The DLT of all views' 2D: (targets (B, V, J, 3) root-relative camera-frame mm, valid (B, J) for the
     non-root joints, root_cam (B, V, 1, 3) the root in each camera's frame, mm)."""
-    with torch.no_grad():
-        result = triangulate_cameras(cameras, keypoints_2d.to(cameras.dtype))
-        in_cameras = cameras.world_to_camera(result.points_3d.unsqueeze(1).expand(-1, keypoints_2d.shape[1], -1, -1))
-        root_cam = in_cameras[..., ROOT:ROOT + 1, :]
-        valid = result.valid & result.valid[:, ROOT:ROOT + 1]
-        valid[:, ROOT] = False                                   # the root's offset is 0 by construction
-    return (in_cameras - root_cam).nan_to_num(0.0), valid, root_cam.nan_to_num(0.0)
+    relative, valid, root = triangulated_pose(keypoints_2d, cameras)
+    views = keypoints_2d.shape[1]
+    targets = (cameras.R.unsqueeze(2) @ relative.unsqueeze(1).unsqueeze(-1)).squeeze(-1)    # rotated into each view
+    root_cam = cameras.world_to_camera(root.unsqueeze(1).expand(-1, views, -1, -1))
+    valid = valid.clone()
+    valid[:, ROOT] = False                                       # the root's offset is 0 by construction
+    return targets, valid, root_cam
 
 
 def relative_rotations(cameras: Cameras) -> Tensor:
