@@ -9,7 +9,7 @@ from typing import Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from core.skeleton import BONES, bone_side
+from core.skeleton import BONES, NUM_JOINTS, bone_side
 
 Color = Tuple[int, int, int]
 
@@ -45,6 +45,106 @@ def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, style: SkeletonStyle
                      colors[bone_side(parent, child)], style.thickness, cv2.LINE_AA)
     for j in np.flatnonzero(ok):
         cv2.circle(out, tuple(np.round(points[j]).astype(int)), style.joint_radius, style.center, -1, cv2.LINE_AA)
+    return out
+
+
+GRID_COLOR: Color = (85, 85, 85)
+GRID_SPACINGS_MM = (100.0, 200.0, 250.0, 500.0, 1000.0, 2000.0, 5000.0)
+
+
+def view_rotation(elevation_deg: float, azimuth_deg: float) -> np.ndarray:
+    """(3, 3) rows: the screen's right, up and into-the-screen directions of an orthographic viewer of a z-up frame.
+
+    Azimuth 0, elevation 0 looks along +y with +x to the right and +z up; the azimuth turns the viewing
+    direction about z from +y towards +x; a positive elevation raises the viewer, who then looks down."""
+    a, e = np.deg2rad(azimuth_deg), np.deg2rad(elevation_deg)
+    ahead = np.array([np.sin(a), np.cos(a), 0.0])      # horizontal viewing direction
+    right = np.array([np.cos(a), -np.sin(a), 0.0])
+    z = np.array([0.0, 0.0, 1.0])
+    return np.stack([right, np.sin(e) * ahead + np.cos(e) * z, np.cos(e) * ahead - np.sin(e) * z])
+
+
+def _grid_spacing(half_extent: float) -> float:
+    """The smallest round spacing giving at most 4 grid cells from the centre to the edge."""
+    return next((s for s in GRID_SPACINGS_MM if half_extent / s <= 4), GRID_SPACINGS_MM[-1])
+
+
+def draw_pose_3d(poses: Sequence[np.ndarray], styles: Sequence[SkeletonStyle], size=320,
+                 elevation_deg: float = 12.0, azimuth_deg: float = 0.0, background: int = 40, grid: bool = True,
+                 margin: float = 0.12, center: Optional[np.ndarray] = None,
+                 radius: Optional[float] = None) -> np.ndarray:
+    """A uint8 RGB picture of 3D skeletons, each pose (J, 3) in mm of a z-up frame drawn with its style (in order,
+    so later poses lie on top), seen orthographically from ``elevation_deg`` / ``azimuth_deg`` (``view_rotation``).
+
+    - ``size``: an int (square) or (height, width) in pixels.
+    - One scale for all poses: the sphere about ``center`` (default: the middle of the 3D box of all finite
+      joints) of ``radius`` (default: the farthest finite joint from it) fills the picture less ``margin`` on each
+      side, whatever the view, so pictures of the same poses from other viewpoints share the scale.
+    - ``grid``: a floor grid (round spacing) at the lowest joint's height, under the poses and at least as wide as
+      the sphere's radius, drawn first.
+    - Bones are drawn far to near within each pose; joints that are not finite are skipped (with their bones);
+      with no finite joint the picture is the plain background.
+
+    Raises ValueError unless every pose has shape (NUM_JOINTS, 3) and there is one style per pose.
+    """
+    poses = [np.asarray(p, dtype=np.float64) for p in poses]
+    if any(p.shape != (NUM_JOINTS, 3) for p in poses):
+        raise ValueError(f"draw_pose_3d: every pose must have shape ({NUM_JOINTS}, 3), got "
+                         f"{[p.shape for p in poses]}")
+    if len(styles) != len(poses):
+        raise ValueError(f"draw_pose_3d: one style per pose, got {len(styles)} styles for {len(poses)} poses")
+    height, width = (size, size) if np.ndim(size) == 0 else (int(size[0]), int(size[1]))
+    if height < 1 or width < 1:
+        raise ValueError(f"draw_pose_3d: size must be positive, got {size}")
+    out = np.full((height, width, 3), background, dtype=np.uint8)
+    points = np.stack(poses) if poses else np.zeros((0, NUM_JOINTS, 3))           # N, J, 3
+    ok = np.isfinite(points).all(-1)                                                 # N, J
+    if not ok.any():
+        return out
+    finite = points[ok]
+    center = (finite.min(0) + finite.max(0)) / 2 if center is None else np.asarray(center, dtype=np.float64)
+    if radius is None:
+        radius = float(np.linalg.norm(finite - center, axis=-1).max())
+    scale = (min(height, width) / 2 * (1 - 2 * margin)) / max(radius, 1.0)        # pixels per mm
+    rotation = view_rotation(elevation_deg, azimuth_deg)
+
+    def to_pixels(xyz: np.ndarray):
+        """(..., 3) mm -> (..., 2) pixels (x right, y down) and (...) depth (larger = farther)."""
+        view = (xyz - center) @ rotation.T
+        pixels = np.stack([width / 2 + scale * view[..., 0], height / 2 - scale * view[..., 1]], -1)
+        return pixels, view[..., 2]
+
+    if grid:
+        floor = finite[:, 2].min()
+        half = max(np.abs(finite[:, :2] - center[:2]).max() * 1.25, 0.5 * radius, 200.0)
+        spacing = _grid_spacing(half)
+        ticks = center[:2, None] + np.arange(-np.ceil(half / spacing), np.ceil(half / spacing) + 1) * spacing
+        low, high = ticks[:, 0], ticks[:, -1]
+        # segments (M, 2, 3): lines along y at every x tick, then along x at every y tick
+        along_y = np.stack([np.stack([ticks[0], np.full_like(ticks[0], low[1])], -1),
+                            np.stack([ticks[0], np.full_like(ticks[0], high[1])], -1)], 1)
+        along_x = np.stack([np.stack([np.full_like(ticks[1], low[0]), ticks[1]], -1),
+                            np.stack([np.full_like(ticks[1], high[0]), ticks[1]], -1)], 1)
+        segments = np.concatenate([along_y, along_x])
+        segments = np.concatenate([segments, np.full(segments.shape[:-1] + (1,), floor)], -1)
+        ends = np.round(to_pixels(segments)[0]).astype(int)
+        for a, b in ends:
+            cv2.line(out, tuple(a), tuple(b), GRID_COLOR, 1, cv2.LINE_AA)
+
+    pixels, depth = to_pixels(points)                                                # N, J, 2 and N, J
+    pixels = np.round(np.where(ok[..., None], pixels, 0)).astype(int)
+    bones = np.array(BONES)
+    sides = [bone_side(p, c) for p, c in BONES]
+    for n, style in enumerate(styles):
+        colors = {"left": style.left, "right": style.right, "center": style.center}
+        bone_depth = depth[n, bones].mean(-1)
+        for b in np.argsort(-bone_depth, kind="stable"):
+            parent, child = bones[b]
+            if ok[n, parent] and ok[n, child]:
+                cv2.line(out, tuple(pixels[n, parent]), tuple(pixels[n, child]), colors[sides[b]], style.thickness,
+                         cv2.LINE_AA)
+        for j in np.flatnonzero(ok[n]):
+            cv2.circle(out, tuple(pixels[n, j]), style.joint_radius, style.center, -1, cv2.LINE_AA)
     return out
 
 

@@ -11,7 +11,27 @@ class DatasetError(ValueError):
     """Data that cannot be read or generated as configured (names the file or key)."""
 
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")
+
+
+def subjects_of_split(cfg, split: str, train_subjects, test_subjects, group: str) -> list:
+    """The subjects of ``split``: ``DATASETS.VAL_SUBJECTS`` are held out of ``train_subjects`` as the validation
+    split (for choosing checkpoints, never the test subjects); ``group`` names the config group in errors."""
+    held_out = list(cfg.DATASETS.VAL_SUBJECTS)
+    unknown = [s for s in held_out if s not in train_subjects]
+    if unknown or (held_out and len(held_out) == len(train_subjects)):
+        raise DatasetError(f"DATASETS.VAL_SUBJECTS {held_out} must be some, not all, of "
+                           f"{group}.TRAIN_SUBJECTS {list(train_subjects)}")
+    if split == "val":
+        return held_out
+    if split == "train":
+        return [s for s in train_subjects if s not in held_out]
+    return list(test_subjects)
+
+
+def stride_of_split(cfg, split: str) -> int:
+    """``DATASETS.TRAIN_STRIDE`` for training; validation samples like the test split."""
+    return cfg.DATASETS.TRAIN_STRIDE if split == "train" else cfg.DATASETS.TEST_STRIDE
 
 
 def views_of_split(cfg, split: str) -> str:

@@ -36,7 +36,7 @@ annotation files are read with ``datasets.formats.safe_pickle`` (plain data only
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -46,7 +46,7 @@ from torch.utils.data import Dataset
 from core.geometry.cameras import Cameras
 from core.registry import DATASETS
 from core.skeleton import NUM_JOINTS
-from datasets import DatasetError
+from datasets import DatasetError, stride_of_split, subjects_of_split
 from datasets.crops import random_zoom_rotation, square_crop_affines
 from datasets.formats.calibration import CalibrationError, check_camera
 from datasets.formats.safe_pickle import SafePickleError, load_npy, load_pickle
@@ -278,6 +278,7 @@ class H36MMultiViewImages(Dataset):
             "keypoints_2d_gt": crop_2d[None].clone(),
             "confidence_2d": visible[None].clone(),
             "cameras": crop_cameras,
+            "image_cameras": cameras,
             "images": to_image_tensor(images),
         }
 
@@ -298,7 +299,7 @@ def select_frames(table: FrameTable, subjects: Sequence[str], stride: int, skip_
 
 def _build(cfg, split: str, reader) -> H36MMultiViewImages:
     d, h = cfg.DATASETS, cfg.DATASETS.H36M_IMAGES
-    key = "TRAIN_FILE" if split == "train" else "TEST_FILE"
+    key = "TEST_FILE" if split == "test" else "TRAIN_FILE"  # validation subjects are held out of training
     file = getattr(h, key)
     if not file:
         raise DatasetError(f"DATASETS.H36M_IMAGES.{key} is empty: set it to the {split} annotation file")
@@ -307,9 +308,9 @@ def _build(cfg, split: str, reader) -> H36MMultiViewImages:
     if d.MODE != "images" or d.VIEWS != "all" or d.FRAMES != 1:
         raise DatasetError("the Human3.6M image datasets give multi-view image samples: set DATASETS.MODE images, "
                            "DATASETS.VIEWS all and DATASETS.FRAMES 1")
-    subjects: List[str] = list(h.TRAIN_SUBJECTS if split == "train" else h.TEST_SUBJECTS)
-    stride = d.TRAIN_STRIDE if split == "train" else d.TEST_STRIDE
-    table = select_frames(reader(file), subjects, stride, h.SKIP_DAMAGED, f"DATASETS.H36M_IMAGES.{key} '{file}'")
+    subjects = subjects_of_split(cfg, split, h.TRAIN_SUBJECTS, h.TEST_SUBJECTS, "DATASETS.H36M_IMAGES")
+    table = select_frames(reader(file), subjects, stride_of_split(cfg, split), h.SKIP_DAMAGED,
+                          f"DATASETS.H36M_IMAGES.{key} '{file}'")
     return H36MMultiViewImages(table, h.ROOT, image_size=h.IMAGE_SIZE, crop_scale=h.CROP_SCALE,
                                augment=d.AUGMENT and split == "train", scale_factor=d.SCALE_FACTOR,
                                rotation_factor=d.ROTATION_FACTOR)

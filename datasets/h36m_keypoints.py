@@ -25,7 +25,7 @@ import torch
 
 from core.metrics import action_group
 from core.registry import DATASETS
-from datasets import DatasetError, views_of_split
+from datasets import DatasetError, stride_of_split, subjects_of_split, views_of_split
 from datasets.formats.calibration import CalibrationError, read_h36m_cameras
 from datasets.formats.videopose3d import CAMERA_IDS, VideoPose3DError, match_2d_to_3d, read_positions_2d, \
     read_positions_3d
@@ -83,9 +83,9 @@ def build_h36m(cfg, split: str) -> SequenceSamples:
     if d.MODE != "keypoints":
         raise DatasetError("DATASETS.NAME 'h36m' holds 2D keypoints only: set DATASETS.MODE keypoints (images are "
                            "read by h36m_toolbox or h36m_learnable_triangulation)")
-    subjects = h.TRAIN_SUBJECTS if split == "train" else h.TEST_SUBJECTS
+    subjects = subjects_of_split(cfg, split, h.TRAIN_SUBJECTS, h.TEST_SUBJECTS, "DATASETS.H36M")
     sequences = load_h36m_sequences(h.ROOT, h.KEYPOINTS, list(subjects), list(h.ACTIONS), list(h.SKIP_TAKES),
                                     h.CAMERAS)
     return SequenceSamples(sequences, views=views_of_split(cfg, split), frames=d.FRAMES,
-                           stride=d.TRAIN_STRIDE if split == "train" else d.TEST_STRIDE,
+                           stride=stride_of_split(cfg, split),
                            flip=d.FLIP and split == "train")

@@ -16,6 +16,10 @@ the same frame of reference, so the evaluator can compare them without knowing t
   (triangulation and reprojection consistency, error-aware weighting).
 - ``MultiViewConsistencyPipeline``: a single-view lifter of root-relative pixels trained from the 2D of all
   views without 3D labels (Bouazizi et al. 2021) and tested on single views.
+- ``RefinedPipeline``: a trained single-view lifting pipeline, frozen, whose 3D a refiner improves stage by
+  stage from how it re-projects (ERD, Kang et al. 2020).
+- ``DetectAndLiftPipeline``: an image pipeline's 2D of every view, mapped back to full-image pixels, lifted view
+  by view by a single-view lifting pipeline; the views' root-relative 3D averaged in the world frame.
 - ``ImagePipeline``: crops of every view -> ResNet heatmap backbone, optionally with an epipolar
   transformer after layer1 ("early") or before the final convolution ("late") -> heatmaps -> 2D ->
   triangulation head (dlt, ransac, or the learnable algebraic head) -> world 3D.
@@ -33,12 +37,15 @@ import modeling.fusion  # noqa: F401  (registers the fusion layers)
 import modeling.heads  # noqa: F401  (registers the heads)
 import modeling.lifters  # noqa: F401  (registers the lifters)
 import modeling.losses  # noqa: F401  (registers the losses)
+import modeling.refiners  # noqa: F401  (registers the refiners)
+from core.engine.checkpoint import CheckpointError, load_state_strict, read_checkpoint
 from core.geometry.mirror import mirror_joints_3d
-from core.registry import BACKBONES, FUSIONS, HEADS, LIFTERS, LOSSES
+from core.registry import BACKBONES, FUSIONS, HEADS, LIFTERS, LOSSES, REFINERS
 from datasets.sequences import mirror_sample
 from modeling.losses.error_aware import ErrorAwareWeights
 from modeling.losses.multiview import multiview_consistency_losses, triangulated_pose
 from modeling.heads.decoding import argmax_decode, heatmap_to_image, soft_argmax
+from core.geometry.projection import normalized_to_pixels, pixels_to_normalized
 from core.skeleton import NUM_JOINTS, ROOT
 
 logger = logging.getLogger("epipose")
@@ -63,6 +70,9 @@ class Pipeline(nn.Module):
     def prepare(self, train_loader) -> None:
         """Fit data-dependent state (e.g. normalisation statistics) before training; default: nothing."""
 
+    def start_epoch(self, epoch: int) -> None:
+        """Called before each training epoch (0-based), also when resuming; default: nothing."""
+
     def losses(self, outputs: Dict[str, torch.Tensor], batch) -> Dict[str, torch.Tensor]:
         raise NotImplementedError(f"{type(self).__name__} has nothing to train")
 
@@ -86,7 +96,8 @@ class TriangulationPipeline(Pipeline):
 class LiftingPipeline(Pipeline):
     """Single-view lifting of a window of 2D keypoints to the centre frame's root-relative 3D pose in the
     camera frame. Inputs (full-image pixels) and outputs (mm) are standardised with statistics fitted on
-    the training set by ``prepare``; the loss is the MSE of the standardised outputs (Martinez et al.)."""
+    the training set by ``prepare``; the loss is the MSE of the standardised outputs (Martinez et al.).
+    Lifters with ``outputs_all_joints`` (the graph networks) predict every joint; their pelvis is dropped."""
 
     def __init__(self, lifter: nn.Module, num_frames: int, num_joints: int):
         super().__init__()
@@ -131,6 +142,8 @@ class LiftingPipeline(Pipeline):
     def forward(self, batch) -> Dict[str, torch.Tensor]:
         inputs, target_rel = self._inputs_and_targets(batch)
         normalised = self.lifter((inputs - self.input_mean) / self.input_std)
+        if getattr(self.lifter, "outputs_all_joints", False):  # graph lifters: one output node per joint
+            normalised = self._non_root(normalised.view(len(normalised), -1, 3))
         pred = normalised * self.target_std + self.target_mean
         pred_3d = torch.zeros_like(target_rel)
         pred_3d[:, self.non_root] = pred.view(len(pred), -1, 3)
@@ -337,6 +350,55 @@ class MultiViewConsistencyPipeline(Pipeline):
                                             self.reprojection_weight)
 
 
+class RefinedPipeline(Pipeline):
+    """A trained single-view lifting pipeline (``base``, frozen and always in eval mode) whose root-relative
+    camera-frame 3D a refiner (``modeling.refiners``) improves from the centre frame's input 2D and camera.
+
+    Greedy stage-wise training (ERD): epoch e trains refinement stage e // ``epochs_per_stage`` alone. The
+    loss is the mean squared error, mm^2, of the refined non-root joints (ERD's MSE on the cumulative estimate).
+    Outputs ``pred_lifter``, the base's estimate, besides ``pred_3d``.
+    """
+
+    def __init__(self, base: Pipeline, refiner: nn.Module, epochs_per_stage: int):
+        super().__init__()
+        self.base, self.refiner, self.epochs_per_stage = base, refiner, epochs_per_stage
+        self.base.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.base.eval()
+        return self
+
+    def start_epoch(self, epoch: int) -> None:
+        self.refiner.start_stage(epoch // self.epochs_per_stage)
+
+    @staticmethod
+    def _view(batch):
+        """The centre frame's (B, J, 2) input pixels, (B,) cameras and (B, 3) true camera-frame pelvis."""
+        centre = batch["keypoints_2d"].shape[1] // 2
+        cameras = batch["cameras"][:, 0]
+        pelvis = cameras.world_to_camera(batch["keypoints_3d"][:, centre, ROOT:ROOT + 1].to(cameras.dtype))[:, 0]
+        return batch["keypoints_2d"][:, centre, 0], cameras, pelvis
+
+    @torch.no_grad()
+    def prepare(self, train_loader) -> None:
+        self.refiner.fit(torch.cat([self._view(batch)[0] for batch in train_loader]))
+        logger.info("fitted the refiner's 2D statistics on %d training samples", len(train_loader.dataset))
+
+    def forward(self, batch) -> Dict[str, torch.Tensor]:
+        with torch.no_grad():
+            outputs = self.base(batch)
+        lifted = outputs["pred_3d"] - outputs["pred_3d"][:, ROOT:ROOT + 1]
+        keypoints_2d, cameras, pelvis = self._view(batch)
+        refined = self.refiner(lifted, keypoints_2d.to(lifted.dtype), cameras, pelvis)
+        return {"pred_3d": refined, "target_3d": outputs["target_3d"], "pred_lifter": lifted}
+
+    def losses(self, outputs, batch):
+        error = outputs["pred_3d"] - outputs["target_3d"]
+        non_root = [j for j in range(error.shape[1]) if j != ROOT]
+        return {"mse_3d_mm2": error[:, non_root].pow(2).mean()}
+
+
 class ImagePipeline(Pipeline):
     """Multi-view images to world 3D through heatmaps (He et al. 2020; Iskakov et al. 2019).
 
@@ -382,6 +444,18 @@ class ImagePipeline(Pipeline):
         return argmax_decode(heatmaps, "taylor" if self.decode == "argmax_taylor" else "quarter")
 
     def forward(self, batch) -> Dict[str, torch.Tensor]:
+        outputs = self.detect(batch)
+        if "points_3d" in outputs:  # the algebraic head triangulates as it decodes
+            points_3d, valid = outputs.pop("points_3d"), outputs.pop("valid_3d")
+        else:
+            result = self.head(outputs["pred_2d"], outputs["confidence_2d"], batch["cameras"])
+            points_3d, valid = result.points_3d, result.valid
+        centre = batch["keypoints_3d"].shape[1] // 2
+        return {"pred_3d": points_3d, "target_3d": batch["keypoints_3d"][:, centre], "valid_3d": valid, **outputs}
+
+    def detect(self, batch) -> Dict[str, torch.Tensor]:
+        """``heatmaps``, ``pred_2d`` (crop pixels) and ``confidence_2d`` of every view (and, for the algebraic
+        head, its ``points_3d`` and ``valid_3d``)."""
         images, cameras = batch["images"], batch["cameras"]
         features = self.backbone.forward_early(images)
         feature_cameras = cameras.for_feature_map(self.backbone.stride, tuple(features.shape[-1:-3:-1]))
@@ -394,17 +468,12 @@ class ImagePipeline(Pipeline):
         heatmaps = self.backbone.forward_final(features).float()
         if getattr(self.head, "consumes_heatmaps", False):
             result = self.head(heatmaps, trunk, feature_cameras)
-            points_3d, valid = result["points_3d"], result["valid"]
-            pred_2d = heatmap_to_image(result["keypoints_2d"], self.backbone.stride)
-            confidence = result["confidences"]
-        else:
-            coords, peaks = self._decode(heatmaps)
-            pred_2d, confidence = heatmap_to_image(coords, self.backbone.stride), peaks.clamp(0.0, 1.0)
-            result = self.head(pred_2d, confidence, cameras)
-            points_3d, valid = result.points_3d, result.valid
-        centre = batch["keypoints_3d"].shape[1] // 2
-        return {"pred_3d": points_3d, "target_3d": batch["keypoints_3d"][:, centre], "valid_3d": valid,
-                "heatmaps": heatmaps, "pred_2d": pred_2d, "confidence_2d": confidence}
+            return {"heatmaps": heatmaps, "pred_2d": heatmap_to_image(result["keypoints_2d"], self.backbone.stride),
+                    "confidence_2d": result["confidences"], "points_3d": result["points_3d"],
+                    "valid_3d": result["valid"]}
+        coords, peaks = self._decode(heatmaps)
+        return {"heatmaps": heatmaps, "pred_2d": heatmap_to_image(coords, self.backbone.stride),
+                "confidence_2d": peaks.clamp(0.0, 1.0)}
 
     def losses(self, outputs, batch):
         """``heatmap``: MSE against Gaussians at the exact 2D of every joint in the crop; ``joint_error_3d``."""
@@ -416,6 +485,83 @@ class ImagePipeline(Pipeline):
             losses["joint_error_3d"] = self.loss_3d_weight * (
                 torch.where(valid, error, torch.zeros_like(error)).sum() / valid.sum().clamp(min=1) / 1000.0).float()
         return losses
+
+
+def crop_to_image_pixels(pixels: torch.Tensor, crop_cameras, image_cameras) -> torch.Tensor:
+    """(..., J, 2) pixels of crops -> the same points in pixels of the full images (K_image K_crop^-1; the crop and
+    resize are affine maps folded into K, so this is exact, lens distortion included)."""
+    normalised = pixels_to_normalized(pixels.to(crop_cameras.dtype), crop_cameras.K)
+    return normalized_to_pixels(normalised, image_cameras.K).to(pixels.dtype)
+
+
+class DetectAndLiftPipeline(Pipeline):
+    """Images of every view -> 2D (``detector``, an ``ImagePipeline`` whose head is not used) -> each view's 2D in
+    full-image pixels (``crop_to_image_pixels``) -> a single-view lifting pipeline (``lifting``), one view at a
+    time -> each view's root-relative camera-frame 3D rotated into the world frame and averaged over the views.
+
+    ``pred_3d``: root-relative world 3D, mm. Either part may be frozen (fixed weights, eval mode, no loss); the
+    losses are the detector's heatmap loss and the lifting pipeline's loss on every view (``lifter_*``), which
+    fine-tunes the lifter on the detector's 2D. Samples must hold ``image_cameras``, the full images' cameras.
+    """
+
+    def __init__(self, detector: "ImagePipeline", lifting: Pipeline, freeze_detector: bool, freeze_lifter: bool):
+        super().__init__()
+        self.detector, self.lifting = detector, lifting
+        self.frozen = tuple(part for part, frozen in (("detector", freeze_detector), ("lifting", freeze_lifter))
+                            if frozen)
+        for name in self.frozen:
+            getattr(self, name).requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for name in self.frozen:
+            getattr(self, name).eval()
+        return self
+
+    def forward(self, batch) -> Dict[str, torch.Tensor]:
+        with torch.set_grad_enabled(torch.is_grad_enabled() and "detector" not in self.frozen):
+            detected = self.detector.detect(batch)
+        pixels = crop_to_image_pixels(detected["pred_2d"], batch["cameras"], batch["image_cameras"])  # B, V, J, 2
+        (b, v), centre = pixels.shape[:2], batch["keypoints_3d"].shape[1] // 2
+        views = {"keypoints_2d": pixels.reshape(b * v, 1, 1, *pixels.shape[2:]),
+                 "cameras": batch["image_cameras"].reshape(b * v, 1),
+                 "keypoints_3d": batch["keypoints_3d"][:, centre:centre + 1].repeat_interleave(v, 0)}
+        lifted = self.lifting(views)
+        rotations = views["cameras"].R[:, 0].to(lifted["pred_3d"].dtype)          # world -> camera
+        world = (lifted["pred_3d"] @ rotations).view(b, v, *lifted["pred_3d"].shape[1:])
+        return {"pred_3d": world.mean(1), "target_3d": root_relative_world_targets(batch)[:, centre],
+                "lifting_outputs": lifted, "lifting_batch": views, **detected}
+
+    def losses(self, outputs, batch):
+        losses = {}
+        if "detector" not in self.frozen:
+            losses.update(self.detector.losses(outputs, batch))
+        if "lifting" not in self.frozen:
+            lifting = self.lifting.losses(outputs["lifting_outputs"], outputs["lifting_batch"])
+            losses.update({f"lifter_{k}": v for k, v in lifting.items()})
+        return losses
+
+
+def _build_detect_and_lift(cfg) -> DetectAndLiftPipeline:
+    """MODEL.BACKBONE (+ MODEL.FUSION) from MODEL.BACKBONE.WEIGHTS, then MODEL.LIFTER from MODEL.LIFTER.WEIGHTS."""
+    m = cfg.MODEL
+    lifter_cls = LIFTERS.get(m.LIFTER.NAME)
+    if not getattr(lifter_cls, "single_view", False) or lifter_cls.inputs not in ("standardised", "screen") or \
+            cfg.DATASETS.FRAMES != 1:
+        raise PipelineConfigError(f"an image pipeline's 2D is lifted one frame and one view at a time: "
+                                  f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' must be a single-view lifter trained with 3D "
+                                  "(linear, lcn, semgcn, poseformer with DATASETS.FRAMES 1)")
+    single_view = cfg.clone()  # the lifter sees one view at a time
+    single_view.defrost()
+    single_view.DATASETS.VIEWS, single_view.DATASETS.TRAIN_VIEWS = "single", ""
+    lifting = _build_lifting_pipeline(single_view)
+    if m.HEAD.LOSS_3D_WEIGHT > 0:
+        raise PipelineConfigError("MODEL.HEAD.LOSS_3D_WEIGHT trains a triangulation head; with MODEL.LIFTER the "
+                                  "3D loss is the lifter's: set it to 0")
+    _load_trained(lifting, m.LIFTER.WEIGHTS, "MODEL.LIFTER.WEIGHTS", "MODEL.LIFTER")
+    detector = _build_image_pipeline(cfg)
+    _load_trained(detector, m.BACKBONE.WEIGHTS, "MODEL.BACKBONE.WEIGHTS", "MODEL.BACKBONE and MODEL.FUSION")
+    return DetectAndLiftPipeline(detector, lifting, m.BACKBONE.FREEZE, m.LIFTER.FREEZE)
 
 
 def _build_head(cfg, backbone=None) -> nn.Module:
@@ -438,9 +584,9 @@ def _build_image_pipeline(cfg) -> ImagePipeline:
     if cfg.DATASETS.MODE != "images" or cfg.DATASETS.VIEWS != "all":
         raise PipelineConfigError(f"MODEL.BACKBONE.NAME '{m.BACKBONE.NAME}' needs images of all views: set DATASETS.MODE "
                                   f"images and DATASETS.VIEWS all (got {cfg.DATASETS.MODE}, {cfg.DATASETS.VIEWS})")
-    if m.LIFTER.NAME != "none" or m.HEAD.NAME == "none":
-        raise PipelineConfigError("an image pipeline needs MODEL.HEAD.NAME (dlt, ransac or algebraic) and no "
-                                  "MODEL.LIFTER.NAME")
+    if (m.LIFTER.NAME != "none") == (m.HEAD.NAME != "none"):
+        raise PipelineConfigError("an image pipeline ends in MODEL.HEAD.NAME (dlt, ransac or algebraic) or in "
+                                  "MODEL.LIFTER.NAME (its 2D lifted view by view); set one of them")
     if m.HEAD.NAME == "algebraic" and m.BACKBONE.DECODE != "soft_argmax":
         raise PipelineConfigError("MODEL.HEAD.NAME 'algebraic' decodes by soft-argmax: set MODEL.BACKBONE.DECODE "
                                   "soft_argmax")
@@ -455,7 +601,8 @@ def _build_image_pipeline(cfg) -> ImagePipeline:
         fusion = FUSIONS.get(m.FUSION.NAME)(channels=channels, samples=m.FUSION.SAMPLES, similarity=m.FUSION.SIMILARITY,
                                             sources=m.FUSION.SOURCES, k=m.FUSION.K, aggregation=m.FUSION.AGGREGATION)
     heatmap_loss = LOSSES.get("heatmap_mse")(sigma=m.BACKBONE.HEATMAP_SIGMA, stride=backbone.stride)
-    return ImagePipeline(backbone, _build_head(cfg, backbone), heatmap_loss, fusion, merge=m.FUSION.MERGE,
+    head = _build_head(cfg, backbone) if m.HEAD.NAME != "none" else None
+    return ImagePipeline(backbone, head, heatmap_loss, fusion, merge=m.FUSION.MERGE,
                          decode=m.BACKBONE.DECODE, soft_argmax_beta=m.BACKBONE.SOFT_ARGMAX_BETA,
                          loss_3d_weight=m.HEAD.LOSS_3D_WEIGHT)
 
@@ -463,58 +610,108 @@ def _build_image_pipeline(cfg) -> ImagePipeline:
 def build_pipeline(cfg) -> Pipeline:
     """Compose the configured pieces; unknown names fail listing the registered ones."""
     m = cfg.MODEL
-    if cfg.TEST.FLIP and m.LIFTER.NAME == "none":
+    if cfg.TEST.FLIP and (m.LIFTER.NAME == "none" or m.BACKBONE.NAME != "none"):
         raise PipelineConfigError("TEST.FLIP is implemented for the screen-coordinate lifters (poseformer, esmformer), "
                                   "not for triangulation or image pipelines")
+    if m.REFINER.NAME != "none" and (m.LIFTER.NAME == "none" or m.BACKBONE.NAME != "none"):
+        raise PipelineConfigError(f"MODEL.REFINER.NAME '{m.REFINER.NAME}' refines a keypoint lifter: set "
+                                  "MODEL.LIFTER.NAME (and MODEL.BACKBONE.NAME none)")
     if m.BACKBONE.NAME != "none":
-        return _build_image_pipeline(cfg)
+        return _build_image_pipeline(cfg) if m.LIFTER.NAME == "none" else _build_detect_and_lift(cfg)
     if m.LIFTER.NAME != "none":
-        if m.HEAD.NAME != "none":
-            raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' and MODEL.HEAD.NAME '{m.HEAD.NAME}' "
-                                      "are both set; choose one")
-        lifter_cls = LIFTERS.get(m.LIFTER.NAME)
-        if getattr(lifter_cls, "single_view", False) and cfg.DATASETS.VIEWS != "single":
-            raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' is single-view but DATASETS.VIEWS is "
-                                      f"'{cfg.DATASETS.VIEWS}'; set DATASETS.VIEWS single")
-        frames, joints, lf = cfg.DATASETS.FRAMES, NUM_JOINTS, m.LIFTER
-        if cfg.TEST.FLIP and lifter_cls.inputs not in ("screen", "screen_views"):
-            raise PipelineConfigError(f"TEST.FLIP is implemented for the screen-coordinate lifters (poseformer, "
-                                      f"esmformer), not for MODEL.LIFTER.NAME '{m.LIFTER.NAME}'")
-        if lifter_cls.inputs == "screen_views":
-            if cfg.DATASETS.VIEWS != "all" or cfg.DATASETS.TRAIN_VIEWS not in ("", "all"):
-                raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' fuses every view of a frame: set "
-                                          "DATASETS.VIEWS all (and DATASETS.TRAIN_VIEWS '' or all)")
-            if cfg.TEST.FLIP and not cfg.DATASETS.FLIP:
-                raise PipelineConfigError(f"TEST.FLIP with MODEL.LIFTER.NAME '{m.LIFTER.NAME}' shows it the mirrored "
-                                          "rig, which it learns only from mirrored training samples: set "
-                                          "DATASETS.FLIP True")
-            if cfg.DATASETS.NAME == "synthetic" and cfg.DATASETS.SYNTHETIC.RIG != "h36m_ring":
-                raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' learns one fixed rig (it never sees "
-                                          "the cameras): set DATASETS.SYNTHETIC.RIG h36m_ring")
-            try:
-                lifter = lifter_cls(num_frames=frames, num_views=lf.NUM_VIEWS, num_joints=joints,
-                                    centre_frame=lf.SELF_SUPERVISED, drop_path_rate=lf.DROP_PATH)
-            except ValueError as err:
-                raise PipelineConfigError(f"MODEL.LIFTER / DATASETS.FRAMES: {err}") from None
-            return MultiViewLiftingPipeline(lifter, self_supervised=lf.SELF_SUPERVISED, loss_weight=lf.LOSS_W,
-                                            error_aware=lf.ERROR_AWARE, test_flip=cfg.TEST.FLIP)
-        if lifter_cls.inputs == "root_relative_pixels":
-            if cfg.DATASETS.TRAIN_VIEWS != "all" or frames != 1:
-                raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' trains on every view of single frames: "
-                                          "set DATASETS.TRAIN_VIEWS all and DATASETS.FRAMES 1")
-            lifter = lifter_cls(num_joints=joints, hidden=lf.HIDDEN, latent=lf.LATENT, num_blocks=lf.NUM_BLOCKS,
-                                dropout=lf.DROPOUT)
-            return MultiViewConsistencyPipeline(lifter, joints, reprojection_weight=lf.REPROJECTION_WEIGHT)
-        if lifter_cls.inputs == "screen":
-            lifter = lifter_cls(num_frames=frames, num_joints=joints, embed_dim_ratio=lf.EMBED_DIM, depth=lf.DEPTH,
-                                num_heads=lf.NUM_HEADS, mlp_ratio=lf.MLP_RATIO, drop_path_rate=lf.DROP_PATH)
-            return ScreenLiftingPipeline(lifter, test_flip=cfg.TEST.FLIP)
-        lifter = lifter_cls(in_features=frames * joints * 2, out_features=(joints - 1) * 3, hidden=lf.HIDDEN,
-                            num_blocks=lf.NUM_BLOCKS, dropout=lf.DROPOUT, max_norm=1.0 if lf.MAX_NORM else None)
-        return LiftingPipeline(lifter, num_frames=frames, num_joints=joints)
+        pipeline = _build_lifting_pipeline(cfg)
+        return pipeline if m.REFINER.NAME == "none" else _build_refined_pipeline(cfg, pipeline)
     if m.HEAD.NAME != "none":
         if cfg.DATASETS.VIEWS != "all":
             raise PipelineConfigError(f"MODEL.HEAD.NAME '{m.HEAD.NAME}' triangulates several views but "
                                       f"DATASETS.VIEWS is '{cfg.DATASETS.VIEWS}'; set DATASETS.VIEWS all")
         return TriangulationPipeline(_build_head(cfg))
     raise PipelineConfigError("nothing to build: set MODEL.HEAD.NAME (e.g. dlt) or MODEL.LIFTER.NAME (e.g. linear)")
+
+
+def _build_refined_pipeline(cfg, base: Pipeline) -> RefinedPipeline:
+    """The configured refiner around the single-view lifting pipeline ``base``, loaded from MODEL.LIFTER.WEIGHTS."""
+    r, d = cfg.MODEL.REFINER, cfg.DATASETS
+    if not isinstance(base, (LiftingPipeline, ScreenLiftingPipeline)) or d.VIEWS != "single" or \
+            d.TRAIN_VIEWS not in ("", "single"):
+        raise PipelineConfigError(f"MODEL.REFINER.NAME '{r.NAME}' refines single-view lifters trained with 3D "
+                                  f"(linear, lcn, semgcn, poseformer) on single views: set DATASETS.VIEWS single and "
+                                  f"DATASETS.TRAIN_VIEWS ''")
+    if r.EPOCHS_PER_STAGE < 1 or (cfg.DOTRAIN and cfg.SOLVER.MAX_EPOCHS != r.STAGES * r.EPOCHS_PER_STAGE):
+        raise PipelineConfigError(f"greedy stage-wise training: SOLVER.MAX_EPOCHS ({cfg.SOLVER.MAX_EPOCHS}) must be "
+                                  f"MODEL.REFINER.STAGES x EPOCHS_PER_STAGE ({r.STAGES} x {r.EPOCHS_PER_STAGE})")
+    try:
+        refiner = REFINERS.get(r.NAME)(num_joints=NUM_JOINTS, num_stages=r.STAGES, hidden=r.HIDDEN,
+                                       num_blocks=r.NUM_BLOCKS, dropout=r.DROPOUT, features=r.FEATURES,
+                                       pca_components=r.PCA_COMPONENTS, root=r.ROOT)
+    except ValueError as err:
+        raise PipelineConfigError(f"MODEL.REFINER: {err}") from None
+    _load_trained(base, cfg.MODEL.LIFTER.WEIGHTS, "MODEL.LIFTER.WEIGHTS", "MODEL.LIFTER")
+    return RefinedPipeline(base, refiner, r.EPOCHS_PER_STAGE)
+
+
+def _load_trained(module: nn.Module, path: str, key: str, settings: str) -> None:
+    """Load a checkpoint of an earlier run into ``module`` (a part of the pipeline being built)."""
+    if not path:
+        raise PipelineConfigError(f"{key} is empty: set it to the checkpoint of a trained run with the same {settings} "
+                                  "settings (e.g. outs/<config>/model_best.pth)")
+    try:
+        load_state_strict(module, read_checkpoint(path)["model"], path)
+    except CheckpointError as err:
+        raise PipelineConfigError(f"{key}: {err} (it must come from a run with the same {settings} settings)") from None
+
+
+def _build_lifting_pipeline(cfg) -> Pipeline:
+    """The pipeline of the configured lifter (MODEL.LIFTER), on 2D keypoints."""
+    m = cfg.MODEL
+    if m.HEAD.NAME != "none":
+        raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' and MODEL.HEAD.NAME '{m.HEAD.NAME}' "
+                                  "are both set; choose one")
+    lifter_cls = LIFTERS.get(m.LIFTER.NAME)
+    if getattr(lifter_cls, "single_view", False) and cfg.DATASETS.VIEWS != "single":
+        raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' is single-view but DATASETS.VIEWS is "
+                                  f"'{cfg.DATASETS.VIEWS}'; set DATASETS.VIEWS single")
+    frames, joints, lf = cfg.DATASETS.FRAMES, NUM_JOINTS, m.LIFTER
+    if cfg.TEST.FLIP and lifter_cls.inputs not in ("screen", "screen_views"):
+        raise PipelineConfigError(f"TEST.FLIP is implemented for the screen-coordinate lifters (poseformer, "
+                                  f"esmformer), not for MODEL.LIFTER.NAME '{m.LIFTER.NAME}'")
+    if lifter_cls.inputs == "screen_views":
+        if cfg.DATASETS.VIEWS != "all" or cfg.DATASETS.TRAIN_VIEWS not in ("", "all"):
+            raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' fuses every view of a frame: set "
+                                      "DATASETS.VIEWS all (and DATASETS.TRAIN_VIEWS '' or all)")
+        if cfg.TEST.FLIP and not cfg.DATASETS.FLIP:
+            raise PipelineConfigError(f"TEST.FLIP with MODEL.LIFTER.NAME '{m.LIFTER.NAME}' shows it the mirrored "
+                                      "rig, which it learns only from mirrored training samples: set "
+                                      "DATASETS.FLIP True")
+        if cfg.DATASETS.NAME == "synthetic" and cfg.DATASETS.SYNTHETIC.RIG != "h36m_ring":
+            raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' learns one fixed rig (it never sees "
+                                      "the cameras): set DATASETS.SYNTHETIC.RIG h36m_ring")
+        try:
+            lifter = lifter_cls(num_frames=frames, num_views=lf.NUM_VIEWS, num_joints=joints,
+                                centre_frame=lf.SELF_SUPERVISED, drop_path_rate=lf.DROP_PATH)
+        except ValueError as err:
+            raise PipelineConfigError(f"MODEL.LIFTER / DATASETS.FRAMES: {err}") from None
+        return MultiViewLiftingPipeline(lifter, self_supervised=lf.SELF_SUPERVISED, loss_weight=lf.LOSS_W,
+                                        error_aware=lf.ERROR_AWARE, test_flip=cfg.TEST.FLIP)
+    if lifter_cls.inputs == "root_relative_pixels":
+        if cfg.DATASETS.TRAIN_VIEWS != "all" or frames != 1:
+            raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' trains on every view of single frames: "
+                                      "set DATASETS.TRAIN_VIEWS all and DATASETS.FRAMES 1")
+        lifter = lifter_cls(num_joints=joints, hidden=lf.HIDDEN, latent=lf.LATENT, num_blocks=lf.NUM_BLOCKS,
+                            dropout=lf.DROPOUT)
+        return MultiViewConsistencyPipeline(lifter, joints, reprojection_weight=lf.REPROJECTION_WEIGHT)
+    if lifter_cls.inputs == "screen":
+        lifter = lifter_cls(num_frames=frames, num_joints=joints, embed_dim_ratio=lf.EMBED_DIM, depth=lf.DEPTH,
+                            num_heads=lf.NUM_HEADS, mlp_ratio=lf.MLP_RATIO, drop_path_rate=lf.DROP_PATH)
+        return ScreenLiftingPipeline(lifter, test_flip=cfg.TEST.FLIP)
+    if getattr(lifter_cls, "outputs_all_joints", False):  # graph lifters: one node per joint of one frame
+        if frames != 1:
+            raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' is a graph of one frame's joints: set "
+                                      "DATASETS.FRAMES 1")
+        graph_options = {"lcn": dict(knn=lf.KNN), "semgcn": dict(non_local=lf.NON_LOCAL)}.get(m.LIFTER.NAME, {})
+        lifter = lifter_cls(num_joints=joints, hidden=lf.HIDDEN, num_blocks=lf.NUM_BLOCKS, dropout=lf.DROPOUT,
+                            **graph_options)
+        return LiftingPipeline(lifter, num_frames=1, num_joints=joints)
+    lifter = lifter_cls(in_features=frames * joints * 2, out_features=(joints - 1) * 3, hidden=lf.HIDDEN,
+                        num_blocks=lf.NUM_BLOCKS, dropout=lf.DROPOUT, max_norm=1.0 if lf.MAX_NORM else None)
+    return LiftingPipeline(lifter, num_frames=frames, num_joints=joints)

@@ -1,5 +1,6 @@
 """End to end through the command line: the two first pipelines, checkpoints, resumption, errors."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import main
 ROOT = Path(__file__).resolve().parents[1]
 # A small world: 2 actions, 40 frames per sequence, so each run takes seconds.
 SMALL = ["DATASETS.SYNTHETIC.ACTIONS", "['walk','squat']", "DATASETS.SYNTHETIC.FRAMES_PER_SEQUENCE", "40",
-         "DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1','S5']", "VIS.PREVIEW_SAMPLES", "1"]
+         "DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1','S5']", "DATASETS.VAL_SUBJECTS", "[]",
+         "VIS.PREVIEW_SAMPLES", "1"]
 
 
 def run(tmp_path, config, *overrides):
@@ -113,7 +115,8 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
 
 @pytest.mark.parametrize("overrides, message", [
     (["SOLVER.MAX_EPOCH", "2"], "unknown config key 'SOLVER.MAX_EPOCH'; closest valid keys: SOLVER.MAX_EPOCHS"),
-    (["MODEL.LIFTER.NAME", "linaer"], "unknown lifter 'linaer'; registered lifter names: esmformer, linear, pose3d, poseformer"),
+    (["MODEL.LIFTER.NAME", "linaer"],
+     "unknown lifter 'linaer'; registered lifter names: esmformer, lcn, linear, pose3d, poseformer, semgcn"),
     (["DATASETS.VIEWS", "all"], "is single-view but DATASETS.VIEWS is 'all'"),
     (["DATASETS.SYNTHETIC.ACTIONS", "['moonwalk']"], "unknown action(s) moonwalk"),
     (["DEVICE", "tpu"], "DEVICE 'tpu' is not a device"),
@@ -211,3 +214,103 @@ def test_self_supervised_esmformer_trains_and_tests_on_every_view(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_poses"] == 2 * 2 * 2                 # S9, S11 x 2 actions x frames 0 and 20
     assert np.isfinite(metrics["mpjpe_root_relative_mm"]["frame_avg"])
+
+
+def test_validation_subjects_choose_the_tested_checkpoint(tmp_path):
+    code, out = run(tmp_path, "linear_lifter.yaml", "MODEL.LIFTER.HIDDEN", "64", "SOLVER.MAX_EPOCHS", "2",
+                    "DATASETS.VAL_SUBJECTS", "['S5']")
+    assert code == 0
+    best = torch.load(out / "model_best.pth", weights_only=True)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["checkpoint"].endswith(f"model_best.pth (epoch {best['epoch']}), best on validation")
+    assert "validation MPJPE" in (out / "log.txt").read_text()
+    # testing the output folder again picks the same checkpoint
+    assert main.main(["--cfg", str(out / "config.yaml"), "DOTRAIN", "False"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["mpjpe_root_relative_mm"] == \
+        metrics["mpjpe_root_relative_mm"]
+
+
+@pytest.mark.parametrize("held_out", ["['S9']", "['S1','S5']"])
+def test_validation_subjects_must_be_some_training_subjects(tmp_path, held_out):
+    code, out = run(tmp_path, "linear_lifter.yaml", "DATASETS.VAL_SUBJECTS", held_out)
+    assert code == 2 and not out.exists()
+
+
+def _training_errors_by_stage(config_file, checkpoint, overrides):
+    """Root-relative training-set MPJPE (mm) with 0, 1, ... K refinement stages of an ERD checkpoint."""
+    from core.config import load_config
+    from core.engine.checkpoint import load_state_strict
+    from datasets import build_dataset
+    from datasets.collate import collate_samples
+    from modeling.pipeline import build_pipeline
+    cfg = load_config(str(config_file), overrides)
+    model = build_pipeline(cfg)
+    load_state_strict(model, torch.load(checkpoint, weights_only=True)["model"], str(checkpoint))
+    model.eval()
+    samples = build_dataset(cfg, "train")
+    batch = collate_samples([samples[i] for i in range(len(samples))])
+    errors = []
+    with torch.no_grad():
+        for k in range(len(model.refiner.stages) + 1):
+            model.refiner.num_active.fill_(k)
+            out = model(batch)
+            errors.append((out["pred_3d"] - out["target_3d"]).norm(dim=-1).mean().item())
+    return errors
+
+
+def test_erd_stages_trained_greedily_reduce_the_training_error(tmp_path):
+    tiny = ["MODEL.LIFTER.HIDDEN", "64", "SOLVER.BATCH_SIZE", "32"]
+    code, lifter_out = run(tmp_path / "lifter", "linear_lifter.yaml", *tiny, "SOLVER.MAX_EPOCHS", "1")
+    assert code == 0
+    erd = [*SMALL, *tiny, "MODEL.LIFTER.WEIGHTS", str(lifter_out / "model_final.pth"),
+           "MODEL.REFINER.STAGES", "3", "SOLVER.MAX_EPOCHS", "3", "MODEL.REFINER.PCA_COMPONENTS", "20",
+           "MODEL.REFINER.HIDDEN", "64", "DATASETS.VAL_SUBJECTS", "['S5']", "SOLVER.BASE_LR", "0.01",
+           "DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1','S5','S6']"]
+    out = tmp_path / "erd"
+    config = ROOT / "configs" / "synthetic" / "erd_linear.yaml"
+    assert main.main(["--cfg", str(config), "OUTPUT_DIR", str(out), *erd]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "best on validation" in metrics["checkpoint"]
+    errors = _training_errors_by_stage(config, out / "model_final.pth", erd)
+    assert errors[1] < 0.95 * errors[0] and errors[3] < errors[1], errors
+    assert len([line for line in (out / "log.txt").read_text().splitlines() if "validation MPJPE" in line]) == 3
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["SOLVER.MAX_EPOCHS", "4"], "SOLVER.MAX_EPOCHS .4. must be MODEL.REFINER.STAGES x EPOCHS_PER_STAGE"),
+    (["MODEL.LIFTER.WEIGHTS", "''"], "MODEL.LIFTER.WEIGHTS is empty"),
+    (["MODEL.LIFTER.WEIGHTS", "missing.pth"], "MODEL.LIFTER.WEIGHTS: checkpoint file 'missing.pth' does not"),
+    (["DATASETS.VIEWS", "all"], "single-view"),
+    (["MODEL.REFINER.FEATURES", "ori"], "MODEL.REFINER: features must be one of delta, proj, cat"),
+])
+def test_erd_misconfigurations_name_the_key(tmp_path, capsys, overrides, message):
+    code, out = run(tmp_path, "erd_linear.yaml", *overrides)
+    assert code == 2 and not out.exists()
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_one_yaml_composes_an_image_pipeline_with_a_lifter(tmp_path):
+    tiny = ("DATASETS.SYNTHETIC.IMAGE_SIZE", "64", "DATASETS.TRAIN_STRIDE", "40", "DATASETS.TEST_STRIDE", "40",
+            "SOLVER.MAX_EPOCHS", "1", "DATASETS.NUM_WORKERS", "0", "MODEL.FUSION.SAMPLES", "8")
+    code, detector = run(tmp_path / "detector", "r18_epipolar_dlt.yaml", *tiny)
+    assert code == 0
+    code, lifter = run(tmp_path / "lifter", "linear_lifter.yaml", "MODEL.LIFTER.HIDDEN", "64", "SOLVER.MAX_EPOCHS", "1")
+    assert code == 0
+    parts = ("MODEL.BACKBONE.WEIGHTS", str(detector / "model_final.pth"), "MODEL.LIFTER.WEIGHTS",
+             str(lifter / "model_final.pth"), "MODEL.LIFTER.HIDDEN", "64")
+    code, out = run(tmp_path / "frozen", "r18_epipolar_linear.yaml", *tiny, *parts)
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "mpjpe_mm" not in metrics and metrics["mpjpe_root_relative_mm"]["frame_avg"] < 1000
+    assert metrics["jdr_percent"]["mean"] is not None and metrics["checkpoint"].startswith("the MODEL.*.WEIGHTS")
+    predictions = np.load(out / "predictions.npz")
+    assert np.allclose(predictions["pred_3d"][:, 0], 0.0, atol=1e-3)  # root-relative, pelvis at 0
+    # fine-tuning the lifter on the network's 2D
+    code, tuned = run(tmp_path / "tuned", "r18_epipolar_linear.yaml", *tiny, *parts, "DOTRAIN", "True",
+                      "MODEL.LIFTER.FREEZE", "False", "SOLVER.LOG_PERIOD", "1")
+    assert code == 0
+    log = (tuned / "log.txt").read_text()
+    assert "lifter_mse_3d" in log and "heatmap" not in log.split("training on")[1].split("testing on")[0]
+    state = torch.load(tuned / "model_final.pth", weights_only=True)["model"]
+    before = torch.load(detector / "model_final.pth", weights_only=True)["model"]
+    assert all(torch.equal(state[f"detector.{k}"], v) for k, v in before.items())  # the frozen detector

@@ -24,6 +24,9 @@ _C.MODEL.BACKBONE = CN()
 _C.MODEL.BACKBONE.NAME = "none"      # registry BACKBONES: resnet; "none" = the pipeline starts from 2D keypoints
 _C.MODEL.BACKBONE.DEPTH = 50         # resnet: 18, 34, 50, 101, 152
 _C.MODEL.BACKBONE.PRETRAINED = "none"  # none, imagenet (torchvision weights) or a local .pth of a torchvision ResNet
+_C.MODEL.BACKBONE.WEIGHTS = ""       # with MODEL.LIFTER: checkpoint of a trained image pipeline (its backbone and
+                                     # fusion) whose 2D the lifter takes
+_C.MODEL.BACKBONE.FREEZE = False     # with MODEL.LIFTER: keep the backbone and fusion fixed (no heatmap loss)
 _C.MODEL.BACKBONE.HEATMAP_SIGMA = 2.0  # std of the Gaussian target heatmaps, heatmap pixels
 _C.MODEL.BACKBONE.DECODE = "argmax"  # heatmap -> 2D: argmax (quarter-pixel refinement), argmax_taylor, soft_argmax
 # Inverse temperature of the soft-argmax (and of the algebraic head). Learnable triangulation uses 100 on its own
@@ -50,10 +53,17 @@ _C.MODEL.HEAD.LOSS_3D_WEIGHT = 0.0   # image pipelines: weight of the 3D loss (m
 _C.MODEL.LIFTER = CN()
 _C.MODEL.LIFTER.NAME = "none"        # registry LIFTERS: linear (Martinez et al. 2017), poseformer (Zheng et al. 2021),
                                      # pose3d (Bouazizi et al. 2021, self-supervised from multi-view 2D),
-                                     # esmformer (multi-view, supervised or self-supervised)
-_C.MODEL.LIFTER.HIDDEN = 1024        # linear, pose3d: width of the residual MLP
-_C.MODEL.LIFTER.NUM_BLOCKS = 2       # linear, pose3d: number of residual blocks (pose3d: in encoder and decoder each)
-_C.MODEL.LIFTER.DROPOUT = 0.5        # linear, pose3d: dropout probability
+                                     # esmformer (multi-view, supervised or self-supervised),
+                                     # lcn (Ci et al. 2019), semgcn (Zhao et al. 2019)
+_C.MODEL.LIFTER.WEIGHTS = ""         # checkpoint of a run of this lifter on keypoints: the one MODEL.REFINER refines,
+                                     # or the start of a lifter composed with MODEL.BACKBONE
+_C.MODEL.LIFTER.FREEZE = False       # with MODEL.BACKBONE: keep the lifter fixed
+_C.MODEL.LIFTER.HIDDEN = 1024        # linear, pose3d: width of the residual MLP; lcn, semgcn: channels per joint
+_C.MODEL.LIFTER.NUM_BLOCKS = 2       # linear, pose3d, lcn, semgcn: number of residual blocks (pose3d: in encoder and
+                                     # decoder each)
+_C.MODEL.LIFTER.DROPOUT = 0.5        # linear, pose3d, lcn, semgcn: dropout probability
+_C.MODEL.LIFTER.KNN = 3              # lcn: each joint connects to the joints within this many skeleton hops
+_C.MODEL.LIFTER.NON_LOCAL = True     # semgcn: non-local blocks after the input layer and every residual block
 _C.MODEL.LIFTER.LATENT = 1024        # pose3d: size of the code between encoder and decoder
 _C.MODEL.LIFTER.REPROJECTION_WEIGHT = 0.0  # pose3d: weight of the pixel reprojection loss (0 = off, the reference)
 _C.MODEL.LIFTER.MAX_NORM = True      # linear lifter: rescale each layer's weight to norm <= 1 in the forward pass
@@ -67,12 +77,28 @@ _C.MODEL.LIFTER.SELF_SUPERVISED = False  # esmformer: train from the 2D of all v
 _C.MODEL.LIFTER.LOSS_W = 0.8         # esmformer self-supervised: weight of triangulation vs (1 - w) reprojection
 _C.MODEL.LIFTER.ERROR_AWARE = False  # esmformer: error-aware adaptive weighting of the training windows
 
+_C.MODEL.REFINER = CN()              # refines the single-view lifter's 3D (MODEL.LIFTER), loaded from
+                                     # MODEL.LIFTER.WEIGHTS and frozen
+_C.MODEL.REFINER.NAME = "none"       # registry REFINERS: erd (explicit residual descent, Kang et al. 2020)
+_C.MODEL.REFINER.STAGES = 10         # K refinement stages
+_C.MODEL.REFINER.EPOCHS_PER_STAGE = 1  # greedy training: stage k alone for this many epochs (SOLVER.MAX_EPOCHS
+                                       # must be STAGES x EPOCHS_PER_STAGE)
+_C.MODEL.REFINER.HIDDEN = 256        # width of each stage
+_C.MODEL.REFINER.NUM_BLOCKS = 2      # linear residual blocks per stage
+_C.MODEL.REFINER.DROPOUT = 0.25
+_C.MODEL.REFINER.FEATURES = "delta"  # delta (input minus re-projected 2D), proj (re-projected 2D) or cat (input, delta)
+_C.MODEL.REFINER.PCA_COMPONENTS = 0  # code the 2D features by this many principal components (0 = off; ERD: 30)
+_C.MODEL.REFINER.ROOT = "gt"         # where the pose is placed to re-project it: gt (true pelvis, ERD's protocol) or
+                                     # least_squares (the translation that best re-projects it onto the input 2D)
+
 # ----------------------------------------------------------------------------- data
 _C.DATASETS = CN()
 _C.DATASETS.NAME = "synthetic"       # registry DATASETS: synthetic, h36m (keypoints), h36m_toolbox,
                                      # h36m_learnable_triangulation (images)
 _C.DATASETS.MODE = "keypoints"       # keypoints: 2D keypoint sequences only; images: rendered crops too
 _C.DATASETS.VIEWS = "all"            # all: one sample holds every view; single: one sample per view
+_C.DATASETS.VAL_SUBJECTS = []        # training subjects held out as the validation split: each epoch is scored on
+                                     # it and testing uses the best epoch (model_best.pth); [] = no validation
 _C.DATASETS.TRAIN_VIEWS = ""         # the training split's VIEWS when it differs ("" = VIEWS)
 _C.DATASETS.FRAMES = 1               # frames per sample (a window centred on the target frame, edge-padded)
 _C.DATASETS.TRAIN_STRIDE = 1         # take every n-th frame as a training sample

@@ -85,8 +85,11 @@ class Checkpointer:
     def _training_state(self):
         return {"optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler}
 
-    def save(self, name: str, epoch: int, iteration: int) -> Path:
+    def save(self, name: str, epoch: int, iteration: int, extra: Optional[Dict[str, Any]] = None,
+             pointer: bool = True) -> Path:
+        """Write ``name.pth`` (with the plain values of ``extra``); ``pointer``: make it the one to resume from."""
         data = {
+            **(extra or {}),
             "model": unwrap(self.model).state_dict(),
             "epoch": epoch,
             "iteration": iteration,
@@ -97,7 +100,8 @@ class Checkpointer:
             if part is not None:
                 data[key] = part.state_dict()
         path = atomic_write(self.save_dir / f"{name}.pth", lambda tmp: torch.save(data, tmp))
-        write_text_atomic(path.name, self.save_dir / POINTER)
+        if pointer:
+            write_text_atomic(path.name, self.save_dir / POINTER)
         logger.info("saved checkpoint %s", path)
         return path
 
@@ -121,12 +125,13 @@ class Checkpointer:
         logger.info("resumed from %s (epoch %d)", path, data.get("epoch", 0))
         return data
 
-    def load_weights(self, path: str, new_modules: Tuple[str, ...] = ()) -> None:
+    def load_weights(self, path: str, new_modules: Tuple[str, ...] = ()) -> str:
         """Load model weights only (``WEIGHTS``: testing or fine-tuning); modules named in ``new_modules``
-        may be absent from the checkpoint (see ``load_state_strict``)."""
+        may be absent from the checkpoint (see ``load_state_strict``). Returns "<path> (epoch N)"."""
         data = read_checkpoint(path)
         kept = load_state_strict(self.model, data["model"], path, new_modules)
         logger.info("loaded weights from %s", path)
         if kept:
             logger.info("not in the checkpoint, kept at their initialisation: %s (%d tensors)",
                         ", ".join(sorted({k.split(".", 1)[0] for k in kept})), len(kept))
+        return f"{path} (epoch {data.get('epoch', '?')})"

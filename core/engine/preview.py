@@ -1,26 +1,54 @@
-"""Preview pictures of test samples: every view tiled, with the 2D input, the exact 2D (ground truth)
-and, for pipelines that predict absolute 3D, the prediction projected into each view."""
-from typing import Optional
+"""Preview pictures of test samples: every view tiled, with the 2D input, the exact 2D (ground truth) and the
+3D prediction projected into each view; for root-relative predictions (lifters), also two 3D panels.
+
+Absolute predictions (world mm) are projected as they are. Root-relative predictions (pelvis at the origin) are
+re-centred on their own pelvis (as ``core.metrics`` scores them) and:
+
+- placed at the true pelvis and projected into each view (labelled "pred at true root": this shows the 2D fit,
+  not the root position, which the lifter does not predict);
+- drawn in 3D over the root-relative ground truth, from the front and from the side, in the prediction's frame:
+  the camera frame of the single view (V == 1, single-view lifters; drawn with the camera's up, -y, up and the
+  front view looking along the camera's z) or the world frame (V > 1, multi-view lifters; world z up, the front
+  view facing the person, whose facing is taken from the true hips).
+"""
+from dataclasses import replace
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
 
-from core.vis import GROUND_TRUTH_STYLE, PREDICTION_STYLE, SkeletonStyle, draw_skeleton, put_label, tile
+from core.skeleton import JOINT_NAMES, ROOT
+from core.vis import (GROUND_TRUTH_STYLE, PREDICTION_STYLE, SkeletonStyle, draw_pose_3d, draw_skeleton, put_label,
+                      tile)
 from datasets.images import to_uint8_images
 
 CANVAS_SIDE = 320  # pixels of a view's panel when there is no image (keypoints mode)
 ZOOM_MARGIN = 1.5  # keypoints mode: the panel shows a square this many times the person's 2D box
+ELEVATION_DEG = 12.0  # the 3D panels' viewers look down this much
+# 3D panels: the ground truth drawn wider than the prediction so it stays visible where they coincide
+GROUND_TRUTH_3D_STYLE = replace(GROUND_TRUTH_STYLE, thickness=4, joint_radius=3)
+PREDICTION_3D_STYLE = replace(PREDICTION_STYLE, thickness=2, joint_radius=2)
+# camera frame (x right, y down, z forward) -> the z-up frame of draw_pose_3d (x right, y forward, z up)
+CAMERA_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+L_HIP, R_HIP = JOINT_NAMES.index("l_hip"), JOINT_NAMES.index("r_hip")
 
 
-def preview_sample(sample, pred_3d: Optional[np.ndarray] = None, title: str = "") -> np.ndarray:
-    """An RGB picture of one sample (a dict of the batch form, unbatched); ``pred_3d`` (J,3) world mm."""
+def preview_sample(sample, pred_3d: Optional[np.ndarray] = None, title: str = "",
+                   absolute: bool = True) -> np.ndarray:
+    """An RGB picture of one sample (a dict of the batch form, unbatched).
+
+    ``pred_3d`` (J, 3) mm: with ``absolute``, world coordinates; otherwise root-relative, in the camera frame of
+    the sample's single view when it has one view, else in the world frame (see the module docstring)."""
     cameras = sample["cameras"]
     centre = sample["keypoints_2d"].shape[0] // 2
     inputs = sample["keypoints_2d"][centre].numpy()
     exact = sample["keypoints_2d_gt"][centre].numpy()
+    has_prediction = pred_3d is not None and np.isfinite(np.asarray(pred_3d, dtype=np.float64)).any()
+    relative = None if absolute or pred_3d is None else _root_relative_poses(sample, pred_3d)
     projected = None
-    if pred_3d is not None and np.isfinite(pred_3d).any():
-        points = torch.as_tensor(pred_3d, dtype=cameras.dtype).expand(len(cameras), -1, -1)
+    if has_prediction:
+        pred_world = pred_3d if relative is None else relative["pred_world"]
+        points = torch.as_tensor(np.asarray(pred_world), dtype=cameras.dtype).expand(len(cameras), -1, -1)
         projected = cameras.project(points).numpy()
     if "images" in sample:
         canvases = to_uint8_images(sample["images"])
@@ -37,5 +65,59 @@ def preview_sample(sample, pred_3d: Optional[np.ndarray] = None, title: str = ""
         panel = draw_skeleton(panel, inputs[v], SkeletonStyle(), **zoom)
         if projected is not None:
             panel = draw_skeleton(panel, projected[v], PREDICTION_STYLE, **zoom)
+            if relative is not None:
+                panel = put_label(panel, "pred at true root", "bottom_left")
         panels.append(put_label(panel, f"{title} cam {int(sample['camera_ids'][v])}".strip()))
-    return tile(panels)
+    if relative is None:
+        return tile(panels)
+    panels += _panels_3d(relative, canvases.shape[1:3])
+    return tile(panels, columns=len(panels) if len(panels) <= 3 else None)
+
+
+def _root_relative_poses(sample, pred_3d) -> dict:
+    """The centre frame's true pose and the prediction (re-centred on its pelvis), root-relative in the
+    prediction's frame, the prediction placed at the true pelvis in world mm, and the frame's name."""
+    cameras = sample["cameras"]
+    centre = sample["keypoints_3d"].shape[0] // 2
+    target_world = sample["keypoints_3d"][centre].to(cameras.dtype)                  # J, 3
+    pred = torch.as_tensor(np.asarray(pred_3d, dtype=np.float64), dtype=cameras.dtype)
+    if pred.shape != target_world.shape:
+        raise ValueError(f"preview_sample: pred_3d must have shape {tuple(target_world.shape)}, "
+                         f"got {tuple(pred.shape)}")
+    pred = pred - pred[ROOT]
+    if len(cameras) == 1:  # single-view lifter: the view's camera frame
+        target = cameras.world_to_camera(target_world[None])[0]
+        pred_world = cameras.camera_to_world((pred + target[ROOT])[None])[0]
+        frame = "camera"
+    else:  # multi-view lifter: the world frame
+        target, pred_world, frame = target_world, pred + target_world[ROOT], "world"
+    return {"target": (target - target[ROOT]).numpy(), "pred": pred.numpy(), "pred_world": pred_world.numpy(),
+            "frame": frame}
+
+
+def _front_azimuth_deg(pose_z_up: np.ndarray) -> float:
+    """The azimuth (``core.vis.view_rotation``) of a viewer facing a z-up pose, from its hips; 0 without hips."""
+    left = pose_z_up[L_HIP, :2] - pose_z_up[R_HIP, :2]
+    if not np.isfinite(left).all() or np.linalg.norm(left) < 1e-6:
+        return 0.0
+    facing = np.array([left[1], -left[0]])  # left x up, horizontal
+    return float(np.rad2deg(np.arctan2(-facing[0], -facing[1])))  # look along -facing
+
+
+def _panels_3d(relative: dict, size: Tuple[int, int]) -> list:
+    """Front and side 3D panels (ground truth green, prediction yellow), labelled with the sample's MPJPE."""
+    target, pred = relative["target"], relative["pred"]
+    errors = np.linalg.norm(pred - target, axis=-1)
+    error = f"MPJPE {np.nanmean(errors):.1f} mm" if np.isfinite(errors).any() else "MPJPE n/a"
+    if relative["frame"] == "camera":
+        target, pred = target @ CAMERA_TO_Z_UP.T, pred @ CAMERA_TO_Z_UP.T
+        front = 0.0  # looking along the camera's z, as the camera sees the person
+    else:
+        front = _front_azimuth_deg(target)
+    poses, styles = [target, pred], [GROUND_TRUTH_3D_STYLE, PREDICTION_3D_STYLE]
+    panels = []
+    for name, azimuth in (("front", front), ("side", front + 90.0)):
+        panel = draw_pose_3d(poses, styles, size=size, elevation_deg=ELEVATION_DEG, azimuth_deg=azimuth)
+        panel = put_label(panel, f"3D {name}, {relative['frame']} frame, root-relative")
+        panels.append(put_label(panel, error, "bottom_left"))
+    return panels

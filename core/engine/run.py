@@ -19,7 +19,7 @@ from core.engine.logger import TensorBoard, setup_logger
 from core.engine.preview import preview_sample
 from core.engine.solver import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
 from core.engine.evaluator import evaluate
-from core.engine.trainer import Trainer, TrainSettings
+from core.engine.trainer import BEST, Trainer, TrainSettings
 from core.io import save_npz_atomic, write_json_atomic, write_text_atomic
 from core.registry import RegistryError
 from core.vis import write_png
@@ -134,6 +134,7 @@ def run(config_file: str, overrides) -> None:
             raise ConfigError("DOTRAIN is False but the pipeline has trainable parameters and no weights: set WEIGHTS "
                               "to a checkpoint (or train first into OUTPUT_DIR)")
         train_set = build_dataset(cfg, "train") if cfg.DOTRAIN and model.trainable else None
+        val_set = build_dataset(cfg, "val") if train_set is not None and cfg.DATASETS.VAL_SUBJECTS else None
         test_set = build_dataset(cfg, "test") if cfg.DOTEST else None
     except (ConfigError, RegistryError, PipelineConfigError, DatasetError) as err:
         raise UsageError(str(err)) from None
@@ -151,23 +152,46 @@ def run(config_file: str, overrides) -> None:
     model.to(device)
     checkpointer = Checkpointer(str(output_dir), model, config_text=cfg.dump())
     try:
+        tested = "the initial weights" if model.trainable else \
+            "the MODEL.*.WEIGHTS loaded at build (all frozen)" if any(True for _ in model.parameters()) else \
+            "none (parameter-free)"
         if cfg.WEIGHTS:  # fine-tuning may add layers that start as the identity; testing needs every weight
-            checkpointer.load_weights(cfg.WEIGHTS, unwrap(model).insertable_modules if cfg.DOTRAIN else ())
+            tested = checkpointer.load_weights(cfg.WEIGHTS, unwrap(model).insertable_modules if cfg.DOTRAIN else ())
         elif resume_from is not None and not cfg.DOTRAIN:
-            checkpointer.load_weights(str(resume_from))
+            tested = checkpointer.load_weights(str(_best_or(output_dir, resume_from)))
         if train_set is not None:
-            _train(cfg, model, train_set, checkpointer, tensorboard, device)
+            _train(cfg, model, train_set, val_set, checkpointer, tensorboard, device)
+            tested = f"{output_dir / 'model_final.pth'} (epoch {cfg.SOLVER.MAX_EPOCHS})"
+            if val_set is not None:
+                tested = checkpointer.load_weights(str(output_dir / f"{BEST}.pth")) + ", best on validation"
         elif cfg.DOTRAIN:
             logger.info("the pipeline has no trainable parameters: skipping training")
         if test_set is not None:
-            _test(cfg, model, test_set, tensorboard, device, output_dir)
+            _test(cfg, model, test_set, tensorboard, device, output_dir, tested)
     except CheckpointError as err:
         raise UsageError(str(err)) from None
     finally:
         tensorboard.close()
 
 
-def _train(cfg, model, train_set, checkpointer: Checkpointer, tensorboard, device) -> None:
+def _best_or(output_dir: Path, last: Path) -> Path:
+    """The best validated checkpoint of OUTPUT_DIR when there is one, else ``last``."""
+    best = output_dir / f"{BEST}.pth"
+    if best.is_file():
+        logger.info("testing the best validated checkpoint %s", best)
+        return best
+    return last
+
+
+def _validator(cfg, model, val_set, device):
+    """The validation split's MPJPE (mm, action average; root-relative for root-relative pipelines)."""
+    loader = make_loader(val_set, cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device)
+    key = "mpjpe_mm" if unwrap(model).predicts_absolute else "mpjpe_root_relative_mm"
+    logger.info("validating every epoch on %d samples of subjects %s", len(val_set), list(cfg.DATASETS.VAL_SUBJECTS))
+    return lambda: evaluate(model, loader, device, cfg.TEST.JDR_THRESHOLD)[0][key]["action_avg"]
+
+
+def _train(cfg, model, train_set, val_set, checkpointer: Checkpointer, tensorboard, device) -> None:
     s = cfg.SOLVER
     loader = make_loader(train_set, s.BATCH_SIZE, True, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device)
     optimizer = build_optimizer(model.parameters(), s.OPTIMIZER, s.BASE_LR, s.WEIGHT_DECAY, s.MOMENTUM)
@@ -175,19 +199,22 @@ def _train(cfg, model, train_set, checkpointer: Checkpointer, tensorboard, devic
     trainer = Trainer(model, optimizer, scheduler, checkpointer, tensorboard,
                       TrainSettings(max_epochs=s.MAX_EPOCHS, grad_clip=s.GRAD_CLIP, amp=s.AMP,
                                     log_period=s.LOG_PERIOD, checkpoint_period=s.CHECKPOINT_PERIOD,
-                                    seed=cfg.SEED), device)
+                                    seed=cfg.SEED), device,
+                      validate=_validator(cfg, model, val_set, device) if val_set is not None else None)
     checkpointer.optimizer, checkpointer.scheduler, checkpointer.scaler = optimizer, scheduler, trainer.scaler
     state = checkpointer.resume()
     if not state:
         model.prepare(make_loader(train_set, cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device))
     logger.info("training on %d samples, %d iterations per epoch", len(train_set), len(loader))
-    trainer.train(loader, start_epoch=state.get("epoch", 0), start_iteration=state.get("iteration", 0))
+    trainer.train(loader, start_epoch=state.get("epoch", 0), start_iteration=state.get("iteration", 0),
+                  best=state.get("best"))
 
 
-def _test(cfg, model, test_set, tensorboard, device, output_dir: Path) -> None:
+def _test(cfg, model, test_set, tensorboard, device, output_dir: Path, tested: str) -> None:
     loader = make_loader(test_set, cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device)
     logger.info("testing on %d samples", len(test_set))
     summary, predictions = evaluate(model, loader, device, cfg.TEST.JDR_THRESHOLD)
+    summary["checkpoint"] = tested
     if summary["mpjve_mm_per_frame"].get("num_frame_pairs") == 0:
         logger.warning("MPJVE has no consecutive test frames to compare (DATASETS.TEST_STRIDE %d, DATASETS.FRAMES "
                        "%d): set DATASETS.TEST_STRIDE 1 to measure it", cfg.DATASETS.TEST_STRIDE, cfg.DATASETS.FRAMES)
@@ -206,13 +233,14 @@ def _test(cfg, model, test_set, tensorboard, device, output_dir: Path) -> None:
 
 def _write_previews(test_set, predictions, absolute: bool, count: int, folder: Path, tensorboard) -> None:
     """Pictures of ``count`` test samples spread over the test set (legend: green = exact 2D, blue/red =
-    2D input (left/right), yellow = projected 3D prediction)."""
+    2D input (left/right), yellow = projected 3D prediction; root-relative predictions are placed at the true
+    pelvis to project them and are also drawn in 3D beside the true pose, front and side)."""
     folder.mkdir(exist_ok=True)
     for index in np.linspace(0, len(test_set) - 1, count).round().astype(int):
         sample = test_set[index]
         meta = sample["meta"]
         title = f"{meta['sequence']} f{meta['frame']}"
-        picture = preview_sample(sample, predictions["pred_3d"][index] if absolute else None, title)
+        picture = preview_sample(sample, predictions["pred_3d"][index], title, absolute=absolute)
         write_png(folder / f"sample_{index:06d}.png", picture)
         tensorboard.image(f"preview/sample_{index:06d}", picture, 0)
 

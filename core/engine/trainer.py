@@ -2,11 +2,18 @@
 TensorBoard scalars, per-epoch LR schedule, periodic and final checkpoints, and resumption.
 
 The model is a pipeline (``modeling.pipeline.Pipeline``): ``model(batch)`` returns an outputs dict
-and ``model.losses(outputs, batch)`` a dict of named scalar losses whose sum is minimised.
+and ``model.losses(outputs, batch)`` a dict of named scalar losses whose sum is minimised;
+``model.start_epoch(epoch)`` is called before each epoch (stage-wise training, e.g. ERD).
+
+With a ``validate`` callable (the validation split's score, lower is better) every epoch is scored and
+the best one is also saved as ``model_best.pth``; the best score travels in the checkpoints, so a
+resumed run keeps comparing against it.
 """
 import logging
+import math
 import time
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import torch
 from tqdm import tqdm
@@ -28,9 +35,12 @@ class TrainSettings:
     seed: int = 0
 
 
+BEST = "model_best"
+
+
 class Trainer:
     def __init__(self, model, optimizer, scheduler, checkpointer: Checkpointer, tensorboard: TensorBoard,
-                 settings: TrainSettings, device: torch.device):
+                 settings: TrainSettings, device: torch.device, validate: Optional[Callable[[], float]] = None):
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -40,11 +50,14 @@ class Trainer:
         self.device = device
         self.use_amp = settings.amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.validate = validate
 
-    def train(self, train_loader, start_epoch: int = 0, start_iteration: int = 0) -> int:
-        """Train from ``start_epoch`` to ``max_epochs``; returns the iteration count."""
+    def train(self, train_loader, start_epoch: int = 0, start_iteration: int = 0, best: Optional[dict] = None) -> int:
+        """Train from ``start_epoch`` to ``max_epochs``; returns the iteration count. ``best``: the resumed
+        checkpoint's record of the best validated epoch."""
         s = self.settings
         iteration = start_iteration
+        best = dict(best or {"score": math.inf, "epoch": 0})
         if start_epoch >= s.max_epochs:
             logger.info("training already finished (epoch %d of %d)", start_epoch, s.max_epochs)
             return iteration
@@ -54,6 +67,7 @@ class Trainer:
             # Reseeding per epoch makes a resumed run draw the same dropout masks and shuffles
             # as an uninterrupted one.
             torch.manual_seed(s.seed + epoch)
+            unwrap(self.model).start_epoch(epoch)
             self.model.train()
             started = time.perf_counter()
             # progress bars on terminals only (disable=None), so log files stay readable
@@ -79,11 +93,22 @@ class Trainer:
                         running / num_steps, time.perf_counter() - started)
             self.tb.scalars({"train/epoch_loss": running / num_steps}, epoch + 1)
             self.scheduler.step()
-            last = epoch + 1 == s.max_epochs
-            if last:
-                self.checkpointer.save("model_final", epoch + 1, iteration)
+            improved = False
+            if self.validate is not None:
+                score = self.validate()
+                improved = score < best["score"]
+                if improved:
+                    best = {"score": score, "epoch": epoch + 1}
+                logger.info("epoch %d validation MPJPE %.2f mm (best %.2f mm, epoch %d)", epoch + 1, score,
+                            best["score"], best["epoch"])
+                self.tb.scalars({"val/mpjpe": score}, epoch + 1)
+            extra = {"best": best} if self.validate is not None else None
+            if epoch + 1 == s.max_epochs:
+                self.checkpointer.save("model_final", epoch + 1, iteration, extra)
             elif (epoch + 1) % s.checkpoint_period == 0:
-                self.checkpointer.save(f"model_epoch{epoch + 1:04d}", epoch + 1, iteration)
+                self.checkpointer.save(f"model_epoch{epoch + 1:04d}", epoch + 1, iteration, extra)
+            if improved:
+                self.checkpointer.save(BEST, epoch + 1, iteration, extra, pointer=False)
         return iteration
 
     def _step(self, batch):

@@ -8,7 +8,8 @@ exact 2D projections in every view, joint visibility from the renderer's depth t
 ``SyntheticMultiView`` turns it into samples: the windowed keypoint samples of ``datasets.sequences``
 (their keys are listed there), whose 2D input is the noisy detections of the full image in keypoints
 mode. In images mode a sample also holds ``images`` (V,3,S,S) float32, ImageNet-normalised RGB crops;
-its ``cameras`` then have the crop and resize folded into K, ``keypoints_2d`` and ``keypoints_2d_gt``
+its ``cameras`` then have the crop and resize folded into K (``image_cameras``: those of the full images),
+``keypoints_2d`` and ``keypoints_2d_gt``
 are both the exact projections in the crop (heatmap targets) and ``confidence_2d`` is the visibility.
 
 Images are rendered on the fly (deterministic per sample) or read from an HDF5 cache that is built
@@ -31,7 +32,7 @@ from core.geometry.cameras import Cameras
 from core.io import atomic_write
 from core.registry import DATASETS
 from core.skeleton import NUM_JOINTS
-from datasets import DatasetError, views_of_split
+from datasets import DatasetError, stride_of_split, subjects_of_split, views_of_split
 from datasets.crops import random_zoom_rotation, square_crop_affines
 from datasets.sequences import KeypointSequence, SequenceSamples
 from datasets.images import to_image_tensor
@@ -206,7 +207,7 @@ class SyntheticMultiView(SequenceSamples):
         images = self._cached_images(frame_sample, views) if self.cache_path else \
             self.render(seq, frame, crop_cameras, stable_seed(self.world.spec.seed, seq.name, frame, "image"), views)
         sample.update(keypoints_2d=crop_2d, keypoints_2d_gt=crop_2d.clone(),
-                      confidence_2d=sample["visibility"].clone(), cameras=crop_cameras,
+                      confidence_2d=sample["visibility"].clone(), cameras=crop_cameras, image_cameras=cameras,
                       images=to_image_tensor(images))
         return sample
 
@@ -293,7 +294,7 @@ class SyntheticMultiView(SequenceSamples):
 def world_spec_from_config(cfg, split: str) -> WorldSpec:
     s = cfg.DATASETS.SYNTHETIC
     n = s.NOISE
-    subjects = s.TRAIN_SUBJECTS if split == "train" else s.TEST_SUBJECTS
+    subjects = subjects_of_split(cfg, split, s.TRAIN_SUBJECTS, s.TEST_SUBJECTS, "DATASETS.SYNTHETIC")
     if s.MOTION_FILES_SPLIT not in ("train", "test", "both"):
         raise DatasetError(f"DATASETS.SYNTHETIC.MOTION_FILES_SPLIT must be train, test or both, got "
                            f"'{s.MOTION_FILES_SPLIT}'")
@@ -315,7 +316,7 @@ def build_synthetic(cfg, split: str) -> SyntheticMultiView:
     d = cfg.DATASETS
     return SyntheticMultiView(SyntheticWorld(world_spec_from_config(cfg, split)), mode=d.MODE,
                               views=views_of_split(cfg, split),
-                              frames=d.FRAMES, stride=d.TRAIN_STRIDE if split == "train" else d.TEST_STRIDE,
+                              frames=d.FRAMES, stride=stride_of_split(cfg, split),
                               image_size=d.SYNTHETIC.IMAGE_SIZE, crop_scale=d.SYNTHETIC.CROP_SCALE,
                               cache_dir=d.SYNTHETIC.CACHE_DIR, augment=d.AUGMENT and split == "train",
                               scale_factor=d.SCALE_FACTOR, rotation_factor=d.ROTATION_FACTOR,

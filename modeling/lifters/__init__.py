@@ -1,2 +1,2 @@
 """2D-to-3D lifters; importing the package registers them in ``LIFTERS``."""
-from modeling.lifters import esmformer, linear, pose3d, poseformer  # noqa: F401
+from modeling.lifters import esmformer, lcn, linear, pose3d, poseformer, semgcn  # noqa: F401

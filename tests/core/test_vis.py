@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.vis import SkeletonStyle, draw_skeleton, put_label, tile, write_png
+from core.vis import GRID_COLOR, SkeletonStyle, draw_pose_3d, draw_skeleton, put_label, tile, write_png
 
 
 def test_draw_skeleton_draws_bones_in_side_colours_and_skips_nan():
@@ -26,3 +26,59 @@ def test_tile_and_label(tmp_path):
     assert cv2.imread(str(tmp_path / "x.png")).shape == (40, 120, 3)
     with pytest.raises(OSError, match="could not write"):
         write_png(tmp_path / "missing" / "x.png", labelled)
+
+
+def _only(joint: int, point) -> np.ndarray:
+    pose = np.full((17, 3), np.nan)
+    pose[joint] = point
+    return pose
+
+
+RED, BLUE = SkeletonStyle(center=(255, 0, 0), joint_radius=3), SkeletonStyle(center=(0, 0, 255), joint_radius=3)
+
+
+def _centroid(image: np.ndarray, color) -> np.ndarray:
+    rows, cols = np.nonzero((image == color).all(-1))
+    assert rows.size, f"no pixel of colour {color}"
+    return np.array([rows.mean(), cols.mean()])
+
+
+def test_draw_pose_3d_draws_z_up_and_x_right_from_every_viewpoint():
+    root, above = _only(0, (0, 0, 0)), _only(10, (0, 0, 800))
+    for azimuth in (0.0, 45.0, 90.0, 200.0):
+        for elevation in (-20.0, 0.0, 12.0, 45.0):
+            image = draw_pose_3d([root, above], [RED, BLUE], size=100, elevation_deg=elevation, azimuth_deg=azimuth,
+                                 grid=False, center=(0, 0, 400), radius=500)
+            assert _centroid(image, BLUE.center)[0] < _centroid(image, RED.center)[0] - 20  # smaller row: higher
+    right = draw_pose_3d([root, _only(10, (500, 0, 0))], [RED, BLUE], size=100, elevation_deg=0.0, grid=False,
+                         center=(0, 0, 0), radius=600)
+    assert _centroid(right, BLUE.center)[1] > _centroid(right, RED.center)[1] + 20  # azimuth 0: +x to the right
+    far = draw_pose_3d([root, _only(10, (0, 500, 0))], [RED, BLUE], size=100, elevation_deg=30.0, grid=False,
+                       center=(0, 0, 0), radius=600)
+    assert _centroid(far, BLUE.center)[0] < _centroid(far, RED.center)[0] - 10  # seen from above: far is higher
+    side = draw_pose_3d([root, _only(10, (0, -500, 0))], [RED, BLUE], size=100, elevation_deg=0.0, azimuth_deg=90.0,
+                        grid=False, center=(0, 0, 0), radius=600)
+    assert _centroid(side, BLUE.center)[1] > _centroid(side, RED.center)[1] + 20  # looking along +x: -y right
+
+
+def test_draw_pose_3d_grid_scale_nan_and_shapes():
+    rng = np.random.default_rng(0)
+    pose = rng.normal(0, 200, (17, 3)) + (0, 0, 900)
+    image = draw_pose_3d([pose], [RED], size=(60, 80))
+    assert image.shape == (60, 80, 3) and image.dtype == np.uint8
+    assert (image == GRID_COLOR).all(-1).any() and (image == RED.center).all(-1).any()
+    assert not (draw_pose_3d([pose], [RED], size=(60, 80), grid=False) == GRID_COLOR).all(-1).any()
+    # one scale whatever the view: the sphere about the poses fills the picture, so nothing leaves it
+    for azimuth in range(0, 360, 30):
+        drawn = (draw_pose_3d([pose], [RED], size=64, azimuth_deg=azimuth, grid=False) != 40).any(-1)
+        assert drawn.any() and not drawn[0].any() and not drawn[-1].any() and not drawn[:, 0].any()
+    holes = pose.copy()
+    holes[[3, 10]] = np.nan
+    assert (draw_pose_3d([holes], [RED]) != 40).any()
+    assert (draw_pose_3d([np.full((17, 3), np.nan)], [RED], size=32) == 40).all()
+    assert (draw_pose_3d([], [], size=32) == 40).all()
+    for bad in ([np.zeros((16, 3))], [np.zeros((17, 2))], np.zeros((17, 3)), [np.zeros((1, 17, 3))]):
+        with pytest.raises(ValueError, match="shape"):
+            draw_pose_3d(bad, [RED])
+    with pytest.raises(ValueError, match="one style per pose"):
+        draw_pose_3d([pose, pose], [RED])

@@ -65,7 +65,10 @@ def test_ransac_head_builds_with_its_threshold():
 
 @pytest.mark.parametrize("overrides, message", [
     (["DATASETS.MODE", "keypoints", "MODEL.HEAD.NAME", "dlt"], "set DATASETS.MODE images"),
-    (["MODEL.HEAD.NAME", "none"], "an image pipeline needs MODEL.HEAD.NAME"),
+    (["MODEL.HEAD.NAME", "none"], "an image pipeline ends in MODEL.HEAD.NAME .* or in MODEL.LIFTER.NAME"),
+    (["MODEL.HEAD.NAME", "dlt", "MODEL.LIFTER.NAME", "linear"], "are both set; choose one"),
+    (["MODEL.HEAD.NAME", "none", "MODEL.LIFTER.NAME", "linear"], "MODEL.LIFTER.WEIGHTS is empty"),
+    (["MODEL.HEAD.NAME", "none", "MODEL.LIFTER.NAME", "esmformer"], "must be a single-view lifter"),
     (["MODEL.HEAD.NAME", "dlt", "MODEL.FUSION.MERGE", "middle"], "MODEL.FUSION.MERGE must be early or late"),
 ])
 def test_bad_image_compositions(overrides, message):
@@ -95,3 +98,22 @@ def test_differentiable_2d_is_required_by_a_3d_loss():
         build("MODEL.HEAD.NAME", "dlt", "MODEL.HEAD.LOSS_3D_WEIGHT", "1.0")
     with pytest.raises(PipelineConfigError, match="decodes by soft-argmax"):
         build("MODEL.HEAD.NAME", "algebraic")
+
+
+def test_crop_pixels_map_back_to_the_full_image_exactly():
+    from core.geometry.cameras import Cameras
+    from datasets.crops import square_crop_affines
+    from modeling.pipeline import crop_to_image_pixels
+    torch.manual_seed(0)
+    K = torch.tensor([[1145.0, 0.0, 512.0], [0.0, 1144.0, 515.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    full = Cameras.create(K.expand(2, 3, 3), torch.eye(3, dtype=torch.float64).expand(2, 3, 3),
+                          torch.tensor([[0.0, 0.0, 5000.0], [100.0, 0.0, 4500.0]], dtype=torch.float64),
+                          torch.tensor([-0.2, 0.24, -0.001, 0.001, -0.003], dtype=torch.float64).expand(2, 5))
+    points = torch.randn(2, 17, 3, dtype=torch.float64) * 400
+    affines = square_crop_affines(torch.tensor([[500.0, 480.0], [530.0, 520.0]], dtype=torch.float64),
+                                  torch.tensor([600.0, 700.0], dtype=torch.float64), 256,
+                                  torch.tensor([1.1, 0.9], dtype=torch.float64), torch.tensor([20.0, -35.0],
+                                                                                              dtype=torch.float64))
+    crops = full.with_affine(affines, (256, 256))
+    mapped = crop_to_image_pixels(crops.project(points), crops, full)
+    assert torch.allclose(mapped, full.project(points), atol=1e-8)

@@ -6,9 +6,10 @@ from torch.utils.data import DataLoader
 from core.engine.checkpoint import Checkpointer
 from core.engine.logger import TensorBoard
 from core.engine.trainer import Trainer, TrainSettings
+from modeling.pipeline import Pipeline
 
 
-class ToyPipeline(nn.Module):
+class ToyPipeline(Pipeline):
     """Fits y = 3 x; ``scale`` multiplies the loss (inf makes it non-finite)."""
 
     def __init__(self, scale=1.0):
@@ -54,3 +55,31 @@ def test_gradient_clipping_bounds_each_step(tmp_path):
 def test_non_finite_loss_stops_training(tmp_path):
     with pytest.raises(FloatingPointError, match="mse=inf"):
         make(tmp_path, ToyPipeline(scale=float("inf"))).train(loader())
+
+
+def test_validation_keeps_the_best_epoch(tmp_path):
+    scores = iter([5.0, 2.0, 3.0])
+    model = ToyPipeline()
+    trainer = make(tmp_path, model)
+    trainer.validate = lambda: next(scores)
+    trainer.train(loader())
+    best = torch.load(tmp_path / "model_best.pth", weights_only=True)
+    assert best["epoch"] == 2 and best["best"] == {"score": 2.0, "epoch": 2}
+    assert (tmp_path / "last_checkpoint").read_text() == "model_final.pth"  # resuming continues from the last epoch
+    final = torch.load(tmp_path / "model_final.pth", weights_only=True)
+    assert final["best"] == {"score": 2.0, "epoch": 2}
+
+
+def test_resumed_validation_compares_with_the_best_so_far(tmp_path):
+    trainer = make(tmp_path, ToyPipeline())
+    trainer.validate = lambda: 4.0
+    trainer.train(loader(), start_epoch=2, best={"score": 1.0, "epoch": 1})
+    assert not (tmp_path / "model_best.pth").exists()
+
+
+def test_each_epoch_starts_with_the_pipeline_hook(tmp_path):
+    model = ToyPipeline()
+    seen = []
+    model.start_epoch = seen.append
+    make(tmp_path, model).train(loader(), start_epoch=1)
+    assert seen == [1, 2]

@@ -1,0 +1,95 @@
+import math
+
+import pytest
+import torch
+
+from core.geometry.cameras import Cameras
+from modeling.refiners.erd import ResidualDescent, least_squares_root
+
+
+def cameras(n=4, distorted=True):
+    angle = torch.linspace(0, 1, n, dtype=torch.float64)
+    c, s = torch.cos(angle), torch.sin(angle)
+    R = torch.zeros(n, 3, 3, dtype=torch.float64)
+    R[:, 0, 0], R[:, 0, 2], R[:, 1, 1], R[:, 2, 0], R[:, 2, 2] = c, s, 1.0, -s, c
+    K = torch.tensor([[1145.0, 0.0, 512.0], [0.0, 1144.0, 515.0], [0.0, 0.0, 1.0]], dtype=torch.float64).expand(n, 3, 3)
+    dist = torch.tensor([-0.2, 0.24, -0.001, 0.001, -0.003], dtype=torch.float64) * (1.0 if distorted else 0.0)
+    return Cameras.create(K, R, torch.randn(n, 3, dtype=torch.float64) * 100, dist.expand(n, 5),
+                          torch.tensor([1000.0, 1002.0]).expand(n, 2))
+
+
+def person(n=4):
+    pose = torch.randn(n, 17, 3, dtype=torch.float64) * 300
+    return pose - pose[:, :1]
+
+
+def project_camera_frame(cams, points_cam):
+    return cams.project(cams.camera_to_world(points_cam))
+
+
+@pytest.mark.parametrize("distorted", [False, True])
+def test_least_squares_root_recovers_the_true_root(distorted):
+    torch.manual_seed(0)
+    cams, pose = cameras(distorted=distorted), person()
+    root = torch.tensor([[100.0, -50.0, 4500.0], [0.0, 0.0, 5200.0], [-300.0, 200.0, 3900.0], [50, 60, 6000.0]],
+                        dtype=torch.float64)
+    pixels = project_camera_frame(cams, pose + root[:, None])
+    assert torch.allclose(least_squares_root(pose, pixels, cams), root, atol=1e-6)
+
+
+def test_new_stages_start_as_the_identity_and_features_vanish_on_consistent_input():
+    torch.manual_seed(0)
+    cams, pose = cameras(), person()
+    root = torch.tensor([0.0, 0.0, 5000.0], dtype=torch.float64).expand(4, 3)
+    pixels = project_camera_frame(cams, pose + root[:, None])
+    refiner = ResidualDescent(17, num_stages=3, pca_components=10).double()
+    refiner.fit(pixels + torch.randn_like(pixels) * 20)
+    refiner.start_stage(2)
+    refiner.eval()
+    assert torch.equal(refiner(pose, pixels, cams, root), pose)
+    assert refiner._feature(pose, root, pixels, cams).abs().max() < 1e-9  # delta of a perfect fit
+    refiner.features = "proj"
+    z_proj = (pixels - refiner.input_mean) / refiner.input_std
+    assert torch.allclose(refiner._feature(pose, root, pixels, cams), refiner._code(z_proj))
+
+
+def test_pca_basis_is_orthonormal_and_ordered():
+    torch.manual_seed(0)
+    data = (torch.randn(500, 3, dtype=torch.float64) * torch.tensor([5.0, 2.0, 1.0], dtype=torch.float64)) @ \
+        torch.linalg.qr(torch.randn(34, 3, dtype=torch.float64))[0].T
+    refiner = ResidualDescent(17, num_stages=1, pca_components=3).double()
+    refiner.fit(data.view(500, 17, 2) * 10 + 300)
+    basis = refiner.pca_basis
+    assert torch.allclose(basis @ basis.T, torch.eye(3, dtype=torch.float64), atol=1e-9)
+    z = ((data.view(500, 17, 2) * 10 + 300 - refiner.input_mean) / refiner.input_std).flatten(1)
+    variances = ((z - refiner.pca_mean) @ basis.T).var(0)
+    assert torch.all(variances[:-1] >= variances[1:])
+    assert math.isclose(variances.sum().item(), (z - z.mean(0)).pow(2).sum(1).mean().item() * 500 / 499, rel_tol=1e-6)
+
+
+def test_only_the_current_stage_trains():
+    torch.manual_seed(0)
+    cams, pose = cameras(8), person(8)
+    root = torch.tensor([0.0, 0.0, 5000.0], dtype=torch.float64).expand(8, 3)
+    pixels = project_camera_frame(cams, pose + root[:, None]) + torch.randn(8, 17, 2, dtype=torch.float64) * 5
+    refiner = ResidualDescent(17, num_stages=3).double()
+    refiner.fit(pixels)
+    for stage in refiner.stages:
+        torch.nn.init.normal_(stage[-1].weight)  # make every stage act
+    refiner.start_stage(1)
+    refiner.train()
+    frozen_stats = refiner.stages[0][1].running_mean.clone()
+    refiner(pose, pixels, cams, root).sum().backward()
+    assert not refiner.stages[0].training and refiner.stages[1].training
+    assert torch.equal(refiner.stages[0][1].running_mean, frozen_stats)
+    grads = [any(p.grad is not None and p.grad.abs().sum() > 0 for p in s.parameters()) for s in refiner.stages]
+    assert grads == [False, True, False]
+
+
+def test_bad_settings_are_rejected():
+    with pytest.raises(ValueError, match="features must be one of delta, proj, cat"):
+        ResidualDescent(17, features="ori")
+    with pytest.raises(ValueError, match="pca_components must be in 0..34"):
+        ResidualDescent(17, pca_components=40)
+    with pytest.raises(ValueError, match="needs the true pelvis"):
+        ResidualDescent(17)(person(), torch.zeros(4, 17, 2, dtype=torch.float64), cameras())
