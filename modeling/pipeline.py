@@ -363,6 +363,7 @@ class RefinedPipeline(Pipeline):
         super().__init__()
         self.base, self.refiner, self.epochs_per_stage = base, refiner, epochs_per_stage
         self.base.requires_grad_(False)
+        self.register_buffer("non_root", torch.tensor([j for j in range(NUM_JOINTS) if j != ROOT]), persistent=False)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -395,8 +396,7 @@ class RefinedPipeline(Pipeline):
 
     def losses(self, outputs, batch):
         error = outputs["pred_3d"] - outputs["target_3d"]
-        non_root = [j for j in range(error.shape[1]) if j != ROOT]
-        return {"mse_3d_mm2": error[:, non_root].pow(2).mean()}
+        return {"mse_3d_mm2": error[:, self.non_root].pow(2).mean()}
 
 
 class ImagePipeline(Pipeline):

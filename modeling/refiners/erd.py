@@ -145,15 +145,18 @@ class ResidualDescent(nn.Module):
         flat = z.flatten(1)
         return (flat - self.pca_mean) @ self.pca_basis.T if self.use_pca else flat
 
-    def _feature(self, pose_rel, root, keypoints_2d, cameras) -> torch.Tensor:
+    def _input_code(self, keypoints_2d: torch.Tensor) -> torch.Tensor:
+        """(B, J, 2) input pixels -> (B, code), the same for every stage."""
+        return self._code((keypoints_2d - self.input_mean) / self.input_std)
+
+    def _feature(self, pose_rel, root, input_code, cameras) -> torch.Tensor:
         points_cam = (pose_rel + root[:, None]).to(cameras.dtype)
         projected = cameras.project(cameras.camera_to_world(points_cam)).to(pose_rel.dtype)
-        z_proj = torch.nan_to_num((projected - self.input_mean) / self.input_std)
-        z_input = (keypoints_2d - self.input_mean) / self.input_std
+        proj_code = self._code(torch.nan_to_num((projected - self.input_mean) / self.input_std))
         if self.features == "proj":
-            return self._code(z_proj)
-        delta = self._code(z_input) - self._code(z_proj)
-        return torch.cat([self._code(z_input), delta], 1) if self.features == "cat" else delta
+            return proj_code
+        delta = input_code - proj_code
+        return torch.cat([input_code, delta], 1) if self.features == "cat" else delta
 
     def forward(self, pose_rel: torch.Tensor, keypoints_2d: torch.Tensor, cameras,
                 root_true: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -166,10 +169,10 @@ class ResidualDescent(nn.Module):
             root = root_true.to(pose_rel.dtype)
         else:
             root = least_squares_root(pose_rel, keypoints_2d, cameras)
-        pose = pose_rel
+        pose, input_code = pose_rel, self._input_code(keypoints_2d)
         for k, stage in enumerate(self.stages[:self.active]):
             trains = self.training and k == self.active - 1
             with torch.set_grad_enabled(trains and torch.is_grad_enabled()):
-                step = stage(self._feature(pose, root, keypoints_2d, cameras))
+                step = stage(self._feature(pose, root, input_code, cameras))
             pose = pose.index_add(1, self.non_root, step.view(len(step), -1, 3))
         return pose

@@ -47,10 +47,10 @@ def test_new_stages_start_as_the_identity_and_features_vanish_on_consistent_inpu
     refiner.start_stage(2)
     refiner.eval()
     assert torch.equal(refiner(pose, pixels, cams, root), pose)
-    assert refiner._feature(pose, root, pixels, cams).abs().max() < 1e-9  # delta of a perfect fit
+    assert refiner._feature(pose, root, refiner._input_code(pixels), cams).abs().max() < 1e-9  # delta of a perfect fit
     refiner.features = "proj"
     z_proj = (pixels - refiner.input_mean) / refiner.input_std
-    assert torch.allclose(refiner._feature(pose, root, pixels, cams), refiner._code(z_proj))
+    assert torch.allclose(refiner._feature(pose, root, refiner._input_code(pixels), cams), refiner._code(z_proj))
 
 
 def test_pca_basis_is_orthonormal_and_ordered():
