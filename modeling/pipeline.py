@@ -43,6 +43,7 @@ from core.geometry.mirror import mirror_joints_3d
 from core.registry import BACKBONES, FUSIONS, HEADS, LIFTERS, LOSSES, REFINERS
 from datasets.sequences import mirror_sample
 from modeling.losses.error_aware import ErrorAwareWeights
+from modeling.pca import principal_axes
 from modeling.losses.multiview import multiview_consistency_losses, triangulated_pose
 from modeling.heads.decoding import argmax_decode, heatmap_to_image, soft_argmax
 from core.geometry.projection import normalized_to_pixels, pixels_to_normalized
@@ -97,14 +98,23 @@ class LiftingPipeline(Pipeline):
     """Single-view lifting of a window of 2D keypoints to the centre frame's root-relative 3D pose in the
     camera frame. Inputs (full-image pixels) and outputs (mm) are standardised with statistics fitted on
     the training set by ``prepare``; the loss is the MSE of the standardised outputs (Martinez et al.).
-    Lifters with ``outputs_all_joints`` (the graph networks) predict every joint; their pelvis is dropped."""
+    Lifters with ``outputs_all_joints`` (the graph networks) predict every joint; their pelvis is dropped.
+    With ``pca_components`` the lifter takes the standardised input's first principal components instead
+    (ERD's ``--pca_input`` for the linear lifter), fitted with the statistics."""
 
-    def __init__(self, lifter: nn.Module, num_frames: int, num_joints: int):
+    def __init__(self, lifter: nn.Module, num_frames: int, num_joints: int, pca_components: int = 0):
         super().__init__()
         self.lifter = lifter
         in_features, out_features = num_frames * num_joints * 2, (num_joints - 1) * 3
+        if not 0 <= pca_components <= in_features:
+            raise PipelineConfigError(f"MODEL.LIFTER.PCA_COMPONENTS must be in 0..{in_features} (the input's "
+                                      f"coordinates; 0 = off), got {pca_components}")
         self.register_buffer("input_mean", torch.zeros(in_features))
         self.register_buffer("input_std", torch.ones(in_features))
+        self.pca_components = pca_components
+        if pca_components:
+            self.register_buffer("pca_mean", torch.zeros(in_features))
+            self.register_buffer("pca_basis", torch.eye(in_features)[:pca_components])
         self.register_buffer("target_mean", torch.zeros(out_features))
         self.register_buffer("target_std", torch.ones(out_features))
         self.register_buffer("statistics_fitted", torch.tensor(False))
@@ -136,12 +146,23 @@ class LiftingPipeline(Pipeline):
         self.input_std.copy_(inputs.std(0).clamp_min(1e-6))
         self.target_mean.copy_(targets.mean(0))
         self.target_std.copy_(targets.std(0).clamp_min(1e-6))
+        if self.pca_components:
+            mean, basis = principal_axes((inputs - self.input_mean.double()) / self.input_std.double(),
+                                         self.pca_components)
+            self.pca_mean.copy_(mean)
+            self.pca_basis.copy_(basis)
         self.statistics_fitted.fill_(True)
-        logger.info("fitted input/output standardisation on %d training samples", len(inputs))
+        logger.info("fitted input/output standardisation%s on %d training samples",
+                    f" and a {self.pca_components}-component PCA" if self.pca_components else "", len(inputs))
+
+    def lifter_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(B, D) pixels -> what the lifter takes: the standardised input, or its principal components."""
+        standardised = (inputs - self.input_mean) / self.input_std
+        return (standardised - self.pca_mean) @ self.pca_basis.T if self.pca_components else standardised
 
     def forward(self, batch) -> Dict[str, torch.Tensor]:
         inputs, target_rel = self._inputs_and_targets(batch)
-        normalised = self.lifter((inputs - self.input_mean) / self.input_std)
+        normalised = self.lifter(self.lifter_inputs(inputs))
         if getattr(self.lifter, "outputs_all_joints", False):  # graph lifters: one output node per joint
             normalised = self._non_root(normalised.view(len(normalised), -1, 3))
         pred = normalised * self.target_std + self.target_mean
@@ -643,7 +664,7 @@ def _build_refined_pipeline(cfg, base: Pipeline) -> RefinedPipeline:
     try:
         refiner = REFINERS.get(r.NAME)(num_joints=NUM_JOINTS, num_stages=r.STAGES, hidden=r.HIDDEN,
                                        num_blocks=r.NUM_BLOCKS, dropout=r.DROPOUT, features=r.FEATURES,
-                                       pca_components=r.PCA_COMPONENTS, root=r.ROOT)
+                                       pca_components=r.PCA_COMPONENTS, root=r.ROOT, update_root=r.UPDATE_ROOT)
     except ValueError as err:
         raise PipelineConfigError(f"MODEL.REFINER: {err}") from None
     _load_trained(base, cfg.MODEL.LIFTER.WEIGHTS, "MODEL.LIFTER.WEIGHTS", "MODEL.LIFTER")
@@ -672,6 +693,9 @@ def _build_lifting_pipeline(cfg) -> Pipeline:
         raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' is single-view but DATASETS.VIEWS is "
                                   f"'{cfg.DATASETS.VIEWS}'; set DATASETS.VIEWS single")
     frames, joints, lf = cfg.DATASETS.FRAMES, NUM_JOINTS, m.LIFTER
+    if lf.PCA_COMPONENTS and (lifter_cls.inputs != "standardised" or getattr(lifter_cls, "outputs_all_joints", False)):
+        raise PipelineConfigError(f"MODEL.LIFTER.PCA_COMPONENTS codes a flat input vector (the linear lifter); "
+                                  f"'{m.LIFTER.NAME}' takes per-joint coordinates: set it to 0")
     if cfg.TEST.FLIP and lifter_cls.inputs not in ("screen", "screen_views"):
         raise PipelineConfigError(f"TEST.FLIP is implemented for the screen-coordinate lifters (poseformer, "
                                   f"esmformer), not for MODEL.LIFTER.NAME '{m.LIFTER.NAME}'")
@@ -688,7 +712,7 @@ def _build_lifting_pipeline(cfg) -> Pipeline:
                                       "the cameras): set DATASETS.SYNTHETIC.RIG h36m_ring")
         try:
             lifter = lifter_cls(num_frames=frames, num_views=lf.NUM_VIEWS, num_joints=joints,
-                                centre_frame=lf.SELF_SUPERVISED, drop_path_rate=lf.DROP_PATH)
+                                centre_frame=lf.SELF_SUPERVISED, features=lf.LEVEL_DIM, drop_path_rate=lf.DROP_PATH)
         except ValueError as err:
             raise PipelineConfigError(f"MODEL.LIFTER / DATASETS.FRAMES: {err}") from None
         return MultiViewLiftingPipeline(lifter, self_supervised=lf.SELF_SUPERVISED, loss_weight=lf.LOSS_W,
@@ -712,6 +736,7 @@ def _build_lifting_pipeline(cfg) -> Pipeline:
         lifter = lifter_cls(num_joints=joints, hidden=lf.HIDDEN, num_blocks=lf.NUM_BLOCKS, dropout=lf.DROPOUT,
                             **graph_options)
         return LiftingPipeline(lifter, num_frames=1, num_joints=joints)
-    lifter = lifter_cls(in_features=frames * joints * 2, out_features=(joints - 1) * 3, hidden=lf.HIDDEN,
-                        num_blocks=lf.NUM_BLOCKS, dropout=lf.DROPOUT, max_norm=1.0 if lf.MAX_NORM else None)
-    return LiftingPipeline(lifter, num_frames=frames, num_joints=joints)
+    lifter = lifter_cls(in_features=lf.PCA_COMPONENTS or frames * joints * 2, out_features=(joints - 1) * 3,
+                        hidden=lf.HIDDEN, num_blocks=lf.NUM_BLOCKS, dropout=lf.DROPOUT,
+                        max_norm=1.0 if lf.MAX_NORM else None)
+    return LiftingPipeline(lifter, num_frames=frames, num_joints=joints, pca_components=lf.PCA_COMPONENTS)

@@ -67,12 +67,15 @@ _C.MODEL.LIFTER.NON_LOCAL = True     # semgcn: non-local blocks after the input 
 _C.MODEL.LIFTER.LATENT = 1024        # pose3d: size of the code between encoder and decoder
 _C.MODEL.LIFTER.REPROJECTION_WEIGHT = 0.0  # pose3d: weight of the pixel reprojection loss (0 = off, the reference)
 _C.MODEL.LIFTER.MAX_NORM = True      # linear lifter: rescale each layer's weight to norm <= 1 in the forward pass
+_C.MODEL.LIFTER.PCA_COMPONENTS = 0   # linear lifter: take this many principal components of the standardised 2D
+                                     # (0 = off, the 2D itself; ERD: 30)
 _C.MODEL.LIFTER.EMBED_DIM = 32       # poseformer: channels per joint (the temporal tokens have 17 x this)
 _C.MODEL.LIFTER.DEPTH = 4            # poseformer: blocks of the spatial and of the temporal transformer
 _C.MODEL.LIFTER.NUM_HEADS = 8        # poseformer: attention heads
 _C.MODEL.LIFTER.MLP_RATIO = 2.0      # poseformer: MLP width / token width
 _C.MODEL.LIFTER.DROP_PATH = 0.1      # poseformer, esmformer: stochastic depth of the last block (rising from 0)
 _C.MODEL.LIFTER.NUM_VIEWS = 4        # esmformer: cameras of the rig (one feature extractor per view)
+_C.MODEL.LIFTER.LEVEL_DIM = 512      # esmformer: channels of each level's features after SMFE (512 in the paper)
 _C.MODEL.LIFTER.SELF_SUPERVISED = False  # esmformer: train from the 2D of all views alone (no 3D labels)
 _C.MODEL.LIFTER.LOSS_W = 0.8         # esmformer self-supervised: weight of triangulation vs (1 - w) reprojection
 _C.MODEL.LIFTER.ERROR_AWARE = False  # esmformer: error-aware adaptive weighting of the training windows
@@ -90,6 +93,7 @@ _C.MODEL.REFINER.FEATURES = "delta"  # delta (input minus re-projected 2D), proj
 _C.MODEL.REFINER.PCA_COMPONENTS = 0  # code the 2D features by this many principal components (0 = off; ERD: 30)
 _C.MODEL.REFINER.ROOT = "gt"         # where the pose is placed to re-project it: gt (true pelvis, ERD's protocol) or
                                      # least_squares (the translation that best re-projects it onto the input 2D)
+_C.MODEL.REFINER.UPDATE_ROOT = False  # least_squares: solve the root again before every stage (ERD's --update_pelvis)
 
 # ----------------------------------------------------------------------------- data
 _C.DATASETS = CN()

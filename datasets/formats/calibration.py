@@ -5,12 +5,25 @@
   = {R 3x3 world->camera, t 3x1 mm}``. Image sizes are Human3.6M's own: 1000x1002 for cameras
   54138969 and 60457274, 1000x1000 for the others.
 
-Every reader checks the file and raises ``CalibrationError`` naming the file, the key and what was
-expected; rotations must be orthonormal with determinant +1 and intrinsics invertible.
+- aniposelib / Pose2Sim TOML: one table per camera with ``name``, ``size [w, h]``, ``matrix`` 3x3,
+  ``distortions [k1, k2, p1, p2]``, ``rotation`` (Rodrigues vector, world->camera), ``translation`` (metres)
+  and ``fisheye`` (only ``false`` is supported); tables without a ``matrix`` (``[metadata]``) are skipped.
+- CMU Panoptic JSON (``calibration_<sequence>.json``): ``cameras = [{name, type, resolution [w, h], K,
+  distCoef [k1, k2, p1, p2, k3], R, t (centimetres)}]``.
+
+``read_calibration`` picks the reader from the file's suffix and content. Every reader checks the file and
+raises ``CalibrationError`` naming the file, the key and what was expected; rotations must be orthonormal
+with determinant +1 and intrinsics invertible.
 """
 import json
+import sys
 from pathlib import Path
 from typing import List, Sequence, Tuple
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 import numpy as np
 import torch
@@ -49,12 +62,7 @@ def check_camera(K: np.ndarray, R: np.ndarray, where: str) -> None:
 def read_h36m_cameras(path, subject: str, camera_ids: Sequence[str] = ()) -> Tuple[Cameras, List[str]]:
     """The cameras of ``subject`` (float64, batch (V,)) and their ids, in ``camera_ids`` order (default: sorted)."""
     path = Path(path)
-    if not path.is_file():
-        raise CalibrationError(f"calibration file '{path}' does not exist (Human3.6M camera JSON expected)")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CalibrationError(f"calibration file '{path}' is not valid JSON: {err}") from None
+    data = _read_json(path, "Human3.6M camera JSON")
     if not isinstance(data, dict) or not {"intrinsics", "extrinsics"} <= set(data):
         raise CalibrationError(f"'{path}': expected the keys 'intrinsics' and 'extrinsics'")
     extrinsics = data["extrinsics"].get(subject) if isinstance(data["extrinsics"], dict) else None
@@ -76,3 +84,109 @@ def read_h36m_cameras(path, subject: str, camera_ids: Sequence[str] = ()) -> Tup
         sizes.append(H36M_IMAGE_SIZES.get(cam, tuple(2 * K[-1][:2, 2])))
     cameras = Cameras.create(np.stack(K), np.stack(R), np.stack(t), np.stack(dist), torch.tensor(sizes))
     return cameras, ids
+
+
+def _read_json(path: Path, expected: str):
+    if not path.is_file():
+        raise CalibrationError(f"calibration file '{path}' does not exist ({expected} expected)")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CalibrationError(f"calibration file '{path}' is not valid JSON: {err}") from None
+
+
+def rodrigues_to_matrix(rvec: np.ndarray) -> np.ndarray:
+    """(3,) axis-angle vector -> (3, 3) rotation matrix (OpenCV's ``Rodrigues``)."""
+    angle = float(np.linalg.norm(rvec))
+    if angle < 1e-12:
+        return np.eye(3)
+    k = rvec / angle
+    cross = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    return np.eye(3) + np.sin(angle) * cross + (1.0 - np.cos(angle)) * cross @ cross
+
+
+def _selected(names: List[str], wanted: Sequence[str], path: Path) -> List[int]:
+    if not names:
+        raise CalibrationError(f"'{path}': no cameras found")
+    if not wanted:
+        return list(range(len(names)))
+    missing = [w for w in wanted if w not in names]
+    if missing:
+        raise CalibrationError(f"'{path}': no camera named {', '.join(missing)}; cameras: {', '.join(names)}")
+    return [names.index(w) for w in wanted]
+
+
+def read_toml_cameras(path, camera_names: Sequence[str] = ()) -> Tuple[Cameras, List[str]]:
+    """The cameras of an aniposelib / Pose2Sim TOML file and their names, in the file's order (or
+    ``camera_names``'); translations converted from metres to millimetres."""
+    path = Path(path)
+    if not path.is_file():
+        raise CalibrationError(f"calibration file '{path}' does not exist (aniposelib / Pose2Sim TOML expected)")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise CalibrationError(f"calibration file '{path}' is not valid TOML: {err}") from None
+    tables = [(key, value) for key, value in data.items() if isinstance(value, dict) and "matrix" in value]
+    names = [str(value.get("name", key)) for key, value in tables]
+    K, R, t, dist, sizes = [], [], [], [], []
+    for index in _selected(names, camera_names, path):
+        key, camera = tables[index]
+        where = f"'{path}' [{key}]"
+        if camera.get("fisheye", False):
+            raise CalibrationError(f"{where}: fisheye cameras are not supported (pinhole with OpenCV distortion "
+                                   "expected)")
+        K.append(_matrix(camera.get("matrix"), (3, 3), f"{where} matrix"))
+        R.append(rodrigues_to_matrix(_matrix(camera.get("rotation"), (3,), f"{where} rotation")))
+        t.append(_matrix(camera.get("translation"), (3,), f"{where} translation") * 1000.0)
+        distortions = camera.get("distortions", [0.0] * 4)
+        if not isinstance(distortions, list) or len(distortions) not in (4, 5):
+            raise CalibrationError(f"{where} distortions: expected [k1, k2, p1, p2] or [k1, k2, p1, p2, k3], got "
+                                   f"{distortions!r:.80}")
+        dist.append(np.pad(_matrix(distortions, (len(distortions),), f"{where} distortions"),
+                           (0, 5 - len(distortions))))
+        sizes.append(_matrix(camera.get("size"), (2,), f"{where} size"))
+        check_camera(K[-1], R[-1], where)
+    cameras = Cameras.create(np.stack(K), np.stack(R), np.stack(t), np.stack(dist), np.stack(sizes))
+    return cameras, [names[i] for i in _selected(names, camera_names, path)]
+
+
+def read_panoptic_cameras(path, camera_names: Sequence[str] = ()) -> Tuple[Cameras, List[str]]:
+    """The cameras of a CMU Panoptic calibration JSON and their names, in the file's order (or
+    ``camera_names``'); translations converted from centimetres to millimetres."""
+    path = Path(path)
+    data = _read_json(path, "CMU Panoptic calibration JSON")
+    cameras = data.get("cameras") if isinstance(data, dict) else None
+    if not isinstance(cameras, list) or not all(isinstance(c, dict) for c in cameras):
+        raise CalibrationError(f"'{path}': expected a key 'cameras' holding a list of camera objects")
+    names = [str(c.get("name", i)) for i, c in enumerate(cameras)]
+    K, R, t, dist, sizes = [], [], [], [], []
+    for index in _selected(names, camera_names, path):
+        camera, where = cameras[index], f"'{path}' camera {names[index]}"
+        K.append(_matrix(camera.get("K"), (3, 3), f"{where} K"))
+        R.append(_matrix(camera.get("R"), (3, 3), f"{where} R"))
+        t.append(_matrix(camera.get("t"), (3,), f"{where} t") * 10.0)
+        dist.append(_matrix(camera.get("distCoef", [0.0] * 5), (5,), f"{where} distCoef"))
+        sizes.append(_matrix(camera.get("resolution"), (2,), f"{where} resolution"))
+        check_camera(K[-1], R[-1], where)
+    result = Cameras.create(np.stack(K), np.stack(R), np.stack(t), np.stack(dist), np.stack(sizes))
+    return result, [names[i] for i in _selected(names, camera_names, path)]
+
+
+def read_calibration(path, camera_names: Sequence[str] = (), subject: str = "") -> Tuple[Cameras, List[str]]:
+    """Any supported calibration file: ``.toml`` (aniposelib / Pose2Sim), or ``.json`` (Human3.6M, which
+    needs ``subject``, or CMU Panoptic), told apart by their keys."""
+    path = Path(path)
+    if path.suffix.lower() == ".toml":
+        return read_toml_cameras(path, camera_names)
+    if path.suffix.lower() != ".json":
+        raise CalibrationError(f"calibration file '{path}': unknown format (expected .toml for aniposelib / "
+                               "Pose2Sim, or .json for Human3.6M or CMU Panoptic)")
+    data = _read_json(path, "Human3.6M or CMU Panoptic calibration JSON")
+    if isinstance(data, dict) and "cameras" in data:
+        return read_panoptic_cameras(path, camera_names)
+    if isinstance(data, dict) and {"intrinsics", "extrinsics"} <= set(data):
+        if not subject:
+            raise CalibrationError(f"'{path}' is a Human3.6M camera file: name the subject whose extrinsics to use")
+        return read_h36m_cameras(path, subject, camera_names)
+    raise CalibrationError(f"'{path}': neither a CMU Panoptic ('cameras') nor a Human3.6M ('intrinsics', "
+                           "'extrinsics') calibration")

@@ -30,7 +30,8 @@ reference builds an MLP and norms in its cross-level block and a norm in MILF th
 parameters), which are left out: about 16.6 M parameters at 4 views. The number of views V is a
 constructor argument (the reference hard-codes 4): SMFE has one module per view and the fusion
 convolution has V input channels, so a model serves the rig it was trained on (the views in the same
-order), not a different number of cameras.
+order), not a different number of cameras. The level width C (512 in the paper, ``features``) is a
+constructor argument too, so that a narrower model can train on a small machine.
 """
 import torch
 from torch import Tensor, nn
@@ -39,7 +40,6 @@ from core.registry import LIFTERS
 from modeling.lifters.transformer import DropPath, check_heads, merge_heads, split_heads, transformer_blocks
 
 LEVELS = 3
-FEATURES = 512
 
 
 class RelativeAttention(nn.Module):
@@ -76,16 +76,16 @@ class TokenTransformer(nn.Module):
 
 
 class SingleViewFeatures(nn.Module):
-    """SMFE of one view: (B, 2J, F) coordinate trajectories -> LEVELS x (B, F, 512)."""
+    """SMFE of one view: (B, 2J, F) coordinate trajectories -> LEVELS x (B, F, features)."""
 
-    def __init__(self, frames: int, tokens: int, depth: int = 5, num_heads: int = 9, dropout: float = 0.1,
-                 drop_path_rate: float = 0.2):
+    def __init__(self, frames: int, tokens: int, features: int, depth: int = 5, num_heads: int = 9,
+                 dropout: float = 0.1, drop_path_rate: float = 0.2):
         super().__init__()
         self.norms = nn.ModuleList(nn.LayerNorm(frames) for _ in range(LEVELS))
         self.levels = nn.ModuleList(TokenTransformer(tokens, frames, depth, num_heads, 2.0, dropout, drop_path_rate,
                                                      RelativeAttention) for _ in range(LEVELS))
         self.projections = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(tokens, FEATURES, kernel_size=1), nn.BatchNorm1d(FEATURES), nn.ReLU(inplace=True),
+            nn.Sequential(nn.Conv1d(tokens, features, kernel_size=1), nn.BatchNorm1d(features), nn.ReLU(inplace=True),
                           nn.Dropout(0.25)) for _ in range(LEVELS))
 
     def forward(self, x: Tensor):
@@ -97,16 +97,16 @@ class SingleViewFeatures(nn.Module):
 
 
 class MultiViewFusion(nn.Module):
-    """MVF of one level: V x (B, F, 512) -> (B, F, 512)."""
+    """MVF of one level: V x (B, F, C) -> (B, F, C)."""
 
-    def __init__(self, num_views: int):
+    def __init__(self, num_views: int, features: int):
         super().__init__()
         self.mix = nn.Sequential(nn.BatchNorm2d(num_views), nn.Conv2d(num_views, 1, kernel_size=7, padding=3, bias=False),
                                  nn.ReLU(inplace=True))
-        self.mix_norm = nn.LayerNorm(FEATURES)
-        self.norm = nn.LayerNorm(FEATURES)
+        self.mix_norm = nn.LayerNorm(features)
+        self.norm = nn.LayerNorm(features)
 
-    def forward(self, views: Tensor) -> Tensor:          # (B, V, F, 512)
+    def forward(self, views: Tensor) -> Tensor:          # (B, V, F, C)
         return self.norm(self.mix_norm(self.mix(views)[:, 0]) + views.sum(1))
 
 
@@ -126,14 +126,14 @@ class CrossAttention(nn.Module):
 
 
 class CrossLevelFusion(nn.Module):
-    """MCLF: the three levels attend to each other in turn; (B, F, 512) x 3 -> (B, F, 1536)."""
+    """MCLF: the three levels attend to each other in turn; (B, F, C) x 3 -> (B, F, 3C)."""
 
-    def __init__(self, num_heads: int = 8, dropout: float = 0.1, drop_path: float = 0.2):
+    def __init__(self, features: int, num_heads: int = 8, dropout: float = 0.1, drop_path: float = 0.2):
         super().__init__()
-        self.norms = nn.ModuleList(nn.LayerNorm(FEATURES, eps=1e-6) for _ in range(LEVELS))
-        self.attentions = nn.ModuleList(CrossAttention(FEATURES, num_heads, dropout) for _ in range(LEVELS))
+        self.norms = nn.ModuleList(nn.LayerNorm(features, eps=1e-6) for _ in range(LEVELS))
+        self.attentions = nn.ModuleList(CrossAttention(features, num_heads, dropout) for _ in range(LEVELS))
         self.drop_path = DropPath(drop_path)
-        self.norm = nn.LayerNorm(LEVELS * FEATURES, eps=1e-6)
+        self.norm = nn.LayerNorm(LEVELS * features, eps=1e-6)
 
     def forward(self, x1: Tensor, x2: Tensor, x3: Tensor) -> Tensor:
         n1, n2, n3 = self.norms
@@ -153,7 +153,8 @@ class ESMformer(nn.Module):
     inputs = "screen_views"
 
     def __init__(self, num_frames: int = 27, num_views: int = 4, num_joints: int = 17, centre_frame: bool = False,
-                 smfe_depth: int = 5, milf_depth: int = 2, dropout: float = 0.1, drop_path_rate: float = 0.2):
+                 features: int = 512, smfe_depth: int = 5, milf_depth: int = 2, dropout: float = 0.1,
+                 drop_path_rate: float = 0.2):
         super().__init__()
         if num_views < 2:
             raise ValueError(f"ESMformer fuses several views: num_views must be >= 2, got {num_views}")
@@ -162,15 +163,15 @@ class ESMformer(nn.Module):
                              "num_frames must be a multiple of 9 (27 in the paper)")
         self.num_frames, self.num_views, self.num_joints = num_frames, num_views, num_joints
         tokens = 2 * num_joints
-        self.views = nn.ModuleList(SingleViewFeatures(num_frames, tokens, smfe_depth, 9, dropout, drop_path_rate)
-                                   for _ in range(num_views))
-        self.fusions = nn.ModuleList(MultiViewFusion(num_views) for _ in range(LEVELS))
-        self.level_positions = nn.Parameter(torch.zeros(LEVELS, 1, num_frames, FEATURES))
+        self.views = nn.ModuleList(SingleViewFeatures(num_frames, tokens, features, smfe_depth, 9, dropout,
+                                                      drop_path_rate) for _ in range(num_views))
+        self.fusions = nn.ModuleList(MultiViewFusion(num_views, features) for _ in range(LEVELS))
+        self.level_positions = nn.Parameter(torch.zeros(LEVELS, 1, num_frames, features))
         self.level_dropout = nn.Dropout(dropout)
-        self.temporal = nn.ModuleList(TokenTransformer(num_frames, FEATURES, milf_depth, 8, 2.0, dropout, drop_path_rate)
+        self.temporal = nn.ModuleList(TokenTransformer(num_frames, features, milf_depth, 8, 2.0, dropout, drop_path_rate)
                                       for _ in range(LEVELS))
-        self.cross = CrossLevelFusion(8, dropout, drop_path_rate)
-        self.head = nn.Sequential(nn.BatchNorm1d(LEVELS * FEATURES), nn.Conv1d(LEVELS * FEATURES, 3 * num_joints, 1))
+        self.cross = CrossLevelFusion(features, 8, dropout, drop_path_rate)
+        self.head = nn.Sequential(nn.BatchNorm1d(LEVELS * features), nn.Conv1d(LEVELS * features, 3 * num_joints, 1))
         self.frame_mix = nn.Sequential(nn.Linear(num_frames, 64), nn.GELU(), nn.Linear(64, 1)) if centre_frame else None
 
     def forward(self, keypoints_2d: Tensor) -> Tensor:
@@ -180,7 +181,7 @@ class ESMformer(nn.Module):
                              f"{tuple(keypoints_2d.shape)}")
         batch = keypoints_2d.shape[0]
         trajectories = keypoints_2d.permute(2, 0, 3, 4, 1).flatten(2, 3)            # V, B, 2J, F
-        per_view = [module(x) for module, x in zip(self.views, trajectories)]      # V x LEVELS x (B, F, 512)
+        per_view = [module(x) for module, x in zip(self.views, trajectories)]      # V x LEVELS x (B, F, C)
         levels = []
         for level, (fusion, temporal) in enumerate(zip(self.fusions, self.temporal)):
             fused = fusion(torch.stack([view[level] for view in per_view], dim=1))

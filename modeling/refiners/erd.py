@@ -19,7 +19,8 @@ trained alone for ``epochs_per_stage`` epochs on the MSE (mm^2) of the cumulativ
 before it frozen in eval mode. The root r is the true pelvis in the camera frame (``root='gt'``, the
 protocol of every number ERD reports) or the least-squares translation that best re-projects the lifted
 pose onto the undistorted input 2D (``root='least_squares'``, ERD's ``--optim_pelvis``), which needs no
-3D ground truth at test time.
+3D ground truth at test time; with ``update_root`` (ERD's ``--update_pelvis``) it is solved again for the
+current estimate before every stage after the first.
 
 Deviations from the reference code, each deliberate:
 
@@ -41,6 +42,7 @@ from torch import nn
 from core.geometry.projection import pixels_to_normalized, undistort
 from core.registry import REFINERS
 from core.skeleton import ROOT
+from modeling.pca import principal_axes
 
 FEATURES = ("delta", "proj", "cat")
 ROOTS = ("gt", "least_squares")
@@ -91,14 +93,18 @@ class ResidualDescent(nn.Module):
     are in use: set by ``start_stage`` during training, so the best validated checkpoint keeps its count."""
 
     def __init__(self, num_joints: int, num_stages: int = 10, hidden: int = 256, num_blocks: int = 2,
-                 dropout: float = 0.25, features: str = "delta", pca_components: int = 0, root: str = "gt"):
+                 dropout: float = 0.25, features: str = "delta", pca_components: int = 0, root: str = "gt",
+                 update_root: bool = False):
         super().__init__()
         if features not in FEATURES or root not in ROOTS or num_stages < 1:
             raise ValueError(f"features must be one of {', '.join(FEATURES)}, root one of {', '.join(ROOTS)} and "
                              f"stages >= 1; got '{features}', '{root}', {num_stages}")
+        if update_root and root != "least_squares":
+            raise ValueError(f"update_root re-solves the least-squares root after every stage: it needs root "
+                             f"'least_squares', got '{root}'")
         if not 0 <= pca_components <= 2 * num_joints:
             raise ValueError(f"pca_components must be in 0..{2 * num_joints} (0 = off), got {pca_components}")
-        self.features, self.root = features, root
+        self.features, self.root, self.update_root = features, root, update_root
         code = pca_components or 2 * num_joints
         in_features = 2 * code if features == "cat" else code
         out_features = (num_joints - 1) * 3
@@ -119,11 +125,10 @@ class ResidualDescent(nn.Module):
         self.input_mean.copy_(points.mean(0))
         self.input_std.copy_(points.std(0).clamp_min(1e-6))
         if self.use_pca:
-            z = ((points - self.input_mean.double()) / self.input_std.double()).flatten(1)
-            mean = z.mean(0)
-            eigenvalues, eigenvectors = torch.linalg.eigh(torch.cov((z - mean).T))
+            mean, basis = principal_axes(((points - self.input_mean.double()) / self.input_std.double()).flatten(1),
+                                         len(self.pca_basis))
             self.pca_mean.copy_(mean)
-            self.pca_basis.copy_(eigenvectors.flip(-1).T[:len(self.pca_basis)])
+            self.pca_basis.copy_(basis)
 
     def start_stage(self, stage: int) -> None:
         """Train stage ``stage`` (0-based) next: it and every stage before it are in use."""
@@ -171,6 +176,8 @@ class ResidualDescent(nn.Module):
             root = least_squares_root(pose_rel, keypoints_2d, cameras)
         pose, input_code = pose_rel, self._input_code(keypoints_2d)
         for k, stage in enumerate(self.stages[:self.active]):
+            if k and self.update_root:
+                root = least_squares_root(pose, keypoints_2d, cameras)
             trains = self.training and k == self.active - 1
             with torch.set_grad_enabled(trains and torch.is_grad_enabled()):
                 step = stage(self._feature(pose, root, input_code, cameras))

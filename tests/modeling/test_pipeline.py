@@ -64,7 +64,29 @@ def test_lifting_pipeline_standardises_and_predicts_root_relative_camera_frame()
     assert set(losses) == {"mse_3d"} and math.isfinite(losses["mse_3d"].item())
 
 
+def test_linear_lifter_can_take_principal_components_of_its_input():
+    cfg = load_config(None, ["MODEL.LIFTER.NAME", "linear", "DATASETS.VIEWS", "single", "MODEL.LIFTER.HIDDEN", "32",
+                             "MODEL.LIFTER.PCA_COMPONENTS", "6"])
+    model = build_pipeline(cfg)
+    assert model.lifter.input_layer[0].in_features == 6
+    b = batch(views="single", n=64)
+    model.prepare([b])
+    basis = model.pca_basis.double()
+    assert torch.allclose(basis @ basis.T, torch.eye(6, dtype=torch.float64), atol=1e-5)
+    codes = model.lifter_inputs(b["keypoints_2d"].flatten(1))
+    assert codes.shape == (64, 6)
+    variances = codes.var(0)
+    assert torch.all(variances[:-1] >= variances[1:] - 1e-4)  # largest variance first
+    model.eval()
+    assert model(b)["pred_3d"].shape == (64, 17, 3)
+    assert "pca_basis" in model.state_dict()  # the basis travels with the checkpoint
+
+
 @pytest.mark.parametrize("overrides, error, message", [
+    (["MODEL.LIFTER.NAME", "lcn", "DATASETS.VIEWS", "single", "MODEL.LIFTER.PCA_COMPONENTS", "6"],
+     PipelineConfigError, "MODEL.LIFTER.PCA_COMPONENTS codes a flat input vector"),
+    (["MODEL.LIFTER.NAME", "linear", "DATASETS.VIEWS", "single", "MODEL.LIFTER.PCA_COMPONENTS", "40"],
+     PipelineConfigError, "MODEL.LIFTER.PCA_COMPONENTS must be in 0..34"),
     (["MODEL.HEAD.NAME", "voxel"], RegistryError, "unknown head 'voxel'; registered head names: "),
     (["MODEL.HEAD.NAME", "dlt", "DATASETS.VIEWS", "single"], PipelineConfigError, "set DATASETS.VIEWS all"),
     (["MODEL.HEAD.NAME", "dlt", "MODEL.LIFTER.NAME", "linear"], PipelineConfigError, "choose one"),

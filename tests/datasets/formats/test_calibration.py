@@ -59,3 +59,97 @@ def test_real_human36m_cameras():
     assert cams.image_size[:, 1].tolist() == [1002.0, 1000.0, 1000.0, 1002.0]
     distance = cams.centers.norm(dim=-1)
     assert ((distance > 3000) & (distance < 7000)).all()  # cameras a few metres from the capture centre
+
+
+# ----- aniposelib / Pose2Sim TOML, CMU Panoptic JSON, and read_calibration ----------------------------------------
+from datasets.formats.calibration import read_calibration, rodrigues_to_matrix  # noqa: E402
+
+POSE2SIM = H36M.parents[1] / "pose2sim" / "calibration" / "Calib_qualisys.toml"
+ROTATION_VECTOR = np.array([0.3, -1.2, 0.5])
+CAMERA = {"K": [[1500.0, 0.0, 530.0], [0.0, 1498.0, 960.0], [0.0, 0.0, 1.0]], "R": rodrigues_to_matrix(ROTATION_VECTOR),
+          "t_mm": np.array([320.0, -150.0, 4200.0]), "dist": [-0.12, 0.05, 0.001, -0.002, 0.0], "size": [1088, 1920]}
+
+
+def _toml_list(values) -> str:
+    return "[" + ", ".join(_toml_list(v) if isinstance(v, (list, np.ndarray)) else repr(float(v)) for v in values) + "]"
+
+
+def write_all_formats(tmp_path):
+    """One camera written as aniposelib TOML (metres, Rodrigues), Human3.6M JSON (mm) and Panoptic JSON (cm)."""
+    c = CAMERA
+    toml = tmp_path / "calib.toml"
+    toml.write_text(f'[cam_a]\nname = "cam_a"\nsize = {_toml_list(c["size"])}\nmatrix = {_toml_list(c["K"])}\n'
+                    f'distortions = {_toml_list(c["dist"][:4])}\nrotation = {_toml_list(ROTATION_VECTOR)}\n'
+                    f'translation = {_toml_list(c["t_mm"] / 1000)}\nfisheye = false\n\n'
+                    '[metadata]\nadjusted = false\nerror = 0.0\n')
+    h36m = tmp_path / "h36m.json"
+    h36m.write_text(json.dumps({"intrinsics": {"cam_a": {"calibration_matrix": c["K"], "distortion": c["dist"]}},
+                                "extrinsics": {"S1": {"cam_a": {"R": c["R"].tolist(), "t": c["t_mm"].tolist()}}}}))
+    panoptic = tmp_path / "calibration_seq.json"
+    panoptic.write_text(json.dumps({"cameras": [
+        {"name": "other", "type": "vga", "resolution": [640, 480], "K": np.eye(3).tolist(), "distCoef": [0] * 5,
+         "R": np.eye(3).tolist(), "t": [[0], [0], [100]]},
+        {"name": "cam_a", "type": "hd", "resolution": c["size"], "K": c["K"], "distCoef": c["dist"],
+         "R": c["R"].tolist(), "t": (c["t_mm"] / 10).reshape(3, 1).tolist()}]}))
+    return toml, h36m, panoptic
+
+
+def test_the_three_formats_agree_on_one_camera(tmp_path):
+    toml, h36m, panoptic = write_all_formats(tmp_path)
+    readings = [read_calibration(toml), read_calibration(h36m, subject="S1"), read_calibration(panoptic, ["cam_a"])]
+    points = torch.tensor([[100.0, 200.0, 300.0], [-400.0, 50.0, -20.0], [0.0, 900.0, 100.0]], dtype=torch.float64)
+    reference = readings[0][0]
+    assert torch.allclose(reference.R[0], torch.from_numpy(CAMERA["R"]), atol=1e-12)
+    assert torch.allclose(reference.t[0], torch.from_numpy(CAMERA["t_mm"]), atol=1e-9)
+    for cameras, names in readings:
+        assert names == ["cam_a"]
+        for field in ("K", "R", "t", "dist"):
+            assert torch.allclose(getattr(cameras, field), getattr(reference, field), atol=1e-9), field
+        assert torch.allclose(cameras.project(points), reference.project(points), atol=1e-9)
+    assert reference.image_size[0].tolist() == [1088.0, 1920.0]
+
+
+def test_rodrigues_matches_opencv():
+    import cv2
+    for vector in (ROTATION_VECTOR, np.array([1e-14, 0.0, 0.0]), np.array([0.0, np.pi, 0.0])):
+        assert np.allclose(rodrigues_to_matrix(vector), cv2.Rodrigues(vector)[0], atol=1e-12)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda text: text.replace("fisheye = false", "fisheye = true"), "fisheye cameras are not supported"),
+    (lambda text: text.replace("rotation = [", "rotation = [0.1, "), r"rotation: expected 3 numbers"),
+    (lambda text: text.replace("name = ", "name == "), "is not valid TOML"),
+    (lambda text: text.replace("distortions = [", "distortions = [0.0, 0.0, "), "distortions: expected"),
+])
+def test_bad_toml_files_are_named(tmp_path, edit, message):
+    toml = write_all_formats(tmp_path)[0]
+    toml.write_text(edit(toml.read_text()))
+    with pytest.raises(CalibrationError, match=message) as err:
+        read_calibration(toml)
+    assert str(toml) in str(err.value)
+
+
+def test_read_calibration_dispatch_errors(tmp_path):
+    toml, h36m, panoptic = write_all_formats(tmp_path)
+    with pytest.raises(CalibrationError, match="name the subject"):
+        read_calibration(h36m)
+    with pytest.raises(CalibrationError, match="no camera named cam_z; cameras: other, cam_a"):
+        read_calibration(panoptic, ["cam_z"])
+    (tmp_path / "calib.yml").write_text("x: 1")
+    with pytest.raises(CalibrationError, match="unknown format"):
+        read_calibration(tmp_path / "calib.yml")
+    (tmp_path / "other.json").write_text("{\"a\": 1}")
+    with pytest.raises(CalibrationError, match="neither a CMU Panoptic"):
+        read_calibration(tmp_path / "other.json")
+    with pytest.raises(CalibrationError, match="does not exist"):
+        read_calibration(tmp_path / "missing.toml")
+
+
+@pytest.mark.skipif(not POSE2SIM.is_file(), reason=f"Pose2Sim calibration not found at {POSE2SIM}")
+def test_reads_the_pose2sim_calibration():
+    cameras, names = read_calibration(POSE2SIM)
+    assert names == ["cam_01", "cam_02", "cam_03", "cam_04"]
+    # the four cameras stand 2 to 5 m from the origin, where the person is, and look at it
+    distances = cameras.centers.norm(dim=-1)
+    assert torch.all((distances > 2000) & (distances < 5500))
+    assert torch.all(cameras.world_to_camera(torch.zeros(4, 1, 3, dtype=torch.float64))[:, 0, 2] > 1000)

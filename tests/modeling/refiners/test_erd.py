@@ -86,7 +86,39 @@ def test_only_the_current_stage_trains():
     assert grads == [False, True, False]
 
 
+class FixedStep(torch.nn.Module):
+    """A stage that adds a given correction and records the feature it was shown."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step, self.seen = step, None
+
+    def forward(self, feature):
+        self.seen = feature
+        return self.step
+
+
+@pytest.mark.parametrize("update_root", [False, True])
+def test_update_root_solves_the_root_again_for_the_refined_pose(update_root):
+    torch.manual_seed(0)
+    cams, pose = cameras(distorted=False), person()
+    root = torch.tensor([0.0, 0.0, 5000.0], dtype=torch.float64).expand(4, 3)
+    pixels = project_camera_frame(cams, pose + root[:, None])          # exact 2D of the true pose
+    start = pose * 1.3                                                   # a wrong lifted pose: its LS root is off
+    refiner = ResidualDescent(17, num_stages=2, root="least_squares", update_root=update_root).double()
+    refiner.fit(pixels)
+    refiner.stages[0] = FixedStep((pose - start)[:, 1:].flatten(1))     # stage 1 corrects the pose exactly
+    refiner.stages[1] = FixedStep(torch.zeros(4, 48, dtype=torch.float64))
+    refiner.start_stage(1)
+    refiner.eval()
+    assert torch.allclose(refiner(start, pixels, cams), pose)
+    residual = refiner.stages[1].seen.abs().max()                        # stage 2's delta feature
+    assert (residual < 1e-6) if update_root else (residual > 0.05)
+
+
 def test_bad_settings_are_rejected():
+    with pytest.raises(ValueError, match="needs root 'least_squares'"):
+        ResidualDescent(17, update_root=True)
     with pytest.raises(ValueError, match="features must be one of delta, proj, cat"):
         ResidualDescent(17, features="ori")
     with pytest.raises(ValueError, match="pca_components must be in 0..34"):

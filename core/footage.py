@@ -1,0 +1,279 @@
+"""3D poses from calibrated multi-camera footage: the engine of ``scripts/demo_multiview.py``.
+
+1. ``load_footage``: a calibration file (aniposelib / Pose2Sim TOML, Human3.6M JSON, CMU Panoptic JSON),
+   one 2D keypoint source per camera (an OpenPose JSON folder or a COCO-style keypoint JSON) mapped to
+   the Human3.6M joints, and optionally one video or image folder per camera. Cameras without keypoints
+   or videos, disagreeing frame counts and rigs that cannot triangulate are refused.
+2. ``reconstruct``: per frame, the detections of one person are associated across views
+   (``core.geometry.association``), triangulated per joint with RANSAC over the views (inlier threshold in
+   pixels, confidence-weighted refit; ``modeling.heads.ransac``), optionally smoothed in time, and scored by
+   the reprojection error of every joint in every view that saw it.
+3. ``save_reconstruction``: npz and JSON (world frame of the calibration, millimetres).
+4. ``render_overlay``: an MP4 tiling every view (detections thin and grey, the reprojected 3D in left /
+   right colours) beside a 3D panel seen from a steady viewpoint, with the frame number and the frame's
+   median reprojection error.
+"""
+import itertools
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from core.geometry.association import associate_people
+from core.geometry.cameras import Cameras
+from core.io import save_npz_atomic, write_json_atomic
+from core.skeleton import JOINT_NAMES
+from core.smoothing import smooth_trajectories
+from core.video import FrameSource, Mp4Writer
+from core.vis import SkeletonStyle, draw_pose_3d, draw_skeleton, put_label
+from datasets.formats.calibration import read_calibration
+from datasets.formats.keypoints2d import approximated_joints, read_coco_keypoints, read_openpose_folder, to_h36m
+from modeling.heads.ransac import RansacHead
+
+logger = logging.getLogger(__name__)
+
+MIN_BASELINE_MM = 10.0
+DETECTION_STYLE = SkeletonStyle(left=(200, 200, 200), right=(200, 200, 200), center=(200, 200, 200), thickness=1,
+                                joint_radius=2)
+PROJECTION_STYLE = SkeletonStyle(thickness=3, joint_radius=4)
+HEAD, L_ANKLE, R_ANKLE = (JOINT_NAMES.index(n) for n in ("head", "l_ankle", "r_ankle"))
+L_HIP, R_HIP = JOINT_NAMES.index("l_hip"), JOINT_NAMES.index("r_hip")
+
+
+class FootageError(ValueError):
+    """The footage's calibration, keypoints and videos do not fit together."""
+
+
+@dataclass
+class Footage:
+    cameras: Cameras                   # (V,) float64, world mm
+    camera_names: List[str]
+    keypoints_2d: np.ndarray           # (T, V, P, 17, 2) distorted pixels, NaN where missing
+    confidence: np.ndarray             # (T, V, P, 17), 0 where missing
+    layout: str
+    approximated: List[str]            # Human3.6M joints made from other keypoints
+    videos: Optional[List[FrameSource]] = None
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.keypoints_2d)
+
+
+@dataclass
+class Reconstruction:
+    points_3d: np.ndarray              # (T, 17, 3) world mm, NaN where not valid
+    valid: np.ndarray                  # (T, 17) bool
+    keypoints_2d: np.ndarray           # (T, V, 17, 2) the associated detections
+    confidence: np.ndarray             # (T, V, 17)
+    person: np.ndarray                 # (T, V) the detection chosen in each view, -1 for none
+    inliers: np.ndarray                # (T, V, 17) bool: views used for each joint
+    reprojection_error: np.ndarray     # (T, V, 17) pixels, NaN where the view did not see the joint
+
+
+def check_rig(cameras: Cameras, names: Sequence[str], source: str) -> None:
+    """At least two cameras, and at least one pair of them apart (a baseline to triangulate over)."""
+    if len(names) < 2:
+        raise FootageError(f"{source}: triangulation needs at least 2 cameras, got {len(names)}")
+    centres = cameras.centers.numpy()
+    pairs = list(itertools.combinations(range(len(names)), 2))
+    baselines = [float(np.linalg.norm(centres[a] - centres[b])) for a, b in pairs]
+    if max(baselines) < MIN_BASELINE_MM:
+        raise FootageError(f"{source}: the cameras cannot triangulate: all their centres lie within "
+                           f"{MIN_BASELINE_MM:g} mm of each other")
+    for (a, b), baseline in zip(pairs, baselines):
+        if baseline < MIN_BASELINE_MM:
+            logger.warning("%s: cameras %s and %s are %.1f mm apart; they add no depth to each other", source,
+                           names[a], names[b], baseline)
+
+
+def _read_keypoints(path: Path, layout: str):
+    return read_openpose_folder(path, layout) if path.is_dir() else read_coco_keypoints(path, layout)
+
+
+def load_footage(calibration, keypoints: Sequence, layout: str = "auto", videos: Sequence = (),
+                 camera_names: Sequence[str] = (), subject: str = "") -> Footage:
+    """Read and check the inputs: ``keypoints`` and ``videos`` hold one path per camera, in the order of
+    ``camera_names`` (default: every camera of the calibration, in the file's order)."""
+    cameras, names = read_calibration(calibration, camera_names, subject)
+    check_rig(cameras, names, f"calibration '{calibration}'")
+    for kind, paths in (("keypoint source", keypoints), ("video", videos)):
+        if paths and len(paths) != len(names):
+            lacking = names[len(paths):]
+            detail = f"; without one: {', '.join(lacking)}" if lacking else ""
+            raise FootageError(f"{len(names)} cameras ({', '.join(names)}) but {len(paths)} {kind}s were given, one "
+                               f"per camera in that order expected{detail}")
+    if not keypoints:
+        raise FootageError(f"no 2D keypoints given: one source per camera ({', '.join(names)}) expected")
+    per_view, layouts = [], set()
+    for name, path in zip(names, keypoints):
+        array, found = _read_keypoints(Path(path), layout)
+        per_view.append(array)
+        layouts.add(found)
+    frames = {name: len(a) for name, a in zip(names, per_view)}
+    if len(set(frames.values())) != 1:
+        raise FootageError(f"the cameras' keypoint sources disagree on the number of frames: {frames}")
+    if len(layouts) != 1:
+        raise FootageError(f"the cameras' keypoint sources have different layouts: {sorted(layouts)}")
+    layout = layouts.pop()
+    num_frames, most = per_view[0].shape[0], max(a.shape[1] for a in per_view)
+    points = np.full((num_frames, len(names), most, len(JOINT_NAMES), 2), np.nan)
+    confidence = np.zeros(points.shape[:-1])
+    for v, array in enumerate(per_view):
+        points[:, v, :array.shape[1]], confidence[:, v, :array.shape[1]] = to_h36m(array, layout)
+    sources = None
+    if videos:
+        sources = [FrameSource(path) for path in videos]
+        counts = {name: len(s) for name, s in zip(names, sources)}
+        if any(c != num_frames for c in counts.values()):
+            raise FootageError(f"the videos' frame counts {counts} disagree with the keypoints' {num_frames} frames")
+    return Footage(cameras, list(names), points, confidence, layout, approximated_joints(layout), sources)
+
+
+def reconstruct(footage: Footage, min_confidence: float = 0.3, inlier_threshold_px: float = 20.0,
+                smooth_sigma_frames: float = 0.0) -> Reconstruction:
+    """Associate, triangulate (RANSAC over views), optionally smooth, and score by reprojection."""
+    cameras = footage.cameras
+    keypoints = torch.from_numpy(footage.keypoints_2d)
+    confidence = torch.from_numpy(footage.confidence)
+    person = associate_people(keypoints, confidence, cameras, min_confidence=min_confidence)     # T, V
+    chosen = person.clamp_min(0)[..., None, None]
+    points_2d = keypoints.gather(2, chosen[..., None].expand(-1, -1, 1, *keypoints.shape[-2:])).squeeze(2)
+    conf = confidence.gather(2, chosen.expand(-1, -1, 1, confidence.shape[-1])).squeeze(2)
+    conf = torch.where(person[..., None] >= 0, conf, torch.zeros_like(conf))
+    points_2d = torch.where(conf[..., None] > 0, points_2d, torch.full_like(points_2d, float("nan")))
+    head = RansacHead(inlier_threshold_px, confidence_weighted=True, min_confidence=min_confidence)
+    result = head(points_2d, conf, cameras.expand(len(points_2d), len(footage.camera_names)))
+    points_3d = smooth_trajectories(result.points_3d, smooth_sigma_frames)
+    projected = cameras.expand(len(points_2d), len(footage.camera_names)).project(points_3d.unsqueeze(1))
+    seen = (conf >= min_confidence) & result.valid.unsqueeze(1)
+    errors = torch.linalg.vector_norm(projected - points_2d, dim=-1)
+    errors = torch.where(seen, errors, torch.full_like(errors, float("nan")))
+    return Reconstruction(points_3d.numpy(), result.valid.numpy(), points_2d.numpy(), conf.numpy(), person.numpy(),
+                          result.inliers.numpy(), errors.numpy())
+
+
+def _nan_median(values: np.ndarray, axis=None):
+    """``np.nanmedian`` that gives NaN without a warning where every value is NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(values, axis=axis)
+
+
+def summary(footage: Footage, recon: Reconstruction) -> dict:
+    """Counts and median reprojection errors: of every view that saw a joint (overall, per joint, per camera),
+    and of the RANSAC inliers alone."""
+    errors = recon.reprojection_error
+    per_joint = _nan_median(errors, axis=(0, 1))
+    per_camera = _nan_median(errors, axis=(0, 2))
+    overall = _nan_median(errors)
+    inliers = _nan_median(np.where(recon.inliers, errors, np.nan))
+    return {"frames": footage.num_frames, "cameras": footage.camera_names, "layout": footage.layout,
+            "approximated_joints": footage.approximated,
+            "valid_joints": int(recon.valid.sum()), "joints": int(recon.valid.size),
+            "median_reprojection_error_px": _number(overall),
+            "median_reprojection_error_px_inliers": _number(inliers),
+            "median_reprojection_error_px_per_joint": dict(zip(JOINT_NAMES, map(_number, per_joint))),
+            "median_reprojection_error_px_per_camera": dict(zip(footage.camera_names, map(_number, per_camera)))}
+
+
+def _number(value) -> Optional[float]:
+    return round(float(value), 2) if np.isfinite(value) else None
+
+
+def save_reconstruction(out_dir, footage: Footage, recon: Reconstruction) -> dict:
+    """``poses_3d.npz`` (arrays) and ``poses_3d.json`` (per frame: 17 [x, y, z] mm or null, and the
+    per-joint reprojection errors), both atomic; returns the summary also written to ``summary.json``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_npz_atomic({"points_3d_mm": recon.points_3d, "valid": recon.valid, "keypoints_2d": recon.keypoints_2d,
+                     "confidence": recon.confidence, "person": recon.person, "inliers": recon.inliers,
+                     "reprojection_error_px": recon.reprojection_error,
+                     "camera_names": np.array(footage.camera_names), "joint_names": np.array(JOINT_NAMES)},
+                    out_dir / "poses_3d.npz")
+
+    def rounded(values):
+        return [None if not np.isfinite(v).all() else [round(float(x), 2) for x in np.atleast_1d(v)]
+                for v in values]
+    frames = [{"frame": t,
+               "joints_mm": rounded(recon.points_3d[t]),
+               "reprojection_error_px": {name: [None if not np.isfinite(e) else round(float(e), 2) for e in errs]
+                                         for name, errs in zip(footage.camera_names, recon.reprojection_error[t])}}
+              for t in range(footage.num_frames)]
+    write_json_atomic({"units": "mm", "frame_of_reference": "world frame of the calibration",
+                       "joint_names": list(JOINT_NAMES), "camera_names": footage.camera_names, "frames": frames},
+                      out_dir / "poses_3d.json")
+    stats = summary(footage, recon)
+    write_json_atomic(stats, out_dir / "summary.json")
+    return stats
+
+
+def up_rotation(points_3d: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation taking the world to a z-up frame, "up" being the mean direction from the ankles to the
+    head over all frames (the calibration's own axes may point anywhere)."""
+    ankles = np.nanmean(points_3d[:, [L_ANKLE, R_ANKLE]], axis=1)
+    up = np.nanmean(points_3d[:, HEAD] - ankles, axis=0)
+    if not np.isfinite(up).all() or np.linalg.norm(up) < 1e-6:
+        return np.eye(3)
+    up = up / np.linalg.norm(up)
+    helper = np.array([1.0, 0.0, 0.0]) if abs(up[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    x = np.cross(helper, up)
+    x /= np.linalg.norm(x)
+    return np.stack([x, np.cross(up, x), up])
+
+
+def _facing_azimuth(points_z_up: np.ndarray) -> float:
+    """The azimuth of a viewer in front of the person, from the median left-to-right hip direction."""
+    left = np.nanmedian(points_z_up[:, L_HIP, :2] - points_z_up[:, R_HIP, :2], axis=0)
+    if not np.isfinite(left).all() or np.linalg.norm(left) < 1e-6:
+        return 0.0
+    facing = np.array([left[1], -left[0]])
+    return float(np.rad2deg(np.arctan2(-facing[0], -facing[1])))
+
+
+def render_overlay(path, footage: Footage, recon: Reconstruction, fps: float, view_height: int = 480,
+                   progress: bool = True) -> Path:
+    """The overlay MP4 (see the module docstring); needs ``footage.videos``."""
+    if not footage.videos:
+        raise FootageError("an overlay video needs the cameras' videos or image folders")
+    rotation = up_rotation(recon.points_3d)
+    z_up = recon.points_3d @ rotation.T
+    finite = z_up[np.isfinite(z_up).all(-1)]
+    centre = (finite.min(0) + finite.max(0)) / 2 if len(finite) else np.zeros(3)
+    radius = float(np.linalg.norm(finite - centre, axis=-1).max()) if len(finite) else 1000.0
+    azimuth = _facing_azimuth(z_up) + 30.0
+    projected = footage.cameras.expand(footage.num_frames, len(footage.camera_names)).project(
+        torch.from_numpy(recon.points_3d).unsqueeze(1)).numpy()                     # T, V, J, 2
+    frame_error = _nan_median(recon.reprojection_error, axis=(1, 2))
+    streams = [source.frames() for source in footage.videos]
+    with Mp4Writer(path, fps) as writer:
+        for t in tqdm(range(footage.num_frames), desc="overlay video", disable=not progress):
+            panels = []
+            for v, stream in enumerate(streams):
+                image = next(stream)
+                scale = view_height / image.shape[0]
+                image = cv2.resize(image, (int(round(image.shape[1] * scale)), view_height),
+                                   interpolation=cv2.INTER_AREA)
+                image = draw_skeleton(image, recon.keypoints_2d[t, v], DETECTION_STYLE, scale=scale)
+                image = draw_skeleton(image, projected[t, v], PROJECTION_STYLE, valid=recon.valid[t], scale=scale)
+                panels.append(put_label(image, footage.camera_names[v]))
+            panel_3d = draw_pose_3d([z_up[t]], [PROJECTION_STYLE], size=(view_height, view_height),
+                                    azimuth_deg=azimuth, center=centre, radius=radius)
+            panels.append(put_label(panel_3d, "3D, world (steady view)"))
+            canvas = np.concatenate([_pad_height(p, view_height) for p in panels], axis=1)
+            canvas = put_label(canvas, f"frame {t}", "bottom_left")
+            label = f"median reprojection {frame_error[t]:.1f} px" if np.isfinite(frame_error[t]) else \
+                "no 3D in this frame"
+            writer.write(put_label(canvas, label, "bottom_right"))
+    return Path(path)
+
+
+def _pad_height(image: np.ndarray, height: int) -> np.ndarray:
+    if image.shape[0] == height:
+        return image
+    return np.pad(image, ((0, height - image.shape[0]), (0, 0), (0, 0)))

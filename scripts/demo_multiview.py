@@ -1,0 +1,95 @@
+"""Multi-view 3D poses from your own calibrated cameras: 2D keypoints per view -> 3D per frame, reprojection
+errors, and an overlay video.
+
+    python scripts/demo_multiview.py --calibration calib.toml \\
+        --keypoints cam1_json cam2_json ... --layout body25b --videos cam1.mp4 cam2.mp4 ... --out outs/demo
+
+One keypoint source and (optionally) one video or image folder per camera, in the calibration's camera order
+(or the order of ``--cameras``). Calibration: aniposelib / Pose2Sim ``.toml``, Human3.6M ``.json`` (with
+``--subject``) or CMU Panoptic ``.json``. Keypoints: OpenPose JSON folders (BODY_25, BODY_25B, COCO-18) or
+COCO-style keypoint JSON files. Writes ``poses_3d.npz``, ``poses_3d.json`` (world mm), ``summary.json``
+(median reprojection errors) and, with videos, ``overlay.mp4`` and ``overlay_still.png``. See ``core/footage.py``.
+"""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.footage import FootageError, load_footage, reconstruct, render_overlay, save_reconstruction  # noqa: E402
+from core.video import FrameSource, VideoError  # noqa: E402
+from core.vis import write_png  # noqa: E402
+from datasets.formats.calibration import CalibrationError  # noqa: E402
+from datasets.formats.keypoints2d import LAYOUTS, KeypointFormatError  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calibration", required=True, help="calibration file (.toml or .json)")
+    parser.add_argument("--keypoints", nargs="+", required=True,
+                        help="one per camera: an OpenPose JSON folder or a COCO-style keypoint JSON")
+    parser.add_argument("--layout", default="auto", choices=("auto",) + LAYOUTS,
+                        help="keypoint layout (auto: by the keypoint count; BODY_25 and BODY_25B must be named)")
+    parser.add_argument("--videos", nargs="*", default=[], help="one video or image folder per camera (optional)")
+    parser.add_argument("--cameras", nargs="*", default=[], help="camera names to use, in this order (default: all)")
+    parser.add_argument("--subject", default="", help="Human3.6M calibration: the subject whose extrinsics to use")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--min-confidence", type=float, default=0.3, help="ignore 2D keypoints below this")
+    parser.add_argument("--inlier-px", type=float, default=20.0, help="RANSAC inlier threshold, pixels")
+    parser.add_argument("--smooth", type=float, default=0.0,
+                        help="Gaussian temporal smoothing of the 3D, sigma in frames (0 = off)")
+    parser.add_argument("--fps", type=float, default=0.0, help="overlay frame rate (default: the first video's, or 30)")
+    parser.add_argument("--view-height", type=int, default=480, help="overlay: pixel height of each view")
+    parser.add_argument("--still", type=int, default=-1, help="overlay: frame saved as overlay_still.png "
+                                                                "(default: the middle one)")
+    return parser.parse_args(argv)
+
+
+def video_fps(source: FrameSource) -> float:
+    if source.images is not None:
+        return 30.0
+    import cv2
+    capture = cv2.VideoCapture(str(source.path))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    return fps if fps > 0 else 30.0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(levelname)s] %(message)s", datefmt="%H:%M:%S")
+    log = logging.getLogger("demo_multiview")
+    try:
+        footage = load_footage(args.calibration, args.keypoints, args.layout, args.videos, args.cameras, args.subject)
+        log.info("%d frames of %d cameras (%s); layout %s; approximated joints: %s", footage.num_frames,
+                 len(footage.camera_names), ", ".join(footage.camera_names), footage.layout,
+                 ", ".join(footage.approximated) or "none")
+        recon = reconstruct(footage, args.min_confidence, args.inlier_px, args.smooth)
+        stats = save_reconstruction(args.out, footage, recon)
+        log.info("3D of %d of %d joints; median reprojection error %s px (per camera: %s)", stats["valid_joints"],
+                 stats["joints"], stats["median_reprojection_error_px"],
+                 ", ".join(f"{k} {v}" for k, v in stats["median_reprojection_error_px_per_camera"].items()))
+        if footage.videos:
+            fps = args.fps or video_fps(footage.videos[0])
+            path = render_overlay(Path(args.out) / "overlay.mp4", footage, recon, fps, args.view_height)
+            still = args.still if args.still >= 0 else footage.num_frames // 2
+            write_png(Path(args.out) / "overlay_still.png", frame_at(path, still))
+            log.info("wrote %s and overlay_still.png (frame %d)", path, still)
+        log.info("wrote %s", ", ".join(str(Path(args.out) / n) for n in ("poses_3d.npz", "poses_3d.json",
+                                                                          "summary.json")))
+    except (FootageError, CalibrationError, KeypointFormatError, VideoError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def frame_at(path: Path, index: int):
+    for t, frame in enumerate(FrameSource(path).frames()):
+        if t == index:
+            return frame
+    raise VideoError(f"'{path}' has no frame {index}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The multi-view demo (core/footage.py, scripts/demo_multiview.py) on a synthetic scene with known 3D, its
+errors, and (when ../shared is there) on the real Pose2Sim recording."""
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from core.geometry.association import associate_people
+from core.smoothing import smooth_trajectories
+from datasets.synthetic.dataset import SyntheticWorld, WorldSpec
+from datasets.synthetic.noise import DetectorNoise
+from scripts.demo_multiview import main as demo
+
+POSE2SIM = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "pose2sim"
+FRAMES = 6
+
+
+def scene():
+    world = SyntheticWorld(WorldSpec(subjects=["S9"], actions=["walk"], frames_per_sequence=FRAMES,
+                                     noise=DetectorNoise.none()))
+    seq = world.sequences[0]
+    points = torch.from_numpy(seq.keypoints_3d).double()
+    pixels = seq.cameras.project(points[:, None]).numpy()                                # T, V, J, 2
+    return seq.cameras, points.numpy(), pixels
+
+
+def _list(values) -> str:
+    return "[" + ", ".join(_list(v) if np.ndim(v) else repr(float(v)) for v in values) + "]"
+
+
+def write_toml(path, cameras, same_place=False):
+    tables = []
+    for v in range(len(cameras)):
+        rvec = cv2.Rodrigues(cameras.R[v].numpy())[0].ravel()
+        t = cameras.t[0 if same_place else v].numpy() / 1000.0
+        if same_place:  # every camera at camera 0's centre, looking its own way
+            t = -(cameras.R[v].numpy() @ cameras.centers[0].numpy()) / 1000.0
+        tables.append(f'[cam_{v}]\nname = "cam_{v}"\nsize = {_list(cameras.image_size[v].numpy())}\n'
+                      f'matrix = {_list(cameras.K[v].numpy())}\ndistortions = {_list(cameras.dist[v].numpy())}\n'
+                      f'rotation = {_list(rvec)}\ntranslation = {_list(t)}\nfisheye = false\n')
+    Path(path).write_text("\n".join(tables))
+    return path
+
+
+def write_openpose(folder, people_per_frame):
+    """people_per_frame: T lists of (J, 3) arrays (x, y, confidence), written as one OpenPose JSON per frame."""
+    folder.mkdir(parents=True)
+    for t, people in enumerate(people_per_frame):
+        (folder / f"view.{t:04d}.json").write_text(json.dumps(
+            {"people": [{"pose_keypoints_2d": p.ravel().tolist()} for p in people]}))
+    return folder
+
+
+def write_inputs(tmp_path, cameras, pixels, decoy_view=1, images=True):
+    """Exact 2D in the Human3.6M layout for every view; one view also sees a more confident decoy person."""
+    rng = np.random.default_rng(0)
+    sources, videos = [], []
+    for v in range(pixels.shape[1]):
+        frames = []
+        for t in range(len(pixels)):
+            people = [np.c_[pixels[t, v], np.full(17, 0.8)]]
+            if v == decoy_view:
+                people.insert(0, np.c_[pixels[t, v] + rng.uniform(-300, 300, 2), np.full(17, 0.95)])
+            frames.append(people)
+        sources.append(str(write_openpose(tmp_path / f"kp{v}", frames)))
+        if images:
+            folder = tmp_path / f"img{v}"
+            folder.mkdir()
+            w, h = cameras.image_size[v].int().tolist()
+            for t in range(len(pixels)):
+                cv2.imwrite(str(folder / f"{t:04d}.png"), np.full((h, w, 3), 60 + 40 * v, np.uint8))
+            videos.append(str(folder))
+    return sources, videos
+
+
+def test_demo_recovers_a_known_scene_from_exact_2d(tmp_path):
+    cameras, truth, pixels = scene()
+    calibration = write_toml(tmp_path / "calib.toml", cameras)
+    sources, videos = write_inputs(tmp_path, cameras, pixels)
+    out = tmp_path / "out"
+    assert demo(["--calibration", str(calibration), "--keypoints", *sources, "--layout", "h36m", "--videos", *videos,
+                 "--out", str(out), "--view-height", "100", "--fps", "10"]) == 0
+    result = np.load(out / "poses_3d.npz")
+    assert result["valid"].all()
+    assert np.abs(result["points_3d_mm"] - truth).max() < 1.0           # < 1 mm from exact 2D
+    assert (result["person"][:, 1] == 1).all()                          # the decoy (detection 0) was left out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["median_reprojection_error_px"] < 0.01 and summary["approximated_joints"] == []
+    frames = json.loads((out / "poses_3d.json").read_text())["frames"]
+    assert len(frames) == FRAMES and np.allclose(frames[2]["joints_mm"], truth[2], atol=0.01)
+    video = cv2.VideoCapture(str(out / "overlay.mp4"))
+    assert video.isOpened() and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES
+    assert int(video.get(cv2.CAP_PROP_FRAME_HEIGHT)) == 100
+    assert int(video.get(cv2.CAP_PROP_FRAME_WIDTH)) == 4 * 100 + 100  # four square views and the 3D panel
+    assert (out / "overlay_still.png").is_file() and not list(out.glob(".*"))  # no temporary file left
+
+
+def run_expecting_error(capsys, args) -> str:
+    assert demo(args) == 2
+    return capsys.readouterr().err
+
+
+def test_demo_errors(tmp_path, capsys):
+    cameras, _, pixels = scene()
+    calibration = str(write_toml(tmp_path / "calib.toml", cameras))
+    sources, videos = write_inputs(tmp_path, cameras, pixels, images=False)
+    out = ["--out", str(tmp_path / "out"), "--layout", "h36m"]
+    err = run_expecting_error(capsys, ["--calibration", calibration, "--keypoints", *sources[:3], *out])
+    assert "4 cameras (cam_0, cam_1, cam_2, cam_3) but 3 keypoint sources" in err and "without one: cam_3" in err
+    short = write_openpose(tmp_path / "short", [[np.c_[pixels[0, 3], np.ones(17)]]])
+    err = run_expecting_error(capsys, ["--calibration", calibration, "--keypoints", *sources[:3], str(short), *out])
+    assert "disagree on the number of frames" in err and "'cam_3': 1" in err
+    odd = write_openpose(tmp_path / "odd", [[np.ones((20, 3))]] * FRAMES)
+    err = run_expecting_error(capsys, ["--calibration", calibration, "--keypoints", *sources[:3], str(odd),
+                                       "--out", str(tmp_path / "out")])
+    assert "20 keypoints per person is not a known layout" in err
+    together = str(write_toml(tmp_path / "together.toml", cameras, same_place=True))
+    err = run_expecting_error(capsys, ["--calibration", together, "--keypoints", *sources, *out])
+    assert "cannot triangulate" in err
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_association_prefers_the_consistent_person():
+    cameras, _, pixels = scene()
+    keypoints = torch.full((FRAMES, 4, 2, 17, 2), float("nan"), dtype=torch.float64)
+    keypoints[:, :, 1] = torch.from_numpy(pixels)
+    keypoints[:, 2, 0] = torch.from_numpy(pixels[:, 2]) + 150.0          # view 2: a confident decoy first
+    confidence = torch.zeros(FRAMES, 4, 2, 17, dtype=torch.float64)
+    confidence[:, :, 1] = 0.7
+    confidence[:, 2, 0] = 0.9
+    confidence[0, 3] = 0.0                                                # view 3 sees nobody in frame 0
+    choice = associate_people(keypoints, confidence, cameras)
+    assert (choice[:, :3] == 1).all() and choice[0, 3] == -1 and (choice[1:, 3] == 1).all()
+
+
+def test_smoothing_keeps_constants_and_gaps_and_reduces_noise():
+    torch.manual_seed(0)
+    constant = torch.full((20, 2, 3), 5.0, dtype=torch.float64)
+    constant[7, 1] = float("nan")
+    smoothed = smooth_trajectories(constant, 2.0)
+    assert torch.isnan(smoothed[7, 1]).all() and torch.allclose(smoothed[~torch.isnan(constant)],
+                                                                torch.tensor(5.0, dtype=torch.float64))
+    line = torch.linspace(0, 1, 200, dtype=torch.float64)[:, None, None].expand(200, 1, 3)
+    noisy = line + 0.05 * torch.randn(200, 1, 3, dtype=torch.float64)
+    error = lambda x: (x - line)[20:-20].abs().mean()  # noqa: E731
+    assert error(smooth_trajectories(noisy, 3.0)) < 0.4 * error(noisy)
+    assert torch.equal(smooth_trajectories(noisy, 0.0), noisy)
+
+
+@pytest.mark.skipif(not POSE2SIM.is_dir(), reason=f"Pose2Sim recording not found at {POSE2SIM}")
+def test_demo_on_the_real_pose2sim_recording(tmp_path):
+    keypoints = [str(POSE2SIM / "openpose" / f"cam0{i}_json") for i in range(1, 5)]
+    assert demo(["--calibration", str(POSE2SIM / "calibration" / "Calib_qualisys.toml"), "--keypoints", *keypoints,
+                 "--layout", "body25b", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["frames"] == 100 and summary["valid_joints"] > 0.95 * summary["joints"]
+    assert summary["median_reprojection_error_px_inliers"] < 10.0
+    assert summary["approximated_joints"] == ["pelvis", "spine", "thorax", "neck", "head"]
