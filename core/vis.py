@@ -180,3 +180,53 @@ def write_png(path, image_rgb: np.ndarray) -> None:
     """Write an RGB image; raises OSError naming the file when OpenCV cannot write it."""
     if not cv2.imwrite(str(path), cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write image '{path}'")
+
+
+def heat_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> np.ndarray:
+    """``image`` (H, W, 3) with ``heat`` (h, w, values in [0, 1]) resized onto it in the JET colour map."""
+    heat = cv2.resize(np.clip(np.nan_to_num(heat), 0.0, 1.0).astype(np.float32), image.shape[1::-1],
+                      interpolation=cv2.INTER_LINEAR)
+    colored = cv2.cvtColor(cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    weight = (alpha * heat)[..., None]
+    return (image * (1 - weight) + colored * weight).astype(np.uint8)
+
+
+def heatmap_grid(images: np.ndarray, heatmaps: np.ndarray, joint_names: Sequence[str], side: int = 96) -> np.ndarray:
+    """One row per view, one column per joint: each view's image (V, H, W, 3) with that joint's heatmap
+    (V, J, h, w; clipped to [0, 1]) over it, ``side`` pixels square, labelled with the joint and its peak."""
+    rows = []
+    for image, maps in zip(images, heatmaps):
+        small = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+        row = [put_label(heat_overlay(small, m), f"{name} {np.nanmax(m):.2f}")
+               for name, m in zip(joint_names, maps)]
+        rows.append(np.concatenate(row, axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def epipolar_picture(images: np.ndarray, reference_view: int, reference_pixel: np.ndarray, sources: Sequence[int],
+                     sample_pixels: np.ndarray, attention: np.ndarray, mask: np.ndarray,
+                     labels: Sequence[str]) -> np.ndarray:
+    """The reference view with its pixel marked, then each source view with the epipolar samples of that pixel
+    coloured by their attention weight (JET, scaled to the view's largest weight) and the line through them.
+
+    images (V, H, W, 3); sample_pixels (S, K, 2), attention and mask (S, K) for the S ``sources``."""
+    panels = []
+    reference = images[reference_view].copy()
+    centre = tuple(np.round(reference_pixel).astype(int))
+    cv2.drawMarker(reference, centre, (255, 255, 0), cv2.MARKER_CROSS, 18, 2, cv2.LINE_AA)
+    cv2.circle(reference, centre, 6, (255, 255, 0), 1, cv2.LINE_AA)
+    panels.append(put_label(reference, f"{labels[reference_view]} (reference)"))
+    for s, view in enumerate(sources):
+        panel = images[view].copy()
+        points = sample_pixels[s][mask[s]]
+        weights = attention[s][mask[s]]
+        if len(points) > 1:
+            cv2.polylines(panel, [np.round(points).astype(np.int32)], False, (255, 255, 255), 1, cv2.LINE_AA)
+        scaled = weights / max(float(weights.max()), 1e-12) if len(weights) else weights
+        colors = cv2.applyColorMap((scaled * 255).astype(np.uint8).reshape(-1, 1), cv2.COLORMAP_JET)[:, 0, ::-1]
+        for point, color, w in sorted(zip(points, colors, scaled), key=lambda item: item[2]):
+            cv2.circle(panel, tuple(np.round(point).astype(int)), 2 + int(round(4 * w)), tuple(int(c) for c in color),
+                       -1, cv2.LINE_AA)
+        best = f", peak {weights.max():.2f}" if len(weights) else ", line outside the view"
+        panels.append(put_label(panel, f"{labels[view]}{best}"))
+    return np.concatenate(panels, axis=1)

@@ -244,6 +244,11 @@ class H36MMultiViewImages(Dataset):
     def __len__(self) -> int:
         return len(self.table.frames)
 
+    def sample_sequences(self) -> np.ndarray:
+        """(len(self),) the ``meta["sequence"]`` of every sample, without loading the samples."""
+        t = self.table
+        return np.array([f"{s}/{a}-{k}" for s, a, k in zip(t.subjects, t.actions, t.takes)], dtype=object)
+
     def _read(self, relative: str) -> np.ndarray:
         path = self.root / relative
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)

@@ -105,6 +105,14 @@ class SequenceSamples(Dataset):
         window = np.clip(frame + np.arange(self.frames) - self.frames // 2, 0, last)
         return index, views, number, frame, window
 
+    def sample_sequences(self) -> np.ndarray:
+        """(len(self),) the ``meta["sequence"]`` of every sample, without loading the samples."""
+        names = np.array([seq.name for seq in self.sequences], dtype=object)[self.seq_index]
+        if self.views != "single":
+            return names
+        views = np.tile([f"/cam{v}" for v in range(self.num_views)], len(names))
+        return np.repeat(names, self.num_views) + views
+
     def base_sample(self, number: int, frame: int, window: np.ndarray, views: np.ndarray) -> Dict:
         """The keys every sample has: 3D, visibility, camera ids, frame ids and meta."""
         seq = self.sequences[number]

@@ -474,27 +474,35 @@ class ImagePipeline(Pipeline):
         centre = batch["keypoints_3d"].shape[1] // 2
         return {"pred_3d": points_3d, "target_3d": batch["keypoints_3d"][:, centre], "valid_3d": valid, **outputs}
 
-    def detect(self, batch) -> Dict[str, torch.Tensor]:
+    def detect(self, batch, attention: bool = False) -> Dict[str, torch.Tensor]:
         """``heatmaps``, ``pred_2d`` (crop pixels) and ``confidence_2d`` of every view (and, for the algebraic
-        head, its ``points_3d`` and ``valid_3d``)."""
+        head, its ``points_3d`` and ``valid_3d``); with ``attention`` and a fusion layer, also ``epipolar``: the
+        layer's attention dict (``EpipolarTransformer.forward``), its feature pixels at the backbone's stride."""
         images, cameras = batch["images"], batch["cameras"]
         features = self.backbone.forward_early(images)
         feature_cameras = cameras.for_feature_map(self.backbone.stride, tuple(features.shape[-1:-3:-1]))
+        extra = {}
+
+        def fuse(features):
+            if not attention:
+                return self.fusion(features, feature_cameras)
+            extra["epipolar"] = self.fusion(features, feature_cameras, return_attention=True)
+            return extra["epipolar"].pop("features")
         if self.fusion is not None and self.merge == "early":
-            features = self.fusion(features, feature_cameras)
+            features = fuse(features)
         trunk = self.backbone.forward_trunk(features)
         features = self.backbone.forward_head(trunk)
         if self.fusion is not None and self.merge == "late":
-            features = self.fusion(features, feature_cameras)
+            features = fuse(features)
         heatmaps = self.backbone.forward_final(features).float()
         if getattr(self.head, "consumes_heatmaps", False):
             result = self.head(heatmaps, trunk, feature_cameras)
             return {"heatmaps": heatmaps, "pred_2d": heatmap_to_image(result["keypoints_2d"], self.backbone.stride),
                     "confidence_2d": result["confidences"], "points_3d": result["points_3d"],
-                    "valid_3d": result["valid"]}
+                    "valid_3d": result["valid"], **extra}
         coords, peaks = self._decode(heatmaps)
         return {"heatmaps": heatmaps, "pred_2d": heatmap_to_image(coords, self.backbone.stride),
-                "confidence_2d": peaks.clamp(0.0, 1.0)}
+                "confidence_2d": peaks.clamp(0.0, 1.0), **extra}
 
     def losses(self, outputs, batch):
         """``heatmap``: MSE against Gaussians at the exact 2D of every joint in the crop; ``joint_error_3d``."""

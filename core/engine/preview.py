@@ -44,7 +44,7 @@ def preview_sample(sample, pred_3d: Optional[np.ndarray] = None, title: str = ""
     inputs = sample["keypoints_2d"][centre].numpy()
     exact = sample["keypoints_2d_gt"][centre].numpy()
     has_prediction = pred_3d is not None and np.isfinite(np.asarray(pred_3d, dtype=np.float64)).any()
-    relative = None if absolute or pred_3d is None else _root_relative_poses(sample, pred_3d)
+    relative = None if absolute or pred_3d is None else root_relative_poses(sample, pred_3d)
     projected = None
     if has_prediction:
         pred_world = pred_3d if relative is None else relative["pred_world"]
@@ -74,7 +74,7 @@ def preview_sample(sample, pred_3d: Optional[np.ndarray] = None, title: str = ""
     return tile(panels, columns=len(panels) if len(panels) <= 3 else None)
 
 
-def _root_relative_poses(sample, pred_3d) -> dict:
+def root_relative_poses(sample, pred_3d) -> dict:
     """The centre frame's true pose and the prediction (re-centred on its pelvis), root-relative in the
     prediction's frame, the prediction placed at the true pelvis in world mm, and the frame's name."""
     cameras = sample["cameras"]
@@ -95,7 +95,7 @@ def _root_relative_poses(sample, pred_3d) -> dict:
             "frame": frame}
 
 
-def _front_azimuth_deg(pose_z_up: np.ndarray) -> float:
+def front_azimuth_deg(pose_z_up: np.ndarray) -> float:
     """The azimuth (``core.vis.view_rotation``) of a viewer facing a z-up pose, from its hips; 0 without hips."""
     left = pose_z_up[L_HIP, :2] - pose_z_up[R_HIP, :2]
     if not np.isfinite(left).all() or np.linalg.norm(left) < 1e-6:
@@ -113,7 +113,7 @@ def _panels_3d(relative: dict, size: Tuple[int, int]) -> list:
         target, pred = target @ CAMERA_TO_Z_UP.T, pred @ CAMERA_TO_Z_UP.T
         front = 0.0  # looking along the camera's z, as the camera sees the person
     else:
-        front = _front_azimuth_deg(target)
+        front = front_azimuth_deg(target)
     poses, styles = [target, pred], [GROUND_TRUTH_3D_STYLE, PREDICTION_3D_STYLE]
     panels = []
     for name, azimuth in (("front", front), ("side", front + 90.0)):

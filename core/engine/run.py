@@ -11,17 +11,19 @@ from typing import Optional
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from core.config import ConfigError, config_differences, load_config
 from core.engine.checkpoint import Checkpointer, CheckpointError, read_checkpoint, unwrap
 from core.engine.logger import TensorBoard, setup_logger
 from core.engine.preview import preview_sample
 from core.engine.solver import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
-from core.engine.evaluator import evaluate
+from core.engine.evaluator import evaluate, run_inference
+from core.engine.sequence_video import choose_sequences, write_sequence_videos
 from core.engine.trainer import BEST, Trainer, TrainSettings
 from core.io import save_npz_atomic, write_json_atomic, write_text_atomic
 from core.registry import RegistryError
+from core.skeleton import NUM_JOINTS
 from core.vis import write_png
 from datasets import DatasetError, build_dataset
 from datasets.collate import collate_samples
@@ -33,7 +35,7 @@ logger = logging.getLogger("epipose")
 # being trained): e.g. more epochs, another device, other test or picture settings.
 RESUMABLE_CHANGES = ("SOLVER.MAX_EPOCHS", "SOLVER.LOG_PERIOD", "SOLVER.CHECKPOINT_PERIOD", "DOTRAIN", "DOTEST",
                      "DEVICE", "OUTPUT_DIR", "DATASETS.NUM_WORKERS", "TEST.BATCH_SIZE", "TEST.SAVE_PREDICTIONS",
-                     "VIS.PREVIEW_SAMPLES")
+                     "VIS.PREVIEW_SAMPLES", "VIS.VIDEO", "VIS.VIDEO_SEQUENCES", "VIS.VIDEO_FPS", "VIS.VIDEO_HEIGHT")
 
 
 class UsageError(Exception):
@@ -130,12 +132,13 @@ def run(config_file: str, overrides) -> None:
         seed_everything(cfg.SEED)
         model = build_pipeline(cfg)
         resume_from = resume_point(cfg, model) if model.trainable else None
-        if model.trainable and cfg.DOTEST and not cfg.DOTRAIN and not cfg.WEIGHTS and resume_from is None:
+        if model.trainable and (cfg.DOTEST or cfg.VIS.VIDEO) and not cfg.DOTRAIN and not cfg.WEIGHTS and \
+                resume_from is None:
             raise ConfigError("DOTRAIN is False but the pipeline has trainable parameters and no weights: set WEIGHTS "
                               "to a checkpoint (or train first into OUTPUT_DIR)")
         train_set = build_dataset(cfg, "train") if cfg.DOTRAIN and model.trainable else None
         val_set = build_dataset(cfg, "val") if train_set is not None and cfg.DATASETS.VAL_SUBJECTS else None
-        test_set = build_dataset(cfg, "test") if cfg.DOTEST else None
+        test_set = build_dataset(cfg, "test") if cfg.DOTEST or cfg.VIS.VIDEO else None
     except (ConfigError, RegistryError, PipelineConfigError, DatasetError) as err:
         raise UsageError(str(err)) from None
     if cfg.DETERMINISTIC:
@@ -166,8 +169,9 @@ def run(config_file: str, overrides) -> None:
                 tested = checkpointer.load_weights(str(output_dir / f"{BEST}.pth")) + ", best on validation"
         elif cfg.DOTRAIN:
             logger.info("the pipeline has no trainable parameters: skipping training")
-        if test_set is not None:
-            _test(cfg, model, test_set, tensorboard, device, output_dir, tested)
+        predictions = _test(cfg, model, test_set, tensorboard, device, output_dir, tested) if cfg.DOTEST else None
+        if cfg.VIS.VIDEO:
+            _write_videos(cfg, model, test_set, predictions, device, output_dir / "videos")
     except CheckpointError as err:
         raise UsageError(str(err)) from None
     finally:
@@ -210,7 +214,7 @@ def _train(cfg, model, train_set, val_set, checkpointer: Checkpointer, tensorboa
                   best=state.get("best"))
 
 
-def _test(cfg, model, test_set, tensorboard, device, output_dir: Path, tested: str) -> None:
+def _test(cfg, model, test_set, tensorboard, device, output_dir: Path, tested: str) -> dict:
     loader = make_loader(test_set, cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device)
     logger.info("testing on %d samples", len(test_set))
     summary, predictions = evaluate(model, loader, device, cfg.TEST.JDR_THRESHOLD)
@@ -219,8 +223,9 @@ def _test(cfg, model, test_set, tensorboard, device, output_dir: Path, tested: s
         logger.warning("MPJVE has no consecutive test frames to compare (DATASETS.TEST_STRIDE %d, DATASETS.FRAMES "
                        "%d): set DATASETS.TEST_STRIDE 1 to measure it", cfg.DATASETS.TEST_STRIDE, cfg.DATASETS.FRAMES)
     write_json_atomic(summary, output_dir / "metrics.json")
-    if cfg.TEST.SAVE_PREDICTIONS:
-        save_npz_atomic(predictions, output_dir / "predictions.npz")
+    if cfg.TEST.SAVE_PREDICTIONS:  # with the kind of 3D, so that scripts/render_video.py can draw it
+        save_npz_atomic({**predictions, "absolute": np.array(unwrap(model).predicts_absolute)},
+                        output_dir / "predictions.npz")
     for line in format_summary(summary):
         logger.info(line)
     tensorboard.scalars({f"test/{k}": v["action_avg"] for k, v in summary.items()
@@ -229,6 +234,25 @@ def _test(cfg, model, test_set, tensorboard, device, output_dir: Path, tested: s
     if cfg.VIS.PREVIEW_SAMPLES > 0:
         _write_previews(test_set, predictions, unwrap(model).predicts_absolute, cfg.VIS.PREVIEW_SAMPLES,
                         output_dir / "preview", tensorboard)
+    return predictions
+
+
+def _write_videos(cfg, model, test_set, predictions: Optional[dict], device, folder: Path) -> None:
+    """VIS.VIDEO: overlay videos of VIS.VIDEO_SEQUENCES test sequences, from the test's predictions or (without
+    a test) from running the model on those sequences alone."""
+    v = cfg.VIS
+    chosen = choose_sequences(test_set.sample_sequences(), v.VIDEO_SEQUENCES)
+    if predictions is None:
+        rows = np.concatenate(list(chosen.values()))
+        loader = make_loader(Subset(test_set, rows.tolist()), cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS,
+                             cfg.SEED, device)
+        logger.info("predicting %d samples of %d test sequences for the videos", len(rows), len(chosen))
+        pred_3d = np.full((len(test_set),) + (NUM_JOINTS, 3), np.nan, dtype=np.float32)
+        pred_3d[rows] = run_inference(model, loader, device)["pred_3d"]
+    else:
+        pred_3d = predictions["pred_3d"]
+    write_sequence_videos(test_set, pred_3d, chosen, unwrap(model).predicts_absolute, folder, v.VIDEO_FPS,
+                          v.VIDEO_HEIGHT)
 
 
 def _write_previews(test_set, predictions, absolute: bool, count: int, folder: Path, tensorboard) -> None:
