@@ -58,6 +58,7 @@ class PipelineConfigError(ValueError):
 
 class Pipeline(nn.Module):
     predicts_absolute = False
+    partially_trained = False  # some trainable parameters get no gradient in some steps (DDP must look for them)
 
     @property
     def insertable_modules(self) -> tuple:
@@ -379,6 +380,8 @@ class RefinedPipeline(Pipeline):
     loss is the mean squared error, mm^2, of the refined non-root joints (ERD's MSE on the cumulative estimate).
     Outputs ``pred_lifter``, the base's estimate, besides ``pred_3d``.
     """
+
+    partially_trained = True  # only the current stage trains
 
     def __init__(self, base: Pipeline, refiner: nn.Module, epochs_per_stage: int):
         super().__init__()

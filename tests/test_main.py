@@ -8,6 +8,8 @@ import pytest
 import torch
 
 import main
+from core.config import load_config
+from datasets.synthetic.dataset import build_synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 # A small world: 2 actions, 40 frames per sequence, so each run takes seconds.
@@ -147,6 +149,11 @@ def test_predictions_file_matches_the_metrics(tmp_path):
     errors = np.linalg.norm(pred["pred_3d"] - pred["target_3d"], axis=-1)
     assert np.nanmean(errors) == pytest.approx(metrics["mpjpe_mm"]["frame_avg"], rel=1e-4)
     assert set(pred["subject"]) == {"S9", "S11"}
+    assert bool(pred["absolute"]) and pred["input_2d"].shape == (len(errors), 4, 17, 2)
+    assert pred["input_confidence"].shape == (len(errors), 4, 17) and np.isfinite(pred["input_2d"]).all()
+    # the 2D given to the DLT is the noisy input, not the exact projection of the truth
+    first = build_synthetic(load_config(str(out / "config.yaml"), []), "test")[0]
+    assert np.allclose(pred["input_2d"][0], first["keypoints_2d"][0].numpy())
 
 
 @pytest.mark.parametrize("config", ["r18_baseline_dlt.yaml", "r18_epipolar_dlt.yaml"])

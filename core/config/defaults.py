@@ -173,6 +173,10 @@ _C.SOLVER.MAX_EPOCHS = 10
 _C.SOLVER.BATCH_SIZE = 64            # per process
 _C.SOLVER.GRAD_CLIP = 0.0            # max gradient norm; 0 = off
 _C.SOLVER.AMP = False                # automatic mixed precision (CUDA only; ignored on the CPU)
+_C.SOLVER.AMP_DTYPE = "float16"      # float16 (with gradient scaling) or bfloat16
+_C.SOLVER.LR_SCALING = "none"        # under torchrun with N processes: none (BASE_LR as it is) or linear (BASE_LR x
+                                     # N: the rate grows with the global batch BATCH_SIZE x N, Goyal et al. 2017)
+_C.SOLVER.SYNC_BN = False            # under torchrun: batch-norm statistics over the global batch (SyncBatchNorm)
 _C.SOLVER.CHECKPOINT_PERIOD = 1      # save a checkpoint every n epochs
 _C.SOLVER.LOG_PERIOD = 50            # a log line every n iterations
 

@@ -74,7 +74,8 @@ class Checkpointer:
     """Saves and restores the training state in ``save_dir``."""
 
     def __init__(self, save_dir: str, model: nn.Module, optimizer=None, scheduler=None, config_text: str = "",
-                 scaler=None):
+                 scaler=None, writes: bool = True):
+        self.writes = writes  # False on DDP ranks other than 0: they read checkpoints but never write them
         self.save_dir = Path(save_dir)
         self.model = model
         self.optimizer = optimizer
@@ -88,6 +89,8 @@ class Checkpointer:
     def save(self, name: str, epoch: int, iteration: int, extra: Optional[Dict[str, Any]] = None,
              pointer: bool = True) -> Path:
         """Write ``name.pth`` (with the plain values of ``extra``); ``pointer``: make it the one to resume from."""
+        if not self.writes:
+            return self.save_dir / f"{name}.pth"
         data = {
             **(extra or {}),
             "model": unwrap(self.model).state_dict(),

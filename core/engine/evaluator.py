@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from core import metrics
 from core.engine.checkpoint import unwrap
+from core.engine.distributed import DistContext, gather_in_order
 from core.skeleton import JOINT_NAMES
 from datasets.collate import move_batch
 
@@ -21,10 +22,12 @@ def run_inference(model, loader, device: torch.device) -> Dict[str, Any]:
     """Predictions for every sample of ``loader``: ``pred_3d`` / ``target_3d`` (N, J, 3) mm, the sample ids
     (subject, action, sequence, frame) and, for pipelines that predict 2D, ``pred_2d`` / ``target_2d``
     (N, V, J, 2) pixels, ``confidence_2d`` and ``visibility`` (N, V, J) of the target frame and ``crop_size``
-    (N, V), the width of each view's input image in pixels."""
+    (N, V), the width of each view's input image in pixels; for keypoint pipelines the 2D they were given,
+    ``input_2d`` (N, V, J, 2) and ``input_confidence`` (N, V, J), of the target frame."""
+    model = unwrap(model)  # inference on shards of unequal size: no DDP collectives in the forward pass
     model.eval()
     collected = {key: [] for key in ("pred_3d", "target_3d", "pred_2d", "target_2d", "confidence_2d", "visibility",
-                                     "crop_size")}
+                                     "crop_size", "input_2d", "input_confidence")}
     ids = {key: [] for key in IDS}
     for batch in tqdm(loader, desc="test", disable=None, leave=False, dynamic_ncols=True):
         batch = move_batch(batch, device, non_blocking=True)
@@ -38,6 +41,10 @@ def run_inference(model, loader, device: torch.device) -> Dict[str, Any]:
             collected["target_2d"].append(batch["keypoints_2d_gt"][:, centre])
             collected["visibility"].append(batch["visibility"][:, centre])
             collected["crop_size"].append(batch["cameras"].image_size[..., 0])
+        else:
+            centre = batch["keypoints_2d"].shape[1] // 2
+            collected["input_2d"].append(batch["keypoints_2d"][:, centre])
+            collected["input_confidence"].append(batch["confidence_2d"][:, centre])
         for key in IDS:
             ids[key].extend(batch["meta"][key])
     predictions = {k: torch.cat(v).float().cpu().numpy() for k, v in collected.items() if v}
@@ -46,12 +53,15 @@ def run_inference(model, loader, device: torch.device) -> Dict[str, Any]:
     return predictions
 
 
-def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
+             context: DistContext = DistContext()) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(metrics dict for metrics.json, predictions dict for predictions.npz). With 2D predictions the
     metrics also hold the joint detection rate of the visible joints (``jdr_percent``): a joint is
     detected within ``jdr_threshold`` x the crop width (0.05 is the reference code's "half head size",
-    head size = crop width / 10)."""
-    predictions = run_inference(model, loader, device)
+    head size = crop width / 10). Under DDP ``loader`` holds this rank's shard of the test set
+    (``distributed.shard``): the predictions of all ranks are gathered in order and every rank gets the
+    metrics of the whole set."""
+    predictions = gather_in_order(run_inference(model, loader, device), context)
     summary = metrics.pose_metrics(
         torch.from_numpy(predictions["pred_3d"]).double(),
         torch.from_numpy(predictions["target_3d"]).double(),

@@ -7,10 +7,11 @@ from typing import Dict, Optional
 LOGGER_NAME = "epipose"
 
 
-def setup_logger(output_dir: Optional[str]) -> logging.Logger:
-    """Log INFO to stdout and to ``output_dir/log.txt`` (appending on resume)."""
+def setup_logger(output_dir: Optional[str], level: int = logging.INFO) -> logging.Logger:
+    """Log ``level`` and above to stdout and to ``output_dir/log.txt`` (appending on resume); DDP ranks other
+    than 0 log warnings only, to the console."""
     logger = logging.getLogger(LOGGER_NAME)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(level)
     logger.propagate = False
     for handler in list(logger.handlers):
         logger.removeHandler(handler)

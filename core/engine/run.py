@@ -11,10 +11,14 @@ from typing import Optional
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from core.config import ConfigError, config_differences, load_config
 from core.engine.checkpoint import Checkpointer, CheckpointError, read_checkpoint, unwrap
+from core.engine.distributed import (DistContext, barrier, cleanup, init_distributed, launched_world_size,
+                                     process_device, shard)
 from core.engine.logger import TensorBoard, setup_logger
 from core.engine.preview import preview_sample
 from core.engine.solver import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
@@ -65,15 +69,26 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
-def make_loader(dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int, device: torch.device):
-    # A one-replica DistributedSampler gives an epoch-seeded shuffle (set_epoch), and the loader's own
-    # generator seeds the workers without drawing from the global one, so resumed runs see the same
-    # order and dropout masks as uninterrupted ones.
-    sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=shuffle, seed=seed, drop_last=False)
+def make_loader(dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int, device: torch.device,
+                context: DistContext = DistContext()):
+    """Training (``shuffle``): this rank's part of an epoch-seeded permutation (``DistributedSampler``; one
+    replica without DDP); the loader's own generator seeds the workers without drawing from the global one,
+    so resumed runs see the same order and dropout masks as uninterrupted ones. With N ranks each takes
+    every N-th sample of the permutation, so their batches together are the single-process batch of
+    BATCH_SIZE x N. Evaluation: the samples in order (see ``eval_loader`` for DDP)."""
+    replicas, rank = (context.world_size, context.rank) if shuffle else (1, 0)
+    sampler = DistributedSampler(dataset, num_replicas=replicas, rank=rank, shuffle=shuffle, seed=seed,
+                                 drop_last=False)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       collate_fn=collate_samples, pin_memory=device.type == "cuda",
                       persistent_workers=num_workers > 0, worker_init_fn=_seed_worker,
-                      generator=torch.Generator().manual_seed(seed), drop_last=shuffle and len(dataset) > batch_size)
+                      generator=torch.Generator().manual_seed(seed), drop_last=shuffle and len(sampler) > batch_size)
+
+
+def eval_loader(cfg, dataset, device: torch.device, context: DistContext):
+    """This rank's contiguous shard of an evaluation set (all of it without DDP), in order."""
+    part = dataset if not context.enabled else Subset(dataset, list(shard(len(dataset), context)))
+    return make_loader(part, cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device)
 
 
 def check_solver(cfg) -> None:
@@ -91,6 +106,9 @@ def check_solver(cfg) -> None:
                           f"{s.BASE_LR}, {s.GRAD_CLIP} and {s.HALVING_PERIOD}")
     if cfg.TEST.BATCH_SIZE < 1 or cfg.DATASETS.NUM_WORKERS < 0:
         raise ConfigError("TEST.BATCH_SIZE must be >= 1 and DATASETS.NUM_WORKERS >= 0")
+    if s.LR_SCALING not in ("none", "linear") or s.AMP_DTYPE not in ("float16", "bfloat16"):
+        raise ConfigError(f"SOLVER.LR_SCALING must be none or linear and SOLVER.AMP_DTYPE float16 or bfloat16, got "
+                          f"'{s.LR_SCALING}' and '{s.AMP_DTYPE}'")
 
 
 def resume_point(cfg, model) -> Optional[Path]:
@@ -129,6 +147,11 @@ def run(config_file: str, overrides) -> None:
             raise ConfigError(f"WEIGHTS: checkpoint file '{cfg.WEIGHTS}' does not exist")
         check_solver(cfg)
         device = resolve_device(cfg.DEVICE)
+        if cfg.SOLVER.SYNC_BN and device.type != "cuda" and launched_world_size() > 1:
+            raise ConfigError("SOLVER.SYNC_BN needs CUDA devices (PyTorch's SyncBatchNorm works on GPUs only); on "
+                              "the CPU each process normalises over its own batch: set SOLVER.SYNC_BN False")
+        context = init_distributed(device)
+        device = process_device(device, context)
         seed_everything(cfg.SEED)
         model = build_pipeline(cfg)
         resume_from = resume_point(cfg, model) if model.trainable else None
@@ -147,13 +170,16 @@ def run(config_file: str, overrides) -> None:
         torch.use_deterministic_algorithms(True)
 
     output_dir = Path(cfg.OUTPUT_DIR)
-    prepare_output_dir(output_dir)
-    write_text_atomic(cfg.dump(), output_dir / "config.yaml")
-    setup_logger(str(output_dir))
-    logger.info("config %s -> %s (device %s)", config_file, output_dir, device)
-    tensorboard = TensorBoard(str(output_dir / "tensorboard"))
+    if context.is_main:
+        prepare_output_dir(output_dir)
+        write_text_atomic(cfg.dump(), output_dir / "config.yaml")
+    barrier(context)
+    setup_logger(str(output_dir) if context.is_main else None, logging.INFO if context.is_main else logging.WARNING)
+    logger.info("config %s -> %s (device %s%s)", config_file, output_dir, device,
+                f", {context.world_size} processes" if context.enabled else "")
+    tensorboard = TensorBoard(str(output_dir / "tensorboard") if context.is_main else None)
     model.to(device)
-    checkpointer = Checkpointer(str(output_dir), model, config_text=cfg.dump())
+    checkpointer = Checkpointer(str(output_dir), model, config_text=cfg.dump(), writes=context.is_main)
     try:
         tested = "the initial weights" if model.trainable else \
             "the MODEL.*.WEIGHTS loaded at build (all frozen)" if any(True for _ in model.parameters()) else \
@@ -163,19 +189,22 @@ def run(config_file: str, overrides) -> None:
         elif resume_from is not None and not cfg.DOTRAIN:
             tested = checkpointer.load_weights(str(_best_or(output_dir, resume_from)))
         if train_set is not None:
-            _train(cfg, model, train_set, val_set, checkpointer, tensorboard, device)
+            _train(cfg, model, train_set, val_set, checkpointer, tensorboard, device, context)
+            barrier(context)  # rank 0 has written the final (and best) checkpoints
             tested = f"{output_dir / 'model_final.pth'} (epoch {cfg.SOLVER.MAX_EPOCHS})"
             if val_set is not None:
                 tested = checkpointer.load_weights(str(output_dir / f"{BEST}.pth")) + ", best on validation"
         elif cfg.DOTRAIN:
             logger.info("the pipeline has no trainable parameters: skipping training")
-        predictions = _test(cfg, model, test_set, tensorboard, device, output_dir, tested) if cfg.DOTEST else None
-        if cfg.VIS.VIDEO:
+        predictions = _test(cfg, model, test_set, tensorboard, device, output_dir, tested, context) \
+            if cfg.DOTEST else None
+        if cfg.VIS.VIDEO and context.is_main:
             _write_videos(cfg, model, test_set, predictions, device, output_dir / "videos")
     except CheckpointError as err:
         raise UsageError(str(err)) from None
     finally:
         tensorboard.close()
+        cleanup(context)
 
 
 def _best_or(output_dir: Path, last: Path) -> Path:
@@ -187,37 +216,57 @@ def _best_or(output_dir: Path, last: Path) -> Path:
     return last
 
 
-def _validator(cfg, model, val_set, device):
+def _validator(cfg, model, val_set, device, context: DistContext):
     """The validation split's MPJPE (mm, action average; root-relative for root-relative pipelines)."""
-    loader = make_loader(val_set, cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device)
+    loader = eval_loader(cfg, val_set, device, context)
     key = "mpjpe_mm" if unwrap(model).predicts_absolute else "mpjpe_root_relative_mm"
     logger.info("validating every epoch on %d samples of subjects %s", len(val_set), list(cfg.DATASETS.VAL_SUBJECTS))
-    return lambda: evaluate(model, loader, device, cfg.TEST.JDR_THRESHOLD)[0][key]["action_avg"]
+    return lambda: evaluate(model, loader, device, cfg.TEST.JDR_THRESHOLD, context)[0][key]["action_avg"]
 
 
-def _train(cfg, model, train_set, val_set, checkpointer: Checkpointer, tensorboard, device) -> None:
+def _distributed(model, cfg, device: torch.device, context: DistContext):
+    """The pipeline wrapped for DDP training (batch norm synchronised with SOLVER.SYNC_BN); unchanged alone."""
+    if not context.enabled:
+        return model
+    if cfg.SOLVER.SYNC_BN:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    # stage-wise (ERD) and partly frozen pipelines leave parameters without gradients in some steps
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                   find_unused_parameters=unwrap(model).partially_trained)
+
+
+def _train(cfg, model, train_set, val_set, checkpointer: Checkpointer, tensorboard, device,
+           context: DistContext) -> None:
     s = cfg.SOLVER
-    loader = make_loader(train_set, s.BATCH_SIZE, True, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device)
-    optimizer = build_optimizer(model.parameters(), s.OPTIMIZER, s.BASE_LR, s.WEIGHT_DECAY, s.MOMENTUM)
+    loader = make_loader(train_set, s.BATCH_SIZE, True, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device, context)
+    model = _distributed(model, cfg, device, context)  # the checkpointer keeps the plain pipeline
+    lr = s.BASE_LR * (context.world_size if s.LR_SCALING == "linear" else 1)
+    if context.enabled:
+        logger.info("DDP: %d processes x batch %d = global batch %d; learning rate %.3g (SOLVER.LR_SCALING %s)",
+                    context.world_size, s.BATCH_SIZE, context.world_size * s.BATCH_SIZE, lr, s.LR_SCALING)
+    optimizer = build_optimizer(model.parameters(), s.OPTIMIZER, lr, s.WEIGHT_DECAY, s.MOMENTUM)
     scheduler = build_scheduler(optimizer, s.LR_SCHEDULER, s.GAMMA, s.STEPS, s.MAX_EPOCHS, s.HALVING_PERIOD)
     trainer = Trainer(model, optimizer, scheduler, checkpointer, tensorboard,
                       TrainSettings(max_epochs=s.MAX_EPOCHS, grad_clip=s.GRAD_CLIP, amp=s.AMP,
                                     log_period=s.LOG_PERIOD, checkpoint_period=s.CHECKPOINT_PERIOD,
-                                    seed=cfg.SEED), device,
-                      validate=_validator(cfg, model, val_set, device) if val_set is not None else None)
+                                    seed=cfg.SEED, rank=context.rank, amp_dtype=s.AMP_DTYPE), device,
+                      validate=_validator(cfg, model, val_set, device, context) if val_set is not None else None)
     checkpointer.optimizer, checkpointer.scheduler, checkpointer.scaler = optimizer, scheduler, trainer.scaler
     state = checkpointer.resume()
-    if not state:
-        model.prepare(make_loader(train_set, cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device))
+    if not state:  # every rank fits the same statistics on the whole training set
+        unwrap(model).prepare(make_loader(train_set, cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS, cfg.SEED,
+                                          device))
     logger.info("training on %d samples, %d iterations per epoch", len(train_set), len(loader))
     trainer.train(loader, start_epoch=state.get("epoch", 0), start_iteration=state.get("iteration", 0),
                   best=state.get("best"))
 
 
-def _test(cfg, model, test_set, tensorboard, device, output_dir: Path, tested: str) -> dict:
-    loader = make_loader(test_set, cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS, cfg.SEED, device)
+def _test(cfg, model, test_set, tensorboard, device, output_dir: Path, tested: str, context: DistContext) -> dict:
     logger.info("testing on %d samples", len(test_set))
-    summary, predictions = evaluate(model, loader, device, cfg.TEST.JDR_THRESHOLD)
+    summary, predictions = evaluate(model, eval_loader(cfg, test_set, device, context), device,
+                                    cfg.TEST.JDR_THRESHOLD, context)
+    if not context.is_main:
+        return predictions
     summary["checkpoint"] = tested
     if summary["mpjve_mm_per_frame"].get("num_frame_pairs") == 0:
         logger.warning("MPJVE has no consecutive test frames to compare (DATASETS.TEST_STRIDE %d, DATASETS.FRAMES "

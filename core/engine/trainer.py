@@ -33,9 +33,12 @@ class TrainSettings:
     log_period: int = 50
     checkpoint_period: int = 1
     seed: int = 0
+    rank: int = 0            # DDP: this process's rank (dropout masks differ between ranks)
+    amp_dtype: str = "float16"
 
 
 BEST = "model_best"
+RANK_SEED_STRIDE = 100_003
 
 
 class Trainer:
@@ -49,7 +52,9 @@ class Trainer:
         self.settings = settings
         self.device = device
         self.use_amp = settings.amp and device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.amp_dtype = getattr(torch, settings.amp_dtype)
+        # bfloat16 has float32's range: no loss scaling
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
         self.validate = validate
 
     def train(self, train_loader, start_epoch: int = 0, start_iteration: int = 0, best: Optional[dict] = None) -> int:
@@ -66,13 +71,13 @@ class Trainer:
                 train_loader.sampler.set_epoch(epoch)
             # Reseeding per epoch makes a resumed run draw the same dropout masks and shuffles
             # as an uninterrupted one.
-            torch.manual_seed(s.seed + epoch)
+            torch.manual_seed(s.seed + epoch + RANK_SEED_STRIDE * s.rank)
             unwrap(self.model).start_epoch(epoch)
             self.model.train()
             started = time.perf_counter()
             # progress bars on terminals only (disable=None), so log files stay readable
-            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{s.max_epochs}", disable=None, leave=False,
-                       dynamic_ncols=True)
+            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{s.max_epochs}", disable=None if s.rank == 0 else True,
+                       leave=False, dynamic_ncols=True)
             running = 0.0
             for step, batch in enumerate(bar):
                 losses = self._step(batch)
@@ -113,7 +118,7 @@ class Trainer:
 
     def _step(self, batch):
         batch = move_batch(batch, self.device, non_blocking=True)
-        with torch.autocast(self.device.type, enabled=self.use_amp):
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
             outputs = self.model(batch)
             losses = unwrap(self.model).losses(outputs, batch)
         total = sum(losses.values())
