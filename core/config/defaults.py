@@ -20,6 +20,9 @@ _C.DETERMINISTIC = False     # torch.use_deterministic_algorithms (slower on CUD
 # ----------------------------------------------------------------------------- model
 _C.MODEL = CN()                  # joints: always the Human3.6M 17-joint order (core/skeleton.py)
 
+_C.MODEL.CHANNELS_LAST = False       # image pipelines: channels_last memory format (faster convolutions on GPUs)
+_C.MODEL.COMPILE = False             # torch.compile the networks (backbone, fusion, lifter) in place; the first steps
+                                     # are slow while it compiles, later ones faster on GPUs
 _C.MODEL.BACKBONE = CN()
 _C.MODEL.BACKBONE.NAME = "none"      # registry BACKBONES: resnet; "none" = the pipeline starts from 2D keypoints
 _C.MODEL.BACKBONE.DEPTH = 50         # resnet: 18, 34, 50, 101, 152

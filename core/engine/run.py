@@ -39,7 +39,8 @@ logger = logging.getLogger("epipose")
 # being trained): e.g. more epochs, another device, other test or picture settings.
 RESUMABLE_CHANGES = ("SOLVER.MAX_EPOCHS", "SOLVER.LOG_PERIOD", "SOLVER.CHECKPOINT_PERIOD", "DOTRAIN", "DOTEST",
                      "DEVICE", "OUTPUT_DIR", "DATASETS.NUM_WORKERS", "TEST.BATCH_SIZE", "TEST.SAVE_PREDICTIONS",
-                     "VIS.PREVIEW_SAMPLES", "VIS.VIDEO", "VIS.VIDEO_SEQUENCES", "VIS.VIDEO_FPS", "VIS.VIDEO_HEIGHT")
+                     "VIS.PREVIEW_SAMPLES", "VIS.VIDEO", "VIS.VIDEO_SEQUENCES", "VIS.VIDEO_FPS", "VIS.VIDEO_HEIGHT",
+                     "MODEL.COMPILE", "MODEL.CHANNELS_LAST")
 
 
 class UsageError(Exception):
@@ -154,6 +155,8 @@ def run(config_file: str, overrides) -> None:
         device = process_device(device, context)
         seed_everything(cfg.SEED)
         model = build_pipeline(cfg)
+        if cfg.MODEL.CHANNELS_LAST and not _backbones(model):
+            raise ConfigError("MODEL.CHANNELS_LAST is for image pipelines (MODEL.BACKBONE); this one has no backbone")
         resume_from = resume_point(cfg, model) if model.trainable else None
         if model.trainable and (cfg.DOTEST or cfg.VIS.VIDEO) and not cfg.DOTRAIN and not cfg.WEIGHTS and \
                 resume_from is None:
@@ -179,6 +182,7 @@ def run(config_file: str, overrides) -> None:
                 f", {context.world_size} processes" if context.enabled else "")
     tensorboard = TensorBoard(str(output_dir / "tensorboard") if context.is_main else None)
     model.to(device)
+    _speed_settings(cfg, model, device)
     checkpointer = Checkpointer(str(output_dir), model, config_text=cfg.dump(), writes=context.is_main)
     try:
         tested = "the initial weights" if model.trainable else \
@@ -205,6 +209,29 @@ def run(config_file: str, overrides) -> None:
     finally:
         tensorboard.close()
         cleanup(context)
+
+
+NETWORKS = ("backbone", "fusion", "lifter")  # the submodules MODEL.COMPILE compiles
+
+
+def _backbones(model) -> list:
+    return [m for m in model.modules() if hasattr(m, "channels_last")]
+
+
+def _speed_settings(cfg, model, device: torch.device) -> None:
+    """MODEL.CHANNELS_LAST (image pipelines' convolutions) and MODEL.COMPILE (in place, so the state dict keys
+    stay the same); SOLVER.AMP is the trainer's."""
+    if cfg.MODEL.CHANNELS_LAST:
+        model.to(memory_format=torch.channels_last)
+        for backbone in _backbones(model):
+            backbone.channels_last = True
+    if cfg.MODEL.COMPILE:
+        compiled = [name for name, m in model.named_modules() if name.rsplit(".", 1)[-1] in NETWORKS]
+        for name in compiled:
+            model.get_submodule(name).compile()
+        logger.info("torch.compile (device %s): %s; the first steps compile", device.type, ", ".join(compiled))
+    if cfg.SOLVER.AMP and device.type != "cuda":
+        logger.info("SOLVER.AMP is for CUDA devices: training in float32 on %s", device.type)
 
 
 def _best_or(output_dir: Path, last: Path) -> Path:

@@ -103,6 +103,7 @@ class ResNetHeatmap(nn.Module):
             raise ValueError(f"ResNetHeatmap: final_kernel must be 1 or 3, got {final_kernel}")
         self.depth = depth
         self.num_joints = num_joints
+        self.channels_last = False  # MODEL.CHANNELS_LAST: convert the images to the channels_last memory format
         self.trunk = ResNetTrunk(getattr(torchvision.models, f"resnet{depth}")(weights=None))
         expansion = 1 if depth < 50 else 4
         self.early_channels = 64 * expansion
@@ -140,6 +141,10 @@ class ResNetHeatmap(nn.Module):
         if height % _TRUNK_STRIDE or width % _TRUNK_STRIDE:
             raise ValueError(f"ResNetHeatmap images: height and width must be multiples of {_TRUNK_STRIDE}, "
                              f"got {height}x{width}")
+        if self.channels_last:  # the convolutions keep the format, so only the input needs converting
+            lead = images.shape[:-3]
+            images = images.reshape(-1, *images.shape[-3:]).contiguous(memory_format=torch.channels_last)
+            return _apply_2d(self.trunk.stem_and_layer1, images).reshape(*lead, -1, height // 4, width // 4)
         return _apply_2d(self.trunk.stem_and_layer1, images)
 
     def forward_trunk(self, early: Tensor) -> Tensor:
