@@ -22,7 +22,9 @@ Conditioning (Hartley normalisation, adapted to a per-point DLT):
   changes nothing; with noise it changes the result only at second order in the noise (on the
   Human3.6M rig with 2 px noise: 0.1 mm on average, against an error of 11-19 mm, and not worse).
   In float32 on that rig it brings the error for exact data from 0.6 mm down to 0.002 mm.
-  (``eigh`` of ``A^T A`` would square the condition number; the SVD of A is used.)
+  (``eigh`` of ``A^T A`` would square the condition number; the SVD of A is used, except for float64 systems
+  that need no gradient: there the null vector comes from inverse iteration on ``A^T A`` with its adjugate,
+  about 8x faster, with the SVD as the fallback for systems that do not settle; see ``_null_vectors``.)
 
 Missing data: a view is unusable for a point when its 2D point is not finite, its weight is not a
 finite positive number, or its P is not a finite projective camera. Its rows are exactly zero (no
@@ -91,6 +93,64 @@ def _normalize_cameras(P: Tensor):
     return P_normalized, view_ok, center, scale
 
 
+def _null_vectors_svd(A: Tensor):
+    """(..., R, 4) -> the unit right singular vectors of the smallest singular value (..., 4) and whether the
+    system has rank >= 3 (...)."""
+    _, singular_values, Vh = torch.linalg.svd(A, full_matrices=False)
+    rank_ok = singular_values[..., 2] > _RANK_EPS * torch.finfo(A.dtype).eps * singular_values[..., 0]
+    return Vh[..., -1, :], rank_ok
+
+
+def _adjugate4(M: Tensor) -> Tensor:
+    """Adjugates of (..., 4, 4) matrices (``det(M) M^-1``) from their 2x2 minors, elementwise over the batch."""
+    (m00, m01, m02, m03), (m10, m11, m12, m13), (m20, m21, m22, m23), (m30, m31, m32, m33) = (
+        row.unbind(-1) for row in M.unbind(-2))
+    s0, s1, s2 = m00 * m11 - m10 * m01, m00 * m12 - m10 * m02, m00 * m13 - m10 * m03
+    s3, s4, s5 = m01 * m12 - m11 * m02, m01 * m13 - m11 * m03, m02 * m13 - m12 * m03
+    c0, c1, c2 = m20 * m31 - m30 * m21, m20 * m32 - m30 * m22, m20 * m33 - m30 * m23
+    c3, c4, c5 = m21 * m32 - m31 * m22, m21 * m33 - m31 * m23, m22 * m33 - m32 * m23
+    rows = ((m11 * c5 - m12 * c4 + m13 * c3, -m01 * c5 + m02 * c4 - m03 * c3,
+             m31 * s5 - m32 * s4 + m33 * s3, -m21 * s5 + m22 * s4 - m23 * s3),
+            (-m10 * c5 + m12 * c2 - m13 * c1, m00 * c5 - m02 * c2 + m03 * c1,
+             -m30 * s5 + m32 * s2 - m33 * s1, m20 * s5 - m22 * s2 + m23 * s1),
+            (m10 * c4 - m11 * c2 + m13 * c0, -m00 * c4 + m01 * c2 - m03 * c0,
+             m30 * s4 - m31 * s2 + m33 * s0, -m20 * s4 + m21 * s2 - m23 * s0),
+            (-m10 * c3 + m11 * c1 - m12 * c0, m00 * c3 - m01 * c1 + m02 * c0,
+             -m30 * s3 + m31 * s1 - m32 * s0, m20 * s3 - m21 * s1 + m22 * s0))
+    return torch.stack([torch.stack(row, -1) for row in rows], -2)
+
+
+def _null_vectors(A: Tensor):
+    """``_null_vectors_svd``, computed faster for float64 systems that need no gradient: inverse iteration on
+    ``M = A^T A`` with its adjugate (``adj(M) = det(M) M^-1``, started from its largest column, which already
+    leans towards the smallest eigenvector by the eigenvalue ratios), 3 steps. Systems that did not settle
+    (eigen-residual above 1e-9 |M|) or are nearly rank-deficient (``tr adj(M)``, the sum of the eigenvalue
+    triples, below 1e6 eps tr(M)^3) are solved by the SVD instead, so the results and the rank decision are
+    the SVD's (to 1e-13 in the tests)."""
+    if A.dtype != torch.float64 or (torch.is_grad_enabled() and A.requires_grad) or A.numel() == 0:
+        return _null_vectors_svd(A)
+    # elementwise products: batched matmuls of 4x4 matrices are slower on the CPU
+    M = (A.unsqueeze(-1) * A.unsqueeze(-2)).sum(-3)
+    adjugate = _adjugate4(M)
+    column = adjugate.diagonal(dim1=-2, dim2=-1).clone().argmax(-1)
+    h = adjugate.gather(-1, column[..., None, None].expand(*column.shape, 4, 1)).squeeze(-1)
+    for _ in range(3):
+        h = (adjugate * h.unsqueeze(-2)).sum(-1)
+        h = h / h.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(h.dtype).tiny)
+    Mh = (M * h.unsqueeze(-2)).sum(-1)
+    residual = (Mh - (h * Mh).sum(-1, keepdim=True) * h).norm(dim=-1)
+    size = M.diagonal(dim1=-2, dim2=-1).sum(-1)
+    triples = adjugate.diagonal(dim1=-2, dim2=-1).sum(-1)
+    settled = (residual <= 1e-9 * size) & (triples > 1e6 * torch.finfo(M.dtype).eps * size ** 3) & \
+        torch.isfinite(h).all(-1)
+    rank_ok = torch.ones_like(settled)
+    if not settled.all():
+        h_svd, rank_svd = _null_vectors_svd(A[~settled])
+        h, rank_ok = h.clone(), rank_ok.clone()
+        h[~settled], rank_ok[~settled] = h_svd, rank_svd
+    return h, rank_ok
+
+
 def triangulate_dlt(points_2d: Tensor, projection_matrices: Tensor, weights: Optional[Tensor] = None,
                     min_views: int = 2) -> Triangulation:
     """Triangulate N points from V views.
@@ -143,9 +203,7 @@ def triangulate_dlt(points_2d: Tensor, projection_matrices: Tensor, weights: Opt
     stand_in[:4] = torch.diag(torch.arange(4.0, 0.0, -1.0, dtype=A.dtype, device=A.device))
     A = torch.where(enough[..., None, None], A, stand_in)
 
-    _, singular_values, Vh = torch.linalg.svd(A, full_matrices=False)
-    h = Vh[..., -1, :]
-    rank_ok = singular_values[..., 2] > _RANK_EPS * torch.finfo(A.dtype).eps * singular_values[..., 0]
+    h, rank_ok = _null_vectors(A)
     ok = enough & rank_ok & (h[..., 3] != 0)
     h_w = torch.where(ok, h[..., 3], torch.ones_like(h[..., 3]))
     points = center.unsqueeze(-2) + scale[..., None, None] * h[..., :3] / h_w.unsqueeze(-1)

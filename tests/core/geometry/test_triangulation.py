@@ -232,3 +232,23 @@ def test_shape_errors(generator, make_rig):
         triangulate_dlt(torch.zeros(3, 5, 2, dtype=torch.float64), P, torch.ones(3, 4, dtype=torch.float64))
     with pytest.raises(ValueError, match="projection_matrices"):
         triangulate_dlt(torch.zeros(3, 5, 2, dtype=torch.float64), P[..., :3])
+
+
+@pytest.mark.parametrize("noise_px", [0.0, 2.0, 40.0])
+def test_fast_float64_path_gives_the_svd_solution(generator, make_rig, make_points, noise_px):
+    from core.geometry.triangulation import _null_vectors, _null_vectors_svd
+    cams = make_rig(generator, num_views=4)
+    points = make_points(generator, 64, 17)
+    x = _undistorted(cams, points) + noise_px * torch.randn(64, 4, 17, 2, generator=generator, dtype=torch.float64)
+    P = cams.projection_matrices
+    rows = x.unsqueeze(-1) * P[:, None, 2:3, :] - P[:, None, :2, :]          # (T, V, J, 2, 4)
+    A = rows.movedim(1, 2).reshape(64 * 17, 8, 4)
+    A = torch.cat([A, torch.zeros(1, 8, 4, dtype=A.dtype), A[:1, :4].repeat(1, 2, 1)])  # rank 0 and a 4-row repeat
+    fast, fast_ok = _null_vectors(A)
+    exact, exact_ok = _null_vectors_svd(A)
+    assert torch.equal(fast_ok, exact_ok)
+    sign = torch.sign((fast * exact).sum(-1, keepdim=True))
+    assert torch.allclose(fast[exact_ok] * sign[exact_ok], exact[exact_ok], atol=1e-12)
+    with torch.enable_grad():  # a system that needs a gradient takes the SVD
+        B = A[:3].clone().requires_grad_(True)
+        assert _null_vectors(B)[0].requires_grad
