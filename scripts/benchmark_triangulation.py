@@ -1,9 +1,10 @@
 """Benchmark of the triangulation heads: 3D points per second on CPU.
 
 For 2, 4 and 8 views of the Human3.6M-like synthetic ring (float64 cameras, as the datasets give
-them), times the forward pass of the ``dlt`` head, the ``ransac`` head (all pairs of views) and the
-DLT part of the ``algebraic`` head (confidences normalised over the views, then the weighted DLT of
-``core.geometry``, undistortion included); prints the median over repeats after warm-up.
+them), times the forward pass of the ``dlt`` head (undistortion included), ``triangulate_dlt`` alone on
+2D already undistorted, the ``ransac`` head (all pairs of views) and the DLT part of the ``algebraic`` head
+(confidences normalised over the views, then the weighted DLT of ``core.geometry``, undistortion
+included); prints the median over repeats after warm-up.
 
     python scripts/benchmark_triangulation.py [--batch 256] [--repeats 20] [--threads N]
 """
@@ -17,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.benchmark import environment, median_seconds  # noqa: E402  (first: core sets thread defaults before numpy loads)
 
-from core.geometry.triangulation import triangulate_cameras  # noqa: E402
+from core.geometry.triangulation import triangulate_cameras, triangulate_dlt  # noqa: E402
 from datasets.synthetic.rigs import h36m_like_ring  # noqa: E402
 from modeling.heads.dlt import DLTHead  # noqa: E402
 from modeling.heads.ransac import RansacHead  # noqa: E402
@@ -43,7 +44,8 @@ def main() -> None:
     print(f"batch {args.batch} x {NUM_JOINTS} joints = "
           f"{args.batch * NUM_JOINTS} points per call, float64 cameras, median of {args.repeats} after warm-up")
     generator = torch.Generator().manual_seed(0)
-    heads = {"dlt": DLTHead(), "ransac": RansacHead(inlier_threshold_px=15.0), "algebraic (DLT part)": algebraic_dlt}
+    heads = {"dlt": DLTHead(), "dlt of undistorted 2D": None, "ransac": RansacHead(inlier_threshold_px=15.0),
+             "algebraic (DLT part)": algebraic_dlt}
     print(f"{'views':>5}  " + "  ".join(f"{name:>22}" for name in heads))
     for views in (2, 4, 8):
         cameras = h36m_like_ring(views).unsqueeze(0).expand(args.batch, views)
@@ -52,6 +54,8 @@ def main() -> None:
         keypoints = cameras.project(points.unsqueeze(1))
         keypoints = keypoints + 2.0 * torch.randn(keypoints.shape, generator=generator, dtype=torch.float64)
         confidence = 0.5 + 0.5 * torch.rand(args.batch, views, NUM_JOINTS, generator=generator, dtype=torch.float64)
+        undistorted = cameras.undistort_pixels(keypoints)  # the DLT alone, without the cost of the lens model
+        heads["dlt of undistorted 2D"] = lambda k, c, cams: triangulate_dlt(undistorted, cams.projection_matrices)
         rates = []
         for head in heads.values():
             with torch.no_grad():

@@ -108,8 +108,7 @@ def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
     """Invert ``distort``: distorted normalised (*C, N, 2), dist (*C, 5) -> undistorted normalised.
 
     Newton's method from ``x = xd``: up to ``iterations`` steps without autograd (fewer once every point has
-    converged), then one differentiable
-    step (the implicit-function gradient). Points whose residual ``|distort(x) - xd|`` is still above
+    converged), then, when a gradient is needed, one differentiable step (the implicit-function gradient). Points whose residual ``|distort(x) - xd|`` is still above
     ``tolerance`` (normalised units; default ``1e3 * eps(dtype) * (1 + |xd|)``: 2e-13 in float64,
     1.2e-4 in float32, i.e. 0.1 px at f = 1000 px; a converged point is far more accurate) are
     returned as NaN, as are NaN inputs; their gradient is zero.
@@ -124,20 +123,28 @@ def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
         x, y = target.unbind(-1)
         if tolerance is None:
             tolerance = 1e3 * torch.finfo(xd.dtype).eps * (1 + target.norm(dim=-1))
+        converged = None
         for step in range(iterations):
             x, y, before = _newton_step(x, y, target, detached_parts)
-            # Newton converges quadratically: once every point met the tolerance before a step, more steps
-            # change nothing (checked every other step; stopping saves most of the work for mild lenses)
-            if step % 2 and bool(((before <= tolerance) | ~torch.isfinite(before)).all()):  # NaN: never converges
-                break
-        _, _, residual = _newton_step(x, y, target, detached_parts)
-        converged = residual <= tolerance  # False for NaN
+            # Newton converges quadratically: once every point met the tolerance before a step, the step only
+            # improved it (checked every other step; stopping saves most of the work for mild lenses)
+            if step % 2:
+                met = before <= tolerance  # False for NaN, which never converges
+                if bool((met | ~torch.isfinite(before)).all()):
+                    converged = met
+                    break
+        if converged is None:
+            _, _, residual = _newton_step(x, y, target, detached_parts)
+            converged = residual <= tolerance
         x = torch.where(converged, x, torch.zeros_like(x))
         y = torch.where(converged, y, torch.zeros_like(y))
+    converged = converged.unsqueeze(-1)
+    if not (torch.is_grad_enabled() and (xd.requires_grad or dist.requires_grad)):
+        undistorted = torch.stack([x, y], dim=-1)
+        return torch.where(converged, undistorted, torch.full_like(undistorted, float("nan")))
     # The last step is differentiable: its derivative w.r.t. (xd, dist) at the solution is the
     # implicit-function gradient. Unconverged points solve distort(0) = 0 there, so no NaN reaches
     # the gradient of dist or of other points.
-    converged = converged.unsqueeze(-1)
     x, y, _ = _newton_step(x, y, torch.where(converged, xd, torch.zeros_like(xd)), parts)
     undistorted = torch.stack([x, y], dim=-1)
     return torch.where(converged, undistorted, torch.full_like(undistorted, float("nan")))

@@ -129,15 +129,15 @@ def _null_vectors(A: Tensor):
     the SVD's (to 1e-13 in the tests)."""
     if A.dtype != torch.float64 or (torch.is_grad_enabled() and A.requires_grad) or A.numel() == 0:
         return _null_vectors_svd(A)
-    # elementwise products: batched matmuls of 4x4 matrices are slower on the CPU
-    M = (A.unsqueeze(-1) * A.unsqueeze(-2)).sum(-3)
+    M = A.transpose(-1, -2) @ A
     adjugate = _adjugate4(M)
-    column = adjugate.diagonal(dim1=-2, dim2=-1).clone().argmax(-1)
-    h = adjugate.gather(-1, column[..., None, None].expand(*column.shape, 4, 1)).squeeze(-1)
+    column = adjugate.diagonal(dim1=-2, dim2=-1).clone().argmax(-1)  # argmax of a strided view is slow
+    h = adjugate.gather(-1, column[..., None, None].expand(*column.shape, 4, 1))
     for _ in range(3):
-        h = (adjugate * h.unsqueeze(-2)).sum(-1)
-        h = h / h.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(h.dtype).tiny)
-    Mh = (M * h.unsqueeze(-2)).sum(-1)
+        h = adjugate @ h
+        h = h / h.norm(dim=-2, keepdim=True).clamp_min(torch.finfo(h.dtype).tiny)
+    h = h.squeeze(-1)
+    Mh = (M @ h.unsqueeze(-1)).squeeze(-1)
     residual = (Mh - (h * Mh).sum(-1, keepdim=True) * h).norm(dim=-1)
     size = M.diagonal(dim1=-2, dim2=-1).sum(-1)
     triples = adjugate.diagonal(dim1=-2, dim2=-1).sum(-1)
