@@ -39,6 +39,7 @@ from modeling.heads.ransac import RansacHead
 logger = logging.getLogger(__name__)
 
 MIN_BASELINE_MM = 10.0
+MAX_BASELINE_MM = 200_000.0  # farther apart, the calibration's units are likely wrong
 DETECTION_STYLE = SkeletonStyle(left=(200, 200, 200), right=(200, 200, 200), center=(200, 200, 200), thickness=1,
                                 joint_radius=2)
 PROJECTION_STYLE = SkeletonStyle(thickness=3, joint_radius=4)
@@ -86,6 +87,9 @@ def check_rig(cameras: Cameras, names: Sequence[str], source: str) -> None:
     if max(baselines) < MIN_BASELINE_MM:
         raise FootageError(f"{source}: the cameras cannot triangulate: all their centres lie within "
                            f"{MIN_BASELINE_MM:g} mm of each other")
+    if max(baselines) > MAX_BASELINE_MM:
+        logger.warning("%s: cameras %.0f m apart; are the calibration's units right (TOML: --toml-units)?", source,
+                       max(baselines) / 1000)
     for (a, b), baseline in zip(pairs, baselines):
         if baseline < MIN_BASELINE_MM:
             logger.warning("%s: cameras %s and %s are %.1f mm apart; they add no depth to each other", source,
@@ -97,10 +101,10 @@ def _read_keypoints(path: Path, layout: str):
 
 
 def load_footage(calibration, keypoints: Sequence, layout: str = "auto", videos: Sequence = (),
-                 camera_names: Sequence[str] = (), subject: str = "") -> Footage:
+                 camera_names: Sequence[str] = (), subject: str = "", toml_units: str = "m") -> Footage:
     """Read and check the inputs: ``keypoints`` and ``videos`` hold one path per camera, in the order of
     ``camera_names`` (default: every camera of the calibration, in the file's order)."""
-    cameras, names = read_calibration(calibration, camera_names, subject)
+    cameras, names = read_calibration(calibration, camera_names, subject, toml_units)
     check_rig(cameras, names, f"calibration '{calibration}'")
     for kind, paths in (("keypoint source", keypoints), ("video", videos)):
         if paths and len(paths) != len(names):

@@ -6,6 +6,8 @@ from typing import Iterator, Optional
 import cv2
 import numpy as np
 
+from datasets.formats.keypoints2d import natural_key
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
@@ -14,12 +16,13 @@ class VideoError(ValueError):
 
 
 class FrameSource:
-    """Frames (uint8 RGB) of a video file or of an image folder (images in name order)."""
+    """Frames (uint8 RGB) of a video file or of an image folder (images in name order, numbers by value)."""
 
     def __init__(self, path):
         self.path = Path(path)
         if self.path.is_dir():
-            self.images = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            self.images = sorted((p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
+                                 key=lambda p: natural_key(p.name))
             if not self.images:
                 raise VideoError(f"image folder '{self.path}' holds no {'/'.join(IMAGE_SUFFIXES)} files")
             self.num_frames = len(self.images)

@@ -34,6 +34,8 @@ def parse_args(argv=None):
     parser.add_argument("--videos", nargs="*", default=[], help="one video or image folder per camera (optional)")
     parser.add_argument("--cameras", nargs="*", default=[], help="camera names to use, in this order (default: all)")
     parser.add_argument("--subject", default="", help="Human3.6M calibration: the subject whose extrinsics to use")
+    parser.add_argument("--toml-units", default="m", choices=("m", "cm", "mm"),
+                        help="TOML calibration: units of the translations (Pose2Sim: m; anipose: often mm)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--min-confidence", type=float, default=0.3, help="ignore 2D keypoints below this")
     parser.add_argument("--inlier-px", type=float, default=20.0, help="RANSAC inlier threshold, pixels")
@@ -61,7 +63,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(levelname)s] %(message)s", datefmt="%H:%M:%S")
     log = logging.getLogger("demo_multiview")
     try:
-        footage = load_footage(args.calibration, args.keypoints, args.layout, args.videos, args.cameras, args.subject)
+        footage = load_footage(args.calibration, args.keypoints, args.layout, args.videos, args.cameras, args.subject,
+                               args.toml_units)
         log.info("%d frames of %d cameras (%s); layout %s; approximated joints: %s", footage.num_frames,
                  len(footage.camera_names), ", ".join(footage.camera_names), footage.layout,
                  ", ".join(footage.approximated) or "none")

@@ -3,7 +3,7 @@
     python scripts/render_video.py outs/linear_lifter [--sequences 3] [--fps 25] [--height 256] [--out DIR]
 
 Rebuilds the run's test set from ``<run>/config.yaml``, checks that ``<run>/predictions.npz`` belongs to it
-(same samples, sequences and frames) and writes one MP4 per sequence to ``<run>/videos`` (or ``--out``), as
+(as many samples, and each from the same sequence) and writes one MP4 per sequence to ``<run>/videos`` (or ``--out``), as
 ``VIS.VIDEO True`` does (``core/engine/sequence_video.py``).
 """
 import argparse

@@ -194,8 +194,9 @@ _C.TEST.JDR_THRESHOLD = 0.05         # image pipelines: a 2D joint is detected w
 # ----------------------------------------------------------------------------- pictures
 _C.VIS = CN()
 _C.VIS.PREVIEW_SAMPLES = 2           # test samples drawn to OUTPUT_DIR/preview/ and TensorBoard (0 = none)
-_C.VIS.VIDEO = False                 # overlay MP4s of test sequences in OUTPUT_DIR/videos/ (core/engine/sequence_video.py);
-                                     # with DOTEST False the model runs on those sequences only
+_C.VIS.VIDEO = False                 # overlay MP4s of test sequences in OUTPUT_DIR/videos/
+                                     # (core/engine/sequence_video.py); with DOTEST False the model runs on those
+                                     # sequences only
 _C.VIS.VIDEO_SEQUENCES = 2           # how many test sequences (spread over the test set; 0 = all)
 _C.VIS.VIDEO_FPS = 25.0              # frame rate of the videos
 _C.VIS.VIDEO_HEIGHT = 256            # pixel height of each view's panel

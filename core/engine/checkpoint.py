@@ -74,8 +74,9 @@ class Checkpointer:
     """Saves and restores the training state in ``save_dir``."""
 
     def __init__(self, save_dir: str, model: nn.Module, optimizer=None, scheduler=None, config_text: str = "",
-                 scaler=None, writes: bool = True):
+                 scaler=None, writes: bool = True, world_size: int = 1):
         self.writes = writes  # False on DDP ranks other than 0: they read checkpoints but never write them
+        self.world_size = world_size  # processes of the run (saved, so that a resumption can compare)
         self.save_dir = Path(save_dir)
         self.model = model
         self.optimizer = optimizer
@@ -98,6 +99,7 @@ class Checkpointer:
             "iteration": iteration,
             "config": self.config_text,
             "format_version": FORMAT_VERSION,
+            "world_size": self.world_size,
         }
         for key, part in self._training_state().items():
             if part is not None:

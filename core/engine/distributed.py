@@ -71,8 +71,8 @@ def gather_in_order(part: Dict[str, Any], context: DistContext) -> Dict[str, Any
         return part
     parts: List[Dict[str, Any]] = [None] * context.world_size
     dist.all_gather_object(parts, part)
-    keys = [k for k in parts[0] if all(k in p for p in parts)]
-    return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in keys}
+    keys = dict.fromkeys(k for p in parts for k in p)  # a rank with an empty shard has fewer keys
+    return {k: np.concatenate([np.asarray(p[k]) for p in parts if k in p and len(p[k])]) for k in keys}
 
 
 def broadcast_value(value: Any, context: DistContext) -> Any:

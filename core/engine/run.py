@@ -24,10 +24,11 @@ from core.engine.preview import preview_sample
 from core.engine.solver import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
 from core.engine.evaluator import evaluate, run_inference
 from core.engine.sequence_video import choose_sequences, write_sequence_videos
-from core.engine.trainer import BEST, Trainer, TrainSettings
+from core.engine.trainer import BEST, RANK_SEED_STRIDE, Trainer, TrainSettings
 from core.io import save_npz_atomic, write_json_atomic, write_text_atomic
 from core.registry import RegistryError
 from core.skeleton import NUM_JOINTS
+from core.video import VideoError
 from core.vis import write_png
 from datasets import DatasetError, build_dataset
 from datasets.collate import collate_samples
@@ -80,10 +81,12 @@ def make_loader(dataset, batch_size: int, shuffle: bool, num_workers: int, seed:
     replicas, rank = (context.world_size, context.rank) if shuffle else (1, 0)
     sampler = DistributedSampler(dataset, num_replicas=replicas, rank=rank, shuffle=shuffle, seed=seed,
                                  drop_last=False)
+    workers_seed = seed + RANK_SEED_STRIDE * rank  # the ranks' workers draw different augmentations
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       collate_fn=collate_samples, pin_memory=device.type == "cuda",
                       persistent_workers=num_workers > 0, worker_init_fn=_seed_worker,
-                      generator=torch.Generator().manual_seed(seed), drop_last=shuffle and len(sampler) > batch_size)
+                      generator=torch.Generator().manual_seed(workers_seed),
+                      drop_last=shuffle and len(sampler) > batch_size)
 
 
 def eval_loader(cfg, dataset, device: torch.device, context: DistContext):
@@ -107,6 +110,9 @@ def check_solver(cfg) -> None:
                           f"{s.BASE_LR}, {s.GRAD_CLIP} and {s.HALVING_PERIOD}")
     if cfg.TEST.BATCH_SIZE < 1 or cfg.DATASETS.NUM_WORKERS < 0:
         raise ConfigError("TEST.BATCH_SIZE must be >= 1 and DATASETS.NUM_WORKERS >= 0")
+    if cfg.VIS.VIDEO_FPS <= 0 or cfg.VIS.VIDEO_HEIGHT < 16 or cfg.VIS.VIDEO_SEQUENCES < 0:
+        raise ConfigError(f"VIS.VIDEO_FPS must be > 0, VIS.VIDEO_HEIGHT >= 16 and VIS.VIDEO_SEQUENCES >= 0, got "
+                          f"{cfg.VIS.VIDEO_FPS}, {cfg.VIS.VIDEO_HEIGHT} and {cfg.VIS.VIDEO_SEQUENCES}")
     if s.LR_SCALING not in ("none", "linear") or s.AMP_DTYPE not in ("float16", "bfloat16"):
         raise ConfigError(f"SOLVER.LR_SCALING must be none or linear and SOLVER.AMP_DTYPE float16 or bfloat16, got "
                           f"'{s.LR_SCALING}' and '{s.AMP_DTYPE}'")
@@ -183,7 +189,8 @@ def run(config_file: str, overrides) -> None:
     tensorboard = TensorBoard(str(output_dir / "tensorboard") if context.is_main else None)
     model.to(device)
     _speed_settings(cfg, model, device)
-    checkpointer = Checkpointer(str(output_dir), model, config_text=cfg.dump(), writes=context.is_main)
+    checkpointer = Checkpointer(str(output_dir), model, config_text=cfg.dump(), writes=context.is_main,
+                                world_size=context.world_size)
     try:
         tested = "the initial weights" if model.trainable else \
             "the MODEL.*.WEIGHTS loaded at build (all frozen)" if any(True for _ in model.parameters()) else \
@@ -204,7 +211,7 @@ def run(config_file: str, overrides) -> None:
             if cfg.DOTEST else None
         if cfg.VIS.VIDEO and context.is_main:
             _write_videos(cfg, model, test_set, predictions, device, output_dir / "videos")
-    except CheckpointError as err:
+    except (CheckpointError, VideoError) as err:
         raise UsageError(str(err)) from None
     finally:
         tensorboard.close()
@@ -280,6 +287,10 @@ def _train(cfg, model, train_set, val_set, checkpointer: Checkpointer, tensorboa
                       validate=_validator(cfg, model, val_set, device, context) if val_set is not None else None)
     checkpointer.optimizer, checkpointer.scheduler, checkpointer.scaler = optimizer, scheduler, trainer.scaler
     state = checkpointer.resume()
+    if state and state.get("world_size", 1) != context.world_size:
+        logger.warning("resuming a run of %d process(es) with %d: the batches (and with SOLVER.LR_SCALING linear the "
+                       "scaled rate, kept in the optimizer state) differ from an uninterrupted run",
+                       state.get("world_size", 1), context.world_size)
     if not state:  # every rank fits the same statistics on the whole training set
         unwrap(model).prepare(make_loader(train_set, cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS, cfg.SEED,
                                           device))

@@ -63,7 +63,8 @@ def _poses(sample, pred_3d: np.ndarray, absolute: bool) -> dict:
     relative = root_relative_poses(sample, pred_3d)
     error = np.nanmean(np.linalg.norm(relative["pred"] - relative["target"], axis=-1))
     if relative["frame"] == "camera":
-        relative["target"], relative["pred"] = relative["target"] @ CAMERA_TO_Z_UP.T, relative["pred"] @ CAMERA_TO_Z_UP.T
+        relative["target"] = relative["target"] @ CAMERA_TO_Z_UP.T
+        relative["pred"] = relative["pred"] @ CAMERA_TO_Z_UP.T
     return {**relative, "relative": True, "error": error}
 
 
@@ -111,8 +112,13 @@ def video_frame(sample, pose: dict, view: SequenceView, height: int, frame_numbe
     return put_label(canvas, error, "bottom_right")
 
 
-def _light(sample: dict) -> dict:
-    """The sample with its images as uint8 (a quarter of the memory of the normalised floats)."""
+def _without_images(sample: dict) -> dict:
+    """The sample without its images (the first pass keeps a whole sequence's samples)."""
+    sample.pop("images", None)
+    return sample
+
+
+def _with_uint8_images(sample: dict) -> dict:
     if "images" in sample:
         sample["images_uint8"] = to_uint8_images(sample.pop("images"))
     return sample
@@ -125,16 +131,20 @@ def write_sequence_videos(test_set, pred_3d: np.ndarray, rows_by_sequence: Dict[
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    images = "images" in test_set[int(next(iter(rows_by_sequence.values()))[0])]
     for name, rows in rows_by_sequence.items():
-        samples = [_light(test_set[int(r)]) for r in tqdm(rows, desc=f"video {name}", disable=None, leave=False)]
+        # first pass without images (the steady view needs the whole sequence), then one sample at a time
+        samples = [_without_images(test_set[int(r)]) for r in tqdm(rows, desc=f"video {name}", disable=None,
+                                                                    leave=False)]
         order = np.argsort([s["meta"]["frame"] for s in samples], kind="stable")
-        samples = [samples[i] for i in order]
-        poses = [_poses(s, pred_3d[rows[i]], absolute) for s, i in zip(samples, order)]
+        samples, rows = [samples[i] for i in order], rows[order]
+        poses = [_poses(s, pred_3d[r], absolute) for s, r in zip(samples, rows)]
         steady = sequence_view(samples, poses, height)
         path = folder / f"{name.replace('/', '_')}.mp4"
         with Mp4Writer(path, fps) as writer:
-            for sample, pose in zip(samples, poses):
-                writer.write(video_frame(sample, pose, steady, height, sample["meta"]["frame"]))
+            for sample, pose, row in zip(samples, poses, rows):
+                full = _with_uint8_images(test_set[int(row)]) if images else sample
+                writer.write(video_frame(full, pose, steady, height, sample["meta"]["frame"]))
         logger.info("wrote %s (%d frames)", path, len(samples))
         written.append(path)
     return written

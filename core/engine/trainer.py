@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
+import torch.distributed as dist
 from tqdm import tqdm
 
 from core.engine.checkpoint import Checkpointer, unwrap
@@ -122,8 +123,11 @@ class Trainer:
             outputs = self.model(batch)
             losses = unwrap(self.model).losses(outputs, batch)
         total = sum(losses.values())
-        if not torch.isfinite(total):
-            raise FloatingPointError("training loss is not finite: "
+        finite = torch.isfinite(total.detach()).to(torch.int32)
+        if dist.is_initialized():  # every rank stops together (one alone would leave the others waiting)
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        if not finite:
+            raise FloatingPointError("training loss is not finite (on this process or another): "
                                      + ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items()))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()

@@ -108,10 +108,10 @@ def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
     """Invert ``distort``: distorted normalised (*C, N, 2), dist (*C, 5) -> undistorted normalised.
 
     Newton's method from ``x = xd``: up to ``iterations`` steps without autograd (fewer once every point has
-    converged), then, when a gradient is needed, one differentiable step (the implicit-function gradient). Points whose residual ``|distort(x) - xd|`` is still above
-    ``tolerance`` (normalised units; default ``1e3 * eps(dtype) * (1 + |xd|)``: 2e-13 in float64,
-    1.2e-4 in float32, i.e. 0.1 px at f = 1000 px; a converged point is far more accurate) are
-    returned as NaN, as are NaN inputs; their gradient is zero.
+    converged), then, when a gradient is needed, one differentiable step (the implicit-function gradient).
+    Points whose residual ``|distort(x) - xd|`` is still above ``tolerance`` (normalised units; default
+    ``1e3 * eps(dtype) * (1 + |xd|)``: 2e-13 in float64, 1.2e-4 in float32, i.e. 0.1 px at f = 1000 px; a
+    converged point is far more accurate) are returned as NaN, as are NaN inputs; their gradient is zero.
     """
     check_shape(xd, (-1, 2), "xd")
     if iterations < 1:

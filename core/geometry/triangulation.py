@@ -124,9 +124,9 @@ def _null_vectors(A: Tensor):
     """``_null_vectors_svd``, computed faster for float64 systems that need no gradient: inverse iteration on
     ``M = A^T A`` with its adjugate (``adj(M) = det(M) M^-1``, started from its largest column, which already
     leans towards the smallest eigenvector by the eigenvalue ratios), 3 steps. Systems that did not settle
-    (eigen-residual above 1e-9 |M|) or are nearly rank-deficient (``tr adj(M)``, the sum of the eigenvalue
-    triples, below 1e6 eps tr(M)^3) are solved by the SVD instead, so the results and the rank decision are
-    the SVD's (to 1e-13 in the tests)."""
+    (eigen-residual above 1e-9 |M|, or a last step above 1e-10: close smallest eigenvalues) or are nearly
+    rank-deficient (``tr adj(M)``, the sum of the eigenvalue triples, below 1e6 eps tr(M)^3) are solved by
+    the SVD instead, so the results and the rank decisions are the SVD's (to 1e-12 in the tests)."""
     if A.dtype != torch.float64 or (torch.is_grad_enabled() and A.requires_grad) or A.numel() == 0:
         return _null_vectors_svd(A)
     M = A.transpose(-1, -2) @ A
@@ -134,15 +134,19 @@ def _null_vectors(A: Tensor):
     column = adjugate.diagonal(dim1=-2, dim2=-1).clone().argmax(-1)  # argmax of a strided view is slow
     h = adjugate.gather(-1, column[..., None, None].expand(*column.shape, 4, 1))
     for _ in range(3):
+        previous = h
         h = adjugate @ h
         h = h / h.norm(dim=-2, keepdim=True).clamp_min(torch.finfo(h.dtype).tiny)
+    # adj(M) is positive semi-definite, so the iterates keep their sign: a last step that still moved h means
+    # the two smallest eigenvalues are close and the iteration has not separated them
+    step = (h - previous).squeeze(-1).norm(dim=-1)
     h = h.squeeze(-1)
     Mh = (M @ h.unsqueeze(-1)).squeeze(-1)
     residual = (Mh - (h * Mh).sum(-1, keepdim=True) * h).norm(dim=-1)
     size = M.diagonal(dim1=-2, dim2=-1).sum(-1)
     triples = adjugate.diagonal(dim1=-2, dim2=-1).sum(-1)
-    settled = (residual <= 1e-9 * size) & (triples > 1e6 * torch.finfo(M.dtype).eps * size ** 3) & \
-        torch.isfinite(h).all(-1)
+    settled = (residual <= 1e-9 * size) & (step <= 1e-10) & \
+        (triples > 1e6 * torch.finfo(M.dtype).eps * size ** 3) & torch.isfinite(h).all(-1)
     rank_ok = torch.ones_like(settled)
     if not settled.all():
         h_svd, rank_svd = _null_vectors_svd(A[~settled])

@@ -6,8 +6,10 @@
   54138969 and 60457274, 1000x1000 for the others.
 
 - aniposelib / Pose2Sim TOML: one table per camera with ``name``, ``size [w, h]``, ``matrix`` 3x3,
-  ``distortions [k1, k2, p1, p2]``, ``rotation`` (Rodrigues vector, world->camera), ``translation`` (metres)
-  and ``fisheye`` (only ``false`` is supported); tables without a ``matrix`` (``[metadata]``) are skipped.
+  ``distortions [k1, k2, p1, p2]``, ``rotation`` (Rodrigues vector, world->camera), ``translation`` and
+  ``fisheye`` (only ``false`` is supported); tables without a ``matrix`` (``[metadata]``) are skipped. The
+  translation is in the calibration board's units: metres for Pose2Sim (the default), often millimetres for
+  anipose (``units="mm"``).
 - CMU Panoptic JSON (``calibration_<sequence>.json``): ``cameras = [{name, type, resolution [w, h], K,
   distCoef [k1, k2, p1, p2, k3], R, t (centimetres)}]``.
 
@@ -116,9 +118,14 @@ def _selected(names: List[str], wanted: Sequence[str], path: Path) -> List[int]:
     return [names.index(w) for w in wanted]
 
 
-def read_toml_cameras(path, camera_names: Sequence[str] = ()) -> Tuple[Cameras, List[str]]:
+TOML_UNITS_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
+
+
+def read_toml_cameras(path, camera_names: Sequence[str] = (), units: str = "m") -> Tuple[Cameras, List[str]]:
     """The cameras of an aniposelib / Pose2Sim TOML file and their names, in the file's order (or
-    ``camera_names``'); translations converted from metres to millimetres."""
+    ``camera_names``'); translations converted from ``units`` (m, cm or mm) to millimetres."""
+    if units not in TOML_UNITS_MM:
+        raise CalibrationError(f"TOML translation units must be one of {', '.join(TOML_UNITS_MM)}, got '{units}'")
     path = Path(path)
     if not path.is_file():
         raise CalibrationError(f"calibration file '{path}' does not exist (aniposelib / Pose2Sim TOML expected)")
@@ -137,7 +144,7 @@ def read_toml_cameras(path, camera_names: Sequence[str] = ()) -> Tuple[Cameras, 
                                    "expected)")
         K.append(_matrix(camera.get("matrix"), (3, 3), f"{where} matrix"))
         R.append(rodrigues_to_matrix(_matrix(camera.get("rotation"), (3,), f"{where} rotation")))
-        t.append(_matrix(camera.get("translation"), (3,), f"{where} translation") * 1000.0)
+        t.append(_matrix(camera.get("translation"), (3,), f"{where} translation") * TOML_UNITS_MM[units])
         distortions = camera.get("distortions", [0.0] * 4)
         if not isinstance(distortions, list) or len(distortions) not in (4, 5):
             raise CalibrationError(f"{where} distortions: expected [k1, k2, p1, p2] or [k1, k2, p1, p2, k3], got "
@@ -172,12 +179,13 @@ def read_panoptic_cameras(path, camera_names: Sequence[str] = ()) -> Tuple[Camer
     return result, [names[i] for i in _selected(names, camera_names, path)]
 
 
-def read_calibration(path, camera_names: Sequence[str] = (), subject: str = "") -> Tuple[Cameras, List[str]]:
-    """Any supported calibration file: ``.toml`` (aniposelib / Pose2Sim), or ``.json`` (Human3.6M, which
-    needs ``subject``, or CMU Panoptic), told apart by their keys."""
+def read_calibration(path, camera_names: Sequence[str] = (), subject: str = "",
+                     toml_units: str = "m") -> Tuple[Cameras, List[str]]:
+    """Any supported calibration file: ``.toml`` (aniposelib / Pose2Sim, translations in ``toml_units``), or
+    ``.json`` (Human3.6M, which needs ``subject``, or CMU Panoptic), told apart by their keys."""
     path = Path(path)
     if path.suffix.lower() == ".toml":
-        return read_toml_cameras(path, camera_names)
+        return read_toml_cameras(path, camera_names, toml_units)
     if path.suffix.lower() != ".json":
         raise CalibrationError(f"calibration file '{path}': unknown format (expected .toml for aniposelib / "
                                "Pose2Sim, or .json for Human3.6M or CMU Panoptic)")

@@ -117,6 +117,11 @@ def to_h36m(keypoints: np.ndarray, layout: str) -> Tuple[np.ndarray, np.ndarray]
     return points, joint_confidence
 
 
+def natural_key(text) -> tuple:
+    """Sort key that orders the numbers inside names by value: ``img_2`` before ``img_10``."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(text)))
+
+
 def _frame_number(path: Path) -> int:
     numbers = re.findall(r"\d+", path.stem)
     if not numbers:
@@ -181,7 +186,7 @@ def read_openpose_folder(folder, layout: str = "auto") -> Tuple[np.ndarray, str]
 def read_coco_keypoints(path, layout: str = "auto") -> Tuple[np.ndarray, str]:
     """A COCO-style keypoint JSON of one camera (a dataset with ``images`` and ``annotations``, or a list of
     results with ``image_id``, ``keypoints`` and ``score``) -> (T, P, K, 3) keypoints per image, images in
-    the order of their ``file_name`` (or id), and the layout. Visibility flags (dataset files) become
+    the order of their ``file_name`` (numbers by value), or of their ids for a results list, and the layout. Visibility flags (dataset files) become
     confidence 1 for labelled keypoints and 0 for unlabelled ones."""
     path = Path(path)
     if not path.is_file():
@@ -191,12 +196,16 @@ def read_coco_keypoints(path, layout: str = "auto") -> Tuple[np.ndarray, str]:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise KeypointFormatError(f"'{path}' is not valid JSON: {err}") from None
     if isinstance(data, dict) and {"images", "annotations"} <= set(data):
-        images = sorted(data["images"], key=lambda im: (str(im.get("file_name", "")), im.get("id")))
+        images = sorted(data["images"], key=lambda im: (natural_key(im.get("file_name", "")), natural_key(im.get("id"))))
         order = [im.get("id") for im in images]
         annotations, is_result = data["annotations"], False
     elif isinstance(data, list):
         annotations, is_result = data, True
-        order = sorted({a.get("image_id") for a in annotations if isinstance(a, dict)}, key=str)
+        order = sorted({a.get("image_id") for a in annotations if isinstance(a, dict)}, key=natural_key)
+        if order and all(isinstance(i, int) for i in order) and order[-1] - order[0] + 1 != len(order):
+            raise KeypointFormatError(f"'{path}': a results list skips image ids between {order[0]} and {order[-1]} "
+                                      "(images without a detection have no entry, so frames would shift); use a COCO "
+                                      "dataset file, whose 'images' list every frame")
     else:
         raise KeypointFormatError(f"'{path}': expected a COCO dataset ('images', 'annotations') or a list of "
                                   "keypoint results")

@@ -65,3 +65,16 @@ def test_sync_bn_on_cpu_processes_is_refused(tmp_path, capsys, monkeypatch):
     assert main.main(["--cfg", CONFIG, "OUTPUT_DIR", str(tmp_path / "x"), *TINY, "SOLVER.SYNC_BN", "True"]) == 2
     assert "SOLVER.SYNC_BN needs CUDA devices" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_gathering_skips_the_empty_shards(monkeypatch):
+    import numpy as np
+    from core.engine import distributed
+    parts = [{"pred_3d": np.ones((2, 3)), "subject": np.array(["S9", "S9"])}, {"subject": np.array([])},
+             {"pred_3d": np.zeros((1, 3)), "subject": np.array(["S11"])}]   # rank 1's shard is empty
+
+    def fake_all_gather_object(out, part):
+        out[:] = parts
+    monkeypatch.setattr(distributed.dist, "all_gather_object", fake_all_gather_object)
+    gathered = gather_in_order(parts[0], DistContext(0, 3))
+    assert gathered["pred_3d"].shape == (3, 3) and list(gathered["subject"]) == ["S9", "S9", "S11"]

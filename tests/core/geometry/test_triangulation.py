@@ -243,7 +243,12 @@ def test_fast_float64_path_gives_the_svd_solution(generator, make_rig, make_poin
     P = cams.projection_matrices
     rows = x.unsqueeze(-1) * P[:, None, 2:3, :] - P[:, None, :2, :]          # (T, V, J, 2, 4)
     A = rows.movedim(1, 2).reshape(64 * 17, 8, 4)
-    A = torch.cat([A, torch.zeros(1, 8, 4, dtype=A.dtype), A[:1, :4].repeat(1, 2, 1)])  # rank 0 and a 4-row repeat
+    # plus a rank-0 system and systems whose two smallest singular values are close (inverse iteration cannot
+    # separate them in 3 steps)
+    Q = torch.linalg.qr(torch.randn(50, 8, 4, generator=generator, dtype=torch.float64))[0]
+    R = torch.linalg.qr(torch.randn(50, 4, 4, generator=generator, dtype=torch.float64))[0]
+    close = Q @ torch.diag_embed(torch.tensor([1.0, 0.5, 1e-3, 0.9e-3], dtype=torch.float64).expand(50, 4)) @ R
+    A = torch.cat([A, torch.zeros(1, 8, 4, dtype=A.dtype), close])
     fast, fast_ok = _null_vectors(A)
     exact, exact_ok = _null_vectors_svd(A)
     assert torch.equal(fast_ok, exact_ok)

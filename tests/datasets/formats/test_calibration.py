@@ -109,6 +109,15 @@ def test_the_three_formats_agree_on_one_camera(tmp_path):
     assert reference.image_size[0].tolist() == [1088.0, 1920.0]
 
 
+def test_toml_translation_units(tmp_path):
+    toml = write_all_formats(tmp_path)[0]
+    metres = read_calibration(toml)[0]
+    toml.write_text(toml.read_text().replace(_toml_list(CAMERA["t_mm"] / 1000), _toml_list(CAMERA["t_mm"])))
+    assert torch.allclose(read_calibration(toml, toml_units="mm")[0].t, metres.t)
+    with pytest.raises(CalibrationError, match="units must be one of m, cm, mm"):
+        read_calibration(toml, toml_units="inch")
+
+
 def test_rodrigues_matches_opencv():
     import cv2
     for vector in (ROTATION_VECTOR, np.array([1e-14, 0.0, 0.0]), np.array([0.0, np.pi, 0.0])):

@@ -107,6 +107,14 @@ def test_coco_dataset_and_results_files(tmp_path):
     (tmp_path / "res.json").write_text(json.dumps(results))
     keypoints, _ = read_coco_keypoints(tmp_path / "res.json")
     assert np.allclose(keypoints[0, 0], a)
+    results = [{"image_id": i, "keypoints": person("coco17", i).ravel().tolist(), "score": 0.9} for i in (10, 2, 1)]
+    (tmp_path / "gap.json").write_text(json.dumps(results))
+    with pytest.raises(KeypointFormatError, match="skips image ids between 1 and 10"):
+        read_coco_keypoints(tmp_path / "gap.json")
+    results = [{"image_id": i, "keypoints": person("coco17", i).ravel().tolist()} for i in (10, 9, 8)]
+    (tmp_path / "numeric.json").write_text(json.dumps(results))
+    keypoints, _ = read_coco_keypoints(tmp_path / "numeric.json")
+    assert np.allclose(keypoints[:, 0], [person("coco17", i) for i in (8, 9, 10)])  # ids by value
     (tmp_path / "bad.json").write_text(json.dumps({"annotations": []}))
     with pytest.raises(KeypointFormatError, match="expected a COCO dataset"):
         read_coco_keypoints(tmp_path / "bad.json")
