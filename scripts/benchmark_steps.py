@@ -46,8 +46,8 @@ def synthetic_config(config: str, images: bool):
     overrides = ["DATASETS.NAME", "synthetic", "DATASETS.VAL_SUBJECTS", "[]", "DATASETS.SYNTHETIC.ACTIONS", "['walk']",
                  "DATASETS.SYNTHETIC.FRAMES_PER_SEQUENCE", "100", "DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1','S5']",
                  "DATASETS.TRAIN_STRIDE", "1", "DATASETS.NUM_WORKERS", "0"]
-    if images:
-        overrides += ["DATASETS.SYNTHETIC.IMAGE_SIZE", "256"]
+    if images:  # random weights: the speed is the same as with ImageNet's, which may not be downloadable
+        overrides += ["DATASETS.SYNTHETIC.IMAGE_SIZE", "256", "MODEL.BACKBONE.PRETRAINED", "none"]
     return load_config(str(ROOT / "configs" / "h36m" / config), overrides)
 
 
