@@ -16,7 +16,7 @@
 import itertools
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -27,7 +27,9 @@ from tqdm import tqdm
 
 from core.geometry.association import associate_people
 from core.geometry.cameras import Cameras
+from core.geometry.projection import normalized_to_pixels, pixels_to_normalized, undistort
 from core.io import save_npz_atomic, write_json_atomic
+from core.metrics import align_similarity
 from core.skeleton import JOINT_NAMES
 from core.smoothing import smooth_trajectories
 from core.video import FrameSource, Mp4Writer
@@ -75,6 +77,8 @@ class Reconstruction:
     person: np.ndarray                 # (T, V) the detection chosen in each view, -1 for none
     inliers: np.ndarray                # (T, V, 17) bool: views used for each joint
     reprojection_error: np.ndarray     # (T, V, 17) pixels, NaN where the view did not see the joint
+    lifted: Optional[np.ndarray] = None   # (T, 17, 3) world mm: the lifter's views, aligned and averaged
+    filled: Optional[np.ndarray] = None   # (T, 17) bool: joints the lifter supplied (triangulation had none)
 
 
 def check_rig(cameras: Cameras, names: Sequence[str], source: str) -> None:
@@ -154,12 +158,79 @@ def reconstruct(footage: Footage, min_confidence: float = 0.3, inlier_threshold_
     head = RansacHead(inlier_threshold_px, confidence_weighted=True, min_confidence=min_confidence)
     result = head(points_2d, conf, cameras.expand(len(points_2d), len(footage.camera_names)))
     points_3d = smooth_trajectories(result.points_3d, smooth_sigma_frames)
-    projected = cameras.expand(len(points_2d), len(footage.camera_names)).project(points_3d.unsqueeze(1))
-    seen = (conf >= min_confidence) & result.valid.unsqueeze(1)
-    errors = torch.linalg.vector_norm(projected - points_2d, dim=-1)
-    errors = torch.where(seen, errors, torch.full_like(errors, float("nan")))
+    errors = _reprojection_errors(cameras, points_3d, result.valid, points_2d, conf, min_confidence)
     return Reconstruction(points_3d.numpy(), result.valid.numpy(), points_2d.numpy(), conf.numpy(), person.numpy(),
                           result.inliers.numpy(), errors.numpy())
+
+
+def _reprojection_errors(cameras: Cameras, points_3d, valid, points_2d, confidence, min_confidence: float):
+    """(T, V, J) pixel distance of each valid 3D joint's projection from each view's confident detection."""
+    projected = cameras.expand(*points_2d.shape[:2]).project(points_3d.unsqueeze(1))
+    seen = (confidence >= min_confidence) & valid.unsqueeze(1)
+    errors = torch.linalg.vector_norm(projected - points_2d, dim=-1)
+    return torch.where(seen, errors, torch.full_like(errors, float("nan")))
+
+
+def lift_views(footage: Footage, recon: Reconstruction, lifting, virtual: Cameras, frames: int,
+               min_confidence: float = 0.3, batch_size: int = 512) -> np.ndarray:
+    """(T, 17, 3) world mm: every view's 2D lifted by a trained single-view lifting pipeline (``lifting``,
+    ``modeling.pipeline``), turned into the world by the camera's rotation, moved onto the frame's
+    triangulated joints by the least-squares similarity, and averaged over the views; NaN where no view could
+    be lifted or aligned.
+
+    The lifter learned the cameras of its training data, so each view's 2D is first re-imaged by ``virtual``
+    (one of those cameras' intrinsics, no distortion): the same rays through that camera's K. A view's 2D
+    misses a joint the detector did not see confidently; the projection of the triangulated joint stands in,
+    and views with a joint still missing are not lifted. ``frames``: the lifter's window, edge-padded."""
+    cameras, T, V = footage.cameras, footage.num_frames, len(footage.camera_names)
+    detected = torch.from_numpy(recon.keypoints_2d)
+    confident = torch.from_numpy(recon.confidence >= min_confidence)
+    stand_in = cameras.expand(T, V).project(torch.from_numpy(recon.points_3d).unsqueeze(1))
+    pixels = torch.where(confident[..., None], detected, stand_in)                        # T, V, J, 2
+    rays = undistort(pixels_to_normalized(pixels, cameras.K), cameras.dist)              # per view's camera
+    virtual_pixels = normalized_to_pixels(rays, virtual.K[:1].expand(V, 3, 3))           # T, V, J, 2
+    liftable = torch.isfinite(virtual_pixels).all(-1).all(-1)                            # T, V
+    window = (torch.arange(T)[:, None] + torch.arange(frames) - frames // 2).clamp(0, T - 1)   # T, F
+    inputs = virtual_pixels[window].permute(0, 2, 1, 3, 4).reshape(T * V, frames, 1, -1, 2)  # (T V), F, 1, J, 2
+    ok = liftable[window].all(1).reshape(-1)
+    view_cameras = Cameras(virtual.K[:1].expand(T * V, 1, 3, 3), cameras.R.repeat(T, 1, 1)[:, None],
+                           torch.zeros(T * V, 1, 3, dtype=cameras.dtype), torch.zeros(T * V, 1, 5, dtype=cameras.dtype),
+                           virtual.image_size[:1].expand(T * V, 1, 2))
+    lifted = torch.full((T * V, inputs.shape[-2], 3), float("nan"), dtype=torch.float64)
+    rows = torch.nonzero(ok).squeeze(-1)
+    with torch.no_grad():
+        for start in range(0, len(rows), batch_size):
+            chosen = rows[start:start + batch_size]
+            points = torch.nan_to_num(inputs[chosen]).float()
+            batch = {"keypoints_2d": points, "keypoints_2d_gt": points, "confidence_2d": torch.ones(points.shape[:-1]),
+                     "visibility": torch.ones(points.shape[:-1]), "cameras": view_cameras[chosen],
+                     "keypoints_3d": torch.zeros(len(chosen), frames, points.shape[-2], 3),
+                     "flipped": torch.zeros(len(chosen), dtype=torch.bool)}
+            lifted[chosen] = lifting(batch)["pred_3d"].double()                          # root-relative, camera frame
+    world = (lifted.reshape(T, V, -1, 3) @ cameras.R.unsqueeze(0)).double()             # R^T x for each row
+    target = torch.from_numpy(recon.points_3d).unsqueeze(1).expand(T, V, -1, 3)
+    mask = torch.from_numpy(recon.valid).unsqueeze(1).expand(T, V, -1)
+    aligned = align_similarity(world, torch.nan_to_num(target), mask & (mask.sum(-1, keepdim=True) >= 3))
+    counted = torch.isfinite(aligned).all(-1)                                            # T, V, J
+    total = torch.where(counted[..., None], aligned, 0.0).sum(1)
+    count = counted.sum(1)
+    return torch.where(count[..., None] > 0, total / count.clamp_min(1)[..., None], float("nan")).numpy()
+
+
+def refine_with_lifter(recon: Reconstruction, lifted: np.ndarray, cameras: Cameras, blend: float = 0.0,
+                       min_confidence: float = 0.3) -> Reconstruction:
+    """Joints without a triangulation take the lifted estimate; the others become ``(1 - blend) x triangulated
+    + blend x lifted`` (0: triangulation kept). The reprojection errors are those of the result."""
+    valid = recon.valid
+    filled = ~valid & np.isfinite(lifted).all(-1)
+    mixed = np.where(np.isfinite(lifted), (1 - blend) * recon.points_3d + blend * lifted, recon.points_3d)
+    points = np.where(valid[..., None], mixed, np.where(filled[..., None], lifted, np.nan))
+    now_valid = valid | filled
+    errors = _reprojection_errors(cameras, torch.from_numpy(points), torch.from_numpy(now_valid),
+                                  torch.from_numpy(recon.keypoints_2d), torch.from_numpy(recon.confidence),
+                                  min_confidence)
+    return replace(recon, points_3d=points, valid=now_valid, reprojection_error=errors.numpy(), lifted=lifted,
+                   filled=filled)
 
 
 def _nan_median(values: np.ndarray, axis=None):
@@ -177,7 +248,13 @@ def summary(footage: Footage, recon: Reconstruction) -> dict:
     per_camera = _nan_median(errors, axis=(0, 2))
     overall = _nan_median(errors)
     inliers = _nan_median(np.where(recon.inliers, errors, np.nan))
-    return {"frames": footage.num_frames, "cameras": footage.camera_names, "layout": footage.layout,
+    lifter = {}
+    if recon.lifted is not None:
+        kept = recon.valid & ~recon.filled
+        gap = np.linalg.norm(recon.lifted - recon.points_3d, axis=-1)[kept & np.isfinite(recon.lifted).all(-1)]
+        lifter = {"lifter_filled_joints": int(recon.filled.sum()),
+                  "lifter_to_triangulation_median_mm": _number(np.median(gap)) if gap.size else None}
+    return {**lifter, "frames": footage.num_frames, "cameras": footage.camera_names, "layout": footage.layout,
             "approximated_joints": footage.approximated,
             "valid_joints": int(recon.valid.sum()), "joints": int(recon.valid.size),
             "median_reprojection_error_px": _number(overall),
@@ -195,9 +272,10 @@ def save_reconstruction(out_dir, footage: Footage, recon: Reconstruction) -> dic
     per-joint reprojection errors), both atomic; returns the summary also written to ``summary.json``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    lifter = {} if recon.lifted is None else {"lifted_mm": recon.lifted, "filled": recon.filled}
     save_npz_atomic({"points_3d_mm": recon.points_3d, "valid": recon.valid, "keypoints_2d": recon.keypoints_2d,
                      "confidence": recon.confidence, "person": recon.person, "inliers": recon.inliers,
-                     "reprojection_error_px": recon.reprojection_error,
+                     "reprojection_error_px": recon.reprojection_error, **lifter,
                      "camera_names": np.array(footage.camera_names), "joint_names": np.array(JOINT_NAMES)},
                     out_dir / "poses_3d.npz")
 

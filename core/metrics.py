@@ -120,16 +120,14 @@ def mpjpe(pred, target, mask=None) -> Tensor:
     return torch.where(mask, torch.linalg.vector_norm(pred - target, dim=-1), torch.nan)
 
 
-def p_mpjpe(pred, target, mask=None) -> Tensor:
-    """Per-joint error (..., J) after the least-squares similarity alignment of each pose.
-
-    For each pose, the scale ``a``, rotation ``Q`` (det +1) and translation ``t`` minimising
-    ``sum_j |a Q p_j + t - x_j|^2`` over the valid joints are found in closed form (Umeyama /
-    orthogonal Procrustes: SVD of the centred cross-covariance, sign of the last singular vector
-    flipped when the best orthogonal matrix is a reflection). Poses with a NaN predicted joint among
-    the valid ones, or with no valid joint, are NaN as a whole.
+def align_similarity(pred, target, mask=None) -> Tensor:
+    """Every joint of ``pred`` (..., J, 3) moved by the least-squares similarity that maps its valid joints
+    (``mask``) onto ``target``'s: the scale ``a``, rotation ``Q`` (det +1) and translation ``t`` minimising
+    ``sum_j |a Q p_j + t - x_j|^2`` over the valid joints, in closed form (Umeyama / orthogonal Procrustes: SVD
+    of the centred cross-covariance, sign of the last singular vector flipped when the best orthogonal matrix
+    is a reflection). Poses with a NaN predicted joint among the valid ones, or with no valid joint, are NaN.
     """
-    pred, target, mask = _prepare(pred, target, mask, "p_mpjpe", 3)
+    pred, target, mask = _prepare(pred, target, mask, "align_similarity", 3)
     pose_ok = mask.any(-1) & (torch.isfinite(pred).all(-1) | ~mask).all(-1)
     used = mask & pose_ok[..., None]
     p = torch.where(used[..., None], pred, 0.0)
@@ -147,8 +145,18 @@ def p_mpjpe(pred, target, mask=None) -> Tensor:
     trace = s[..., 0] + s[..., 1] + sign * s[..., 2]
     spread = torch.linalg.vector_norm(p0, dim=(-2, -1)).square()
     scale = torch.where(spread > 0, trace / spread.clamp_min(torch.finfo(spread.dtype).tiny), 0.0)
-    aligned = scale[..., None, None] * (p0 @ rotation.transpose(-1, -2)) + x_mean
-    return torch.where(used, torch.linalg.vector_norm(aligned - x, dim=-1), torch.nan)
+    aligned = scale[..., None, None] * ((pred - p_mean) @ rotation.transpose(-1, -2)) + x_mean
+    return torch.where(pose_ok[..., None, None], aligned, torch.nan)
+
+
+def p_mpjpe(pred, target, mask=None) -> Tensor:
+    """Per-joint error (..., J) after the least-squares similarity alignment of each pose
+    (``align_similarity``). Poses with a NaN predicted joint among the valid ones, or with no valid joint,
+    are NaN as a whole."""
+    pred, target, mask = _prepare(pred, target, mask, "p_mpjpe", 3)
+    aligned = align_similarity(pred, target, mask)
+    return torch.where(mask & torch.isfinite(aligned).all(-1), torch.linalg.vector_norm(aligned - target, dim=-1),
+                       torch.nan)
 
 
 def n_mpjpe(pred, target, mask=None, root: int = ROOT) -> Tensor:

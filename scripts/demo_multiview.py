@@ -7,7 +7,8 @@ errors, and an overlay video.
 One keypoint source and (optionally) one video or image folder per camera, in the calibration's camera order
 (or the order of ``--cameras``). Calibration: aniposelib / Pose2Sim ``.toml``, Human3.6M ``.json`` (with
 ``--subject``) or CMU Panoptic ``.json``. Keypoints: OpenPose JSON folders (BODY_25, BODY_25B, COCO-18) or
-COCO-style keypoint JSON files. Writes ``poses_3d.npz``, ``poses_3d.json`` (world mm), ``summary.json``
+COCO-style keypoint JSON files. ``--lifter-run`` names a trained single-view lifter whose per-view 3D fills
+the joints triangulation misses. Writes ``poses_3d.npz``, ``poses_3d.json`` (world mm), ``summary.json``
 (median reprojection errors) and, with videos, ``overlay.mp4`` and ``overlay_still.png``. See ``core/footage.py``.
 """
 import argparse
@@ -17,7 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.footage import FootageError, load_footage, reconstruct, render_overlay, save_reconstruction  # noqa: E402
+from core.config import ConfigError  # noqa: E402
+from core.engine.checkpoint import CheckpointError  # noqa: E402
+from core.engine.trained_run import load_trained_run  # noqa: E402
+from core.footage import (FootageError, lift_views, load_footage, reconstruct, refine_with_lifter,  # noqa: E402
+                          render_overlay, save_reconstruction)
+from datasets import DatasetError, build_dataset  # noqa: E402
+from modeling.pipeline import LiftingPipeline, PipelineConfigError, ScreenLiftingPipeline  # noqa: E402
 from core.video import FrameSource, VideoError  # noqa: E402
 from core.vis import write_png  # noqa: E402
 from datasets.formats.calibration import CalibrationError  # noqa: E402
@@ -41,11 +48,25 @@ def parse_args(argv=None):
     parser.add_argument("--inlier-px", type=float, default=20.0, help="RANSAC inlier threshold, pixels")
     parser.add_argument("--smooth", type=float, default=0.0,
                         help="Gaussian temporal smoothing of the 3D, sigma in frames (0 = off)")
+    parser.add_argument("--lifter-run", default="", help="output folder of a trained single-view lifter (e.g. "
+                                                          "outs/linear_lifter): fills the joints triangulation misses")
+    parser.add_argument("--lifter-blend", type=float, default=0.0,
+                        help="with --lifter-run: weight of the lifted pose on triangulated joints (0 = keep them)")
     parser.add_argument("--fps", type=float, default=0.0, help="overlay frame rate (default: the first video's, or 30)")
     parser.add_argument("--view-height", type=int, default=480, help="overlay: pixel height of each view")
     parser.add_argument("--still", type=int, default=-1, help="overlay: frame saved as overlay_still.png "
                                                                 "(default: the middle one)")
     return parser.parse_args(argv)
+
+
+def load_lifter(run):
+    """A trained single-view lifter run: its pipeline, one of its training cameras (the virtual camera the views'
+    2D are re-imaged by) and its window length."""
+    cfg, model = load_trained_run(run)
+    if not isinstance(model, (LiftingPipeline, ScreenLiftingPipeline)):
+        raise ConfigError(f"--lifter-run '{run}' is a {type(model).__name__}; a single-view lifter trained with 3D "
+                          "(linear, lcn, semgcn, poseformer) is expected")
+    return model, build_dataset(cfg, "test").sequences[0].cameras[:1], cfg.DATASETS.FRAMES
 
 
 def video_fps(source: FrameSource) -> float:
@@ -69,6 +90,11 @@ def main(argv=None) -> int:
                  len(footage.camera_names), ", ".join(footage.camera_names), footage.layout,
                  ", ".join(footage.approximated) or "none")
         recon = reconstruct(footage, args.min_confidence, args.inlier_px, args.smooth)
+        if args.lifter_run:
+            lifting, virtual, frames = load_lifter(args.lifter_run)
+            lifted = lift_views(footage, recon, lifting, virtual, frames, args.min_confidence)
+            recon = refine_with_lifter(recon, lifted, footage.cameras, args.lifter_blend, args.min_confidence)
+            log.info("lifter %s: %d joints filled", args.lifter_run, int(recon.filled.sum()))
         stats = save_reconstruction(args.out, footage, recon)
         log.info("3D of %d of %d joints; median reprojection error %s px (per camera: %s)", stats["valid_joints"],
                  stats["joints"], stats["median_reprojection_error_px"],
@@ -81,7 +107,8 @@ def main(argv=None) -> int:
             log.info("wrote %s and overlay_still.png (frame %d)", path, still)
         log.info("wrote %s", ", ".join(str(Path(args.out) / n) for n in ("poses_3d.npz", "poses_3d.json",
                                                                           "summary.json")))
-    except (FootageError, CalibrationError, KeypointFormatError, VideoError) as err:
+    except (FootageError, CalibrationError, KeypointFormatError, VideoError, ConfigError, CheckpointError,
+            DatasetError, PipelineConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

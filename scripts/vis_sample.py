@@ -19,15 +19,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.config import ConfigError, load_config  # noqa: E402
-from core.engine.checkpoint import CheckpointError, load_state_strict, read_checkpoint  # noqa: E402
+from core.config import ConfigError  # noqa: E402
+from core.engine.checkpoint import CheckpointError  # noqa: E402
+from core.engine.trained_run import load_trained_run  # noqa: E402
 from core.skeleton import JOINT_NAMES  # noqa: E402
 from core.vis import epipolar_picture, heatmap_grid, write_png  # noqa: E402
 from datasets import DatasetError, build_dataset  # noqa: E402
 from datasets.collate import collate_samples  # noqa: E402
 from datasets.images import to_uint8_images  # noqa: E402
 from modeling.heads.decoding import heatmap_to_image, image_to_heatmap  # noqa: E402
-from modeling.pipeline import ImagePipeline, PipelineConfigError, build_pipeline  # noqa: E402
+from modeling.pipeline import ImagePipeline, PipelineConfigError  # noqa: E402
 
 PICTURE_SIDE = 256  # epipolar picture: crops smaller than this are enlarged to it
 
@@ -46,25 +47,17 @@ def parse_args(argv=None):
 
 
 def load_run(run: Path, weights):
-    cfg = load_config(str(run / "config.yaml"), [])
-    model = build_pipeline(cfg)
+    cfg, model = load_trained_run(run, weights)
     detector = getattr(model, "detector", model)
     if not isinstance(detector, ImagePipeline):
         raise ConfigError(f"'{run}' is not an image pipeline (MODEL.BACKBONE): there are no heatmaps to draw")
-    if weights is None:
-        weights = next((run / n for n in ("model_best.pth", "model_final.pth") if (run / n).is_file()), None)
-        if weights is None:
-            raise ConfigError(f"'{run}' holds neither model_best.pth nor model_final.pth: pass --weights")
-    load_state_strict(model, read_checkpoint(str(weights))["model"], str(weights))
-    return cfg, detector.eval()
+    return cfg, detector
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     run = Path(args.run)
     try:
-        if not (run / "config.yaml").is_file():
-            raise ConfigError(f"'{run / 'config.yaml'}' does not exist (a run's output folder expected)")
         cfg, detector = load_run(run, args.weights)
         test_set = build_dataset(cfg, "test")
         if not 0 <= args.sample < len(test_set):

@@ -159,3 +159,40 @@ def test_demo_on_the_real_pose2sim_recording(tmp_path):
     assert summary["frames"] == 100 and summary["valid_joints"] > 0.95 * summary["joints"]
     assert summary["median_reprojection_error_px_inliers"] < 10.0
     assert summary["approximated_joints"] == ["pelvis", "spine", "thorax", "neck", "head"]
+
+
+def test_a_trained_lifter_fills_the_joints_triangulation_misses(tmp_path, capsys):
+    import main
+    lifter = tmp_path / "lifter"
+    world = ["DATASETS.SYNTHETIC.ACTIONS", "['walk']", "DATASETS.SYNTHETIC.FRAMES_PER_SEQUENCE", "60",
+             "DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1','S5','S6']", "DATASETS.VAL_SUBJECTS", "[]",
+             "VIS.PREVIEW_SAMPLES", "0", "MODEL.LIFTER.HIDDEN", "256", "SOLVER.MAX_EPOCHS", "4"]
+    assert main.main(["--cfg", str(Path(__file__).resolve().parents[2] / "configs" / "synthetic" /
+                                   "linear_lifter.yaml"), "OUTPUT_DIR", str(lifter), *world]) == 0
+    cameras, truth, pixels = scene()
+    calibration = write_toml(tmp_path / "calib.toml", cameras)
+    sources, _ = write_inputs(tmp_path, cameras, pixels, decoy_view=-1, images=False)
+    for v, source in enumerate(sources[1:], start=1):  # the left wrist only seen by view 0
+        for path in Path(source).glob("*.json"):
+            data = json.loads(path.read_text())
+            keypoints = np.array(data["people"][0]["pose_keypoints_2d"]).reshape(17, 3)
+            keypoints[13, 2] = 0.0
+            data["people"][0]["pose_keypoints_2d"] = keypoints.ravel().tolist()
+            path.write_text(json.dumps(data))
+    common = ["--calibration", str(calibration), "--keypoints", *sources, "--layout", "h36m"]
+    assert demo([*common, "--out", str(tmp_path / "plain")]) == 0
+    plain = np.load(tmp_path / "plain" / "poses_3d.npz")
+    assert not plain["valid"][:, 13].any() and plain["valid"][:, :13].all()
+    assert demo([*common, "--out", str(tmp_path / "lifted"), "--lifter-run", str(lifter)]) == 0
+    lifted = np.load(tmp_path / "lifted" / "poses_3d.npz")
+    assert lifted["valid"].all() and lifted["filled"][:, 13].all() and lifted["filled"].sum() == FRAMES
+    assert np.allclose(lifted["points_3d_mm"][:, :13], plain["points_3d_mm"][:, :13])  # blend 0 keeps the rest
+    wrist_error = np.linalg.norm(lifted["points_3d_mm"][:, 13] - truth[:, 13], axis=-1)
+    assert wrist_error.max() < 250.0  # a prior from a small lifter, aligned on the 16 triangulated joints
+    assert json.loads((tmp_path / "lifted" / "summary.json").read_text())["lifter_filled_joints"] == FRAMES
+    dlt = tmp_path / "dlt"
+    assert main.main(["--cfg", str(Path(__file__).resolve().parents[2] / "configs" / "synthetic" / "dlt_noisy2d.yaml"),
+                      "OUTPUT_DIR", str(dlt), *world[:8]]) == 0
+    capsys.readouterr()
+    assert demo([*common, "--out", str(tmp_path / "x"), "--lifter-run", str(dlt)]) == 2
+    assert "a single-view lifter trained with 3D" in capsys.readouterr().err

@@ -1,0 +1,27 @@
+"""A finished run's model, rebuilt from its output folder: ``config.yaml`` and its best weights."""
+from pathlib import Path
+from typing import Optional, Tuple
+
+from core.config import ConfigError, load_config
+from core.engine.checkpoint import load_state_strict, read_checkpoint
+from modeling.pipeline import build_pipeline
+
+
+def load_trained_run(run, weights: Optional[str] = None) -> Tuple[object, object]:
+    """(config, pipeline in eval mode) of the run in folder ``run``, with ``weights`` or else its
+    ``model_best.pth`` (validated), else its ``model_final.pth`` (none for a parameter-free pipeline). Raises ConfigError, CheckpointError,
+    PipelineConfigError naming what is missing."""
+    run = Path(run)
+    if not (run / "config.yaml").is_file():
+        raise ConfigError(f"'{run / 'config.yaml'}' does not exist (a run's output folder expected)")
+    cfg = load_config(str(run / "config.yaml"), [])
+    model = build_pipeline(cfg)
+    if weights is None and not model.state_dict():  # parameter-free (e.g. triangulation): nothing to load
+        return cfg, model.eval()
+    if weights is None:
+        weights = next((str(run / n) for n in ("model_best.pth", "model_final.pth") if (run / n).is_file()), None)
+        if weights is None:
+            raise ConfigError(f"'{run}' holds neither model_best.pth nor model_final.pth: train it first or name the "
+                              "weights")
+    load_state_strict(model, read_checkpoint(str(weights))["model"], str(weights))
+    return cfg, model.eval()
