@@ -34,9 +34,12 @@ from core.skeleton import JOINT_NAMES
 from core.smoothing import smooth_trajectories
 from core.video import FrameSource, Mp4Writer
 from core.vis import SkeletonStyle, draw_pose_3d, draw_skeleton, put_label
+from datasets.crops import square_crop_affines
 from datasets.formats.calibration import read_calibration
+from datasets.images import to_image_tensor
 from datasets.formats.keypoints2d import approximated_joints, read_coco_keypoints, read_openpose_folder, to_h36m
 from modeling.heads.ransac import RansacHead
+from modeling.pipeline import crop_to_image_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +108,11 @@ def _read_keypoints(path: Path, layout: str):
 
 
 def load_footage(calibration, keypoints: Sequence, layout: str = "auto", videos: Sequence = (),
-                 camera_names: Sequence[str] = (), subject: str = "", toml_units: str = "m") -> Footage:
+                 camera_names: Sequence[str] = (), subject: str = "", toml_units: str = "m",
+                 detector=None, crop_size: int = 256) -> Footage:
     """Read and check the inputs: ``keypoints`` and ``videos`` hold one path per camera, in the order of
-    ``camera_names`` (default: every camera of the calibration, in the file's order)."""
+    ``camera_names`` (default: every camera of the calibration, in the file's order). With ``detector`` (an
+    image pipeline) the 2D comes from it and the videos instead of keypoint files (``network_keypoints``)."""
     cameras, names = read_calibration(calibration, camera_names, subject, toml_units)
     check_rig(cameras, names, f"calibration '{calibration}'")
     for kind, paths in (("keypoint source", keypoints), ("video", videos)):
@@ -116,6 +121,16 @@ def load_footage(calibration, keypoints: Sequence, layout: str = "auto", videos:
             detail = f"; without one: {', '.join(lacking)}" if lacking else ""
             raise FootageError(f"{len(names)} cameras ({', '.join(names)}) but {len(paths)} {kind}s were given, one "
                                f"per camera in that order expected{detail}")
+    if detector is not None:
+        if keypoints or not videos:
+            raise FootageError("2D from the network replaces the keypoint files and needs the videos: give videos, "
+                               "not keypoints")
+        sources = [FrameSource(path) for path in videos]
+        counts = {name: len(source) for name, source in zip(names, sources)}
+        if len(set(counts.values())) != 1:
+            raise FootageError(f"the videos disagree on the number of frames: {counts}")
+        points, confidence = network_keypoints(sources, cameras, detector, crop_size)
+        return Footage(cameras, list(names), points, confidence, "h36m", [], [FrameSource(p) for p in videos])
     if not keypoints:
         raise FootageError(f"no 2D keypoints given: one source per camera ({', '.join(names)}) expected")
     per_view, layouts = [], set()
@@ -141,6 +156,41 @@ def load_footage(calibration, keypoints: Sequence, layout: str = "auto", videos:
         if any(c != num_frames for c in counts.values()):
             raise FootageError(f"the videos' frame counts {counts} disagree with the keypoints' {num_frames} frames")
     return Footage(cameras, list(names), points, confidence, layout, approximated_joints(layout), sources)
+
+
+def network_keypoints(videos: Sequence[FrameSource], cameras: Cameras, detector, crop_size: int,
+                      crop_scale: float = 1.25, min_confidence: float = 0.3, progress: bool = True):
+    """2D of every view from the toolbox's own image pipeline (``detector``, an ``ImagePipeline``) instead of
+    keypoint files: (T, V, 1, 17, 2) full-image pixels and (T, V, 1, 17) confidences (heatmap peaks).
+
+    Top-down without a person detector: in the first frame each view's crop is the whole image (the longer
+    side, centred); later crops are the square around the previous frame's confident 2D, ``crop_scale`` times
+    its larger side (kept when fewer than 4 joints are confident). The crops of a frame's views go through
+    the network together with their crop cameras (the crop is folded into K, as in training), and the 2D is
+    mapped back to image pixels exactly (``crop_to_image_pixels``)."""
+    sizes = cameras.image_size                                                          # V, 2 (w, h)
+    centre, side = sizes / 2, sizes.max(-1).values
+    streams = [source.frames() for source in videos]
+    points, confidences = [], []
+    for _ in tqdm(range(len(videos[0])), desc="2D from the network", disable=not progress):
+        images = [next(stream) for stream in streams]
+        affines = square_crop_affines(centre, side, crop_size)
+        crops = np.stack([cv2.warpAffine(im, a, (crop_size, crop_size), flags=cv2.INTER_LINEAR)
+                          for im, a in zip(images, affines.numpy())])
+        crop_cameras = cameras.with_affine(affines, (crop_size, crop_size))
+        with torch.no_grad():
+            out = detector.detect({"images": to_image_tensor(crops)[None], "cameras": crop_cameras[None]})
+        pixels = crop_to_image_pixels(out["pred_2d"][0].double(), crop_cameras, cameras)      # V, J, 2
+        confidence = out["confidence_2d"][0].double()
+        points.append(pixels)
+        confidences.append(confidence)
+        sure = (confidence >= min_confidence)[..., None]
+        low = torch.where(sure, pixels, torch.inf).min(1).values
+        high = torch.where(sure, pixels, -torch.inf).max(1).values
+        track = sure.squeeze(-1).sum(-1) >= 4                                            # V
+        centre = torch.where(track[:, None], (low + high) / 2, centre)
+        side = torch.where(track, (high - low).max(-1).values.clamp_min(32.0) * crop_scale, side)
+    return torch.stack(points)[:, :, None].numpy(), torch.stack(confidences)[:, :, None].numpy()
 
 
 def reconstruct(footage: Footage, min_confidence: float = 0.3, inlier_threshold_px: float = 20.0,
@@ -235,9 +285,14 @@ def refine_with_lifter(recon: Reconstruction, lifted: np.ndarray, cameras: Camer
 
 def _nan_median(values: np.ndarray, axis=None):
     """``np.nanmedian`` that gives NaN without a warning where every value is NaN."""
+    return _quietly(np.nanmedian, values, axis=axis)
+
+
+def _quietly(nan_function, *args, **kwargs):
+    """A numpy NaN-ignoring reduction without its all-NaN RuntimeWarning (the result is NaN there)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(values, axis=axis)
+        return nan_function(*args, **kwargs)
 
 
 def summary(footage: Footage, recon: Reconstruction) -> dict:
@@ -298,8 +353,8 @@ def save_reconstruction(out_dir, footage: Footage, recon: Reconstruction) -> dic
 def up_rotation(points_3d: np.ndarray) -> np.ndarray:
     """(3, 3) rotation taking the world to a z-up frame, "up" being the mean direction from the ankles to the
     head over all frames (the calibration's own axes may point anywhere)."""
-    ankles = np.nanmean(points_3d[:, [L_ANKLE, R_ANKLE]], axis=1)
-    up = np.nanmean(points_3d[:, HEAD] - ankles, axis=0)
+    ankles = _quietly(np.nanmean, points_3d[:, [L_ANKLE, R_ANKLE]], axis=1)
+    up = _quietly(np.nanmean, points_3d[:, HEAD] - ankles, axis=0)
     if not np.isfinite(up).all() or np.linalg.norm(up) < 1e-6:
         return np.eye(3)
     up = up / np.linalg.norm(up)
@@ -311,7 +366,7 @@ def up_rotation(points_3d: np.ndarray) -> np.ndarray:
 
 def _facing_azimuth(points_z_up: np.ndarray) -> float:
     """The azimuth of a viewer in front of the person, from the median left-to-right hip direction."""
-    left = np.nanmedian(points_z_up[:, L_HIP, :2] - points_z_up[:, R_HIP, :2], axis=0)
+    left = _nan_median(points_z_up[:, L_HIP, :2] - points_z_up[:, R_HIP, :2], axis=0)
     if not np.isfinite(left).all() or np.linalg.norm(left) < 1e-6:
         return 0.0
     facing = np.array([left[1], -left[0]])

@@ -7,7 +7,8 @@ errors, and an overlay video.
 One keypoint source and (optionally) one video or image folder per camera, in the calibration's camera order
 (or the order of ``--cameras``). Calibration: aniposelib / Pose2Sim ``.toml``, Human3.6M ``.json`` (with
 ``--subject``) or CMU Panoptic ``.json``. Keypoints: OpenPose JSON folders (BODY_25, BODY_25B, COCO-18) or
-COCO-style keypoint JSON files. ``--lifter-run`` names a trained single-view lifter whose per-view 3D fills
+COCO-style keypoint JSON files, or ``--backbone-run`` (a trained image pipeline of this toolbox, which finds
+the 2D in the videos itself, tracking the person from a first whole-image crop). ``--lifter-run`` names a trained single-view lifter whose per-view 3D fills
 the joints triangulation misses. Writes ``poses_3d.npz``, ``poses_3d.json`` (world mm), ``summary.json``
 (median reprojection errors) and, with videos, ``overlay.mp4`` and ``overlay_still.png``. See ``core/footage.py``.
 """
@@ -24,7 +25,7 @@ from core.engine.trained_run import load_trained_run  # noqa: E402
 from core.footage import (FootageError, lift_views, load_footage, reconstruct, refine_with_lifter,  # noqa: E402
                           render_overlay, save_reconstruction)
 from datasets import DatasetError, build_dataset  # noqa: E402
-from modeling.pipeline import LiftingPipeline, PipelineConfigError, ScreenLiftingPipeline  # noqa: E402
+from modeling.pipeline import ImagePipeline, LiftingPipeline, PipelineConfigError, ScreenLiftingPipeline  # noqa: E402
 from core.video import FrameSource, VideoError  # noqa: E402
 from core.vis import write_png  # noqa: E402
 from datasets.formats.calibration import CalibrationError  # noqa: E402
@@ -34,8 +35,10 @@ from datasets.formats.keypoints2d import LAYOUTS, KeypointFormatError  # noqa: E
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calibration", required=True, help="calibration file (.toml or .json)")
-    parser.add_argument("--keypoints", nargs="+", required=True,
+    parser.add_argument("--keypoints", nargs="*", default=[],
                         help="one per camera: an OpenPose JSON folder or a COCO-style keypoint JSON")
+    parser.add_argument("--backbone-run", default="", help="instead of --keypoints: output folder of a trained image "
+                                                            "pipeline whose network finds the 2D in the videos")
     parser.add_argument("--layout", default="auto", choices=("auto",) + LAYOUTS,
                         help="keypoint layout (auto: by the keypoint count; BODY_25 and BODY_25B must be named)")
     parser.add_argument("--videos", nargs="*", default=[], help="one video or image folder per camera (optional)")
@@ -57,6 +60,17 @@ def parse_args(argv=None):
     parser.add_argument("--still", type=int, default=-1, help="overlay: frame saved as overlay_still.png "
                                                                 "(default: the middle one)")
     return parser.parse_args(argv)
+
+
+def load_detector(run):
+    """A trained image pipeline run: its network (an ``ImagePipeline``) and its crop side in pixels."""
+    cfg, model = load_trained_run(run)
+    detector = getattr(model, "detector", model)
+    if not isinstance(detector, ImagePipeline):
+        raise ConfigError(f"--backbone-run '{run}' is a {type(model).__name__}; an image pipeline (MODEL.BACKBONE) is "
+                          "expected")
+    d = cfg.DATASETS
+    return detector, d.SYNTHETIC.IMAGE_SIZE if d.NAME == "synthetic" else d.H36M_IMAGES.IMAGE_SIZE
 
 
 def load_lifter(run):
@@ -84,8 +98,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(levelname)s] %(message)s", datefmt="%H:%M:%S")
     log = logging.getLogger("demo_multiview")
     try:
+        detector, crop_size = load_detector(args.backbone_run) if args.backbone_run else (None, 0)
         footage = load_footage(args.calibration, args.keypoints, args.layout, args.videos, args.cameras, args.subject,
-                               args.toml_units)
+                               args.toml_units, detector, crop_size)
         log.info("%d frames of %d cameras (%s); layout %s; approximated joints: %s", footage.num_frames,
                  len(footage.camera_names), ", ".join(footage.camera_names), footage.layout,
                  ", ".join(footage.approximated) or "none")
