@@ -65,19 +65,25 @@ def read_h36m_cameras(path, subject: str, camera_ids: Sequence[str] = ()) -> Tup
     """The cameras of ``subject`` (float64, batch (V,)) and their ids, in ``camera_ids`` order (default: sorted)."""
     path = Path(path)
     data = _read_json(path, "Human3.6M camera JSON")
-    if not isinstance(data, dict) or not {"intrinsics", "extrinsics"} <= set(data):
-        raise CalibrationError(f"'{path}': expected the keys 'intrinsics' and 'extrinsics'")
-    extrinsics = data["extrinsics"].get(subject) if isinstance(data["extrinsics"], dict) else None
-    if not extrinsics:
-        known = ", ".join(k for k, v in data["extrinsics"].items() if v) if isinstance(data["extrinsics"], dict) else ""
+    if not isinstance(data, dict) or not {"intrinsics", "extrinsics"} <= set(data) or \
+            not isinstance(data["intrinsics"], dict) or not isinstance(data["extrinsics"], dict):
+        raise CalibrationError(f"'{path}': expected the objects 'intrinsics' {{camera: ...}} and 'extrinsics' "
+                               "{subject: {camera: ...}}")
+    extrinsics = data["extrinsics"].get(subject)
+    if not extrinsics or not isinstance(extrinsics, dict):
+        known = ", ".join(k for k, v in data["extrinsics"].items() if v)
         raise CalibrationError(f"'{path}': no extrinsics for subject '{subject}'; subjects with cameras: {known}")
     ids = list(camera_ids) or sorted(data["intrinsics"])
+    if not ids:
+        raise CalibrationError(f"'{path}': 'intrinsics' lists no camera")
     K, R, t, dist, sizes = [], [], [], [], []
     for cam in ids:
         where = f"'{path}' camera {cam}"
         if cam not in data["intrinsics"] or cam not in extrinsics:
             raise CalibrationError(f"{where}: missing from intrinsics or from extrinsics of {subject}")
         intr, extr = data["intrinsics"][cam], extrinsics[cam]
+        if not isinstance(intr, dict) or not isinstance(extr, dict):
+            raise CalibrationError(f"{where}: intrinsics and extrinsics must be objects")
         K.append(_matrix(intr.get("calibration_matrix"), (3, 3), f"{where} calibration_matrix"))
         R.append(_matrix(extr.get("R"), (3, 3), f"{where} R"))
         t.append(_matrix(extr.get("t"), (3,), f"{where} t"))

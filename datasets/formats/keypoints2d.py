@@ -117,6 +117,10 @@ def to_h36m(keypoints: np.ndarray, layout: str) -> Tuple[np.ndarray, np.ndarray]
     return points, joint_confidence
 
 
+def _is_id(value) -> bool:
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
 def natural_key(text) -> tuple:
     """Sort key that orders the numbers inside names by value: ``img_2`` before ``img_10``."""
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(text)))
@@ -196,21 +200,27 @@ def read_coco_keypoints(path, layout: str = "auto") -> Tuple[np.ndarray, str]:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise KeypointFormatError(f"'{path}' is not valid JSON: {err}") from None
     if isinstance(data, dict) and {"images", "annotations"} <= set(data):
-        images = sorted(data["images"], key=lambda im: (natural_key(im.get("file_name", "")), natural_key(im.get("id"))))
-        order = [im.get("id") for im in images]
-        annotations, is_result = data["annotations"], False
+        images, annotations, is_result = data["images"], data["annotations"], False
+        if not isinstance(images, list) or not all(isinstance(im, dict) and _is_id(im.get("id")) and
+                                                   isinstance(im.get("file_name", ""), str) for im in images):
+            raise KeypointFormatError(f"'{path}': 'images' must list objects with an integer or text 'id' (and a "
+                                      "text 'file_name')")
+        order = [im["id"] for im in sorted(images, key=lambda im: (natural_key(im.get("file_name", "")),
+                                                                   natural_key(im["id"])))]
     elif isinstance(data, list):
-        annotations, is_result = data, True
-        order = sorted({a.get("image_id") for a in annotations if isinstance(a, dict)}, key=natural_key)
+        annotations, is_result, order = data, True, None
+    else:
+        raise KeypointFormatError(f"'{path}': expected a COCO dataset ('images', 'annotations') or a list of "
+                                  "keypoint results")
+    if not isinstance(annotations, list) or not all(isinstance(a, dict) and _is_id(a.get("image_id")) and
+                                                    "keypoints" in a for a in annotations):
+        raise KeypointFormatError(f"'{path}': every annotation needs an integer or text 'image_id' and 'keypoints'")
+    if order is None:  # a results list: its frames are the images it mentions
+        order = sorted({a["image_id"] for a in annotations}, key=natural_key)
         if order and all(isinstance(i, int) for i in order) and order[-1] - order[0] + 1 != len(order):
             raise KeypointFormatError(f"'{path}': a results list skips image ids between {order[0]} and {order[-1]} "
                                       "(images without a detection have no entry, so frames would shift); use a COCO "
                                       "dataset file, whose 'images' list every frame")
-    else:
-        raise KeypointFormatError(f"'{path}': expected a COCO dataset ('images', 'annotations') or a list of "
-                                  "keypoint results")
-    if not all(isinstance(a, dict) and "image_id" in a and "keypoints" in a for a in annotations):
-        raise KeypointFormatError(f"'{path}': every annotation needs 'image_id' and 'keypoints'")
     index = {image_id: t for t, image_id in enumerate(order)}
     per_image: List[list] = [[] for _ in order]
     for a in annotations:

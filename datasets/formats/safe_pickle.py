@@ -14,6 +14,7 @@ import collections
 import io
 import pickle
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Dict
 
@@ -89,8 +90,8 @@ def load_npz(path) -> Dict[str, Any]:
             for name in members:
                 with archive.open(name) as member:
                     result[name[:-4]] = _read_npy(io.BytesIO(member.read()), f"{path}[{name[:-4]}]")
-    except (zipfile.BadZipFile, OSError) as err:
-        raise SafePickleError(f"{path}: not an .npz archive ({err})") from None
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as err:  # damaged archives
+        raise SafePickleError(f"{path}: not a readable .npz archive ({type(err).__name__}: {err})") from None
     return result
 
 

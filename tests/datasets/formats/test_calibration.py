@@ -33,7 +33,7 @@ def test_reads_a_written_camera(tmp_path):
     (minimal(R=[[1, 0, 0], [0, 1, 0], [0, 0, 2]]), "R is not a rotation"),
     (minimal(K=[[0, 0, 500], [0, 0, 500], [0, 0, 1]]), "K must be invertible"),
     (minimal(R=[[1, 0], [0, 1]]), "R: expected 9 numbers"),
-    ({"intrinsics": {}}, "expected the keys 'intrinsics' and 'extrinsics'"),
+    ({"intrinsics": {}}, "expected the objects 'intrinsics'"),
 ])
 def test_bad_files_are_named(tmp_path, data, message):
     with pytest.raises(CalibrationError, match=message):

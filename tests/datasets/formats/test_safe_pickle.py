@@ -74,5 +74,5 @@ def test_npz_of_pickled_dicts_like_videopose3d(tmp_path):
     with pytest.raises(SafePickleError, match=r"evil\.npz\[x\]: refusing to unpickle"):
         load_npz(tmp_path / "evil.npz")
     (tmp_path / "bad.npz").write_text("nope")
-    with pytest.raises(SafePickleError, match=r"bad\.npz: not an \.npz archive"):
+    with pytest.raises(SafePickleError, match=r"bad\.npz: not a readable \.npz archive"):
         load_npz(tmp_path / "bad.npz")
