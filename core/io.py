@@ -4,6 +4,7 @@ A run killed mid-write leaves either the old file or the new one, never a half-w
 """
 import json
 import os
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -34,3 +35,30 @@ def write_json_atomic(data, path) -> Path:
 
 def save_npz_atomic(arrays, path) -> Path:
     return atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
+
+
+_TEMPORARY = re.compile(r"^\..+\.tmp(\d+)(\.[^.]*)?$")
+
+
+def remove_stale_temporaries(folder) -> list:
+    """Delete the temporary files that ``atomic_write`` left in ``folder`` when its process was killed (SIGKILL
+    leaves no chance to clean up): those whose writing process is gone. Returns their names."""
+    removed = []
+    for path in Path(folder).iterdir():
+        match = _TEMPORARY.match(path.name)
+        if match and path.is_file() and not _process_alive(int(match.group(1))):
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

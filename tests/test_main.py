@@ -321,3 +321,16 @@ def test_one_yaml_composes_an_image_pipeline_with_a_lifter(tmp_path):
     state = torch.load(tuned / "model_final.pth", weights_only=True)["model"]
     before = torch.load(detector / "model_final.pth", weights_only=True)["model"]
     assert all(torch.equal(state[f"detector.{k}"], v) for k, v in before.items())  # the frozen detector
+
+
+def test_an_unusable_output_dir_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _ = run(tmp_path, "dlt_noisy2d.yaml", "OUTPUT_DIR", str(blocker / "out"))
+    assert code == 2 and "is not writable" in capsys.readouterr().err
+    import shutil
+    from collections import namedtuple
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 2**20, 2**20))  # 1 MB free
+    code, out = run(tmp_path, "linear_lifter.yaml")
+    assert code == 2 and "1 MB free on its disk" in capsys.readouterr().err and not out.exists()

@@ -6,6 +6,7 @@ registry names, the data and the model are built first, so a mistake leaves noth
 import logging
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -25,7 +26,7 @@ from core.engine.solver import OPTIMIZERS, SCHEDULERS, build_optimizer, build_sc
 from core.engine.evaluator import evaluate, run_inference
 from core.engine.sequence_video import choose_sequences, write_sequence_videos
 from core.engine.trainer import BEST, RANK_SEED_STRIDE, Trainer, TrainSettings
-from core.io import save_npz_atomic, write_json_atomic, write_text_atomic
+from core.io import remove_stale_temporaries, save_npz_atomic, write_json_atomic, write_text_atomic
 from core.registry import RegistryError
 from core.skeleton import NUM_JOINTS
 from core.video import VideoError
@@ -137,9 +138,24 @@ def resume_point(cfg, model) -> Optional[Path]:
     return last
 
 
+def check_free_space(path: Path, model, training: bool) -> None:
+    """Refuse to start when the disk of OUTPUT_DIR cannot hold a few checkpoints (weights and optimizer state,
+    written atomically: two copies at a time) and the outputs."""
+    size = sum(t.numel() * t.element_size() for t in model.state_dict().values() if isinstance(t, torch.Tensor))
+    needed = size * (3 * 2 if training else 1) + 64 * 2**20  # weights + 2 Adam moments, twice; logs, pictures
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    if free < needed:
+        raise ConfigError(f"OUTPUT_DIR '{path}': {free / 2**20:.0f} MB free on its disk, about {needed / 2**20:.0f} MB "
+                          "needed for the checkpoints and outputs; free space or choose another OUTPUT_DIR")
+
+
 def prepare_output_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
+        stale = remove_stale_temporaries(path)
+        if stale:
+            logger.warning("removed %d temporary file(s) of a killed run: %s", len(stale), ", ".join(stale))
         probe = path / ".write_test"
         probe.write_text("ok")
         probe.unlink()
@@ -171,6 +187,7 @@ def run(config_file: str, overrides) -> None:
         train_set = build_dataset(cfg, "train") if cfg.DOTRAIN and model.trainable else None
         val_set = build_dataset(cfg, "val") if train_set is not None and cfg.DATASETS.VAL_SUBJECTS else None
         test_set = build_dataset(cfg, "test") if cfg.DOTEST or cfg.VIS.VIDEO else None
+        check_free_space(Path(cfg.OUTPUT_DIR), model, train_set is not None)
     except (ConfigError, RegistryError, PipelineConfigError, DatasetError) as err:
         raise UsageError(str(err)) from None
     if cfg.DETERMINISTIC:

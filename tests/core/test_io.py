@@ -25,3 +25,19 @@ def test_a_failed_write_keeps_the_old_file_and_no_temporary(tmp_path):
     with pytest.raises(RuntimeError):
         atomic_write(target, fail)
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_temporaries_of_dead_processes_are_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from core.io import remove_stale_temporaries
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    (tmp_path / f".model_epoch0003.tmp{dead_pid}.pth").write_text("half")
+    (tmp_path / f".metrics.tmp{os.getpid()}.json").write_text("being written")   # this process: kept
+    (tmp_path / ".hidden").write_text("not ours")
+    (tmp_path / "model_epoch0002.pth").write_text("complete")
+    assert remove_stale_temporaries(tmp_path) == [f".model_epoch0003.tmp{dead_pid}.pth"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f".metrics.tmp{os.getpid()}.json", ".hidden", "model_epoch0002.pth"])
