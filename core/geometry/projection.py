@@ -86,21 +86,30 @@ def distort(xn: Tensor, dist: Tensor) -> Tensor:
     return torch.stack([x_d, y_d], dim=-1)
 
 
-def _newton_step(x: Tensor, y: Tensor, target: Tensor, dist_parts) -> tuple:
-    """One Newton step on ``distort((x, y)) = target``: returns the new (x, y) and the old residual."""
+def _lens_terms(dist_parts) -> tuple:
+    """The coefficients a Newton step needs, computed once: k1, k2, k3, p1, p2, 2 k2, 3 k3, 2 p1, 2 p2, 6 p1, 6 p2."""
     k1, k2, p1, p2, k3 = dist_parts
-    r2 = x * x + y * y
-    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    d_radial = k1 + r2 * (2 * k2 + 3 * k3 * r2)  # d radial / d r2
-    res_x = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x) - target[..., 0]
-    res_y = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y - target[..., 1]
-    j_xx = radial + 2 * x * x * d_radial + 2 * p1 * y + 6 * p2 * x
-    j_xy = 2 * x * y * d_radial + 2 * p1 * x + 2 * p2 * y
-    j_yy = radial + 2 * y * y * d_radial + 6 * p1 * y + 2 * p2 * x
-    det = j_xx * j_yy - j_xy * j_xy  # the Jacobian is symmetric: j_yx == j_xy
-    step_x = (j_yy * res_x - j_xy * res_y) / det
-    step_y = (j_xx * res_y - j_xy * res_x) / det
-    return x - step_x, y - step_y, torch.hypot(res_x, res_y)
+    return k1, k2, k3, p1, p2, 2 * k2, 3 * k3, 2 * p1, 2 * p2, 6 * p1, 6 * p2
+
+
+def _newton_step(x: Tensor, y: Tensor, target_x: Tensor, target_y: Tensor, terms, residual: bool = False) -> tuple:
+    """One Newton step on ``distort((x, y)) = target``: the new (x, y) and, with ``residual``, the old residual
+    squared (None otherwise). Written with fused multiply-adds (``addcmul``): a third of the tensor operations of the
+    plain formulas, which dominate the time of batched undistortion."""
+    k1, k2, k3, p1, p2, k2x2, k3x3, p1x2, p2x2, p1x6, p2x6 = terms
+    xx, yy, xy = x * x, y * y, x * y
+    r2 = xx + yy
+    radial = torch.addcmul(torch.ones_like(r2), r2, torch.addcmul(k1, r2, torch.addcmul(k2, r2, k3)))
+    d_radial = torch.addcmul(k1, r2, torch.addcmul(k2x2, r2, k3x3))              # d radial / d r2
+    res_x = torch.addcmul(torch.addcmul(x * radial, xy, p1x2), torch.add(r2, xx, alpha=2), p2) - target_x
+    res_y = torch.addcmul(torch.addcmul(y * radial, xy, p2x2), torch.add(r2, yy, alpha=2), p1) - target_y
+    j_xx = torch.addcmul(torch.addcmul(torch.addcmul(radial, xx, d_radial, value=2), y, p1x2), x, p2x6)
+    j_xy = torch.addcmul(torch.addcmul(xy * d_radial * 2, x, p1x2), y, p2x2)
+    j_yy = torch.addcmul(torch.addcmul(torch.addcmul(radial, yy, d_radial, value=2), y, p1x6), x, p2x2)
+    det = torch.addcmul(j_xx * j_yy, j_xy, j_xy, value=-1)  # the Jacobian is symmetric: j_yx == j_xy
+    step_x = torch.addcmul(j_yy * res_x, j_xy, res_y, value=-1) / det
+    step_y = torch.addcmul(j_xx * res_y, j_xy, res_x, value=-1) / det
+    return x - step_x, y - step_y, torch.addcmul(res_x * res_x, res_y, res_y) if residual else None
 
 
 def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
@@ -119,23 +128,27 @@ def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
     parts = _split_dist(dist)
     with torch.no_grad():
         target = xd.detach()
-        detached_parts = [p.detach() for p in parts]
+        terms = _lens_terms([p.detach() for p in parts])
         x, y = target.unbind(-1)
+        x, y = x.contiguous(), y.contiguous()  # strided views of xd are slower to compute with
+        target_x, target_y = x, y
         if tolerance is None:
             tolerance = 1e3 * torch.finfo(xd.dtype).eps * (1 + target.norm(dim=-1))
+        squared_tolerance = torch.as_tensor(tolerance, dtype=xd.dtype) ** 2  # the steps give squared residuals
         converged = None
         for step in range(iterations):
-            x, y, before = _newton_step(x, y, target, detached_parts)
+            check = step % 2 == 1
+            x, y, before = _newton_step(x, y, target_x, target_y, terms, residual=check)
             # Newton converges quadratically: once every point met the tolerance before a step, the step only
             # improved it (checked every other step; stopping saves most of the work for mild lenses)
-            if step % 2:
-                met = before <= tolerance  # False for NaN, which never converges
+            if check:
+                met = before <= squared_tolerance  # False for NaN, which never converges
                 if bool((met | ~torch.isfinite(before)).all()):
                     converged = met
                     break
         if converged is None:
-            _, _, residual = _newton_step(x, y, target, detached_parts)
-            converged = residual <= tolerance
+            _, _, residual = _newton_step(x, y, target_x, target_y, terms, residual=True)
+            converged = residual <= squared_tolerance
         x = torch.where(converged, x, torch.zeros_like(x))
         y = torch.where(converged, y, torch.zeros_like(y))
     converged = converged.unsqueeze(-1)
@@ -145,7 +158,8 @@ def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
     # The last step is differentiable: its derivative w.r.t. (xd, dist) at the solution is the
     # implicit-function gradient. Unconverged points solve distort(0) = 0 there, so no NaN reaches
     # the gradient of dist or of other points.
-    x, y, _ = _newton_step(x, y, torch.where(converged, xd, torch.zeros_like(xd)), parts)
+    safe = torch.where(converged, xd, torch.zeros_like(xd))
+    x, y, _ = _newton_step(x, y, safe[..., 0], safe[..., 1], _lens_terms(parts))
     undistorted = torch.stack([x, y], dim=-1)
     return torch.where(converged, undistorted, torch.full_like(undistorted, float("nan")))
 
