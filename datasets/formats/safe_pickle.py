@@ -13,6 +13,7 @@ import codecs
 import collections
 import io
 import pickle
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -95,20 +96,23 @@ def load_npz(path) -> Dict[str, Any]:
     return result
 
 
+NPY_HEADER_ERRORS = (ValueError, SyntaxError, tokenize.TokenError, EOFError, OSError)
+
+
 def _read_npy(stream, source: str):
     try:
         version = np.lib.format.read_magic(stream)
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
             np.lib.format.read_array_header_2_0
         shape, _, dtype = read_header(stream)
-    except ValueError as err:
-        raise SafePickleError(f"{source}: not an .npy file ({err})") from None
+    except NPY_HEADER_ERRORS as err:  # numpy parses the header with ast and tokenize
+        raise SafePickleError(f"{source}: not an .npy file ({type(err).__name__}: {err})") from None
     if not dtype.hasobject:
         stream.seek(0)
         try:
             return np.load(stream, allow_pickle=False)
-        except ValueError as err:
-            raise SafePickleError(f"{source}: malformed .npy data ({err})") from None
+        except NPY_HEADER_ERRORS as err:
+            raise SafePickleError(f"{source}: malformed .npy data ({type(err).__name__}: {err})") from None
     payload = _unpickle(io.BytesIO(stream.read()), source)
     if shape == () and isinstance(payload, np.ndarray) and payload.shape == () and payload.dtype == object:
         return payload.item()

@@ -1,4 +1,8 @@
+from pathlib import Path
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core.config import ConfigError, config_differences, get_defaults, load_config
 
@@ -106,3 +110,29 @@ def test_every_shipped_config_loads():
     assert len(files) >= 12
     for path in files:
         assert load_config(str(path)).OUTPUT_DIR == f"outs/{path.stem}"
+
+
+def test_damaged_config_files_and_overrides_end_in_config_errors(tmp_path):
+    """Fuzzed (hypothesis) YAML files and override values raise ConfigError, never another exception."""
+    valid = (Path(__file__).resolve().parents[2] / "configs" / "synthetic" / "esmformer_selfsup.yaml").read_text()
+    base = (Path(__file__).resolve().parents[2] / "configs" / "synthetic" / "esmformer_supervised.yaml").read_text()
+    (tmp_path / "esmformer_supervised.yaml").write_text(base)
+    texts = st.one_of(st.text(max_size=200),
+                      st.integers(0, len(valid)).map(lambda n: valid[:n]),
+                      st.tuples(st.integers(0, len(valid)), st.text(min_size=1, max_size=8)).map(
+                          lambda p: valid[:p[0]] + p[1] + valid[p[0] + len(p[1]):]))
+    keys = st.sampled_from(["SOLVER.BASE_LR", "DATASETS.SYNTHETIC.ACTIONS", "MODEL.LIFTER.NAME", "DOTRAIN",
+                            "SOLVER.MAX_EPOCHS", "SOLVER.NOPE", "VIS"])
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(text=texts, key=keys, value=st.text(max_size=20))
+    def check(text, key, value):
+        path = tmp_path / "damaged.yaml"
+        path.write_text(text)
+        for args in ((str(path), []), (str(tmp_path / "esmformer_supervised.yaml"), [key, value])):
+            try:
+                load_config(*args)
+            except ConfigError:
+                pass
+
+    check()

@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core.config import load_config
 from core.skeleton import NUM_JOINTS
@@ -234,3 +236,29 @@ def test_published_configs_build_and_run_on_the_fixture(name, toolbox):
     with torch.no_grad():
         out = model(collate_samples([build_dataset(cfg, "test")[0]]))
     assert out["pred_3d"].shape == (1, NUM_JOINTS, 3)
+
+
+def _damaged(valid: bytes):
+    cut = st.integers(0, len(valid)).map(lambda n: valid[:n])
+    overwrite = st.tuples(st.integers(0, len(valid)), st.binary(min_size=1, max_size=16)).map(
+        lambda p: valid[:p[0]] + p[1] + valid[p[0] + len(p[1]):])
+    return st.one_of(st.binary(max_size=256), cut, overwrite)
+
+
+def test_damaged_annotation_files_end_in_dataset_errors(tmp_path, toolbox, learnable):
+    """Fuzzed (hypothesis) annotation files of both layouts raise DatasetError, never another exception."""
+    seeds = {"h36m_train.pkl": (toolbox[1].read_bytes(), read_toolbox_annotations),
+             "labels.npy": (learnable[1].read_bytes(), read_learnable_triangulation_labels)}
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(name=st.sampled_from(sorted(seeds)), data=st.data())
+    def check(name, data):
+        valid, read = seeds[name]
+        path = tmp_path / name
+        path.write_bytes(data.draw(_damaged(valid)))
+        try:
+            read(path)
+        except DatasetError:
+            pass
+
+    check()
