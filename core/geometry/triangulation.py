@@ -28,9 +28,9 @@ Conditioning (Hartley normalisation, adapted to a per-point DLT):
 
 Missing data: a view is unusable for a point when its 2D point is not finite, its weight is not a
 finite positive number, or its P is not a finite projective camera. Its rows are exactly zero (no
-NaN reaches other points or their gradients). Points with fewer than ``min_views`` usable views, or
-a rank-deficient system (e.g. all their views share one centre), come out as NaN with
-``valid=False``. Their gradient is zero; only for the rank-deficient case is it undefined.
+NaN reaches other points or their gradients). Points with fewer than ``min_views`` usable views, a
+rank-deficient system (e.g. all their views share one centre), or a solution behind one of the
+cameras that saw them (no real point projects there) come out as NaN with ``valid=False``. Their gradient is zero; only for the rank-deficient case is it undefined.
 """
 from typing import NamedTuple, Optional
 
@@ -186,6 +186,7 @@ def triangulate_dlt(points_2d: Tensor, projection_matrices: Tensor, weights: Opt
         return Triangulation(nan, count > 0, count)
 
     P, view_ok, center, scale = _normalize_cameras(projection_matrices)
+    cameras_P = P
     if weights is None:
         weights = torch.ones_like(points_2d[..., 0])
     usable = (torch.isfinite(points_2d).all(-1) & torch.isfinite(weights) & (weights > 0)
@@ -211,7 +212,11 @@ def triangulate_dlt(points_2d: Tensor, projection_matrices: Tensor, weights: Opt
     ok = enough & rank_ok & (h[..., 3] != 0)
     h_w = torch.where(ok, h[..., 3], torch.ones_like(h[..., 3]))
     points = center.unsqueeze(-2) + scale[..., None, None] * h[..., :3] / h_w.unsqueeze(-1)
-    valid = ok & torch.isfinite(points).all(-1)
+    # cheirality: a point behind a camera that saw it is no solution (depth = sign(det M) (P X)_3 / X_4)
+    facing = torch.sign(torch.linalg.det(cameras_P[..., :3]))                                 # (*B, V)
+    depth = facing.unsqueeze(-1) * (cameras_P[..., 2, :].unsqueeze(-2) * h.unsqueeze(-3)).sum(-1) / h_w.unsqueeze(-2)
+    in_front = ((depth > 0) | ~usable).all(-2)                                               # (*B, N)
+    valid = ok & in_front & torch.isfinite(points).all(-1)
     points = torch.where(valid.unsqueeze(-1), points, torch.full_like(points, float("nan")))
     return Triangulation(points, valid, count)
 

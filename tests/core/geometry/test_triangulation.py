@@ -257,3 +257,20 @@ def test_fast_float64_path_gives_the_svd_solution(generator, make_rig, make_poin
     with torch.enable_grad():  # a system that needs a gradient takes the SVD
         B = A[:3].clone().requires_grad_(True)
         assert _null_vectors(B)[0].requires_grad
+
+
+def test_points_behind_the_cameras_are_invalid(generator, make_rig, make_points):
+    cams = make_rig(generator, num_views=3)
+    points = make_points(generator, 4)
+    centre = cams.centers.mean(0)
+    behind = centre + 3 * (centre - points)          # far on the other side of the rig: behind the cameras
+    P = cams.projection_matrices
+    for world, in_front in ((points, True), (behind, False)):
+        h = torch.cat([world, torch.ones(4, 1, dtype=world.dtype)], -1)
+        image = torch.einsum("vij,nj->vni", P, h)
+        pixels = image[..., :2] / image[..., 2:]       # the pinhole equations, whatever the depth's sign
+        depth_ok = bool((image[..., 2] > 0).all())
+        result = triangulate_dlt(pixels, P)
+        assert depth_ok == in_front and bool(result.valid.all()) == in_front
+        if in_front:
+            assert torch.allclose(result.points_3d, world, atol=1e-6)
