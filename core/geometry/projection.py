@@ -92,24 +92,31 @@ def _lens_terms(dist_parts) -> tuple:
     return k1, k2, k3, p1, p2, 2 * k2, 3 * k3, 2 * p1, 2 * p2, 6 * p1, 6 * p2
 
 
-def _newton_step(x: Tensor, y: Tensor, target_x: Tensor, target_y: Tensor, terms, residual: bool = False) -> tuple:
-    """One Newton step on ``distort((x, y)) = target``: the new (x, y) and, with ``residual``, the old residual
-    squared (None otherwise). Written with fused multiply-adds (``addcmul``): a third of the tensor operations of the
-    plain formulas, which dominate the time of batched undistortion."""
-    k1, k2, k3, p1, p2, k2x2, k3x3, p1x2, p2x2, p1x6, p2x6 = terms
+def _residual(x: Tensor, y: Tensor, target_x: Tensor, target_y: Tensor, terms) -> tuple:
+    """``distort((x, y)) - target`` as (res_x, res_y), with the terms a Newton step reuses. Written with fused
+    multiply-adds (``addcmul``): a third of the tensor operations of the plain formulas, which dominate the
+    time of batched undistortion."""
+    k1, k2, k3, p1, p2, _, _, p1x2, p2x2, _, _ = terms
     xx, yy, xy = x * x, y * y, x * y
     r2 = xx + yy
     radial = torch.addcmul(torch.ones_like(r2), r2, torch.addcmul(k1, r2, torch.addcmul(k2, r2, k3)))
-    d_radial = torch.addcmul(k1, r2, torch.addcmul(k2x2, r2, k3x3))              # d radial / d r2
     res_x = torch.addcmul(torch.addcmul(x * radial, xy, p1x2), torch.add(r2, xx, alpha=2), p2) - target_x
     res_y = torch.addcmul(torch.addcmul(y * radial, xy, p2x2), torch.add(r2, yy, alpha=2), p1) - target_y
+    return res_x, res_y, (xx, yy, xy, r2, radial)
+
+
+def _newton_update(x: Tensor, y: Tensor, res_x: Tensor, res_y: Tensor, cache, terms) -> tuple:
+    """The Newton step from (x, y) given its residual (``_residual``): the new (x, y)."""
+    k1, _, _, _, _, k2x2, k3x3, p1x2, p2x2, p1x6, p2x6 = terms
+    xx, yy, xy, r2, radial = cache
+    d_radial = torch.addcmul(k1, r2, torch.addcmul(k2x2, r2, k3x3))              # d radial / d r2
     j_xx = torch.addcmul(torch.addcmul(torch.addcmul(radial, xx, d_radial, value=2), y, p1x2), x, p2x6)
     j_xy = torch.addcmul(torch.addcmul(xy * d_radial * 2, x, p1x2), y, p2x2)
     j_yy = torch.addcmul(torch.addcmul(torch.addcmul(radial, yy, d_radial, value=2), y, p1x6), x, p2x2)
     det = torch.addcmul(j_xx * j_yy, j_xy, j_xy, value=-1)  # the Jacobian is symmetric: j_yx == j_xy
     step_x = torch.addcmul(j_yy * res_x, j_xy, res_y, value=-1) / det
     step_y = torch.addcmul(j_xx * res_y, j_xy, res_x, value=-1) / det
-    return x - step_x, y - step_y, torch.addcmul(res_x * res_x, res_y, res_y) if residual else None
+    return x - step_x, y - step_y
 
 
 def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
@@ -134,21 +141,15 @@ def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
         target_x, target_y = x, y
         if tolerance is None:
             tolerance = 1e3 * torch.finfo(xd.dtype).eps * (1 + target.norm(dim=-1))
-        squared_tolerance = torch.as_tensor(tolerance, dtype=xd.dtype) ** 2  # the steps give squared residuals
-        converged = None
-        for step in range(iterations):
-            check = step % 2 == 1
-            x, y, before = _newton_step(x, y, target_x, target_y, terms, residual=check)
-            # Newton converges quadratically: once every point met the tolerance before a step, the step only
-            # improved it (checked every other step; stopping saves most of the work for mild lenses)
-            if check:
-                met = before <= squared_tolerance  # False for NaN, which never converges
-                if bool((met | ~torch.isfinite(before)).all()):
-                    converged = met
+        squared_tolerance = torch.as_tensor(tolerance, dtype=xd.dtype) ** 2
+        for step in range(iterations + 1):
+            res_x, res_y, cache = _residual(x, y, target_x, target_y, terms)
+            if step:  # once every point meets the tolerance (Newton converges quadratically), stop
+                squared = torch.addcmul(res_x * res_x, res_y, res_y)
+                converged = squared <= squared_tolerance  # False for NaN, which never converges
+                if step == iterations or bool((converged | ~torch.isfinite(squared)).all()):
                     break
-        if converged is None:
-            _, _, residual = _newton_step(x, y, target_x, target_y, terms, residual=True)
-            converged = residual <= squared_tolerance
+            x, y = _newton_update(x, y, res_x, res_y, cache, terms)
         x = torch.where(converged, x, torch.zeros_like(x))
         y = torch.where(converged, y, torch.zeros_like(y))
     converged = converged.unsqueeze(-1)
@@ -159,7 +160,9 @@ def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
     # implicit-function gradient. Unconverged points solve distort(0) = 0 there, so no NaN reaches
     # the gradient of dist or of other points.
     safe = torch.where(converged, xd, torch.zeros_like(xd))
-    x, y, _ = _newton_step(x, y, safe[..., 0], safe[..., 1], _lens_terms(parts))
+    terms = _lens_terms(parts)
+    res_x, res_y, cache = _residual(x, y, safe[..., 0], safe[..., 1], terms)
+    x, y = _newton_update(x, y, res_x, res_y, cache, terms)
     undistorted = torch.stack([x, y], dim=-1)
     return torch.where(converged, undistorted, torch.full_like(undistorted, float("nan")))
 
