@@ -44,6 +44,7 @@ from modeling.pipeline import crop_to_image_pixels
 logger = logging.getLogger(__name__)
 
 MIN_BASELINE_MM = 10.0
+LOST_FRAMES = 5  # network 2D: frames without the person before a view's crop goes back to the whole image
 MAX_BASELINE_MM = 200_000.0  # farther apart, the calibration's units are likely wrong
 DETECTION_STYLE = SkeletonStyle(left=(200, 200, 200), right=(200, 200, 200), center=(200, 200, 200), thickness=1,
                                 joint_radius=2)
@@ -82,6 +83,7 @@ class Reconstruction:
     reprojection_error: np.ndarray     # (T, V, 17) pixels, NaN where the view did not see the joint
     lifted: Optional[np.ndarray] = None   # (T, 17, 3) world mm: the lifter's views, aligned and averaged
     filled: Optional[np.ndarray] = None   # (T, 17) bool: joints the lifter supplied (triangulation had none)
+    lifter_gap_mm: Optional[float] = None  # median distance of the lifted joints from the triangulated ones
 
 
 def check_rig(cameras: Cameras, names: Sequence[str], source: str) -> None:
@@ -109,7 +111,7 @@ def _read_keypoints(path: Path, layout: str):
 
 def load_footage(calibration, keypoints: Sequence, layout: str = "auto", videos: Sequence = (),
                  camera_names: Sequence[str] = (), subject: str = "", toml_units: str = "m",
-                 detector=None, crop_size: int = 256) -> Footage:
+                 detector=None, crop_size: int = 256, crop_scale: float = 1.25) -> Footage:
     """Read and check the inputs: ``keypoints`` and ``videos`` hold one path per camera, in the order of
     ``camera_names`` (default: every camera of the calibration, in the file's order). With ``detector`` (an
     image pipeline) the 2D comes from it and the videos instead of keypoint files (``network_keypoints``)."""
@@ -129,7 +131,7 @@ def load_footage(calibration, keypoints: Sequence, layout: str = "auto", videos:
         counts = {name: len(source) for name, source in zip(names, sources)}
         if len(set(counts.values())) != 1:
             raise FootageError(f"the videos disagree on the number of frames: {counts}")
-        points, confidence = network_keypoints(sources, cameras, detector, crop_size)
+        points, confidence = network_keypoints(sources, cameras, detector, crop_size, crop_scale)
         return Footage(cameras, list(names), points, confidence, "h36m", [], [FrameSource(p) for p in videos])
     if not keypoints:
         raise FootageError(f"no 2D keypoints given: one source per camera ({', '.join(names)}) expected")
@@ -165,15 +167,23 @@ def network_keypoints(videos: Sequence[FrameSource], cameras: Cameras, detector,
 
     Top-down without a person detector: in the first frame each view's crop is the whole image (the longer
     side, centred); later crops are the square around the previous frame's confident 2D, ``crop_scale`` times
-    its larger side (kept when fewer than 4 joints are confident). The crops of a frame's views go through
+    its larger side (kept when fewer than 4 joints are confident, and back to the whole image after
+    ``LOST_FRAMES`` such frames in a row). The crops of a frame's views go through
     the network together with their crop cameras (the crop is folded into K, as in training), and the 2D is
     mapped back to image pixels exactly (``crop_to_image_pixels``)."""
     sizes = cameras.image_size                                                          # V, 2 (w, h)
-    centre, side = sizes / 2, sizes.max(-1).values
+    whole_centre, whole_side = sizes / 2, sizes.max(-1).values
+    centre, side = whole_centre, whole_side
+    lost = torch.zeros(len(videos), dtype=torch.int64)
     streams = [source.frames() for source in videos]
     points, confidences = [], []
-    for _ in tqdm(range(len(videos[0])), desc="2D from the network", disable=not progress):
+    for t in tqdm(range(len(videos[0])), desc="2D from the network", disable=not progress):
         images = [next(stream) for stream in streams]
+        if t == 0:
+            for image, size, source in zip(images, sizes.tolist(), videos):
+                if (image.shape[1], image.shape[0]) != tuple(int(v) for v in size):
+                    logger.warning("%s: frames are %dx%d, the calibration says %dx%d; the 2D assumes the "
+                                   "calibration's pixels", source.path, image.shape[1], image.shape[0], *size)
         affines = square_crop_affines(centre, side, crop_size)
         crops = np.stack([cv2.warpAffine(im, a, (crop_size, crop_size), flags=cv2.INTER_LINEAR)
                           for im, a in zip(images, affines.numpy())])
@@ -188,8 +198,11 @@ def network_keypoints(videos: Sequence[FrameSource], cameras: Cameras, detector,
         low = torch.where(sure, pixels, torch.inf).min(1).values
         high = torch.where(sure, pixels, -torch.inf).max(1).values
         track = sure.squeeze(-1).sum(-1) >= 4                                            # V
-        centre = torch.where(track[:, None], (low + high) / 2, centre)
-        side = torch.where(track, (high - low).max(-1).values.clamp_min(32.0) * crop_scale, side)
+        lost = torch.where(track, 0, lost + 1)
+        reset = lost >= LOST_FRAMES
+        centre = torch.where(track[:, None], (low + high) / 2, torch.where(reset[:, None], whole_centre, centre))
+        side = torch.where(track, (high - low).max(-1).values.clamp_min(32.0) * crop_scale,
+                           torch.where(reset, whole_side, side))
     return torch.stack(points)[:, :, None].numpy(), torch.stack(confidences)[:, :, None].numpy()
 
 
@@ -229,7 +242,9 @@ def lift_views(footage: Footage, recon: Reconstruction, lifting, virtual: Camera
     be lifted or aligned.
 
     The lifter learned the cameras of its training data, so each view's 2D is first re-imaged by ``virtual``
-    (one of those cameras' intrinsics, no distortion): the same rays through that camera's K. A view's 2D
+    (one of those cameras' intrinsics): the same rays through that camera's K. The rays are not distorted
+    again with that camera's lens, so a lifter trained on strongly distorted 2D sees a slightly different
+    input. A view's 2D
     misses a joint the detector did not see confidently; the projection of the triangulated joint stands in,
     and views with a joint still missing are not lifted. ``frames``: the lifter's window, edge-padded."""
     cameras, T, V = footage.cameras, footage.num_frames, len(footage.camera_names)
@@ -270,8 +285,13 @@ def lift_views(footage: Footage, recon: Reconstruction, lifting, virtual: Camera
 def refine_with_lifter(recon: Reconstruction, lifted: np.ndarray, cameras: Cameras, blend: float = 0.0,
                        min_confidence: float = 0.3) -> Reconstruction:
     """Joints without a triangulation take the lifted estimate; the others become ``(1 - blend) x triangulated
-    + blend x lifted`` (0: triangulation kept). The reprojection errors are those of the result."""
+    + blend x lifted`` (0: triangulation kept). The reprojection errors are those of the result;
+    ``lifter_gap_mm`` is the median distance of the lifted joints from the triangulated ones (before mixing)."""
+    if not 0.0 <= blend <= 1.0:
+        raise FootageError(f"the lifter's blend weight must be in [0, 1], got {blend}")
     valid = recon.valid
+    both = valid & np.isfinite(lifted).all(-1)
+    gap = np.linalg.norm(lifted - recon.points_3d, axis=-1)[both]
     filled = ~valid & np.isfinite(lifted).all(-1)
     mixed = np.where(np.isfinite(lifted), (1 - blend) * recon.points_3d + blend * lifted, recon.points_3d)
     points = np.where(valid[..., None], mixed, np.where(filled[..., None], lifted, np.nan))
@@ -280,7 +300,7 @@ def refine_with_lifter(recon: Reconstruction, lifted: np.ndarray, cameras: Camer
                                   torch.from_numpy(recon.keypoints_2d), torch.from_numpy(recon.confidence),
                                   min_confidence)
     return replace(recon, points_3d=points, valid=now_valid, reprojection_error=errors.numpy(), lifted=lifted,
-                   filled=filled)
+                   filled=filled, lifter_gap_mm=float(np.median(gap)) if gap.size else None)
 
 
 def _nan_median(values: np.ndarray, axis=None):
@@ -305,10 +325,9 @@ def summary(footage: Footage, recon: Reconstruction) -> dict:
     inliers = _nan_median(np.where(recon.inliers, errors, np.nan))
     lifter = {}
     if recon.lifted is not None:
-        kept = recon.valid & ~recon.filled
-        gap = np.linalg.norm(recon.lifted - recon.points_3d, axis=-1)[kept & np.isfinite(recon.lifted).all(-1)]
         lifter = {"lifter_filled_joints": int(recon.filled.sum()),
-                  "lifter_to_triangulation_median_mm": _number(np.median(gap)) if gap.size else None}
+                  "lifter_to_triangulation_median_mm": None if recon.lifter_gap_mm is None else
+                  _number(recon.lifter_gap_mm)}
     return {**lifter, "frames": footage.num_frames, "cameras": footage.camera_names, "layout": footage.layout,
             "approximated_joints": footage.approximated,
             "valid_joints": int(recon.valid.sum()), "joints": int(recon.valid.size),

@@ -5,6 +5,7 @@ A run killed mid-write leaves either the old file or the new one, never a half-w
 import json
 import os
 import re
+import socket
 from pathlib import Path
 from typing import Callable
 
@@ -15,7 +16,7 @@ def atomic_write(path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` and rename the result to ``path``; the temporary file never survives."""
     path = Path(path)
     # the suffix is kept so that writers which add one (numpy's .npz) write the named file
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    tmp = temporary_path(path)
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -23,6 +24,17 @@ def atomic_write(path, write: Callable[[Path], None]) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"
+
+
+def temporary_path(path) -> Path:
+    """Where ``path`` is written before the rename: a hidden name in the same folder that names the writing
+    process and its machine, so that a later run can tell a dead writer's leftovers from a live one's."""
+    path = Path(path)
+    # the suffix is kept so that writers which add one (numpy's .npz) write the named file
+    return path.with_name(f".{path.stem}.tmp{os.getpid()}-{HOST}{path.suffix}")
 
 
 def write_text_atomic(text: str, path) -> Path:
@@ -37,18 +49,20 @@ def save_npz_atomic(arrays, path) -> Path:
     return atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
-_TEMPORARY = re.compile(r"^\..+\.tmp(\d+)(\.[^.]*)?$")
+_TEMPORARY = re.compile(r"^\..+\.tmp(\d+)-([A-Za-z0-9-]+)(\.[^.]*)?$")
 
 
 def remove_stale_temporaries(folder) -> list:
-    """Delete the temporary files that ``atomic_write`` left in ``folder`` when its process was killed (SIGKILL
-    leaves no chance to clean up): those whose writing process is gone. Returns their names."""
+    """Delete the temporary files (``temporary_path``) left in ``folder`` and its subfolders by processes of this
+    machine that were killed (SIGKILL leaves no chance to clean up). Files of live processes, and of other
+    machines sharing the folder, are kept. Returns their paths relative to ``folder``."""
     removed = []
-    for path in Path(folder).iterdir():
+    folder = Path(folder)
+    for path in folder.rglob(".*.tmp*"):
         match = _TEMPORARY.match(path.name)
-        if match and path.is_file() and not _process_alive(int(match.group(1))):
+        if match and match.group(2) == HOST and path.is_file() and not _process_alive(int(match.group(1))):
             path.unlink()
-            removed.append(path.name)
+            removed.append(str(path.relative_to(folder)))
     return removed
 
 

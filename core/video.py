@@ -6,6 +6,7 @@ from typing import Iterator, Optional
 import cv2
 import numpy as np
 
+from core.io import temporary_path
 from datasets.formats.keypoints2d import natural_key
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -65,7 +66,7 @@ class Mp4Writer:
     def __init__(self, path, fps: float):
         self.path, self.fps = Path(path), float(fps)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.temporary = self.path.with_name(f".{self.path.stem}.tmp{os.getpid()}.mp4")
+        self.temporary = temporary_path(self.path)
         self.writer: Optional[cv2.VideoWriter] = None
         self.size = None
         self.count = 0

@@ -63,14 +63,18 @@ def parse_args(argv=None):
 
 
 def load_detector(run):
-    """A trained image pipeline run: its network (an ``ImagePipeline``) and its crop side in pixels."""
+    """A trained image pipeline run: its network (an ``ImagePipeline``), its crop side in pixels and its crop
+    scale (crop side / the person's 2D box)."""
     cfg, model = load_trained_run(run)
     detector = getattr(model, "detector", model)
     if not isinstance(detector, ImagePipeline):
         raise ConfigError(f"--backbone-run '{run}' is a {type(model).__name__}; an image pipeline (MODEL.BACKBONE) is "
                           "expected")
     d = cfg.DATASETS
-    return detector, d.SYNTHETIC.IMAGE_SIZE if d.NAME == "synthetic" else d.H36M_IMAGES.IMAGE_SIZE
+    if d.NAME == "synthetic":  # its crops are CROP_SCALE x the person's 2D box, as the demo's
+        return detector, d.SYNTHETIC.IMAGE_SIZE, d.SYNTHETIC.CROP_SCALE
+    # Human3.6M's annotated boxes are about 1.25 x the joints' extent (its CROP_SCALE scales those boxes)
+    return detector, d.H36M_IMAGES.IMAGE_SIZE, 1.25 * d.H36M_IMAGES.CROP_SCALE
 
 
 def load_lifter(run):
@@ -80,6 +84,7 @@ def load_lifter(run):
     if not isinstance(model, (LiftingPipeline, ScreenLiftingPipeline)):
         raise ConfigError(f"--lifter-run '{run}' is a {type(model).__name__}; a single-view lifter trained with 3D "
                           "(linear, lcn, semgcn, poseformer) is expected")
+    # the training data's camera: from the run's test set (for Human3.6M this needs its data on this machine)
     return model, build_dataset(cfg, "test").sequences[0].cameras[:1], cfg.DATASETS.FRAMES
 
 
@@ -98,9 +103,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(levelname)s] %(message)s", datefmt="%H:%M:%S")
     log = logging.getLogger("demo_multiview")
     try:
-        detector, crop_size = load_detector(args.backbone_run) if args.backbone_run else (None, 0)
+        detector, crop_size, crop_scale = load_detector(args.backbone_run) if args.backbone_run else (None, 0, 0.0)
         footage = load_footage(args.calibration, args.keypoints, args.layout, args.videos, args.cameras, args.subject,
-                               args.toml_units, detector, crop_size)
+                               args.toml_units, detector, crop_size, crop_scale)
         log.info("%d frames of %d cameras (%s); layout %s; approximated joints: %s", footage.num_frames,
                  len(footage.camera_names), ", ".join(footage.camera_names), footage.layout,
                  ", ".join(footage.approximated) or "none")

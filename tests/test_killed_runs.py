@@ -49,8 +49,8 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path, uninterrupted, kill):
     assert "resumed from" in (out / "log.txt").read_text()
     a = torch.load(uninterrupted / "model_final.pth", weights_only=True)["model"]
     b = torch.load(out / "model_final.pth", weights_only=True)["model"]
-    assert all(torch.allclose(a[k].double(), b[k].double(), atol=1e-6) for k in a)
+    assert a.keys() == b.keys() and all(torch.allclose(a[k].double(), b[k].double(), atol=1e-6) for k in a)
     metrics = [json.loads((d / "metrics.json").read_text())["mpjpe_root_relative_mm"]["frame_avg"]
                for d in (uninterrupted, out)]
     assert metrics[1] == pytest.approx(metrics[0], rel=1e-6)
-    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]      # no temporary file left
+    assert not [p.name for p in out.rglob(".*")]                                 # no temporary file left

@@ -138,11 +138,14 @@ def resume_point(cfg, model) -> Optional[Path]:
     return last
 
 
-def check_free_space(path: Path, model, training: bool) -> None:
-    """Refuse to start when the disk of OUTPUT_DIR cannot hold a few checkpoints (weights and optimizer state,
-    written atomically: two copies at a time) and the outputs."""
+def check_free_space(cfg, model, training: bool) -> None:
+    """Refuse to start when the disk of OUTPUT_DIR cannot hold the run's checkpoints (weights and two Adam
+    moments, one per SOLVER.CHECKPOINT_PERIOD epochs plus the best and the final, one more while a checkpoint
+    is written) and the outputs."""
+    path = Path(cfg.OUTPUT_DIR)
     size = sum(t.numel() * t.element_size() for t in model.state_dict().values() if isinstance(t, torch.Tensor))
-    needed = size * (3 * 2 if training else 1) + 64 * 2**20  # weights + 2 Adam moments, twice; logs, pictures
+    checkpoints = -(-cfg.SOLVER.MAX_EPOCHS // cfg.SOLVER.CHECKPOINT_PERIOD) + 3 if training else 0
+    needed = 3 * size * checkpoints + 64 * 2**20  # + logs, predictions, pictures
     existing = next(p for p in (path, *path.parents) if p.exists())
     free = shutil.disk_usage(existing).free
     if free < needed:
@@ -187,7 +190,7 @@ def run(config_file: str, overrides) -> None:
         train_set = build_dataset(cfg, "train") if cfg.DOTRAIN and model.trainable else None
         val_set = build_dataset(cfg, "val") if train_set is not None and cfg.DATASETS.VAL_SUBJECTS else None
         test_set = build_dataset(cfg, "test") if cfg.DOTEST or cfg.VIS.VIDEO else None
-        check_free_space(Path(cfg.OUTPUT_DIR), model, train_set is not None)
+        check_free_space(cfg, model, train_set is not None)
     except (ConfigError, RegistryError, PipelineConfigError, DatasetError) as err:
         raise UsageError(str(err)) from None
     if cfg.DETERMINISTIC:

@@ -30,7 +30,8 @@ Missing data: a view is unusable for a point when its 2D point is not finite, it
 finite positive number, or its P is not a finite projective camera. Its rows are exactly zero (no
 NaN reaches other points or their gradients). Points with fewer than ``min_views`` usable views, a
 rank-deficient system (e.g. all their views share one centre), or a solution behind one of the
-cameras that saw them (no real point projects there) come out as NaN with ``valid=False``. Their gradient is zero; only for the rank-deficient case is it undefined.
+cameras that saw them with a weight of at least 5 % of their largest (no real point projects there)
+come out as NaN with ``valid=False``. Their gradient is zero; only for the rank-deficient case is it undefined.
 """
 from typing import NamedTuple, Optional
 
@@ -212,10 +213,12 @@ def triangulate_dlt(points_2d: Tensor, projection_matrices: Tensor, weights: Opt
     ok = enough & rank_ok & (h[..., 3] != 0)
     h_w = torch.where(ok, h[..., 3], torch.ones_like(h[..., 3]))
     points = center.unsqueeze(-2) + scale[..., None, None] * h[..., :3] / h_w.unsqueeze(-1)
-    # cheirality: a point behind a camera that saw it is no solution (depth = sign(det M) (P X)_3 / X_4)
+    # cheirality: a point behind a camera that saw it is no solution (depth = sign(det M) (P X)_3 / X_4); views
+    # with a negligible weight (under 5 % of the point's largest) hardly shaped the solution and are not asked
     facing = torch.sign(torch.linalg.det(cameras_P[..., :3]))                                 # (*B, V)
     depth = facing.unsqueeze(-1) * (cameras_P[..., 2, :].unsqueeze(-2) * h.unsqueeze(-3)).sum(-1) / h_w.unsqueeze(-2)
-    in_front = ((depth > 0) | ~usable).all(-2)                                               # (*B, N)
+    weighty = usable & (w >= 0.05 * w.amax(-2, keepdim=True))
+    in_front = ((depth > 0) | ~weighty).all(-2)                                              # (*B, N)
     valid = ok & in_front & torch.isfinite(points).all(-1)
     points = torch.where(valid.unsqueeze(-1), points, torch.full_like(points, float("nan")))
     return Triangulation(points, valid, count)

@@ -123,7 +123,7 @@ def _is_id(value) -> bool:
 
 def natural_key(text) -> tuple:
     """Sort key that orders the numbers inside names by value: ``img_2`` before ``img_10``."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(text)))
+    return tuple(int(part) if part.isdecimal() else part for part in re.split(r"(\d+)", str(text)))
 
 
 def _frame_number(path: Path) -> int:

@@ -96,7 +96,7 @@ def load_npz(path) -> Dict[str, Any]:
     return result
 
 
-NPY_HEADER_ERRORS = (ValueError, SyntaxError, tokenize.TokenError, EOFError, OSError)
+NPY_HEADER_ERRORS = (ValueError, SyntaxError, tokenize.TokenError, EOFError, OSError, MemoryError, OverflowError)
 
 
 def _read_npy(stream, source: str):
@@ -108,6 +108,11 @@ def _read_npy(stream, source: str):
     except NPY_HEADER_ERRORS as err:  # numpy parses the header with ast and tokenize
         raise SafePickleError(f"{source}: not an .npy file ({type(err).__name__}: {err})") from None
     if not dtype.hasobject:
+        data_start = stream.tell()
+        left = stream.seek(0, io.SEEK_END) - data_start
+        claimed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        if claimed > left:  # a damaged header must not make numpy allocate what the file does not hold
+            raise SafePickleError(f"{source}: the .npy header announces {claimed} bytes of data, the file holds {left}")
         stream.seek(0)
         try:
             return np.load(stream, allow_pickle=False)

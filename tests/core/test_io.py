@@ -31,13 +31,18 @@ def test_temporaries_of_dead_processes_are_removed(tmp_path):
     import os
     import subprocess
     import sys
-    from core.io import remove_stale_temporaries
+    from core.io import HOST, remove_stale_temporaries, temporary_path
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
-    (tmp_path / f".model_epoch0003.tmp{dead_pid}.pth").write_text("half")
-    (tmp_path / f".metrics.tmp{os.getpid()}.json").write_text("being written")   # this process: kept
+    (tmp_path / "videos").mkdir()
+    (tmp_path / f".model_epoch0003.tmp{dead_pid}-{HOST}.pth").write_text("half")
+    (tmp_path / "videos" / f".S9_walk.tmp{dead_pid}-{HOST}.mp4").write_text("half")
+    temporary_path(tmp_path / "metrics.json").write_text("being written by this process")
+    (tmp_path / f".other.tmp{dead_pid}-elsewhere.pth").write_text("another machine's writer")
     (tmp_path / ".hidden").write_text("not ours")
     (tmp_path / "model_epoch0002.pth").write_text("complete")
-    assert remove_stale_temporaries(tmp_path) == [f".model_epoch0003.tmp{dead_pid}.pth"]
+    assert sorted(remove_stale_temporaries(tmp_path)) == sorted(
+        [f".model_epoch0003.tmp{dead_pid}-{HOST}.pth", f"videos/.S9_walk.tmp{dead_pid}-{HOST}.mp4"])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [f".metrics.tmp{os.getpid()}.json", ".hidden", "model_epoch0002.pth"])
+        [temporary_path(tmp_path / "metrics.json").name, f".other.tmp{dead_pid}-elsewhere.pth", ".hidden",
+         "model_epoch0002.pth", "videos"])

@@ -270,7 +270,8 @@ def test_points_behind_the_cameras_are_invalid(generator, make_rig, make_points)
         image = torch.einsum("vij,nj->vni", P, h)
         pixels = image[..., :2] / image[..., 2:]       # the pinhole equations, whatever the depth's sign
         depth_ok = bool((image[..., 2] > 0).all())
-        result = triangulate_dlt(pixels, P)
-        assert depth_ok == in_front and bool(result.valid.all()) == in_front
-        if in_front:
-            assert torch.allclose(result.points_3d, world, atol=1e-6)
+        for sign in (1.0, -1.0):  # -P is the same camera (det M < 0): depth is measured along its own axis
+            result = triangulate_dlt(pixels, sign * P)
+            assert depth_ok == in_front and bool(result.valid.all()) == in_front
+            if in_front:
+                assert torch.allclose(result.points_3d, world, atol=1e-6)
