@@ -23,6 +23,7 @@ from core.benchmark import environment, median_seconds  # noqa: E402  (first: co
 import torch  # noqa: E402
 
 from core.config import load_config  # noqa: E402
+from core.engine.run import compile_networks, use_channels_last  # noqa: E402
 from core.engine.solver import build_optimizer  # noqa: E402
 from datasets import build_dataset  # noqa: E402
 from datasets.collate import collate_samples, move_batch  # noqa: E402
@@ -62,12 +63,9 @@ def benchmark(name: str, batch_size: int, device: torch.device, args) -> str:
     model.prepare([batch])
     model.to(device)
     if args.channels_last and images:
-        model.to(memory_format=torch.channels_last)
-        model.backbone.channels_last = True
+        use_channels_last(model)
     if args.compile:
-        for module_name, module in model.named_modules():
-            if module_name.rsplit(".", 1)[-1] in ("backbone", "fusion", "lifter"):
-                module.compile()
+        compile_networks(model)
     s = cfg.SOLVER
     optimizer = build_optimizer(model.parameters(), s.OPTIMIZER, s.BASE_LR, s.WEIGHT_DECAY, s.MOMENTUM)
     amp = dict(device_type=device.type, dtype=torch.bfloat16, enabled=args.amp and device.type == "cuda")

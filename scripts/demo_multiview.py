@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.config import ConfigError  # noqa: E402
 from core.engine.checkpoint import CheckpointError  # noqa: E402
-from core.engine.trained_run import load_trained_run  # noqa: E402
+from core.engine.trained_run import load_image_pipeline, load_trained_run  # noqa: E402
 from core.footage import (FootageError, lift_views, load_footage, reconstruct, refine_with_lifter,  # noqa: E402
                           render_overlay, save_reconstruction)
 from datasets import DatasetError, build_dataset  # noqa: E402
-from modeling.pipeline import ImagePipeline, LiftingPipeline, PipelineConfigError, ScreenLiftingPipeline  # noqa: E402
+from modeling.pipeline import LiftingPipeline, PipelineConfigError, ScreenLiftingPipeline  # noqa: E402
 from core.video import FrameSource, VideoError  # noqa: E402
 from core.vis import write_png  # noqa: E402
 from datasets.formats.calibration import CalibrationError  # noqa: E402
@@ -65,11 +65,7 @@ def parse_args(argv=None):
 def load_detector(run):
     """A trained image pipeline run: its network (an ``ImagePipeline``), its crop side in pixels and its crop
     scale (crop side / the person's 2D box)."""
-    cfg, model = load_trained_run(run)
-    detector = getattr(model, "detector", model)
-    if not isinstance(detector, ImagePipeline):
-        raise ConfigError(f"--backbone-run '{run}' is a {type(model).__name__}; an image pipeline (MODEL.BACKBONE) is "
-                          "expected")
+    cfg, detector = load_image_pipeline(run)
     d = cfg.DATASETS
     if d.NAME == "synthetic":  # its crops are CROP_SCALE x the person's 2D box, as the demo's
         return detector, d.SYNTHETIC.IMAGE_SIZE, d.SYNTHETIC.CROP_SCALE

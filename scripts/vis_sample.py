@@ -21,14 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.config import ConfigError  # noqa: E402
 from core.engine.checkpoint import CheckpointError  # noqa: E402
-from core.engine.trained_run import load_trained_run  # noqa: E402
+from core.engine.trained_run import load_image_pipeline  # noqa: E402
 from core.skeleton import JOINT_NAMES  # noqa: E402
 from core.vis import epipolar_picture, heatmap_grid, write_png  # noqa: E402
 from datasets import DatasetError, build_dataset  # noqa: E402
 from datasets.collate import collate_samples  # noqa: E402
 from datasets.images import to_uint8_images  # noqa: E402
 from modeling.heads.decoding import heatmap_to_image, image_to_heatmap  # noqa: E402
-from modeling.pipeline import ImagePipeline, PipelineConfigError  # noqa: E402
+from modeling.pipeline import PipelineConfigError  # noqa: E402
 
 PICTURE_SIDE = 256  # epipolar picture: crops smaller than this are enlarged to it
 
@@ -46,19 +46,11 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def load_run(run: Path, weights):
-    cfg, model = load_trained_run(run, weights)
-    detector = getattr(model, "detector", model)
-    if not isinstance(detector, ImagePipeline):
-        raise ConfigError(f"'{run}' is not an image pipeline (MODEL.BACKBONE): there are no heatmaps to draw")
-    return cfg, detector
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     run = Path(args.run)
     try:
-        cfg, detector = load_run(run, args.weights)
+        cfg, detector = load_image_pipeline(run, args.weights)
         test_set = build_dataset(cfg, "test")
         if not 0 <= args.sample < len(test_set):
             raise ConfigError(f"--sample {args.sample}: the test set has {len(test_set)} samples")

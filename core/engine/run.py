@@ -245,18 +245,29 @@ def _backbones(model) -> list:
     return [m for m in model.modules() if hasattr(m, "channels_last")]
 
 
+def use_channels_last(model) -> None:
+    """MODEL.CHANNELS_LAST: the convolutions' weights and the backbones' input images in channels_last."""
+    model.to(memory_format=torch.channels_last)
+    for backbone in _backbones(model):
+        backbone.channels_last = True
+
+
+def compile_networks(model) -> list:
+    """MODEL.COMPILE: ``torch.compile`` the networks (NETWORKS) in place, so the state dict keys stay the same;
+    returns their names."""
+    compiled = [name for name, m in model.named_modules() if name.rsplit(".", 1)[-1] in NETWORKS]
+    for name in compiled:
+        model.get_submodule(name).compile()
+    return compiled
+
+
 def _speed_settings(cfg, model, device: torch.device) -> None:
-    """MODEL.CHANNELS_LAST (image pipelines' convolutions) and MODEL.COMPILE (in place, so the state dict keys
-    stay the same); SOLVER.AMP is the trainer's."""
+    """MODEL.CHANNELS_LAST and MODEL.COMPILE; SOLVER.AMP is the trainer's."""
     if cfg.MODEL.CHANNELS_LAST:
-        model.to(memory_format=torch.channels_last)
-        for backbone in _backbones(model):
-            backbone.channels_last = True
+        use_channels_last(model)
     if cfg.MODEL.COMPILE:
-        compiled = [name for name, m in model.named_modules() if name.rsplit(".", 1)[-1] in NETWORKS]
-        for name in compiled:
-            model.get_submodule(name).compile()
-        logger.info("torch.compile (device %s): %s; the first steps compile", device.type, ", ".join(compiled))
+        logger.info("torch.compile (device %s): %s; the first steps compile", device.type,
+                    ", ".join(compile_networks(model)))
     if cfg.SOLVER.AMP and device.type != "cuda":
         logger.info("SOLVER.AMP is for CUDA devices: training in float32 on %s", device.type)
 

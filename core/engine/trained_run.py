@@ -4,7 +4,7 @@ from typing import Optional, Tuple
 
 from core.config import ConfigError, load_config
 from core.engine.checkpoint import load_state_strict, read_checkpoint
-from modeling.pipeline import build_pipeline
+from modeling.pipeline import ImagePipeline, build_pipeline
 
 
 def load_trained_run(run, weights: Optional[str] = None) -> Tuple[object, object]:
@@ -25,3 +25,12 @@ def load_trained_run(run, weights: Optional[str] = None) -> Tuple[object, object
                               "weights")
     load_state_strict(model, read_checkpoint(str(weights))["model"], str(weights))
     return cfg, model.eval()
+
+
+def load_image_pipeline(run, weights: Optional[str] = None) -> Tuple[object, ImagePipeline]:
+    """(config, the image pipeline) of a run whose model is an image pipeline, or composes one (its detector)."""
+    cfg, model = load_trained_run(run, weights)
+    detector = getattr(model, "detector", model)
+    if not isinstance(detector, ImagePipeline):
+        raise ConfigError(f"'{run}' is a {type(model).__name__}, not an image pipeline (MODEL.BACKBONE)")
+    return cfg, detector
