@@ -13,7 +13,6 @@
    right colours) beside a 3D panel seen from a steady viewpoint, with the frame number and the frame's
    median reprojection error.
 """
-import itertools
 import logging
 import warnings
 from dataclasses import dataclass, replace
@@ -43,9 +42,7 @@ from modeling.pipeline import crop_to_image_pixels
 
 logger = logging.getLogger(__name__)
 
-MIN_BASELINE_MM = 10.0
 LOST_FRAMES = 5  # network 2D: frames without the person before a view's crop goes back to the whole image
-MAX_BASELINE_MM = 200_000.0  # farther apart, the calibration's units are likely wrong
 DETECTION_STYLE = SkeletonStyle(left=(200, 200, 200), right=(200, 200, 200), center=(200, 200, 200), thickness=1,
                                 joint_radius=2)
 PROJECTION_STYLE = SkeletonStyle(thickness=3, joint_radius=4)
@@ -86,25 +83,6 @@ class Reconstruction:
     lifter_gap_mm: Optional[float] = None  # median distance of the lifted joints from the triangulated ones
 
 
-def check_rig(cameras: Cameras, names: Sequence[str], source: str) -> None:
-    """At least two cameras, and at least one pair of them apart (a baseline to triangulate over)."""
-    if len(names) < 2:
-        raise FootageError(f"{source}: triangulation needs at least 2 cameras, got {len(names)}")
-    centres = cameras.centers.numpy()
-    pairs = list(itertools.combinations(range(len(names)), 2))
-    baselines = [float(np.linalg.norm(centres[a] - centres[b])) for a, b in pairs]
-    if max(baselines) < MIN_BASELINE_MM:
-        raise FootageError(f"{source}: the cameras cannot triangulate: all their centres lie within "
-                           f"{MIN_BASELINE_MM:g} mm of each other")
-    if max(baselines) > MAX_BASELINE_MM:
-        logger.warning("%s: cameras %.0f m apart; are the calibration's units right (TOML: --toml-units)?", source,
-                       max(baselines) / 1000)
-    for (a, b), baseline in zip(pairs, baselines):
-        if baseline < MIN_BASELINE_MM:
-            logger.warning("%s: cameras %s and %s are %.1f mm apart; they add no depth to each other", source,
-                           names[a], names[b], baseline)
-
-
 def _read_keypoints(path: Path, layout: str):
     return read_openpose_folder(path, layout) if path.is_dir() else read_coco_keypoints(path, layout)
 
@@ -116,7 +94,8 @@ def load_footage(calibration, keypoints: Sequence, layout: str = "auto", videos:
     ``camera_names`` (default: every camera of the calibration, in the file's order). With ``detector`` (an
     image pipeline) the 2D comes from it and the videos instead of keypoint files (``network_keypoints``)."""
     cameras, names = read_calibration(calibration, camera_names, subject, toml_units)
-    check_rig(cameras, names, f"calibration '{calibration}'")
+    if len(names) < 2:
+        raise FootageError(f"calibration '{calibration}': triangulation needs at least 2 cameras, got {len(names)}")
     for kind, paths in (("keypoint source", keypoints), ("video", videos)):
         if paths and len(paths) != len(names):
             lacking = names[len(paths):]

@@ -48,7 +48,7 @@ from core.registry import DATASETS
 from core.skeleton import NUM_JOINTS
 from datasets import DatasetError, stride_of_split, subjects_of_split
 from datasets.crops import random_zoom_rotation, square_crop_affines
-from datasets.formats.calibration import CalibrationError, check_camera
+from datasets.formats.calibration import CalibrationError, check_camera, check_rig
 from datasets.formats.safe_pickle import SafePickleError, load_npy, load_pickle
 from datasets.images import to_image_tensor
 
@@ -90,7 +90,18 @@ def _field(record, key: str, shape, where: str) -> np.ndarray:
         raise DatasetError(f"{where}: '{key}' is not numeric") from None
     if value.size != int(np.prod(shape)):
         raise DatasetError(f"{where}: '{key}' must have {int(np.prod(shape))} values {shape}, got shape {value.shape}")
+    if not np.isfinite(value).all():
+        raise DatasetError(f"{where}: '{key}' has NaN or infinite values (image datasets need complete annotations)")
     return value.reshape(shape)
+
+
+def _check_rigs(cameras: Cameras, subjects, camera_names, path: str) -> None:
+    """``check_rig`` on each subject's cameras (``cameras`` batch (S, V))."""
+    for subject, centres in zip(subjects, cameras.centers.numpy()):
+        try:
+            check_rig(centres, camera_names, f"{path} cameras of {subject}")
+        except CalibrationError as err:
+            raise DatasetError(str(err)) from None
 
 
 def _toolbox_camera(camera, where: str):
@@ -149,6 +160,7 @@ def read_toolbox_annotations(path) -> FrameTable:
             out.append(value)
     sizes = torch.tensor([[2.0 * k[0, 2], 2.0 * k[1, 2]] for k in K])    # nominal; crops set their own size
     cameras = Cameras.create(np.stack(K), np.stack(R), np.stack(t), np.stack(dist), sizes).reshape(len(sets), num_views)
+    _check_rigs(cameras, [f"S{s}" for s in sets], [str(c) for c in camera_ids], str(path))
 
     boxes = np.empty((len(rows), num_views, 3))
     keypoints = np.empty((len(rows), NUM_JOINTS, 3), np.float32)
@@ -189,6 +201,9 @@ def read_learnable_triangulation_labels(path, undistorted: bool = False) -> Fram
                            f"({len(subject_names)}, {num_views}) with fields R, t, K, dist")
     if table["keypoints"].shape[1:] != (NUM_JOINTS, 3) or table["bbox_by_camera_tlbr"].shape[1:] != (num_views, 4):
         raise DatasetError(f"{path}: table keypoints must be ({NUM_JOINTS}, 3) and boxes ({num_views}, 4) per row")
+    if not np.isfinite(table["keypoints"]).all():
+        raise DatasetError(f"{path}: table keypoints have NaN or infinite values (image datasets need complete "
+                           "annotations)")
     subject_idx, action_idx = table["subject_idx"].astype(np.int64), table["action_idx"].astype(np.int64)
     if subject_idx.min(initial=0) < 0 or subject_idx.max(initial=0) >= len(subject_names) or \
             action_idx.min(initial=0) < 0 or action_idx.max(initial=0) >= len(action_names):
@@ -205,6 +220,7 @@ def read_learnable_triangulation_labels(path, undistorted: bool = False) -> Fram
     sizes = torch.from_numpy(2.0 * K[:, :2, 2])
     cameras = Cameras.create(K, R, cams["t"].astype(np.float64).reshape(-1, 3), dist, sizes)
     cameras = cameras.reshape(len(subject_names), num_views)
+    _check_rigs(cameras, list(subject_names), list(camera_names), str(path))
 
     boxes_tlbr = table["bbox_by_camera_tlbr"].astype(np.float64)            # (N, V, 4)
     present = (boxes_tlbr != 0).any(-1).all(-1)

@@ -10,7 +10,8 @@ or one view per sample (``"single"``). Keys of a sample (T frames, V views or 1,
 - ``keypoints_2d`` (T,V,J,2) float32 pixels of the image ``cameras`` map into (the input);
 - ``keypoints_2d_gt`` (T,V,J,2): exact projections of ``keypoints_3d``, same pixels;
 - ``confidence_2d`` (T,V,J) and ``visibility`` (T,V,J) float32;
-- ``keypoints_3d`` (T,J,3) float32 world frame, mm;
+- ``keypoints_3d`` (T,J,3) float32 world frame, mm; NaN where a joint is missing from the data (counted
+  as ``num_missing_joints`` and reported when the samples are made; ``modeling.losses.missing``);
 - ``cameras``: ``Cameras`` (V,) float64; ``camera_ids`` (V,) int64, each view's index in its rig;
 - ``frame_ids`` (T,) int64: each window frame's index among all ``num_frames`` frames of the split's takes
   (for per-frame state such as ESMformer's error-aware weights);
@@ -23,6 +24,7 @@ so the trainer's per-epoch seeding makes it reproducible): the world pose, the 2
 cameras are mirrored together and left and right swapped (``core.geometry.mirror``), so the 2D, the 3D
 and the calibration stay consistent in every view.
 """
+import logging
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
@@ -33,6 +35,8 @@ from torch.utils.data import Dataset
 from core.geometry.cameras import Cameras
 from core.geometry.mirror import mirror_cameras, mirror_joints_2d, mirror_joints_3d, swap_left_right
 from datasets import DatasetError
+
+logger = logging.getLogger(__name__)
 
 VIEW_MODES = ("all", "single")
 
@@ -59,8 +63,13 @@ def check_sequence(seq: KeypointSequence, source: str) -> None:
     for key, shape in expected.items():
         if getattr(seq, key).shape != shape:
             raise DatasetError(f"{source}: {seq.name} {key} has shape {getattr(seq, key).shape}, expected {shape}")
-    if not (np.isfinite(seq.keypoints_2d).all() and np.isfinite(seq.keypoints_3d).all()):
-        raise DatasetError(f"{source}: {seq.name} has NaN or inf keypoints")
+    bad = np.argwhere(~np.isfinite(seq.keypoints_2d).all(-1))
+    if len(bad):
+        frame, view, joint = bad[0]
+        raise DatasetError(f"{source}: {seq.name} has {len(bad)} NaN or infinite input 2D joints (the first: frame "
+                           f"{frame}, view {view}, joint {joint}); every input joint needs coordinates")
+    if np.isinf(seq.keypoints_3d).any():
+        raise DatasetError(f"{source}: {seq.name} has infinite 3D coordinates (a missing joint is NaN)")
 
 
 class SequenceSamples(Dataset):
@@ -84,6 +93,11 @@ class SequenceSamples(Dataset):
         self.seq_index = np.concatenate([np.full(len(f), s) for s, f in enumerate(starts)])
         self.frame_index = np.concatenate(starts)
         lengths = [len(seq.keypoints_3d) for seq in self.sequences]
+        joints = self.sequences[0].keypoints_3d.shape[1]
+        self.num_missing_joints = int(sum(np.isnan(seq.keypoints_3d).any(-1).sum() for seq in self.sequences))
+        if self.num_missing_joints:
+            logger.warning("%d of %d target joints are missing (NaN in the 3D): they are left out of the losses "
+                           "and the metrics", self.num_missing_joints, sum(lengths) * joints)
         self.first_frame_id = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         self.num_frames = int(sum(lengths))
 

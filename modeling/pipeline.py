@@ -44,6 +44,7 @@ from core.registry import BACKBONES, FUSIONS, HEADS, LIFTERS, LOSSES, REFINERS
 from datasets.sequences import mirror_sample
 from modeling.losses.error_aware import ErrorAwareWeights
 from modeling.pca import principal_axes
+from modeling.losses.missing import filled, joint_errors, masked_mean, present_joints
 from modeling.losses.multiview import multiview_consistency_losses, triangulated_pose
 from modeling.heads.decoding import argmax_decode, heatmap_to_image, soft_argmax
 from core.geometry.projection import normalized_to_pixels, pixels_to_normalized
@@ -145,8 +146,14 @@ class LiftingPipeline(Pipeline):
         inputs, targets = torch.cat(inputs).double(), torch.cat(targets).double()
         self.input_mean.copy_(inputs.mean(0))
         self.input_std.copy_(inputs.std(0).clamp_min(1e-6))
-        self.target_mean.copy_(targets.mean(0))
-        self.target_std.copy_(targets.std(0).clamp_min(1e-6))
+        present = torch.isfinite(targets)                       # missing target joints: left out
+        if (present.sum(0) < 2).any():
+            raise PipelineConfigError("the training set has fewer than 2 samples with a target for some joint: "
+                                      "its output statistics cannot be fitted")
+        mean = targets.nanmean(0)
+        variance = torch.where(present, targets - mean, 0.0).pow(2).sum(0) / (present.sum(0) - 1)
+        self.target_mean.copy_(mean)
+        self.target_std.copy_(variance.sqrt().clamp_min(1e-6))
         if self.pca_components:
             mean, basis = principal_axes((inputs - self.input_mean.double()) / self.input_std.double(),
                                          self.pca_components)
@@ -172,8 +179,10 @@ class LiftingPipeline(Pipeline):
         return {"pred_3d": pred_3d, "target_3d": target_rel, "pred_normalised": normalised}
 
     def losses(self, outputs, batch):
-        target = (self._non_root(outputs["target_3d"]) - self.target_mean) / self.target_std
-        return {"mse_3d": torch.mean((outputs["pred_normalised"] - target) ** 2)}
+        pred = outputs["pred_normalised"].view(len(outputs["pred_normalised"]), -1, 3)
+        target = ((self._non_root(outputs["target_3d"]) - self.target_mean) / self.target_std).view_as(pred)
+        present = present_joints(target)
+        return {"mse_3d": masked_mean((pred - filled(target, present, pred)).pow(2).mean(-1), present)}
 
 
 def root_relative_camera_targets(batch) -> torch.Tensor:
@@ -223,8 +232,7 @@ class ScreenLiftingPipeline(Pipeline):
         return {"pred_3d": pred, "target_3d": root_relative_camera_targets(batch)}
 
     def losses(self, outputs, batch):
-        error = (outputs["pred_3d"] - outputs["target_3d"]).norm(dim=-1)
-        return {"mpjpe": error.mean() / 1000.0}
+        return {"mpjpe": masked_mean(*joint_errors(outputs["pred_3d"], outputs["target_3d"])) / 1000.0}
 
 
 def root_relative_world_targets(batch) -> torch.Tensor:
@@ -291,7 +299,7 @@ class MultiViewLiftingPipeline(Pipeline):
         """Per-window (B,) losses."""
         pred = outputs["pred_window"] / 1000.0
         if not self.self_supervised:
-            return {"mpjpe": (pred - outputs["target_window"] / 1000.0).norm(dim=-1).mean((1, 2))}
+            return {"mpjpe": masked_mean(*joint_errors(pred, outputs["target_window"] / 1000.0), dim=(1, 2))}
         keypoints_2d = batch["keypoints_2d"][:, batch["keypoints_2d"].shape[1] // 2]            # B, V, J, 2
         cameras = batch["cameras"]
         relative, valid, root = triangulated_pose(keypoints_2d, cameras)
@@ -419,8 +427,8 @@ class RefinedPipeline(Pipeline):
         return {"pred_3d": refined, "target_3d": outputs["target_3d"], "pred_lifter": lifted}
 
     def losses(self, outputs, batch):
-        error = outputs["pred_3d"] - outputs["target_3d"]
-        return {"mse_3d_mm2": error[:, self.non_root].pow(2).mean()}
+        errors, present = joint_errors(outputs["pred_3d"][:, self.non_root], outputs["target_3d"][:, self.non_root])
+        return {"mse_3d_mm2": masked_mean(errors.pow(2), present) / 3}
 
 
 class ImagePipeline(Pipeline):

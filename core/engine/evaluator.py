@@ -62,9 +62,10 @@ def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
     (``distributed.shard``): the predictions of all ranks are gathered in order and every rank gets the
     metrics of the whole set."""
     predictions = gather_in_order(run_inference(model, loader, device), context)
+    target = torch.from_numpy(predictions["target_3d"]).double()
     summary = metrics.pose_metrics(
-        torch.from_numpy(predictions["pred_3d"]).double(),
-        torch.from_numpy(predictions["target_3d"]).double(),
+        torch.from_numpy(predictions["pred_3d"]).double(), target,
+        joint_mask=torch.isfinite(target).all(-1),             # joints missing from the data: left out, counted
         actions=list(predictions["action"]),
         sequence_ids=list(predictions["sequence"]),
         frame_indices=torch.from_numpy(predictions["frame"]),

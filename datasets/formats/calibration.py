@@ -15,9 +15,12 @@
 
 ``read_calibration`` picks the reader from the file's suffix and content. Every reader checks the file and
 raises ``CalibrationError`` naming the file, the key and what was expected; rotations must be orthonormal
-with determinant +1 and intrinsics invertible.
+with determinant +1 and intrinsics invertible. ``check_rig`` rejects a rig of several cameras that cannot
+triangulate (all centres within ``MIN_BASELINE_MM``) and warns about single pairs at one place and about
+centres so far apart that the units are likely wrong; the readers of rigs apply it.
 """
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import List, Sequence, Tuple
@@ -32,6 +35,10 @@ import torch
 
 from core.geometry.cameras import Cameras
 
+logger = logging.getLogger(__name__)
+
+MIN_BASELINE_MM = 10.0       # camera centres closer than this add no depth to each other
+MAX_BASELINE_MM = 200_000.0  # farther apart, the calibration's units are likely wrong
 H36M_IMAGE_SIZES = {"54138969": (1000, 1002), "55011271": (1000, 1000), "58860488": (1000, 1000),
                     "60457274": (1000, 1002)}
 
@@ -59,6 +66,32 @@ def check_camera(K: np.ndarray, R: np.ndarray, where: str) -> None:
         raise CalibrationError(f"{where}: R is not a rotation (R R^T = I and det R = +1 expected)")
     if abs(np.linalg.det(K[:2, :2])) < 1e-9 or np.abs(K[2] - [0, 0, 1]).max() > 1e-9:
         raise CalibrationError(f"{where}: K must be invertible with last row (0, 0, 1)")
+
+
+def check_rig(centres: np.ndarray, names: Sequence[str], where: str) -> None:
+    """(V, 3) camera centres, mm: with V >= 2, at least one pair must lie ``MIN_BASELINE_MM`` apart (else no point
+    can be triangulated); pairs closer than that, and centres ``MAX_BASELINE_MM`` apart, are reported as warnings."""
+    centres = np.asarray(centres, dtype=np.float64)
+    if len(centres) < 2:
+        return
+    first, second = np.triu_indices(len(centres), k=1)
+    baselines = np.linalg.norm(centres[first] - centres[second], axis=-1)
+    if baselines.max() < MIN_BASELINE_MM:
+        raise CalibrationError(f"{where}: the {len(centres)} cameras cannot triangulate: all their centres lie within "
+                               f"{MIN_BASELINE_MM:g} mm of each other")
+    if baselines.max() > MAX_BASELINE_MM:
+        logger.warning("%s: cameras %.0f m apart; are the calibration's units right?", where, baselines.max() / 1000)
+    for a, b, baseline in zip(first[baselines < MIN_BASELINE_MM], second[baselines < MIN_BASELINE_MM],
+                              baselines[baselines < MIN_BASELINE_MM]):
+        logger.warning("%s: cameras %s and %s are %.1f mm apart; they add no depth to each other", where, names[a],
+                       names[b], baseline)
+
+
+def _checked_rig(K, R, t, dist, sizes, names: Sequence[str], where: str) -> Cameras:
+    """``Cameras`` (batch (V,)) from lists of per-camera arrays, after ``check_rig``."""
+    cameras = Cameras.create(np.stack(K), np.stack(R), np.stack(t), np.stack(dist), sizes)
+    check_rig(cameras.centers.numpy(), names, where)
+    return cameras
 
 
 def read_h36m_cameras(path, subject: str, camera_ids: Sequence[str] = ()) -> Tuple[Cameras, List[str]]:
@@ -90,8 +123,7 @@ def read_h36m_cameras(path, subject: str, camera_ids: Sequence[str] = ()) -> Tup
         dist.append(_matrix(intr.get("distortion"), (5,), f"{where} distortion"))
         check_camera(K[-1], R[-1], where)
         sizes.append(H36M_IMAGE_SIZES.get(cam, tuple(2 * K[-1][:2, 2])))
-    cameras = Cameras.create(np.stack(K), np.stack(R), np.stack(t), np.stack(dist), torch.tensor(sizes))
-    return cameras, ids
+    return _checked_rig(K, R, t, dist, torch.tensor(sizes), ids, f"'{path}' cameras of {subject}"), ids
 
 
 def _read_json(path: Path, expected: str):
@@ -159,8 +191,8 @@ def read_toml_cameras(path, camera_names: Sequence[str] = (), units: str = "m") 
                            (0, 5 - len(distortions))))
         sizes.append(_matrix(camera.get("size"), (2,), f"{where} size"))
         check_camera(K[-1], R[-1], where)
-    cameras = Cameras.create(np.stack(K), np.stack(R), np.stack(t), np.stack(dist), np.stack(sizes))
-    return cameras, [names[i] for i in _selected(names, camera_names, path)]
+    selected = [names[i] for i in _selected(names, camera_names, path)]
+    return _checked_rig(K, R, t, dist, np.stack(sizes), selected, f"'{path}'"), selected
 
 
 def read_panoptic_cameras(path, camera_names: Sequence[str] = ()) -> Tuple[Cameras, List[str]]:
@@ -181,8 +213,8 @@ def read_panoptic_cameras(path, camera_names: Sequence[str] = ()) -> Tuple[Camer
         dist.append(_matrix(camera.get("distCoef", [0.0] * 5), (5,), f"{where} distCoef"))
         sizes.append(_matrix(camera.get("resolution"), (2,), f"{where} resolution"))
         check_camera(K[-1], R[-1], where)
-    result = Cameras.create(np.stack(K), np.stack(R), np.stack(t), np.stack(dist), np.stack(sizes))
-    return result, [names[i] for i in _selected(names, camera_names, path)]
+    selected = [names[i] for i in _selected(names, camera_names, path)]
+    return _checked_rig(K, R, t, dist, np.stack(sizes), selected, f"'{path}'"), selected
 
 
 def read_calibration(path, camera_names: Sequence[str] = (), subject: str = "",

@@ -2,7 +2,8 @@
 
 - ``data_3d_h36m.npz``: ``positions_3d`` = {subject: {action: (T, 32 or 17, 3)}} in metres, world frame.
   32-joint arrays are reduced to the 17 joints of ``core.skeleton`` (original indices
-  ``H36M_32_TO_17``); the result is in millimetres.
+  ``H36M_32_TO_17``); the result is in millimetres. A joint missing from the capture may be NaN
+  (``modeling.losses.missing``: left out of losses and metrics); infinite values are refused.
 - ``data_2d_h36m_<keypoints>.npz``: ``positions_2d`` = {subject: {action: [one (T, 17, 2) pixel array per
   camera]}} (cameras in the order 54138969, 55011271, 58860488, 60457274) and ``metadata`` with
   ``num_joints`` and ``keypoints_symmetry`` (left and right joint lists), and ``layout_name`` in the
@@ -58,8 +59,9 @@ def read_positions_3d(path) -> Positions3D:
                                        f"got {positions.shape}")
             if positions.shape[1] == 32:
                 positions = positions[:, list(H36M_32_TO_17)]
-            if not np.isfinite(positions).all():
-                raise VideoPose3DError(f"{path}: positions_3d['{subject}']['{action}'] has NaN or inf values")
+            if np.isinf(positions).any():
+                raise VideoPose3DError(f"{path}: positions_3d['{subject}']['{action}'] has infinite values (a "
+                                       "missing joint is NaN)")
             result.setdefault(str(subject), {})[str(action)] = (positions * 1000.0).astype(np.float32)
     return result
 

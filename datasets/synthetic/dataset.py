@@ -255,7 +255,17 @@ class SyntheticMultiView(SequenceSamples):
     def _build_cache(self, cache_dir: Path) -> Path:
         import h5py
         path = cache_dir / f"synthetic_{self._cache_key()}.h5"
+        shape = (len(self.seq_index), self.num_views, self.image_size, self.image_size, 3)
         if path.is_file():
+            try:
+                with h5py.File(path, "r") as f:
+                    found = f["images"].shape if "images" in f else None
+            except OSError as err:
+                raise DatasetError(f"rendered-image cache '{path}' is unreadable ({err}); delete it and it is "
+                                   "rendered again") from None
+            if found != shape:
+                raise DatasetError(f"rendered-image cache '{path}' holds images {found}, expected {shape}; delete "
+                                   "it and it is rendered again")
             return path
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
@@ -265,7 +275,6 @@ class SyntheticMultiView(SequenceSamples):
 
         def write(tmp: Path) -> None:
             with h5py.File(tmp, "w") as f:
-                shape = (len(self.seq_index), self.num_views, self.image_size, self.image_size, 3)
                 data = f.create_dataset("images", shape, dtype=np.uint8, chunks=(1,) + shape[1:], compression="lzf")
                 for i in tqdm(range(len(self.seq_index)), desc=f"rendering cache {path.name}", leave=False):
                     seq = self.world.sequences[self.seq_index[i]]

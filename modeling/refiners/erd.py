@@ -17,9 +17,10 @@ activation, as ERD's ``RegressDeltaModule``) and a linear output; every stage ha
 Training (``modeling.pipeline.RefinedPipeline``) is greedy, as ERD's: the lifter is frozen, stage k is
 trained alone for ``epochs_per_stage`` epochs on the MSE (mm^2) of the cumulative estimate, the stages
 before it frozen in eval mode. The root r is the true pelvis in the camera frame (``root='gt'``, the
-protocol of every number ERD reports) or the least-squares translation that best re-projects the lifted
-pose onto the undistorted input 2D (``root='least_squares'``, ERD's ``--optim_pelvis``), which needs no
-3D ground truth at test time; with ``update_root`` (ERD's ``--update_pelvis``) it is solved again for the
+protocol of every number ERD reports; where the data lacks the pelvis, NaN, the least-squares root stands
+in) or the least-squares translation that best re-projects the lifted pose onto the undistorted input 2D
+(``root='least_squares'``, ERD's ``--optim_pelvis``), which needs no 3D ground truth at test time; with
+``update_root`` (ERD's ``--update_pelvis``) it is solved again for the
 current estimate before every stage after the first.
 
 Deviations from the reference code, each deliberate:
@@ -172,6 +173,9 @@ class ResidualDescent(nn.Module):
             if root_true is None:
                 raise ValueError("ERD with root 'gt' needs the true pelvis position")
             root = root_true.to(pose_rel.dtype)
+            missing = ~torch.isfinite(root).all(-1, keepdim=True)     # a pelvis missing from the data
+            if missing.any():
+                root = torch.where(missing, least_squares_root(pose_rel, keypoints_2d, cameras), root)
         else:
             root = least_squares_root(pose_rel, keypoints_2d, cameras)
         pose, input_code = pose_rel, self._input_code(keypoints_2d)

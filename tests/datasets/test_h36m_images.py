@@ -211,6 +211,19 @@ def test_bad_files_and_settings_get_clear_errors(tmp_path, toolbox):
     broken.write_bytes(pickle.dumps(records))
     with pytest.raises(DatasetError, match=r"broken\.pkl record \d+ camera: missing key 'fx'"):
         read_toolbox_annotations(broken)
+    records = pickle.loads(path.read_bytes())
+    records[2]["joints_3d"][4, 1] = np.nan
+    holes = tmp_path / "holes.pkl"
+    holes.write_bytes(pickle.dumps(records))
+    with pytest.raises(DatasetError, match=r"holes\.pkl record \d+: 'joints_3d' has NaN or infinite values"):
+        read_toolbox_annotations(holes)
+    records = pickle.loads(path.read_bytes())
+    for record in records:       # every camera moved to camera 1's centre (rotation kept: t = -R T)
+        record["camera"]["T"] = records[0]["camera"]["T"]
+    together = tmp_path / "together.pkl"
+    together.write_bytes(pickle.dumps(records))
+    with pytest.raises(DatasetError, match=r"together\.pkl cameras of S1: the 4 cameras cannot triangulate"):
+        read_toolbox_annotations(together)
     (tmp_path / "labels.npy").write_bytes(b"not numpy")
     with pytest.raises(DatasetError, match=r"labels\.npy: not an \.npy file"):
         read_learnable_triangulation_labels(tmp_path / "labels.npy")

@@ -184,3 +184,59 @@ def test_the_published_esmformer_settings_build_and_run_on_the_fixture(h36m_root
                       "OUTPUT_DIR", str(h36m_root / "retest")])
     assert code == 0
     assert json.loads((h36m_root / "retest" / "metrics.json").read_text()) == metrics
+
+
+def rewrite(path: Path, key: str, edit):
+    """Load an npz fixture, change one take with ``edit`` and save it again."""
+    archive = dict(np.load(path, allow_pickle=True))
+    data = archive[key].item()
+    edit(data)
+    archive[key] = data
+    np.savez_compressed(path, **archive)
+
+
+def test_missing_views_and_bad_2d_are_named(h36m_root):
+    rewrite(h36m_root / "data_2d_h36m_gt.npz", "positions_2d", lambda d: d["S1"]["Walking"].pop())
+    with pytest.raises(DatasetError, match=r"data_2d_h36m_gt\.npz: S1 'Walking' has 2D for 3 cameras, expected 4"):
+        build_dataset(config(h36m_root), "train")
+    write_dataset(h36m_root, h36m_like_ring(4))
+
+    def shorten(d):
+        d["S1"]["Walking"][2] = d["S1"]["Walking"][2][:30]
+    rewrite(h36m_root / "data_2d_h36m_gt.npz", "positions_2d", shorten)
+    with pytest.raises(DatasetError, match="S1 'Walking' camera 2 has 30 frames of 2D for 40 frames of 3D"):
+        build_dataset(config(h36m_root), "train")
+    write_dataset(h36m_root, h36m_like_ring(4))
+
+    def hole(d):
+        d["S1"]["Eating 2"][1][7, 3] = np.nan
+    rewrite(h36m_root / "data_2d_h36m_gt.npz", "positions_2d", hole)
+    with pytest.raises(DatasetError, match=r"S1/Eating 2 has 1 NaN or infinite input 2D joints \(the first: frame 7, "
+                                           r"view 1, joint 3\)"):
+        build_dataset(config(h36m_root), "train")
+
+
+def test_missing_3d_joints_are_counted_and_left_out_of_losses_and_metrics(h36m_root, caplog):
+    import main
+
+    def lose_markers(d):
+        d["S1"]["Walking"][5:8, 25] = np.nan         # the left wrist (32-joint index 25 -> 17-joint 13), 3 frames
+        d["S9"]["Walking 1"][2, 0] = np.nan          # the pelvis of one test frame
+        d["S9"]["Walking 1"][4, 27] = np.nan         # the left wrist of another
+    rewrite(h36m_root / "data_3d_h36m.npz", "positions_3d", lose_markers)
+    train = build_dataset(config(h36m_root, "DATASETS.VIEWS", "single"), "train")
+    assert train.num_missing_joints == 3 and "3 of 1190 target joints are missing (NaN in the 3D)" in caplog.text
+    out = h36m_root / "out"
+    linear = Path(__file__).resolve().parents[2] / "configs" / "h36m" / "linear_gt.yaml"
+    code = main.main(["--cfg", str(linear), "DATASETS.H36M.ROOT", str(h36m_root),
+                      "DATASETS.H36M.TRAIN_SUBJECTS", "['S1']", "DATASETS.H36M.TEST_SUBJECTS", "['S9']",
+                      "DATASETS.VAL_SUBJECTS", "[]", "DATASETS.NUM_WORKERS", "0", "MODEL.LIFTER.HIDDEN", "16",
+                      "SOLVER.MAX_EPOCHS", "2", "SOLVER.BATCH_SIZE", "16", "OUTPUT_DIR", str(out)])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    # 25 test frames x 4 views; the pelvis-less frame has no root-relative target in any view
+    assert metrics["num_poses"] == 100 and metrics["num_masked_joints"] == 4 * 17 + 4
+    assert metrics["mpjpe_root_relative_mm"]["num_joint_errors"] == 100 * 17 - 4 * 17 - 4
+    assert np.isfinite(metrics["mpjpe_root_relative_mm"]["frame_avg"])
+    assert all(torch.isfinite(v).all() for v in torch.load(out / "model_final.pth", weights_only=True)["model"].values()
+               if v.is_floating_point())

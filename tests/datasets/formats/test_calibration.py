@@ -162,3 +162,24 @@ def test_reads_the_pose2sim_calibration():
     distances = cameras.centers.norm(dim=-1)
     assert torch.all((distances > 2000) & (distances < 5500))
     assert torch.all(cameras.world_to_camera(torch.zeros(4, 1, 3, dtype=torch.float64))[:, 0, 2] > 1000)
+
+
+def rig(centres):
+    """A Human3.6M camera file of cameras at ``centres`` (mm), all looking along the world's y axis."""
+    R = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])
+    K = [[1000, 0, 500], [0, 1000, 500], [0, 0, 1]]
+    return {"intrinsics": {str(i): {"calibration_matrix": K, "distortion": [0] * 5} for i in range(len(centres))},
+            "extrinsics": {"S1": {str(i): {"R": R.tolist(), "t": (-R @ np.asarray(c, float)).tolist()}
+                                  for i, c in enumerate(centres)}}}
+
+
+def test_degenerate_rigs_are_reported(tmp_path, caplog):
+    with pytest.raises(CalibrationError, match=r"cams.json' cameras of S1: the 2 cameras cannot triangulate"):
+        read_h36m_cameras(write(tmp_path, rig([[0, -3000, 0], [3, -3000, 0]])), "S1")
+    cameras, _ = read_h36m_cameras(write(tmp_path, rig([[0, -3000, 0], [1, -3000, 0], [2000, -3000, 0]])), "S1")
+    assert len(cameras) == 3
+    assert "cameras 0 and 1 are 1.0 mm apart; they add no depth to each other" in caplog.text
+    caplog.clear()
+    read_h36m_cameras(write(tmp_path, rig([[0, -3000, 0], [300_000, -3000, 0]])), "S1")
+    assert "cameras 300 m apart; are the calibration's units right?" in caplog.text
+    assert len(read_h36m_cameras(write(tmp_path, minimal()), "S1")[0]) == 1    # one camera: nothing to check

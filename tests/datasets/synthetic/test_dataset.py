@@ -1,3 +1,4 @@
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,17 @@ def test_hdf5_cache_matches_on_the_fly_rendering(tmp_path):
         assert torch.equal(live[i]["images"], cached[i]["images"])
     SyntheticMultiView(w, mode="images", image_size=32, cache_dir=str(tmp_path))  # reuses the file
     assert list(tmp_path.glob("synthetic_*.h5")) == files
+    del cached                                       # closes its HDF5 handle (HDF5 reuses open files)
+    gc.collect()
+    data = files[0].read_bytes()
+    files[0].write_bytes(data[:len(data) // 2])                                  # truncated
+    with pytest.raises(DatasetError, match=r"cache '.*synthetic_\w+\.h5' is unreadable .*delete it"):
+        SyntheticMultiView(w, mode="images", image_size=32, cache_dir=str(tmp_path))
+    import h5py
+    with h5py.File(files[0], "w") as f:
+        f.create_dataset("images", (2, 4, 32, 32, 3), dtype="uint8")
+    with pytest.raises(DatasetError, match=r"holds images \(2, 4, 32, 32, 3\), expected \(3, 4, 32, 32, 3\)"):
+        SyntheticMultiView(w, mode="images", image_size=32, cache_dir=str(tmp_path))
 
 
 def test_exact_noise_model_gives_exact_2d():
