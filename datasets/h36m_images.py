@@ -52,7 +52,7 @@ from datasets.formats.calibration import CalibrationError, check_camera, check_r
 from datasets.formats.safe_pickle import SafePickleError, load_npy, load_pickle
 from datasets.images import to_image_tensor
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("epipose")
 
 # Human3.6M action ids of the H36M-Toolbox (and of the dataset's own file names).
 TOOLBOX_ACTIONS = {2: "Directions", 3: "Discussion", 4: "Eating", 5: "Greeting", 6: "Phoning", 7: "Posing",
@@ -91,7 +91,7 @@ def _field(record, key: str, shape, where: str) -> np.ndarray:
     if value.size != int(np.prod(shape)):
         raise DatasetError(f"{where}: '{key}' must have {int(np.prod(shape))} values {shape}, got shape {value.shape}")
     if not np.isfinite(value).all():
-        raise DatasetError(f"{where}: '{key}' has NaN or infinite values (image datasets need complete annotations)")
+        raise DatasetError(f"{where}: '{key}' has NaN or infinite values (image datasets need complete 3D and cameras)")
     return value.reshape(shape)
 
 
@@ -203,7 +203,7 @@ def read_learnable_triangulation_labels(path, undistorted: bool = False) -> Fram
         raise DatasetError(f"{path}: table keypoints must be ({NUM_JOINTS}, 3) and boxes ({num_views}, 4) per row")
     if not np.isfinite(table["keypoints"]).all():
         raise DatasetError(f"{path}: table keypoints have NaN or infinite values (image datasets need complete "
-                           "annotations)")
+                           "3D)")
     subject_idx, action_idx = table["subject_idx"].astype(np.int64), table["action_idx"].astype(np.int64)
     if subject_idx.min(initial=0) < 0 or subject_idx.max(initial=0) >= len(subject_names) or \
             action_idx.min(initial=0) < 0 or action_idx.max(initial=0) >= len(action_names):

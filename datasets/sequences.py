@@ -34,9 +34,10 @@ from torch.utils.data import Dataset
 
 from core.geometry.cameras import Cameras
 from core.geometry.mirror import mirror_cameras, mirror_joints_2d, mirror_joints_3d, swap_left_right
+from core.skeleton import JOINT_NAMES, ROOT
 from datasets import DatasetError
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("epipose")
 
 VIEW_MODES = ("all", "single")
 
@@ -67,7 +68,7 @@ def check_sequence(seq: KeypointSequence, source: str) -> None:
     if len(bad):
         frame, view, joint = bad[0]
         raise DatasetError(f"{source}: {seq.name} has {len(bad)} NaN or infinite input 2D joints (the first: frame "
-                           f"{frame}, view {view}, joint {joint}); every input joint needs coordinates")
+                           f"{frame}, view {view}, joint {JOINT_NAMES[joint]}); every input joint needs coordinates")
     if np.isinf(seq.keypoints_3d).any():
         raise DatasetError(f"{source}: {seq.name} has infinite 3D coordinates (a missing joint is NaN)")
 
@@ -96,8 +97,10 @@ class SequenceSamples(Dataset):
         joints = self.sequences[0].keypoints_3d.shape[1]
         self.num_missing_joints = int(sum(np.isnan(seq.keypoints_3d).any(-1).sum() for seq in self.sequences))
         if self.num_missing_joints:
-            logger.warning("%d of %d target joints are missing (NaN in the 3D): they are left out of the losses "
-                           "and the metrics", self.num_missing_joints, sum(lengths) * joints)
+            no_root = sum(int(np.isnan(seq.keypoints_3d[:, ROOT]).any(-1).sum()) for seq in self.sequences)
+            logger.warning("%d of %d target joints are missing (NaN in the 3D), %d of them pelvises: they are left "
+                           "out of the losses and the metrics, and a frame without its pelvis has no root-relative "
+                           "target", self.num_missing_joints, sum(lengths) * joints, no_root)
         self.first_frame_id = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         self.num_frames = int(sum(lengths))
 

@@ -323,10 +323,14 @@ class MultiViewLiftingPipeline(Pipeline):
         return losses
 
     def losses(self, outputs, batch):
+        """The per-window losses averaged over the windows (error-aware: weighted); supervised, a window without
+        any target joint (``modeling.losses.missing``) weighs nothing."""
         per_window = self._window_losses(outputs, batch)
+        counted = torch.ones_like(batch["frame_ids"][:, 0], dtype=torch.bool) if self.self_supervised else \
+            present_joints(outputs["target_window"]).flatten(1).any(1)
         if self.error_weights is None:
-            return {name: value.mean() for name, value in per_window.items()}
-        weights = self.error_weights(sum(per_window.values()).detach(), batch["frame_ids"])
+            return {name: masked_mean(value, counted) for name, value in per_window.items()}
+        weights = self.error_weights(sum(per_window.values()).detach(), batch["frame_ids"], counted)
         return {name: (weights * value).sum() for name, value in per_window.items()}
 
 
@@ -520,10 +524,9 @@ class ImagePipeline(Pipeline):
         exact_2d = batch["keypoints_2d_gt"][:, batch["keypoints_2d_gt"].shape[1] // 2]
         losses = {"heatmap": self.heatmap_loss(outputs["heatmaps"], exact_2d, torch.ones_like(exact_2d[..., 0]))}
         if self.loss_3d_weight > 0:
-            error = (outputs["pred_3d"] - outputs["target_3d"].to(outputs["pred_3d"].dtype)).norm(dim=-1)
-            valid = outputs["valid_3d"]
+            errors, present = joint_errors(outputs["pred_3d"], outputs["target_3d"].to(outputs["pred_3d"].dtype))
             losses["joint_error_3d"] = self.loss_3d_weight * (
-                torch.where(valid, error, torch.zeros_like(error)).sum() / valid.sum().clamp(min=1) / 1000.0).float()
+                masked_mean(errors, present & outputs["valid_3d"]) / 1000.0).float()
         return losses
 
 

@@ -54,7 +54,7 @@ def preview_sample(sample, pred_3d: Optional[np.ndarray] = None, title: str = ""
         canvases = to_uint8_images(sample["images"])
         scales, offsets = np.ones(len(cameras)), np.zeros((len(cameras), 2))
     else:  # zoom each view onto the person
-        low, high = exact.min(1), exact.max(1)
+        low, high = np.nanmin(exact, 1), np.nanmax(exact, 1)
         scales = CANVAS_SIDE / (ZOOM_MARGIN * (high - low).max(-1).clip(min=1.0))
         offsets = CANVAS_SIDE / 2 - (low + high) / 2 * scales[:, None]
         canvases = np.full((len(cameras), CANVAS_SIDE, CANVAS_SIDE, 3), 40, dtype=np.uint8)

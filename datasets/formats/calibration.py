@@ -35,7 +35,7 @@ import torch
 
 from core.geometry.cameras import Cameras
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("epipose")
 
 MIN_BASELINE_MM = 10.0       # camera centres closer than this add no depth to each other
 MAX_BASELINE_MM = 200_000.0  # farther apart, the calibration's units are likely wrong
@@ -80,7 +80,8 @@ def check_rig(centres: np.ndarray, names: Sequence[str], where: str) -> None:
         raise CalibrationError(f"{where}: the {len(centres)} cameras cannot triangulate: all their centres lie within "
                                f"{MIN_BASELINE_MM:g} mm of each other")
     if baselines.max() > MAX_BASELINE_MM:
-        logger.warning("%s: cameras %.0f m apart; are the calibration's units right?", where, baselines.max() / 1000)
+        logger.warning("%s: cameras %.0f m apart; are the calibration's units right (TOML files: the translation "
+                       "units, --toml-units in the demo)?", where, baselines.max() / 1000)
     for a, b, baseline in zip(first[baselines < MIN_BASELINE_MM], second[baselines < MIN_BASELINE_MM],
                               baselines[baselines < MIN_BASELINE_MM]):
         logger.warning("%s: cameras %s and %s are %.1f mm apart; they add no depth to each other", where, names[a],
@@ -174,7 +175,8 @@ def read_toml_cameras(path, camera_names: Sequence[str] = (), units: str = "m") 
     tables = [(key, value) for key, value in data.items() if isinstance(value, dict) and "matrix" in value]
     names = [str(value.get("name", key)) for key, value in tables]
     K, R, t, dist, sizes = [], [], [], [], []
-    for index in _selected(names, camera_names, path):
+    indices = _selected(names, camera_names, path)
+    for index in indices:
         key, camera = tables[index]
         where = f"'{path}' [{key}]"
         if camera.get("fisheye", False):
@@ -191,7 +193,7 @@ def read_toml_cameras(path, camera_names: Sequence[str] = (), units: str = "m") 
                            (0, 5 - len(distortions))))
         sizes.append(_matrix(camera.get("size"), (2,), f"{where} size"))
         check_camera(K[-1], R[-1], where)
-    selected = [names[i] for i in _selected(names, camera_names, path)]
+    selected = [names[i] for i in indices]
     return _checked_rig(K, R, t, dist, np.stack(sizes), selected, f"'{path}'"), selected
 
 
@@ -205,7 +207,8 @@ def read_panoptic_cameras(path, camera_names: Sequence[str] = ()) -> Tuple[Camer
         raise CalibrationError(f"'{path}': expected a key 'cameras' holding a list of camera objects")
     names = [str(c.get("name", i)) for i, c in enumerate(cameras)]
     K, R, t, dist, sizes = [], [], [], [], []
-    for index in _selected(names, camera_names, path):
+    indices = _selected(names, camera_names, path)
+    for index in indices:
         camera, where = cameras[index], f"'{path}' camera {names[index]}"
         K.append(_matrix(camera.get("K"), (3, 3), f"{where} K"))
         R.append(_matrix(camera.get("R"), (3, 3), f"{where} R"))
@@ -213,7 +216,7 @@ def read_panoptic_cameras(path, camera_names: Sequence[str] = ()) -> Tuple[Camer
         dist.append(_matrix(camera.get("distCoef", [0.0] * 5), (5,), f"{where} distCoef"))
         sizes.append(_matrix(camera.get("resolution"), (2,), f"{where} resolution"))
         check_camera(K[-1], R[-1], where)
-    selected = [names[i] for i in _selected(names, camera_names, path)]
+    selected = [names[i] for i in indices]
     return _checked_rig(K, R, t, dist, np.stack(sizes), selected, f"'{path}'"), selected
 
 

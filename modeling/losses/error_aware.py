@@ -20,6 +20,8 @@ the factors of all processes' batches are applied on every process, so the weigh
 The weights are saved in the pipeline's checkpoints as the module's extra state (their number is the
 training split's), so a resumed run continues them.
 """
+from typing import Optional
+
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
@@ -52,23 +54,29 @@ class ErrorAwareWeights(nn.Module):
         mu, sigma = kept.mean(), kept.std(unbiased=False)
         return mu, torch.where(sigma >= self.max_sigma, torch.full_like(sigma, 1e-10), sigma)
 
-    def forward(self, losses: Tensor, frame_ids: Tensor) -> Tensor:
+    def forward(self, losses: Tensor, frame_ids: Tensor, counted: Optional[Tensor] = None) -> Tensor:
         """(B,) weights summing to 1 for the (B,) window losses, frames (B, T) ids (``sum(weights * losses)`` is
-        the weighted loss); updates the frame weights first in training."""
+        the weighted loss); updates the frame weights first in training. Windows outside the (B,) mask
+        ``counted`` (default: all; e.g. windows without any target) get weight 0, take no part in the batch
+        statistics and leave their frames' weights unchanged."""
         if len(self.frame_weights) == 0:
             raise RuntimeError("ErrorAwareWeights: reset(num_frames) was not called before training")
         if self.frame_weights.device != losses.device:
             self.frame_weights = self.frame_weights.to(losses.device)
-        first = torch.ones_like(frame_ids, dtype=torch.bool)
-        first[:, 1:] = frame_ids[:, 1:] != frame_ids[:, :-1]   # each frame of a window once (edge padding repeats)
+        if counted is None:
+            counted = torch.ones_like(losses, dtype=torch.bool)
+        first = counted[:, None].expand_as(frame_ids).clone()
+        first[:, 1:] &= frame_ids[:, 1:] != frame_ids[:, :-1]   # each frame of a window once (edge padding repeats)
         if self.training:
             with torch.no_grad():
-                mu, sigma = self.batch_statistics(losses.detach().double())
-                log_factors = (-(losses.detach().double() - mu) * sigma)[:, None].expand_as(frame_ids)
-                delta = torch.zeros_like(self.frame_weights).index_add_(0, frame_ids[first], log_factors[first])
-                if dist.is_available() and dist.is_initialized():
+                delta = torch.zeros_like(self.frame_weights)
+                if counted.any():
+                    mu, sigma = self.batch_statistics(losses.detach().double()[counted])
+                    log_factors = (-(losses.detach().double() - mu) * sigma)[:, None].expand_as(frame_ids)
+                    delta.index_add_(0, frame_ids[first], log_factors[first])
+                if dist.is_available() and dist.is_initialized():   # every process, even without counted windows
                     dist.all_reduce(delta)
                 self.frame_weights.mul_(delta.exp())
         per_frame = self.frame_weights[frame_ids] * first
-        window_weights = per_frame.sum(1) / first.sum(1)
+        window_weights = per_frame.sum(1) / first.sum(1).clamp_min(1)
         return (window_weights / window_weights.sum().clamp_min(1e-300)).to(losses.dtype)

@@ -71,7 +71,7 @@ def test_every_supervised_lifting_loss_leaves_missing_joints_out(name):
     model, views, frames = lifting_model(name)
     complete = samples(views, frames)
     batch = with_missing(complete)
-    model.prepare(Loader([batch]))              # statistics fitted on targets with missing joints
+    model.prepare(Loader([batch]))              # the linear lifter fits its statistics on targets with gaps
     assert all(torch.isfinite(b).all() for b in model.buffers() if b.is_floating_point())
     model.train()
     model.start_epoch(0)
@@ -86,6 +86,8 @@ def test_every_supervised_lifting_loss_leaves_missing_joints_out(name):
             with_gaps = model._window_losses(model(batch), batch)["mpjpe"]
             whole = model._window_losses(model(complete), complete)["mpjpe"]
             assert with_gaps[1] == 0 and torch.allclose(with_gaps[2:], whole[2:]) and with_gaps[0] != whole[0]
+            loss = model.losses(model(batch), batch)["mpjpe"]
+            assert torch.isclose(loss, with_gaps[[0, 2, 3, 4, 5]].mean())     # the empty window weighs nothing
         else:                     # a sample without a root-relative target weighs nothing in the batch's loss
             keep = torch.tensor([0, 2, 3, 4, 5])
             kept = subset(batch, keep)

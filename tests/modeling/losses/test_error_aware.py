@@ -59,3 +59,19 @@ def test_weights_are_saved_and_loaded_with_their_size():
     assert torch.equal(fresh[0].frame_weights, trained[0].frame_weights)
     with pytest.raises(RuntimeError, match="reset"):
         ErrorAwareWeights()(torch.ones(2), windows([0, 1]))
+
+
+def test_windows_left_out_weigh_nothing_and_keep_their_frames_weights():
+    weights, reference = ErrorAwareWeights(trim=0.0), ErrorAwareWeights(trim=0.0)
+    weights.reset(12)
+    reference.reset(12)
+    losses = torch.tensor([0.1, 0.1, 0.0, 1.1], dtype=torch.float64)   # window 2 has no target: its 0 is no loss
+    counted = torch.tensor([True, True, False, True])
+    w = weights(losses, windows([0, 3, 6, 9]), counted)
+    expected = reference(losses[counted], windows([0, 3, 9]))
+    assert w[2] == 0 and torch.allclose(w[counted], expected)
+    assert torch.equal(weights.frame_weights[6:9], torch.ones(3, dtype=torch.float64))
+    assert torch.allclose(weights.frame_weights[[0, 1, 2, 3, 4, 5, 9, 10, 11]],
+                          reference.frame_weights[[0, 1, 2, 3, 4, 5, 9, 10, 11]])
+    assert torch.equal(weights(losses, windows([0, 3, 6, 9]), torch.zeros(4, dtype=torch.bool)),
+                       torch.zeros(4, dtype=torch.float64))

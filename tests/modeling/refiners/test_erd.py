@@ -116,6 +116,30 @@ def test_update_root_solves_the_root_again_for_the_refined_pose(update_root):
     assert (residual < 1e-6) if update_root else (residual > 0.05)
 
 
+def test_a_pelvis_missing_from_the_data_is_replaced_by_the_least_squares_root():
+    torch.manual_seed(0)
+    cams, pose = cameras(), person()
+    root = torch.tensor([[100.0, -50.0, 4500.0], [0.0, 0.0, 5200.0], [-300.0, 200.0, 3900.0], [50, 60, 6000.0]],
+                        dtype=torch.float64)
+    pixels = project_camera_frame(cams, pose + root[:, None]) + torch.randn(4, 17, 2, dtype=torch.float64) * 5
+    true_root = ResidualDescent(17, num_stages=2).double()
+    true_root.fit(pixels)
+    for stage in true_root.stages:                      # stages that do something
+        torch.nn.init.normal_(stage[-1].weight, std=0.1)
+    true_root.start_stage(1)
+    true_root.eval()
+    fitted_root = ResidualDescent(17, num_stages=2, root="least_squares").double()
+    fitted_root.load_state_dict(true_root.state_dict())
+    fitted_root.eval()
+    missing = root.clone()
+    missing[2] = float("nan")
+    refined = true_root(pose, pixels, cams, missing)
+    assert torch.isfinite(refined).all()
+    assert torch.allclose(refined[2], fitted_root(pose, pixels, cams)[2])
+    assert torch.allclose(refined[[0, 1, 3]], true_root(pose, pixels, cams, root)[[0, 1, 3]])
+    assert not torch.allclose(refined[2], true_root(pose, pixels, cams, root)[2])
+
+
 def test_bad_settings_are_rejected():
     with pytest.raises(ValueError, match="needs root 'least_squares'"):
         ResidualDescent(17, update_root=True)
