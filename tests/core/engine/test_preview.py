@@ -94,9 +94,14 @@ def test_root_relative_preview_survives_nans_and_checks_shapes():
     nothing = preview_sample(sample, np.full((17, 3), np.nan), absolute=False)
     assert nothing.shape == (CANVAS_SIDE, 3 * CANVAS_SIDE, 3) and not _has(nothing, YELLOW)
     assert not _has(preview_sample(sample, no_root, absolute=False), YELLOW)  # nothing to re-centre on
-    sample["keypoints_3d"] = sample["keypoints_3d"].clone()
-    sample["keypoints_3d"][:, 5] = float("nan")
-    assert preview_sample(sample, target, absolute=False).shape == (CANVAS_SIDE, 3 * CANVAS_SIDE, 3)
+    complete = preview_sample(sample, target, absolute=False)
+    for key in ("keypoints_3d", "keypoints_2d_gt"):                 # a joint missing from the data
+        sample[key] = sample[key].clone()
+        sample[key][..., 5, :] = float("nan")
+    missing = preview_sample(sample, target, absolute=False)
+    assert missing.shape == (CANVAS_SIDE, 3 * CANVAS_SIDE, 3)
+    view = (complete[:, :CANVAS_SIDE] != missing[:, :CANVAS_SIDE]).any(-1)
+    assert view.mean() < 0.005                                       # framed as before, only that joint is gone
     with pytest.raises(ValueError, match="pred_3d must have shape"):
         preview_sample(sample, target[:16], absolute=False)
 
