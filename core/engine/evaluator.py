@@ -11,6 +11,7 @@ from core.engine.checkpoint import unwrap
 from core.engine.distributed import DistContext, gather_in_order
 from core.skeleton import JOINT_NAMES
 from datasets.collate import move_batch
+from modeling.losses.missing import present_joints
 
 logger = logging.getLogger("epipose")
 
@@ -65,7 +66,7 @@ def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
     target = torch.from_numpy(predictions["target_3d"]).double()
     summary = metrics.pose_metrics(
         torch.from_numpy(predictions["pred_3d"]).double(), target,
-        joint_mask=torch.isfinite(target).all(-1),             # joints missing from the data: left out, counted
+        joint_mask=present_joints(target),                    # joints missing from the data: left out, counted
         actions=list(predictions["action"]),
         sequence_ids=list(predictions["sequence"]),
         frame_indices=torch.from_numpy(predictions["frame"]),

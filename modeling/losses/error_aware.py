@@ -71,8 +71,9 @@ class ErrorAwareWeights(nn.Module):
             with torch.no_grad():
                 delta = torch.zeros_like(self.frame_weights)
                 if counted.any():
-                    mu, sigma = self.batch_statistics(losses.detach().double()[counted])
-                    log_factors = (-(losses.detach().double() - mu) * sigma)[:, None].expand_as(frame_ids)
+                    values = losses.detach().double()
+                    mu, sigma = self.batch_statistics(values[counted])
+                    log_factors = (-(values - mu) * sigma)[:, None].expand_as(frame_ids)
                     delta.index_add_(0, frame_ids[first], log_factors[first])
                 if dist.is_available() and dist.is_initialized():   # every process, even without counted windows
                     dist.all_reduce(delta)

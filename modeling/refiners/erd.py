@@ -20,8 +20,8 @@ before it frozen in eval mode. The root r is the true pelvis in the camera frame
 protocol of every number ERD reports; where the data lacks the pelvis, NaN, the least-squares root stands
 in) or the least-squares translation that best re-projects the lifted pose onto the undistorted input 2D
 (``root='least_squares'``, ERD's ``--optim_pelvis``), which needs no 3D ground truth at test time; with
-``update_root`` (ERD's ``--update_pelvis``) it is solved again for the
-current estimate before every stage after the first.
+``update_root`` (ERD's ``--update_pelvis``) it is solved again for the current estimate before every stage
+after the first.
 
 Deviations from the reference code, each deliberate:
 
@@ -43,6 +43,7 @@ from torch import nn
 from core.geometry.projection import pixels_to_normalized, undistort
 from core.registry import REFINERS
 from core.skeleton import ROOT
+from modeling.losses.missing import present_joints
 from modeling.pca import principal_axes
 
 FEATURES = ("delta", "proj", "cat")
@@ -173,7 +174,7 @@ class ResidualDescent(nn.Module):
             if root_true is None:
                 raise ValueError("ERD with root 'gt' needs the true pelvis position")
             root = root_true.to(pose_rel.dtype)
-            missing = ~torch.isfinite(root).all(-1, keepdim=True)     # a pelvis missing from the data
+            missing = ~present_joints(root)[:, None]                  # a pelvis missing from the data
             if missing.any():
                 root = torch.where(missing, least_squares_root(pose_rel, keypoints_2d, cameras), root)
         else:
