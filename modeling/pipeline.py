@@ -732,9 +732,13 @@ def _build_lifting_pipeline(cfg) -> Pipeline:
         if cfg.DATASETS.NAME == "synthetic" and cfg.DATASETS.SYNTHETIC.RIG != "h36m_ring":
             raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' learns one fixed rig (it never sees "
                                       "the cameras): set DATASETS.SYNTHETIC.RIG h36m_ring")
+        for key in ("TRANSFORMER_DROPOUT", "PROJECTION_DROPOUT"):
+            if not 0.0 <= lf[key] < 1.0:
+                raise PipelineConfigError(f"MODEL.LIFTER.{key} must be a dropout probability in [0, 1), got {lf[key]}")
         try:
             lifter = lifter_cls(num_frames=frames, num_views=lf.NUM_VIEWS, num_joints=joints,
-                                centre_frame=lf.SELF_SUPERVISED, features=lf.LEVEL_DIM, drop_path_rate=lf.DROP_PATH)
+                                centre_frame=lf.SELF_SUPERVISED, features=lf.LEVEL_DIM, drop_path_rate=lf.DROP_PATH,
+                                dropout=lf.TRANSFORMER_DROPOUT, projection_dropout=lf.PROJECTION_DROPOUT)
         except ValueError as err:
             raise PipelineConfigError(f"MODEL.LIFTER / DATASETS.FRAMES: {err}") from None
         return MultiViewLiftingPipeline(lifter, self_supervised=lf.SELF_SUPERVISED, loss_weight=lf.LOSS_W,
