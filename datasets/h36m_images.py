@@ -199,6 +199,11 @@ def read_learnable_triangulation_labels(path, undistorted: bool = False) -> Fram
             or not {"R", "t", "K", "dist"} <= set(cams.dtype.names):
         raise DatasetError(f"{path}: 'cameras' must be a structured array (subjects, cameras) = "
                            f"({len(subject_names)}, {num_views}) with fields R, t, K, dist")
+    try:   # a damaged dtype can list a field that it cannot read
+        table = {name: np.asarray(table[name]) for name in fields}
+        cams = {name: np.asarray(cams[name]) for name in ("R", "t", "K", "dist")}
+    except (ValueError, KeyError, TypeError, IndexError) as err:
+        raise DatasetError(f"{path}: the fields of 'table' or 'cameras' cannot be read ({err})") from None
     if table["keypoints"].shape[1:] != (NUM_JOINTS, 3) or table["bbox_by_camera_tlbr"].shape[1:] != (num_views, 4):
         raise DatasetError(f"{path}: table keypoints must be ({NUM_JOINTS}, 3) and boxes ({num_views}, 4) per row")
     if not np.isfinite(table["keypoints"]).all():

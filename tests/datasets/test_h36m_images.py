@@ -275,3 +275,12 @@ def test_damaged_annotation_files_end_in_dataset_errors(tmp_path, toolbox, learn
             pass
 
     check()
+
+
+def test_a_table_dtype_with_an_unreadable_field_is_a_dataset_error(tmp_path, learnable):
+    # found by the fuzz test above: one byte of the pickled dtype makes 'subject_idx' listed but unreadable
+    valid = learnable[1].read_bytes()
+    path = tmp_path / "labels.npy"
+    path.write_bytes(valid[:1704] + b"K" + valid[1705:])
+    with pytest.raises(DatasetError, match="fields of 'table' or 'cameras' cannot be read"):
+        read_learnable_triangulation_labels(path)
