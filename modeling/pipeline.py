@@ -653,6 +653,10 @@ def _build_image_pipeline(cfg) -> ImagePipeline:
 def build_pipeline(cfg) -> Pipeline:
     """Compose the configured pieces; unknown names fail listing the registered ones."""
     m = cfg.MODEL
+    for key in ("LIFTER.DROPOUT", "LIFTER.TRANSFORMER_DROPOUT", "LIFTER.PROJECTION_DROPOUT", "REFINER.DROPOUT"):
+        node, name = key.split(".")
+        if not 0.0 <= m[node][name] < 1.0:
+            raise PipelineConfigError(f"MODEL.{key} must be a dropout probability in [0, 1), got {m[node][name]}")
     if cfg.TEST.FLIP and (m.LIFTER.NAME == "none" or m.BACKBONE.NAME != "none"):
         raise PipelineConfigError("TEST.FLIP is implemented for the screen-coordinate lifters (poseformer, esmformer), "
                                   "not for triangulation or image pipelines")
@@ -732,9 +736,6 @@ def _build_lifting_pipeline(cfg) -> Pipeline:
         if cfg.DATASETS.NAME == "synthetic" and cfg.DATASETS.SYNTHETIC.RIG != "h36m_ring":
             raise PipelineConfigError(f"MODEL.LIFTER.NAME '{m.LIFTER.NAME}' learns one fixed rig (it never sees "
                                       "the cameras): set DATASETS.SYNTHETIC.RIG h36m_ring")
-        for key in ("TRANSFORMER_DROPOUT", "PROJECTION_DROPOUT"):
-            if not 0.0 <= lf[key] < 1.0:
-                raise PipelineConfigError(f"MODEL.LIFTER.{key} must be a dropout probability in [0, 1), got {lf[key]}")
         try:
             lifter = lifter_cls(num_frames=frames, num_views=lf.NUM_VIEWS, num_joints=joints,
                                 centre_frame=lf.SELF_SUPERVISED, features=lf.LEVEL_DIM, drop_path_rate=lf.DROP_PATH,
