@@ -140,7 +140,7 @@ def _people_array(people: Sequence[Sequence[float]], source: str) -> np.ndarray:
         raise KeypointFormatError(f"{source}: keypoints must be lists of numbers (x, y, confidence)") from None
     if array.ndim != 2 or array.shape[1] % 3:
         raise KeypointFormatError(f"{source}: expected (x, y, confidence) triplets per person, got people of "
-                                  f"{[len(p) for p in people]} values")
+                                  f"{[len(p) if isinstance(p, (list, tuple)) else p for p in people]} values")
     return array.reshape(len(array), -1, 3)
 
 

@@ -88,6 +88,9 @@ def test_bad_openpose_files_are_named(tmp_path):
     (folder / "cam_1_keypoints.json").write_text(json.dumps({"people": [{"pose": []}]}))
     with pytest.raises(KeypointFormatError, match="expected OpenPose output"):
         read_openpose_folder(folder)
+    (folder / "cam_1_keypoints.json").write_text(json.dumps({"people": [{"pose_keypoints_2d": None}]}))
+    with pytest.raises(KeypointFormatError, match=r"triplets per person, got people of \[None\] values"):
+        read_openpose_folder(folder)                                 # found by the fuzz test
     with pytest.raises(KeypointFormatError, match="does not exist"):
         read_openpose_folder(tmp_path / "nowhere")
 
