@@ -34,3 +34,22 @@ def test_esmformer_schedule_halves_every_fifth_epoch_and_amsgrad_is_adam():
     expected = [0.95 ** (e - e // 5) * 0.5 ** (e // 5) for e in range(11)]
     assert rates == pytest.approx(expected)
     assert rates[5] == pytest.approx(0.95 ** 4 * 0.5)
+
+
+@pytest.mark.parametrize("name", ["adam", "amsgrad", "adamw"])
+def test_adam_variants_are_fused_and_update_like_the_per_tensor_loop(name):
+    torch.manual_seed(0)
+    start = [torch.randn(5, 3), torch.randn(7)]
+    fused = [torch.nn.Parameter(p.clone()) for p in start]
+    plain = [torch.nn.Parameter(p.clone()) for p in start]
+    opt = build_optimizer(fused, name, 0.01, weight_decay=0.1)
+    reference = type(opt)(plain, lr=0.01, weight_decay=0.1, amsgrad=name == "amsgrad", foreach=False)
+    assert opt.param_groups[0]["fused"]
+    for _ in range(3):
+        grads = [torch.randn_like(p) for p in start]
+        for params, optimizer in ((fused, opt), (plain, reference)):
+            for p, g in zip(params, grads):
+                p.grad = g.clone()
+            optimizer.step()
+    for a, b in zip(fused, plain):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from modeling.lifters.esmformer import ESMformer, RelativeAttention
+from modeling.lifters.esmformer import ESMformer, MultiViewFusion, RelativeAttention
 
 
 def test_sizes_follow_the_reference():
@@ -32,6 +32,17 @@ def test_relative_attention_subtracts_the_attended_values_from_the_convolved_que
     out = torch.cat([q[..., h] - torch.softmax(q[..., h] @ k[..., h].transpose(1, 2) / 3 ** 0.5, -1) @ v[..., h]
                      for h in heads], -1)
     assert torch.allclose(attention(x), attention.proj(out), atol=1e-6)
+
+
+def test_view_fusion_mixes_the_views_by_convolution_and_adds_their_sum():
+    torch.manual_seed(2)
+    fusion = MultiViewFusion(3, 8).train()
+    views = torch.randn(4, 3, 9, 8, requires_grad=True)
+    expected = fusion.norm(fusion.mix_norm(fusion.mix(views)[:, 0]) + views.sum(1))   # the layers as written
+    out = fusion(views)                                    # computed with the convolution in channels-last order
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    out.square().sum().backward()
+    assert torch.isfinite(views.grad).all() and fusion.mix[1].weight.grad.abs().sum() > 0
 
 
 def test_bad_settings_and_inputs_are_rejected():
