@@ -31,7 +31,10 @@ _C.MODEL.BACKBONE.WEIGHTS = ""       # with MODEL.LIFTER: checkpoint of a traine
                                      # fusion) whose 2D the lifter takes
 _C.MODEL.BACKBONE.FREEZE = False     # with MODEL.LIFTER: keep the backbone and fusion fixed (no heatmap loss)
 _C.MODEL.BACKBONE.HEATMAP_SIGMA = 2.0  # std of the Gaussian target heatmaps, heatmap pixels
-_C.MODEL.BACKBONE.DECODE = "argmax"  # heatmap -> 2D: argmax (quarter-pixel refinement), argmax_taylor, soft_argmax
+_C.MODEL.BACKBONE.DECODE = "argmax"  # heatmap -> 2D: argmax (quarter-pixel refinement), argmax_taylor, soft_argmax,
+                                     # centre_of_mass (argmax + centre of mass of a window: Epipolar Transformers)
+_C.MODEL.BACKBONE.DECODE_RADIUS = 8  # centre_of_mass: the window is (2r + 1)^2 heatmap pixels around the argmax (the
+                                     # reference's KEYPOINT.SIGMA: 8 at 64 x 64 heatmaps, 12 at 96 x 96)
 # Inverse temperature of the soft-argmax (and of the algebraic head). Learnable triangulation uses 100 on its own
 # heatmaps; on peak-1 Gaussians of sigma 2 that snaps to whole pixels, 20 keeps sub-pixel accuracy.
 _C.MODEL.BACKBONE.SOFT_ARGMAX_BETA = 20.0
@@ -44,14 +47,26 @@ _C.MODEL.FUSION.SIMILARITY = "dot"   # dot or cosine
 _C.MODEL.FUSION.SOURCES = "nearest"  # nearest, knn (K nearest) or all other views
 _C.MODEL.FUSION.K = 2                # number of source views for knn
 _C.MODEL.FUSION.AGGREGATION = "mean"  # several sources: mean or learned weights
+_C.MODEL.FUSION.RESIDUAL = "reference"  # reference: features + merged + BN0(z(merged)) (He et al.'s ZRESIDUAL: the
+                                        # attended features enter ungated); gated: features + BN0(z(merged)) (the
+                                        # identity at initialisation, for inserting the layer into a trained backbone)
 
 _C.MODEL.HEAD = CN()
 _C.MODEL.HEAD.NAME = "none"          # registry HEADS: dlt (triangulation of the 2D keypoints of all views)
 _C.MODEL.HEAD.CONFIDENCE_WEIGHTED = False  # weight each view's DLT rows by its 2D confidence
 _C.MODEL.HEAD.MIN_CONFIDENCE = 0.0   # views whose 2D confidence is below this are dropped
+_C.MODEL.HEAD.CONFIDENCE_FALLBACK = 0.0  # dlt, ransac: where fewer than 2 views pass MIN_CONFIDENCE, lower it for
+                                         # that joint in steps of this until 2 do (0 = off: the joint is NaN;
+                                         # Epipolar Transformers' pymvg triangulation: 0.05)
 _C.MODEL.HEAD.INLIER_THRESHOLD_PX = 15.0  # ransac: inlier reprojection error, pixels of the 2D input (crop pixels
                                          # in image pipelines; 15 is Iskakov et al.'s value for 384 px crops)
-_C.MODEL.HEAD.LOSS_3D_WEIGHT = 0.0   # image pipelines: weight of the 3D loss (mean joint error, m) besides heatmaps
+_C.MODEL.HEAD.LOSS_3D_WEIGHT = 0.0   # image pipelines: weight of the 3D loss besides heatmaps (algebraic: must be > 0)
+_C.MODEL.HEAD.LOSS_3D = "mean_error"  # mean_error (mean joint error, m) or smooth_mse (learnable triangulation's
+                                      # MSESmooth on the world 3D in cm: squared errors above the threshold grow as
+                                      # their 0.1th power)
+_C.MODEL.HEAD.SMOOTH_MSE_THRESHOLD = 400.0  # smooth_mse: cm^2 (learnable triangulation: 400)
+_C.MODEL.HEAD.HEATMAP_LOSS_WEIGHT = 1.0  # image pipelines: weight of the heatmap MSE (learnable triangulation's
+                                         # algebraic model: 0, a 3D loss alone)
 
 _C.MODEL.LIFTER = CN()
 _C.MODEL.LIFTER.NAME = "none"        # registry LIFTERS: linear (Martinez et al. 2017), poseformer (Zheng et al. 2021),
@@ -134,6 +149,8 @@ _C.DATASETS.SYNTHETIC.NUM_CAMERAS = 4                # cameras of a random rig (
 _C.DATASETS.SYNTHETIC.IMAGE_SIZE = 256               # rendered crop side, pixels
 _C.DATASETS.SYNTHETIC.CROP_SCALE = 1.25              # crop side = CROP_SCALE x the larger side of the 2D box
 _C.DATASETS.SYNTHETIC.CACHE_DIR = ""                 # images mode: cache rendered crops in an HDF5 file here
+_C.DATASETS.SYNTHETIC.BODY_PER_SEQUENCE = False      # a new procedural body per training sequence (test: per subject)
+_C.DATASETS.SYNTHETIC.OCCLUDERS = 0                  # occluders per sequence (poles, boxes, people) before a camera
 _C.DATASETS.SYNTHETIC.NOISE = CN()                   # detector-like noise on the 2D keypoints (keypoints mode)
 _C.DATASETS.SYNTHETIC.NOISE.JITTER_PX = 3.0          # std of the Gaussian jitter of visible joints, pixels
 _C.DATASETS.SYNTHETIC.NOISE.TEMPORAL_CORRELATION = 0.7   # AR(1) coefficient of the jitter along time
@@ -190,6 +207,9 @@ _C.TEST = CN()
 _C.TEST.BATCH_SIZE = 256
 _C.TEST.SAVE_PREDICTIONS = True      # write predictions.npz beside metrics.json
 _C.TEST.FLIP = False                 # screen-coordinate lifters: average with the mirrored input's mirrored-back output
+_C.TEST.GT_3D = "mocap"              # the 3D truth of absolute pipelines: mocap (the dataset's 3D joints) or
+                                     # triangulated (the DLT of the ground-truth 2D of all views: Epipolar
+                                     # Transformers' REAL3D, behind its published numbers)
 _C.TEST.JDR_THRESHOLD = 0.05         # image pipelines: a 2D joint is detected within this fraction of the crop
                                      # width (0.05: the reference's half head size, head = crop width / 10)
 

@@ -5,6 +5,19 @@ repeat (plus optional BVH clips): the 3D motion (``motion.py``), a camera rig (`
 exact 2D projections in every view, joint visibility from the renderer's depth test
 (``render.joint_visibility``) and detector-like noisy 2D with confidences (``noise.py``).
 
+Two options (both off by default, which leaves the world exactly as it was):
+
+- ``DATASETS.SYNTHETIC.BODY_PER_SEQUENCE``: every sequence of the training split moves a body of its
+  own (``motion.make_sequence_body``, from the sequence name and the seed), so the training set has
+  subjects x actions x SEQUENCES_PER_ACTION distinct bodies; the validation and test subjects keep
+  their fixed per-subject bodies (``motion.make_body``).
+- ``DATASETS.SYNTHETIC.OCCLUDERS``: that many occluders per sequence (``make_occluders``; test
+  sequences too): poles, boxes and other people (acting in place), each standing between one
+  random camera and the person, clear of the person, so it hides part of the person in that view
+  while the other views see it. They are drawn in the crops, hide joints in ``visibility`` (and so
+  ``confidence_2d`` in images mode and the detector noise of occluded joints in keypoints mode);
+  the crop box still frames the person alone.
+
 ``SyntheticMultiView`` turns it into samples: the windowed keypoint samples of ``datasets.sequences``
 (their keys are listed there), whose 2D input is the noisy detections of the full image in keypoints
 mode. In images mode a sample also holds ``images`` (V,3,S,S) float32, ImageNet-normalised RGB crops;
@@ -17,12 +30,13 @@ once, atomically, when ``cache_dir`` is set. The detector noise is drawn once pe
 world is built (deterministic from the seed), so every epoch sees the same noisy 2D, as a fixed set
 of detections (e.g. CPN keypoints of Human3.6M) would be.
 """
+import colorsys
 import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -39,7 +53,7 @@ from datasets.images import to_image_tensor
 from datasets.synthetic import motion, rigs
 from datasets.synthetic.noise import DetectorNoise, apply_detector_noise
 from datasets.synthetic.render import joint_visibility, random_backgrounds, render_capsules
-from datasets.synthetic.seeding import stable_seed
+from datasets.synthetic.seeding import seeded_rng, stable_seed
 
 logger = logging.getLogger("epipose")
 
@@ -48,10 +62,17 @@ LOOK = 2
 MODES = ("keypoints", "images")
 RIGS = ("h36m_ring", "random")
 CLIP_SUBJECT = "mocap"
+OCCLUDER_KINDS = ("pole", "box", "person")
+# WorldSpec fields added after caches existed: left out of the cache key at their defaults (same images).
+_LATER_SPEC_DEFAULTS = {"body_per_sequence": False, "occluders": 0}
 
 
 @dataclass
 class WorldSpec:
+    """What the world holds. ``body_per_sequence``: every sequence gets a body of its own
+    (``motion.make_sequence_body``) instead of its subject's; ``world_spec_from_config`` sets it for the
+    training split only, so the test subjects keep their fixed bodies. ``occluders``: occluding objects
+    per sequence (``make_occluders``)."""
     subjects: Sequence[str]
     actions: Sequence[str]
     sequences_per_action: int = 1
@@ -62,13 +83,157 @@ class WorldSpec:
     seed: int = 0
     motion_files: Sequence[str] = ()
     noise: DetectorNoise = field(default_factory=DetectorNoise)
+    body_per_sequence: bool = False
+    occluders: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class Occluder:
+    """An object of the scene besides the person, drawn by the same capsule renderer: ``points_mm`` (T, K, 3)
+    world points per frame, ``part_joints`` (P, 2) pairs of indices into them, ``part_radius_mm`` (P,) and
+    ``part_colour`` (P, 3) RGB in 0..1 (float32, as ``Body.part_arrays``); ``kind`` one of ``OCCLUDER_KINDS``,
+    ``camera`` the view it was placed in front of, ``body`` the occluding person's (kind "person")."""
+    kind: str
+    camera: int
+    points_mm: np.ndarray
+    part_joints: np.ndarray
+    part_radius_mm: np.ndarray
+    part_colour: np.ndarray
+    body: Optional["motion.Body"] = None
 
 
 @dataclass
 class SyntheticSequence(KeypointSequence):
-    """A take of the synthetic world: a ``KeypointSequence`` (noisy 2D as the input) and the body that
-    moves in it (for rendering)."""
+    """A take of the synthetic world: a ``KeypointSequence`` (noisy 2D as the input), the body that
+    moves in it and the occluders around it (for rendering)."""
     body: "motion.Body" = None
+    occluders: Tuple[Occluder, ...] = ()
+
+    def scene_points(self, frames) -> np.ndarray:
+        """(..., N, 3) world mm of the whole scene at ``frames`` (an index, slice or index array): the body's
+        surface points (its 17 joints first), then each occluder's points; ``scene_parts`` indexes them."""
+        return scene_points(self.body, self.keypoints_3d[frames], self.occluders, frames)
+
+    def scene_parts(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The parts of the body and the occluders, as ``Body.part_arrays`` gives them, into ``scene_points``."""
+        return scene_parts(self.body, self.occluders)
+
+
+def scene_points(body: "motion.Body", joints_mm: np.ndarray, occluders: Sequence[Occluder] = (),
+                 frames=slice(None)) -> np.ndarray:
+    """The body's surface points from ``joints_mm`` (..., 17, 3), followed by the occluders' points at ``frames``."""
+    surface = body.surface_points(joints_mm)
+    if not occluders:
+        return surface
+    return np.concatenate([surface] + [o.points_mm[frames] for o in occluders], axis=-2)
+
+
+def scene_parts(body: "motion.Body", occluders: Sequence[Occluder] = ()) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(P, 2) int64 point pairs, (P,) radii mm and (P, 3) colours of the body and then each occluder."""
+    part_joints, radius, colour = body.part_arrays()
+    if not occluders:
+        return part_joints, radius, colour
+    offsets = NUM_JOINTS + len(motion.LANDMARK_NAMES) + np.cumsum([0] + [o.points_mm.shape[1] for o in occluders])
+    return (np.concatenate([part_joints] + [o.part_joints + k for o, k in zip(occluders, offsets)]),
+            np.concatenate([radius] + [o.part_radius_mm for o in occluders]),
+            np.concatenate([colour] + [o.part_colour for o in occluders]))
+
+
+# ----- occluders ---------------------------------------------------------------------------------
+_OCCLUDER_ACTIONS = tuple(a for a in motion.ACTIONS if a != "walk")  # in place: a walker would roam across the person
+_PERSON_CLEARANCE_MM = 100.0   # gap between an occluder and the person, along the direction to the camera
+_CAMERA_CLEARANCE_MM = 1000.0  # horizontal gap between an occluder and the camera it stands in front of
+_MIN_DEPTH_MM = 300.0          # an occluder's surface stays this far in front of every camera
+_PLACEMENT_SPREAD_MM = 800.0   # how much nearer the camera than the closest clear spot an occluder may stand
+# sideways offset of an occluder (either side), as seen at the person's distance: people stand off-centre, so
+# that they hide one side of the person rather than all of it
+_LATERAL_MM = {"pole": (0.0, 300.0), "box": (0.0, 300.0), "person": (250.0, 550.0)}
+
+
+def _occluder_shape(kind: str, rng: np.random.Generator, num_frames: int, fps: float, name: str, seed: int):
+    """One occluder in a local frame (x towards the camera, y sideways, z up; centred on x = y = 0): points
+    (T, K, 3), part pairs, radii, colours and the occluding person's body (or None)."""
+    def colour(hue=None, saturation=(0.0, 0.8), value=(0.3, 0.95)):
+        return colorsys.hsv_to_rgb(rng.uniform() if hue is None else rng.uniform(*hue), rng.uniform(*saturation),
+                                   rng.uniform(*value))
+    body = None
+    if kind == "pole":  # a tall thin vertical capsule standing on the floor
+        radius, height = rng.uniform(50.0, 110.0), rng.uniform(1900.0, 2600.0)
+        points = np.array([[0.0, 0.0, radius], [0.0, 0.0, height - radius]])
+        parts, radii, colours = [(0, 1)], [radius], [colour()]
+    elif kind == "box":  # a stack of two fat horizontal capsules across the line of sight (crates, bales)
+        radius, half_width = rng.uniform(200.0, 320.0), rng.uniform(200.0, 450.0)
+        tint = colour((0.05, 0.12), (0.35, 0.7), (0.35, 0.8)) if rng.uniform() < 0.6 else colour()
+        points = np.array([[0.0, -half_width, radius], [0.0, half_width, radius],
+                           [0.0, -half_width, 2.7 * radius], [0.0, half_width, 2.7 * radius]])
+        parts, radii, colours = [(0, 1), (2, 3)], [radius, radius], [tint, tint]
+    else:  # another person, acting in place
+        body = motion.make_sequence_body(name, seed)
+        action = _OCCLUDER_ACTIONS[rng.integers(len(_OCCLUDER_ACTIONS))]
+        joints = motion.generate_sequence(body, action, num_frames, fps=fps, seed=stable_seed(seed, name))
+        joints[..., :2] -= joints[:, 0, :2].mean(axis=0)
+        points = body.surface_points(joints)
+        parts, radii, colours = body.part_arrays()
+        return points, parts, radii, colours, body
+    return (np.broadcast_to(points, (num_frames,) + points.shape), np.array(parts, dtype=np.int64),
+            np.array(radii, dtype=np.float32), np.array(colours, dtype=np.float32), body)
+
+
+def make_occluders(name: str, surface_mm: np.ndarray, part_radius_mm: np.ndarray, cameras: Cameras, count: int,
+                   seed: int, fps: float = 50.0) -> Tuple[Occluder, ...]:
+    """``count`` occluders of the sequence ``name``, deterministic from ``name`` and the world ``seed``.
+
+    Each is a pole (a capsule 1.9-2.6 m tall, 50-110 mm thick), a box (approximated by two stacked
+    horizontal capsules of radius 200-320 mm across the line of sight: 0.8-1.5 m wide, 0.7-1.2 m high)
+    or another person (``motion.make_sequence_body`` acting one of the in-place actions, so it moves),
+    equally likely. It stands on the floor in front of a random camera, near the horizontal segment
+    from that camera to the person's mean pelvis position (offset sideways by ``_LATERAL_MM`` at the
+    person's distance: up to 0.3 m for poles and boxes, 0.25-0.55 m for people), beyond a vertical
+    plane across that segment that clears the person's surface (``surface_mm`` (T, N, 3) and its parts'
+    ``part_radius_mm``) in every frame by ``_PERSON_CLEARANCE_MM``. So it never intersects the person,
+    and it hides part of the person in that view while the views from other directions see past it.
+    It keeps ``_CAMERA_CLEARANCE_MM`` from its camera and ``_MIN_DEPTH_MM`` in front of every camera;
+    when the drawn camera leaves no such spot, the others are tried in turn (an occluder that fits
+    none is left out: on the h36m ring there is always room). Vectorised over frames and points; the
+    only loops are over the occluders and, rarely, the cameras.
+    """
+    rng = seeded_rng("occluders", seed, name)
+    R, t = cameras.R.numpy(), cameras.t.numpy()
+    centres = cameras.centers.numpy()
+    mean_xy = surface_mm[:, 0, :2].mean(axis=0)
+    person_xy = surface_mm[..., :2].reshape(-1, 2) - mean_xy
+    person_radius = float(np.max(part_radius_mm))
+    occluders = []
+    for k in range(count):  # a loop over the few occluders
+        kind = OCCLUDER_KINDS[rng.integers(len(OCCLUDER_KINDS))]
+        local, parts, radii, colours, body = _occluder_shape(kind, rng, len(surface_mm), fps, f"{name}/occluder{k}",
+                                                             seed)
+        extent = float(np.max(radii))
+        first = int(rng.integers(len(cameras)))
+        for camera in [first] + [int(c) for c in rng.permutation(len(cameras)) if c != first]:
+            towards = centres[camera, :2] - mean_xy
+            distance = float(np.linalg.norm(towards))
+            if distance < 1.0:
+                continue
+            u = towards / distance
+            w = np.array([-u[1], u[0]])
+            reach = float((person_xy @ u).max()) + person_radius  # the person's extent towards the camera
+            nearest = reach + _PERSON_CLEARANCE_MM - (float(local[..., 0].min()) - extent)
+            farthest = distance - _CAMERA_CLEARANCE_MM - (float(local[..., 0].max()) + extent)
+            if farthest < nearest:
+                continue
+            along = nearest + rng.uniform() * min(farthest - nearest, _PLACEMENT_SPREAD_MM)
+            side = 1.0 if rng.uniform() < 0.5 else -1.0
+            sideways = side * rng.uniform(*_LATERAL_MM[kind]) * (distance - along) / distance
+            anchor = mean_xy + along * u + sideways * w
+            points = np.concatenate([anchor + local[..., :1] * u + local[..., 1:2] * w, local[..., 2:]], axis=-1)
+            depth = np.einsum("vj,tkj->vtk", R[:, 2], points) + t[:, None, None, 2]  # (V, T, K) camera z
+            if depth.min() - extent >= _MIN_DEPTH_MM:
+                occluders.append(Occluder(kind, camera, points, parts, radii, colours, body))
+                break
+        else:
+            logger.debug("synthetic sequence %s: no camera leaves room for occluder %d (%s)", name, k, kind)
+    return tuple(occluders)
 
 
 class SyntheticWorld:
@@ -79,11 +244,12 @@ class SyntheticWorld:
         self._check(spec)
         self.sequences: List[SyntheticSequence] = []
         for subject in spec.subjects:
-            body = motion.make_body(subject, spec.seed)
+            subject_body = motion.make_body(subject, spec.seed)
             for action in spec.actions:
                 for repeat in range(spec.sequences_per_action):
                     name = f"{subject}/{action}/{repeat}"
                     seed = stable_seed(spec.seed, name)
+                    body = motion.make_sequence_body(name, spec.seed) if spec.body_per_sequence else subject_body
                     points = motion.generate_sequence(body, action, spec.frames_per_sequence, fps=spec.fps, seed=seed)
                     self.sequences.append(self._observe(name, subject, action, body, points, seed))
         for path in spec.motion_files:
@@ -92,7 +258,8 @@ class SyntheticWorld:
             action = Path(path).stem.replace("_", "-")
             name = f"{CLIP_SUBJECT}/{action}/0"
             points = self._load_clip(path, spec.fps)
-            body = motion.make_body(CLIP_SUBJECT, spec.seed)
+            body = motion.make_sequence_body(name, spec.seed) if spec.body_per_sequence else \
+                motion.make_body(CLIP_SUBJECT, spec.seed)
             self.sequences.append(self._observe(name, CLIP_SUBJECT, action, body, points,
                                                 stable_seed(spec.seed, name)))
         if not self.sequences:
@@ -112,6 +279,11 @@ class SyntheticWorld:
         if spec.frames_per_sequence < 1 or spec.sequences_per_action < 0 or spec.fps <= 0:
             raise DatasetError("DATASETS.SYNTHETIC: FRAMES_PER_SEQUENCE and FPS must be positive and "
                                "SEQUENCES_PER_ACTION non-negative")
+        _check_body_per_sequence(spec.body_per_sequence)
+        if isinstance(spec.occluders, (bool, np.bool_)) or not isinstance(spec.occluders, (int, np.integer)) \
+                or spec.occluders < 0:
+            raise DatasetError(f"DATASETS.SYNTHETIC.OCCLUDERS must be a non-negative integer (occluding objects per "
+                               f"sequence; 0: none), got {spec.occluders!r}")
 
     @staticmethod
     def _load_clip(path: str, fps: float) -> np.ndarray:
@@ -137,6 +309,11 @@ class SyntheticWorld:
         cameras = self._rig(seed)
         num_frames, num_views = len(points), len(cameras)
         surface = body.surface_points(points)                      # T, P, 3: joints, then landmarks
+        occluders = make_occluders(name, surface, body.part_arrays()[1], cameras, self.spec.occluders,
+                                   self.spec.seed, self.spec.fps) if self.spec.occluders else ()
+        if occluders:                                              # then the occluders' points
+            surface = np.concatenate([surface] + [o.points_mm for o in occluders], axis=1)
+        part_joints, radius, _ = scene_parts(body, occluders)
         num_points = surface.shape[1]
         world = torch.from_numpy(surface).to(cameras.dtype).reshape(1, -1, 3).expand(num_views, -1, -1)
         pixels = cameras.project(world).reshape(num_views, num_frames, num_points, 2)
@@ -147,22 +324,21 @@ class SyntheticWorld:
         pixels = pixels.transpose(0, 1).numpy()                   # T, V, P, 2
         depth = depth.transpose(0, 1).numpy()                      # T, V, P
         focal = cameras.focal_lengths.mean(-1).numpy()             # V
-        part_joints, radius, _ = body.part_arrays()
-        visibility = np.zeros((num_frames, num_views, num_points), dtype=bool)
+        visibility = np.zeros((num_frames, num_views, NUM_JOINTS), dtype=bool)
         sizes = cameras.image_size.numpy()
         for size in np.unique(sizes, axis=0):  # one call per distinct image size (usually one)
             views = np.flatnonzero((sizes == size).all(-1))
             visibility[:, views] = joint_visibility(
                 pixels[:, views].reshape(-1, num_points, 2), depth[:, views].reshape(-1, num_points),
                 np.broadcast_to(focal[views], (num_frames, len(views))).reshape(-1), part_joints, radius,
-                tuple(size)).reshape(num_frames, len(views), num_points)
-        pixels, visibility = pixels[:, :, :NUM_JOINTS], visibility[:, :, :NUM_JOINTS]
+                tuple(size), num_queried=NUM_JOINTS).reshape(num_frames, len(views), NUM_JOINTS)
+        pixels = pixels[:, :, :NUM_JOINTS]
         rng = np.random.default_rng(stable_seed(seed, "noise"))
         noisy, confidence = apply_detector_noise(pixels, visibility, self.spec.noise, rng)
         return SyntheticSequence(name=name, subject=subject, action=action, keypoints_3d=points.astype(np.float32),
                                  cameras=cameras, keypoints_2d=noisy.astype(np.float32),
                                  keypoints_2d_gt=pixels.astype(np.float32), confidence_2d=confidence.astype(np.float32),
-                                 visibility=visibility, body=body)
+                                 visibility=visibility, body=body, occluders=occluders)
 
 
 class SyntheticMultiView(SequenceSamples):
@@ -236,18 +412,21 @@ class SyntheticMultiView(SequenceSamples):
     def render(self, seq: SyntheticSequence, frame: int, crop_cameras: Cameras, seed: int, views) -> np.ndarray:
         """(V, S, S, 3) uint8 RGB crops of one frame."""
         rng = np.random.default_rng(seed)
-        surface = torch.from_numpy(seq.body.surface_points(seq.keypoints_3d[frame]))
+        surface = torch.from_numpy(seq.scene_points(frame))  # the body, then the occluders
         points = surface.to(crop_cameras.dtype).expand(len(crop_cameras), -1, -1)
         pixels = crop_cameras.project(points).numpy()
         depth = crop_cameras.world_to_camera(points)[..., 2].numpy()
         focal = crop_cameras.focal_lengths.mean(-1).numpy()
-        part_joints, radius, color = seq.body.part_arrays()
+        part_joints, radius, color = seq.scene_parts()
         background = random_backgrounds(rng, len(crop_cameras), self.image_size, self.image_size)
         images, _ = render_capsules(pixels, depth, focal, part_joints, radius, color, background, rng=rng)
         return images
 
     def _cache_key(self) -> str:
         spec = asdict(self.world.spec)
+        for key, default in _LATER_SPEC_DEFAULTS.items():
+            if spec[key] == default:
+                del spec[key]
         spec.update(image_size=self.image_size, crop_scale=self.crop_scale, frames=len(self.seq_index), look=LOOK,
                     first_frames=self.frame_index[:4].tolist())
         return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -300,8 +479,16 @@ class SyntheticMultiView(SequenceSamples):
         return self._cache[frame_sample][views]
 
 
+def _check_body_per_sequence(value) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise DatasetError(f"DATASETS.SYNTHETIC.BODY_PER_SEQUENCE must be True or False, got {value!r}")
+
+
 def world_spec_from_config(cfg, split: str) -> WorldSpec:
+    """The world of ``split``; ``BODY_PER_SEQUENCE`` applies to the training split only (validation and test
+    subjects keep their fixed per-subject bodies, unseen in training)."""
     s = cfg.DATASETS.SYNTHETIC
+    _check_body_per_sequence(s.BODY_PER_SEQUENCE)
     n = s.NOISE
     subjects = subjects_of_split(cfg, split, s.TRAIN_SUBJECTS, s.TEST_SUBJECTS, "DATASETS.SYNTHETIC")
     if s.MOTION_FILES_SPLIT not in ("train", "test", "both"):
@@ -317,7 +504,8 @@ def world_spec_from_config(cfg, split: str) -> WorldSpec:
     return WorldSpec(subjects=list(subjects), actions=list(s.ACTIONS) or list(motion.ACTIONS),
                      sequences_per_action=s.SEQUENCES_PER_ACTION, frames_per_sequence=s.FRAMES_PER_SEQUENCE,
                      fps=float(s.FPS), rig=s.RIG, num_cameras=s.NUM_CAMERAS, seed=s.SEED, motion_files=list(clips),
-                     noise=noise)
+                     noise=noise, body_per_sequence=bool(s.BODY_PER_SEQUENCE) and split == "train",
+                     occluders=s.OCCLUDERS)
 
 
 @DATASETS.register("synthetic")

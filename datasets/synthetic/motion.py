@@ -13,6 +13,10 @@ exactly known 3D poses.
   from the joints: a nose and a hair cap on the head and the toes of both feet. Like a real person
   the body is left-right symmetric in shape and colour; these cues tell its front from its back,
   and so its left from its right, in a single image.
+- ``make_sequence_body(name, seed)``: a body of its own for one sequence (``DATASETS.SYNTHETIC.
+  BODY_PER_SEQUENCE``; named after the sequence, e.g. ``"S1/walk/0"``), from its own random streams
+  and with a wider spread than the subjects' (bone proportions, girth, colours off the fixed lists);
+  also the bodies of the occluding people of ``datasets.synthetic.dataset``.
 - ``forward_kinematics(body, joint_angles_rad, root_positions_mm)``: local joint rotations -> joint
   positions, vectorised over frames (one step per joint of the tree, ``tree_forward_kinematics``).
 - ``generate_sequence(body, action, num_frames, fps, seed)``: (T, 17, 3) joints for one of
@@ -180,27 +184,69 @@ class Body:
         return joints
 
 
+class _Variation(NamedTuple):
+    """How widely a body's draws spread: (low, high) ranges of uniform factors, the std and clip range of the
+    per-bone-group length factors, the per-channel colour jitter and whether colours leave the fixed lists."""
+    bone_std: float
+    bone_clip: Tuple[float, float]
+    ankle: Tuple[float, float]
+    head: Tuple[float, float]
+    girth: Tuple[float, float]
+    style: Tuple[float, float]
+    colour_jitter: float
+    free_colours: bool
+
+
+# make_body's subjects (their numbers are pinned by tests and results: do not change them) and the wider
+# spread of make_sequence_body's one-sequence bodies.
+_SUBJECT_VARIATION = _Variation(0.035, (0.92, 1.08), (0.92, 1.08), (0.95, 1.05), (0.85, 1.2), (0.9, 1.1), 0.03, False)
+_SEQUENCE_VARIATION = _Variation(0.05, (0.88, 1.12), (0.88, 1.12), (0.92, 1.08), (0.75, 1.35), (0.85, 1.15), 0.06,
+                                 True)
+
+
 def make_body(subject: str, seed: int = 0) -> Body:
     """A subject model, deterministic from ``subject`` (any non-empty name, e.g. ``"S1"``) and ``seed``."""
     if not isinstance(subject, str) or not subject:
         raise ValueError(f"subject must be a non-empty string, got {subject!r}")
     seed = check_seed(seed)
-    rng = seeded_rng("body", subject, seed)
+    return _make_body(subject, seed, seeded_rng("body", subject, seed), seeded_rng("hair", subject, seed),
+                      _SUBJECT_VARIATION)
+
+
+def make_sequence_body(name: str, seed: int = 0) -> Body:
+    """A body of its own for one sequence (``DATASETS.SYNTHETIC.BODY_PER_SEQUENCE``), deterministic from the
+    sequence's ``name`` (e.g. ``"S1/walk/0"``, which becomes ``Body.subject``) and ``seed``. Its own random
+    streams (not ``make_body(name)``'s) and a wider spread than the subjects': bone-group factors N(1, 0.05)
+    clipped to 0.88-1.12, girth 0.75-1.35, and colours off the fixed lists (skin tones between neighbouring
+    tones, trousers and shoes of any colour half of the time, sleeves of their own colour, dyed hair)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    seed = check_seed(seed)
+    return _make_body(name, seed, seeded_rng("sequence_body", name, seed), seeded_rng("sequence_hair", name, seed),
+                      _SEQUENCE_VARIATION)
+
+
+def _make_body(subject: str, seed: int, rng: np.random.Generator, hair_rng: np.random.Generator,
+               v: _Variation) -> Body:
     stature = rng.uniform(*STATURE_RANGE_MM)
-    factors = dict(zip(_GROUPS, np.clip(rng.normal(1.0, 0.035, len(_GROUPS)), 0.92, 1.08)))
+    factors = dict(zip(_GROUPS, np.clip(rng.normal(1.0, v.bone_std, len(_GROUPS)), *v.bone_clip)))
     offsets = np.zeros((NUM_JOINTS, 3))
     for joint, (group, offset) in _REST_OFFSETS.items():
         offsets[joint] = np.asarray(offset) * factors[group]
-    ankle_height = _ANKLE_HEIGHT * rng.uniform(0.92, 1.08)
-    head_radius = _PARTS[0][3] * rng.uniform(0.95, 1.05)
+    ankle_height = _ANKLE_HEIGHT * rng.uniform(*v.ankle)
+    head_radius = _PARTS[0][3] * rng.uniform(*v.head)
     # scale so that ankle height + ankle-to-head-joint height + head radius is the stature
     head_height = ankle_height - offsets[[2, 3], 2].sum() - offsets[1, 2] + offsets[[7, 8, 9, 10], 2].sum()
     scale = stature / (head_height + head_radius)
-    girth = rng.uniform(0.85, 1.2)
-    palette = _make_palette(rng)
-    hair_rng = seeded_rng("hair", subject, seed)  # its own stream: the older draws keep their values
+    girth = rng.uniform(*v.girth)
+    palette = _make_palette(rng, v.colour_jitter, v.free_colours)
+    # the hair has its own stream: the older draws keep their values
+    hair = np.asarray(_HAIR_COLOURS[hair_rng.integers(len(_HAIR_COLOURS))])
+    if v.free_colours and hair_rng.uniform() < 0.1:  # dyed
+        hair = np.asarray(colorsys.hsv_to_rgb(hair_rng.uniform(), hair_rng.uniform(0.4, 0.9),
+                                              hair_rng.uniform(0.3, 0.8)))
     palette["hair"] = tuple(float(c) for c in np.clip(
-        np.asarray(_HAIR_COLOURS[hair_rng.integers(len(_HAIR_COLOURS))]) + hair_rng.uniform(-0.03, 0.03, 3), 0, 1))
+        hair + hair_rng.uniform(-v.colour_jitter, v.colour_jitter, 3), 0, 1))
     head_mm = scale * head_radius
     parts = tuple(
         BodyPart(a, b, float(head_mm if name == "head" else radius * head_mm if name in _HEAD_PARTS
@@ -208,25 +254,39 @@ def make_body(subject: str, seed: int = 0) -> Body:
         for name, a, b, radius, colour in _PARTS)
     return Body(subject=subject, seed=seed, height_mm=float(stature), offsets_mm=offsets * scale,
                 ankle_height_mm=float(ankle_height * scale), parts=parts, palette=palette,
-                tempo=float(rng.uniform(0.9, 1.1)), amplitude=float(rng.uniform(0.9, 1.1)))
+                tempo=float(rng.uniform(*v.style)), amplitude=float(rng.uniform(*v.style)))
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-9)
 
 
-def _make_palette(rng: np.random.Generator) -> Dict[str, Colour]:
+def _make_palette(rng: np.random.Generator, jitter_range: float = 0.03, free: bool = False) -> Dict[str, Colour]:
+    """Clothes, skin and shoes: from the fixed lists, jittered; ``free`` (one-sequence bodies) also blends skin
+    tones, and draws trousers, shoes and sleeves of any colour part of the time (extra draws after the others)."""
     def jitter(colour) -> Colour:
-        return tuple(float(c) for c in np.clip(np.asarray(colour) + rng.uniform(-0.03, 0.03, 3), 0.0, 1.0))
+        return tuple(float(c) for c in np.clip(np.asarray(colour) + rng.uniform(-jitter_range, jitter_range, 3),
+                                               0.0, 1.0))
 
     shirt = colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.2, 0.85), rng.uniform(0.35, 0.95))
+    tone = rng.integers(len(_SKIN_TONES))
+    skin = np.asarray(_SKIN_TONES[tone])
     palette = {
-        "skin": jitter(_SKIN_TONES[rng.integers(len(_SKIN_TONES))]),
+        "skin": jitter(skin),
         "shirt": jitter(shirt),
         "trousers": jitter(_TROUSERS[rng.integers(len(_TROUSERS))]),
         "shoes": jitter(_SHOES[rng.integers(len(_SHOES))]),
     }
     palette["sleeve"] = palette["shirt"] if rng.uniform() < 0.5 else palette["skin"]
+    if free:
+        neighbour = np.asarray(_SKIN_TONES[min(tone + 1, len(_SKIN_TONES) - 1)])
+        palette["skin"] = jitter(skin + rng.uniform() * (neighbour - skin))
+        for key, saturation, value in (("trousers", (0.1, 0.8), (0.15, 0.75)), ("shoes", (0.0, 0.9), (0.1, 0.9))):
+            if rng.uniform() < 0.5:
+                palette[key] = jitter(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(*saturation), rng.uniform(*value)))
+        sleeve = rng.uniform()
+        palette["sleeve"] = palette["shirt"] if sleeve < 0.45 else palette["skin"] if sleeve < 0.9 else \
+            jitter(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.2, 0.85), rng.uniform(0.3, 0.9)))
     return palette
 
 

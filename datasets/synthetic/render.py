@@ -15,11 +15,15 @@ Deliberate approximations: weak perspective within a part (radius and depth inte
 linearly in screen space, not perspective-correct), the cross-section normal ignores the axial
 tilt of tapered or slanted capsules, no anti-aliasing.
 
+A scene of several objects (the person, then occluders: poles, boxes, other people) is one point
+set and one part list: every part occludes every other, and ``joint_visibility(..., num_queried=17)``
+tests the person's joints only.
+
 Conventions: integer pixel coordinates are pixel centres (as OpenCV draws), so a point (x, y)
 falls on pixel (floor(x + 0.5), floor(y + 0.5)); colours are RGB; light directions point from the
 surface towards the light, in camera axes (x right, y down, z forward).
 
-Speed: the only Python loop is over the body parts (about 20); each iteration is vectorised over
+Speed: the only Python loop is over the parts (about 20 per body); each iteration is vectorised over
 all views and restricted to the part's bounding box (one window size per part, placed per view),
 which is several times faster than evaluating every part on every pixel.
 """
@@ -195,7 +199,7 @@ def render_capsules(joints_px, depth_mm, focal_px, part_joints, part_radius_mm, 
 
 
 def joint_visibility(joints_px, depth_mm, focal_px, part_joints, part_radius_mm, image_size,
-                     tolerance_mm: float = 10.0) -> np.ndarray:
+                     tolerance_mm: float = 10.0, num_queried: Optional[int] = None) -> np.ndarray:
     """(V, J) bool: is each joint seen in each view, by the renderer's own depth test.
 
     A joint is visible iff its pixel (nearest integer) lies inside the image of ``image_size``
@@ -204,7 +208,9 @@ def joint_visibility(joints_px, depth_mm, focal_px, part_joints, part_radius_mm,
     parts that contain the joint (or the joint itself if none covers the pixel). This evaluates
     exactly the depth test of :func:`render_capsules` at the joints' pixels only, so it agrees
     with the rendered depth buffer without rasterising anything. Arguments as in
-    :func:`render_capsules`.
+    :func:`render_capsules`; with ``num_queried`` (n), only the first n joints are tested (every
+    part still occludes them) and the result is (V, n): e.g. a person's joints, followed by the
+    points of other objects in the scene (occluders) whose own visibility is not wanted.
     """
     joints_px, depth_mm, focal_px = _check_projection(joints_px, depth_mm, focal_px)
     num_views, num_joints = depth_mm.shape
@@ -212,8 +218,14 @@ def joint_visibility(joints_px, depth_mm, focal_px, part_joints, part_radius_mm,
     if len(image_size) != 2 or min(image_size) <= 0:
         raise ValueError(f"image_size must be (width, height) > 0, got {image_size}")
     width, height = image_size
+    if num_queried is not None:
+        if isinstance(num_queried, bool) or not isinstance(num_queried, (int, np.integer)) \
+                or not 0 <= num_queried <= num_joints:
+            raise ValueError(f"num_queried must be an integer in [0, {num_joints}], got {num_queried!r}")
+        num_joints = int(num_queried)
+    queried_px, queried_depth = joints_px[:, :num_joints], depth_mm[:, :num_joints]
 
-    pixel = np.floor(joints_px + 0.5)  # (V, J, 2)
+    pixel = np.floor(queried_px + 0.5)  # (V, J, 2)
     inside = ((pixel >= 0) & (pixel <= np.array([width - 1, height - 1], dtype=np.float32))).all(axis=-1)
     parts = _projected_parts(joints_px, depth_mm, focal_px, part_joints, part_radius_mm)
     geometry = {k: v[:, None, :] for k, v in parts.items()}  # (V, 1, P)
@@ -222,7 +234,7 @@ def joint_visibility(joints_px, depth_mm, focal_px, part_joints, part_radius_mm,
     front = depth.min(axis=-1, initial=np.inf)
     joint_ids = np.arange(num_joints)[:, None]
     incident = (part_joints[:, 0] == joint_ids) | (part_joints[:, 1] == joint_ids)  # (J, P)
-    own = np.minimum(depth_mm, np.where(incident, depth, np.inf).min(axis=-1, initial=np.inf))
+    own = np.minimum(queried_depth, np.where(incident, depth, np.inf).min(axis=-1, initial=np.inf))
     return inside & (front >= own - np.float32(tolerance_mm))
 
 

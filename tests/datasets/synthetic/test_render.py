@@ -139,6 +139,26 @@ def test_visibility_agrees_with_the_rendered_depth_buffer():
     assert 0.05 < 1.0 - visible.mean() < 0.5  # the scenes do have occlusions, and mostly visible joints
 
 
+def test_visibility_of_the_leading_joints_only():
+    """``num_queried``: a person's joints tested against every part, those of another object included."""
+    rng = np.random.default_rng(4)
+    pixels, depth, focal = project_person(rng, 6)
+    # a sphere (joint 17) between each camera and the person's chest hides some joints
+    pixels = np.concatenate([pixels, pixels[:, 8:9]], axis=1)
+    depth = np.concatenate([depth, depth[:, 8:9] - 1500.0], axis=1)
+    parts, radius = np.concatenate([PART_JOINTS, [[17, 17]]]), np.append(PART_RADIUS_MM, 150.0)
+    everything = joint_visibility(pixels, depth, focal, parts, radius, (128, 128))
+    person = joint_visibility(pixels, depth, focal, parts, radius, (128, 128), num_queried=17)
+    assert person.shape == (6, 17)
+    np.testing.assert_array_equal(person, everything[:, :17])
+    assert everything[:, 17].all() and not person[:, 8].any()  # the sphere itself is seen, the chest is not
+    alone = joint_visibility(pixels[:, :17], depth[:, :17], focal, PART_JOINTS, PART_RADIUS_MM, (128, 128))
+    assert (alone & ~person).any() and not (person & ~alone).any()
+    for bad in (-1, 19, 2.0, True):
+        with pytest.raises(ValueError, match="num_queried"):
+            joint_visibility(pixels, depth, focal, parts, radius, (128, 128), num_queried=bad)
+
+
 def test_grain_is_deterministic_and_only_on_the_body():
     rng = np.random.default_rng(2)
     pixels, depth, focal = project_person(rng, 2)
