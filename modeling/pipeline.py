@@ -45,8 +45,9 @@ from datasets.sequences import mirror_sample
 from modeling.losses.error_aware import ErrorAwareWeights
 from modeling.pca import principal_axes
 from modeling.losses.missing import filled, joint_errors, masked_mean, present_joints
+from modeling.losses.keypoints3d import mean_joint_error_m, smooth_mse_cm
 from modeling.losses.multiview import multiview_consistency_losses, triangulated_pose
-from modeling.heads.decoding import argmax_decode, heatmap_to_image, soft_argmax
+from modeling.heads.decoding import argmax_decode, centre_of_mass_decode, heatmap_to_image, soft_argmax
 from core.geometry.projection import normalized_to_pixels, pixels_to_normalized
 from core.skeleton import NUM_JOINTS, ROOT
 
@@ -63,7 +64,7 @@ class Pipeline(nn.Module):
 
     @property
     def insertable_modules(self) -> tuple:
-        """Child modules that start as the identity, so fine-tuning may start from a checkpoint without them."""
+        """Child modules that fine-tuning may add to a checkpoint's (they start at their initialisation)."""
         return ()
 
     @property
@@ -442,14 +443,16 @@ class ImagePipeline(Pipeline):
     pixels, ``confidence_2d`` (B,V,J) and ``valid_3d`` (B,J).
 
     - 2D: ``decode`` is argmax with SimpleBaseline's quarter-pixel refinement (``argmax``), argmax with
-      a second-order Taylor step (``argmax_taylor``), or the differentiable ``soft_argmax``. The
-      algebraic head decodes by soft-argmax itself.
+      a second-order Taylor step (``argmax_taylor``), Epipolar Transformers' argmax + centre of mass of a
+      window of ``decode_radius`` heatmap pixels (``centre_of_mass``), or the differentiable
+      ``soft_argmax``. The algebraic head decodes by soft-argmax itself.
     - Confidences: for dlt / ransac the heatmap peak clamped to [0, 1]; for the algebraic head its
       learned confidence branch (sigmoid). ``MODEL.HEAD.MIN_CONFIDENCE`` thresholds these.
-    - Losses: the heatmap MSE of every labelled joint inside the crop (occluded joints too, as
-      SimpleBaseline on Human3.6M: visibility is only used by the metrics), plus, with
-      ``loss_3d_weight`` > 0, that weight x the mean 3D joint error in metres of the valid joints
-      (deviation: Iskakov et al. train the algebraic model with a smooth MSE on 3D alone).
+    - Losses: ``heatmap_loss_weight`` x the heatmap MSE of every labelled joint inside the crop (occluded
+      joints too, as SimpleBaseline on Human3.6M: visibility is only used by the metrics), plus, with
+      ``loss_3d_weight`` > 0, that weight x a 3D loss of the valid joints (``modeling.losses.keypoints3d``):
+      ``mean_error`` (metres) or ``smooth_mse`` (learnable triangulation's, cm^2). Iskakov et al. train the
+      algebraic model with the smooth MSE alone (heatmap weight 0) from a backbone pretrained on 2D.
     - Heatmaps are decoded and compared in float32 even under autocast.
     - Early fusion treats layer1 features with the same pixel-centre convention as the stride-4
       heatmaps (``Cameras.for_feature_map``); the receptive-field centres of layer1 sit 0.375
@@ -457,26 +460,46 @@ class ImagePipeline(Pipeline):
     """
 
     predicts_absolute = True
-    DECODERS = ("argmax", "argmax_taylor", "soft_argmax")
+    DECODERS = ("argmax", "argmax_taylor", "centre_of_mass", "soft_argmax")
+    LOSSES_3D = ("mean_error", "smooth_mse")
 
     def __init__(self, backbone: nn.Module, head: nn.Module, heatmap_loss: nn.Module, fusion: nn.Module = None,
-                 merge: str = "late", decode: str = "argmax", soft_argmax_beta: float = 20.0,
-                 loss_3d_weight: float = 0.0):
+                 merge: str = "late", decode: str = "argmax", soft_argmax_beta: float = 20.0, decode_radius: int = 8,
+                 loss_3d_weight: float = 0.0, loss_3d: str = "mean_error", smooth_mse_threshold: float = 400.0,
+                 heatmap_loss_weight: float = 1.0):
         super().__init__()
         if merge not in ("early", "late") or decode not in self.DECODERS:
             raise PipelineConfigError(f"MODEL.FUSION.MERGE must be early or late and MODEL.BACKBONE.DECODE one of "
                                       f"{', '.join(self.DECODERS)}, got '{merge}' and '{decode}'")
         self.backbone, self.head, self.heatmap_loss, self.fusion = backbone, head, heatmap_loss, fusion
         self.merge, self.decode, self.beta, self.loss_3d_weight = merge, decode, soft_argmax_beta, loss_3d_weight
+        if decode == "centre_of_mass" and (isinstance(decode_radius, bool) or not isinstance(decode_radius, int)
+                                           or decode_radius < 1):
+            raise PipelineConfigError(f"MODEL.BACKBONE.DECODE_RADIUS must be a positive whole number of heatmap pixels, "
+                                      f"got {decode_radius!r}")
+        self.decode_radius = decode_radius
+        if loss_3d not in self.LOSSES_3D or not smooth_mse_threshold > 0:
+            raise PipelineConfigError(f"MODEL.HEAD.LOSS_3D must be one of {', '.join(self.LOSSES_3D)} and "
+                                      f"MODEL.HEAD.SMOOTH_MSE_THRESHOLD > 0, got '{loss_3d}' and {smooth_mse_threshold}")
+        if not (loss_3d_weight >= 0 and heatmap_loss_weight >= 0 and loss_3d_weight + heatmap_loss_weight > 0):
+            raise PipelineConfigError(f"MODEL.HEAD.LOSS_3D_WEIGHT and MODEL.HEAD.HEATMAP_LOSS_WEIGHT must be >= 0 and "
+                                      f"not both 0, got {loss_3d_weight} and {heatmap_loss_weight}")
+        self.loss_3d, self.smooth_mse_threshold, self.heatmap_loss_weight = loss_3d, smooth_mse_threshold, \
+            heatmap_loss_weight
 
     @property
     def insertable_modules(self) -> tuple:
-        """The z-residual epipolar layer starts as the identity: it can be fine-tuned into a trained baseline."""
-        return ("fusion",) if self.fusion is not None else ()
+        """Layers that may be fine-tuned into a trained baseline: the epipolar layer (the gated residual starts as the
+        identity, the reference residual as the reference's EPIPOLAR.PRETRAINED starts from a single-view model) and
+        the algebraic head's confidence branch (learnable triangulation starts it on a 2D-trained backbone)."""
+        return tuple(name for name, part in (("fusion", self.fusion), ("head", self.head))
+                     if part is not None and any(True for _ in part.parameters()))
 
     def _decode(self, heatmaps):
         if self.decode == "soft_argmax":
             return soft_argmax(heatmaps, self.beta)
+        if self.decode == "centre_of_mass":
+            return centre_of_mass_decode(heatmaps, self.decode_radius)
         return argmax_decode(heatmaps, "taylor" if self.decode == "argmax_taylor" else "quarter")
 
     def forward(self, batch) -> Dict[str, torch.Tensor]:
@@ -520,13 +543,20 @@ class ImagePipeline(Pipeline):
                 "confidence_2d": peaks.clamp(0.0, 1.0), **extra}
 
     def losses(self, outputs, batch):
-        """``heatmap``: MSE against Gaussians at the exact 2D of every joint in the crop; ``joint_error_3d``."""
-        exact_2d = batch["keypoints_2d_gt"][:, batch["keypoints_2d_gt"].shape[1] // 2]
-        losses = {"heatmap": self.heatmap_loss(outputs["heatmaps"], exact_2d, torch.ones_like(exact_2d[..., 0]))}
+        """``heatmap``: MSE against Gaussians at the exact 2D of every joint in the crop; ``joint_error_3d`` (m) or
+        ``smooth_mse_3d`` (cm^2)."""
+        losses = {}
+        if self.heatmap_loss_weight > 0:
+            exact_2d = batch["keypoints_2d_gt"][:, batch["keypoints_2d_gt"].shape[1] // 2]
+            losses["heatmap"] = self.heatmap_loss_weight * self.heatmap_loss(
+                outputs["heatmaps"], exact_2d, torch.ones_like(exact_2d[..., 0]))
         if self.loss_3d_weight > 0:
-            errors, present = joint_errors(outputs["pred_3d"], outputs["target_3d"].to(outputs["pred_3d"].dtype))
-            losses["joint_error_3d"] = self.loss_3d_weight * (
-                masked_mean(errors, present & outputs["valid_3d"]) / 1000.0).float()
+            pred, target, valid = outputs["pred_3d"], outputs["target_3d"], outputs["valid_3d"]
+            if self.loss_3d == "smooth_mse":
+                losses["smooth_mse_3d"] = self.loss_3d_weight * smooth_mse_cm(
+                    pred, target, valid, self.smooth_mse_threshold).float()
+            else:
+                losses["joint_error_3d"] = self.loss_3d_weight * mean_joint_error_m(pred, target, valid).float()
         return losses
 
 
@@ -614,9 +644,15 @@ def _build_head(cfg, backbone=None) -> nn.Module:
     if h.NAME == "algebraic":
         if backbone is None:
             raise PipelineConfigError("MODEL.HEAD.NAME 'algebraic' learns from images: set MODEL.BACKBONE.NAME resnet")
+        if h.CONFIDENCE_FALLBACK > 0:
+            raise PipelineConfigError("MODEL.HEAD.CONFIDENCE_FALLBACK lowers the threshold of detector scores (dlt, "
+                                      "ransac); the algebraic head weighs every view by its learned confidence: set 0")
         return head_cls(num_joints=NUM_JOINTS, in_channels=backbone.trunk_channels, beta=m.BACKBONE.SOFT_ARGMAX_BETA,
                         min_confidence=h.MIN_CONFIDENCE)
-    kwargs = dict(confidence_weighted=h.CONFIDENCE_WEIGHTED, min_confidence=h.MIN_CONFIDENCE)
+    if h.CONFIDENCE_FALLBACK < 0:
+        raise PipelineConfigError(f"MODEL.HEAD.CONFIDENCE_FALLBACK must be >= 0 (0 = off), got {h.CONFIDENCE_FALLBACK}")
+    kwargs = dict(confidence_weighted=h.CONFIDENCE_WEIGHTED, min_confidence=h.MIN_CONFIDENCE,
+                  fallback_step=h.CONFIDENCE_FALLBACK)
     if h.NAME == "ransac":
         kwargs["inlier_threshold_px"] = h.INLIER_THRESHOLD_PX
     return head_cls(**kwargs)
@@ -633,6 +669,10 @@ def _build_image_pipeline(cfg) -> ImagePipeline:
     if m.HEAD.NAME == "algebraic" and m.BACKBONE.DECODE != "soft_argmax":
         raise PipelineConfigError("MODEL.HEAD.NAME 'algebraic' decodes by soft-argmax: set MODEL.BACKBONE.DECODE "
                                   "soft_argmax")
+    if m.HEAD.NAME == "algebraic" and m.HEAD.LOSS_3D_WEIGHT <= 0:
+        raise PipelineConfigError("MODEL.HEAD.NAME 'algebraic' learns its confidences from a 3D loss alone (without it "
+                                  "they get no gradient): set MODEL.HEAD.LOSS_3D_WEIGHT > 0 (learnable "
+                                  "triangulation: 1 with MODEL.HEAD.LOSS_3D smooth_mse)")
     if m.HEAD.LOSS_3D_WEIGHT > 0 and m.BACKBONE.DECODE != "soft_argmax":
         raise PipelineConfigError("MODEL.HEAD.LOSS_3D_WEIGHT > 0 needs a differentiable 2D: set MODEL.BACKBONE.DECODE "
                                   "soft_argmax (argmax passes no gradient to the heatmaps)")
@@ -641,13 +681,19 @@ def _build_image_pipeline(cfg) -> ImagePipeline:
     fusion = None
     if m.FUSION.NAME != "none":
         channels = backbone.early_channels if m.FUSION.MERGE == "early" else backbone.late_channels
-        fusion = FUSIONS.get(m.FUSION.NAME)(channels=channels, samples=m.FUSION.SAMPLES, similarity=m.FUSION.SIMILARITY,
-                                            sources=m.FUSION.SOURCES, k=m.FUSION.K, aggregation=m.FUSION.AGGREGATION)
+        try:
+            fusion = FUSIONS.get(m.FUSION.NAME)(channels=channels, samples=m.FUSION.SAMPLES,
+                                                similarity=m.FUSION.SIMILARITY, sources=m.FUSION.SOURCES, k=m.FUSION.K,
+                                                aggregation=m.FUSION.AGGREGATION, residual=m.FUSION.RESIDUAL)
+        except ValueError as err:
+            raise PipelineConfigError(f"MODEL.FUSION: {err}") from None
     heatmap_loss = LOSSES.get("heatmap_mse")(sigma=m.BACKBONE.HEATMAP_SIGMA, stride=backbone.stride)
     head = _build_head(cfg, backbone) if m.HEAD.NAME != "none" else None
     return ImagePipeline(backbone, head, heatmap_loss, fusion, merge=m.FUSION.MERGE,
                          decode=m.BACKBONE.DECODE, soft_argmax_beta=m.BACKBONE.SOFT_ARGMAX_BETA,
-                         loss_3d_weight=m.HEAD.LOSS_3D_WEIGHT)
+                         decode_radius=m.BACKBONE.DECODE_RADIUS, loss_3d_weight=m.HEAD.LOSS_3D_WEIGHT,
+                         loss_3d=m.HEAD.LOSS_3D, smooth_mse_threshold=m.HEAD.SMOOTH_MSE_THRESHOLD,
+                         heatmap_loss_weight=m.HEAD.HEATMAP_LOSS_WEIGHT)
 
 
 def build_pipeline(cfg) -> Pipeline:

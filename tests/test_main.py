@@ -126,6 +126,8 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
     (["SOLVER.LOG_PERIOD", "0"], "SOLVER.LOG_PERIOD must be >= 1"),
     (["DATASETS.SYNTHETIC.NOISE.TEMPORAL_CORRELATION", "1.0"], "DATASETS.SYNTHETIC.NOISE: "),
     (["DOTRAIN", "False"], "DOTRAIN is False but the pipeline has trainable parameters and no weights"),
+    (["TEST.GT_3D", "real3d"], "TEST.GT_3D must be one of mocap, triangulated, got 'real3d'"),
+    (["TEST.GT_3D", "triangulated"], "TEST.GT_3D triangulated compares world 3D with the DLT of the true 2D"),
 ])
 def test_mistakes_stop_before_anything_is_written(tmp_path, capsys, overrides, message):
     code, out = run(tmp_path, "linear_lifter.yaml", *overrides)
@@ -188,6 +190,12 @@ def test_epipolar_layer_fine_tunes_into_a_trained_baseline(tmp_path, capsys):
     # testing needs every weight: the baseline checkpoint lacks the epipolar layer
     code, _ = run(tmp_path / "test_only", "r18_epipolar_dlt.yaml", *tiny, "DOTRAIN", "False", "WEIGHTS", weights)
     assert code == 2 and "missing keys: fusion." in capsys.readouterr().err
+    # learnable triangulation's recipe: a new confidence branch on the 2D-trained backbone, the 3D loss alone
+    code, out = run(tmp_path / "algebraic", "r18_algebraic.yaml", *tiny, "WEIGHTS", weights,
+                    "DATASETS.SYNTHETIC.IMAGE_SIZE", "128")
+    assert code == 0 and (out / "metrics.json").is_file()
+    log = (out / "log.txt").read_text()
+    assert "kept at their initialisation: head" in log and re.search(r"mean loss \d+\.\d+", log)
 
 
 def test_poseformer_trains_with_flips_and_tests_with_flip_averaging(tmp_path):

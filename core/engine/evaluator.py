@@ -7,6 +7,7 @@ import torch
 from tqdm import tqdm
 
 from core import metrics
+from core.geometry.triangulation import triangulate_dlt
 from core.engine.checkpoint import unwrap
 from core.engine.distributed import DistContext, gather_in_order
 from core.skeleton import JOINT_NAMES
@@ -16,11 +17,26 @@ from modeling.losses.missing import present_joints
 logger = logging.getLogger("epipose")
 
 IDS = ("subject", "action", "sequence", "frame")
+GROUND_TRUTHS = {  # TEST.GT_3D -> what metrics.json says the 3D truth is
+    "mocap": "mocap: the dataset's 3D joints",
+    "triangulated": "triangulated: the DLT of the ground-truth 2D of every view through the cameras' pinhole part "
+                    "(Epipolar Transformers' REAL3D, its pymvg cameras carry no distortion)",
+}
+
+
+def triangulated_truth(batch) -> torch.Tensor:
+    """(B, J, 3) mm: the unweighted DLT of the target frame's ground-truth 2D (``keypoints_2d_gt``) of every view,
+    distortion ignored (the reference's ``computereal3d``: ``triangulate_pymvg`` with confidences 1)."""
+    exact = batch["keypoints_2d_gt"][:, batch["keypoints_2d_gt"].shape[1] // 2]            # (B, V, J, 2)
+    cameras = batch["cameras"]
+    seen = torch.isfinite(exact).all(-1).to(cameras.dtype)
+    return triangulate_dlt(exact.to(cameras.dtype).nan_to_num(), cameras.projection_matrices, seen).points_3d
 
 
 @torch.no_grad()
-def run_inference(model, loader, device: torch.device) -> Dict[str, Any]:
-    """Predictions for every sample of ``loader``: ``pred_3d`` / ``target_3d`` (N, J, 3) mm, the sample ids
+def run_inference(model, loader, device: torch.device, ground_truth: str = "mocap") -> Dict[str, Any]:
+    """Predictions for every sample of ``loader``: ``pred_3d`` / ``target_3d`` (N, J, 3) mm (``ground_truth``: a
+    key of ``GROUND_TRUTHS``; "triangulated" needs a pipeline of absolute 3D), the sample ids
     (subject, action, sequence, frame) and, for pipelines that predict 2D, ``pred_2d`` / ``target_2d``
     (N, V, J, 2) pixels, ``confidence_2d`` and ``visibility`` (N, V, J) of the target frame and ``crop_size``
     (N, V), the width of each view's input image in pixels; for keypoint pipelines the 2D they were given,
@@ -34,7 +50,7 @@ def run_inference(model, loader, device: torch.device) -> Dict[str, Any]:
         batch = move_batch(batch, device, non_blocking=True)
         outputs = model(batch)
         collected["pred_3d"].append(outputs["pred_3d"])
-        collected["target_3d"].append(outputs["target_3d"])
+        collected["target_3d"].append(outputs["target_3d"] if ground_truth == "mocap" else triangulated_truth(batch))
         if "pred_2d" in outputs:
             centre = batch["keypoints_2d_gt"].shape[1] // 2
             collected["pred_2d"].append(outputs["pred_2d"])
@@ -55,14 +71,16 @@ def run_inference(model, loader, device: torch.device) -> Dict[str, Any]:
 
 
 def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
-             context: DistContext = DistContext()) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+             context: DistContext = DistContext(), ground_truth: str = "mocap") -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(metrics dict for metrics.json, predictions dict for predictions.npz). With 2D predictions the
     metrics also hold the joint detection rate of the visible joints (``jdr_percent``): a joint is
     detected within ``jdr_threshold`` x the crop width (0.05 is the reference code's "half head size",
     head size = crop width / 10). Under DDP ``loader`` holds this rank's shard of the test set
     (``distributed.shard``): the predictions of all ranks are gathered in order and every rank gets the
-    metrics of the whole set."""
-    predictions = gather_in_order(run_inference(model, loader, device), context)
+    metrics of the whole set. ``ground_truth`` (``TEST.GT_3D``) chooses the 3D truth, named in the metrics."""
+    if ground_truth not in GROUND_TRUTHS:
+        raise ValueError(f"ground_truth must be one of {', '.join(GROUND_TRUTHS)}, got {ground_truth!r}")
+    predictions = gather_in_order(run_inference(model, loader, device, ground_truth), context)
     target = torch.from_numpy(predictions["target_3d"]).double()
     summary = metrics.pose_metrics(
         torch.from_numpy(predictions["pred_3d"]).double(), target,
@@ -72,6 +90,7 @@ def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
         frame_indices=torch.from_numpy(predictions["frame"]),
         absolute=unwrap(model).predicts_absolute,
     )
+    summary["ground_truth_3d"] = GROUND_TRUTHS[ground_truth]
     if "pred_2d" in predictions:
         rate = metrics.pck(torch.from_numpy(predictions["pred_2d"]), torch.from_numpy(predictions["target_2d"]),
                            jdr_threshold, mask=torch.from_numpy(predictions["visibility"] > 0.5),

@@ -23,7 +23,7 @@ from core.engine.distributed import (DistContext, barrier, cleanup, init_distrib
 from core.engine.logger import TensorBoard, setup_logger
 from core.engine.preview import preview_sample
 from core.engine.solver import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
-from core.engine.evaluator import evaluate, run_inference
+from core.engine.evaluator import GROUND_TRUTHS, evaluate, run_inference
 from core.engine.sequence_video import choose_sequences, write_sequence_videos
 from core.engine.trainer import BEST, RANK_SEED_STRIDE, Trainer, TrainSettings
 from core.io import remove_stale_temporaries, save_npz_atomic, write_json_atomic, write_text_atomic
@@ -180,6 +180,11 @@ def run(config_file: str, overrides) -> None:
         device = process_device(device, context)
         seed_everything(cfg.SEED)
         model = build_pipeline(cfg)
+        if cfg.TEST.GT_3D not in GROUND_TRUTHS:
+            raise ConfigError(f"TEST.GT_3D must be one of {', '.join(GROUND_TRUTHS)}, got '{cfg.TEST.GT_3D}'")
+        if cfg.TEST.GT_3D == "triangulated" and (not model.predicts_absolute or cfg.DATASETS.VIEWS != "all"):
+            raise ConfigError("TEST.GT_3D triangulated compares world 3D with the DLT of the true 2D of every view: "
+                              "it needs a triangulation or image pipeline and DATASETS.VIEWS all")
         if cfg.MODEL.CHANNELS_LAST and not _backbones(model):
             raise ConfigError("MODEL.CHANNELS_LAST is for image pipelines (MODEL.BACKBONE); this one has no backbone")
         resume_from = resume_point(cfg, model) if model.trainable else None
@@ -286,7 +291,8 @@ def _validator(cfg, model, val_set, device, context: DistContext):
     loader = eval_loader(cfg, val_set, device, context)
     key = "mpjpe_mm" if unwrap(model).predicts_absolute else "mpjpe_root_relative_mm"
     logger.info("validating every epoch on %d samples of subjects %s", len(val_set), list(cfg.DATASETS.VAL_SUBJECTS))
-    return lambda: evaluate(model, loader, device, cfg.TEST.JDR_THRESHOLD, context)[0][key]["action_avg"]
+    return lambda: evaluate(model, loader, device, cfg.TEST.JDR_THRESHOLD, context,
+                            cfg.TEST.GT_3D)[0][key]["action_avg"]
 
 
 def _distributed(model, cfg, device: torch.device, context: DistContext):
@@ -333,7 +339,7 @@ def _train(cfg, model, train_set, val_set, checkpointer: Checkpointer, tensorboa
 def _test(cfg, model, test_set, tensorboard, device, output_dir: Path, tested: str, context: DistContext) -> dict:
     logger.info("testing on %d samples", len(test_set))
     summary, predictions = evaluate(model, eval_loader(cfg, test_set, device, context), device,
-                                    cfg.TEST.JDR_THRESHOLD, context)
+                                    cfg.TEST.JDR_THRESHOLD, context, cfg.TEST.GT_3D)
     if not context.is_main:
         return predictions
     summary["checkpoint"] = tested

@@ -4,9 +4,17 @@ For every location of a reference view's feature map, ``samples`` points are pla
 epipolar line in each chosen source view and read with ``torch.nn.functional.grid_sample``
 (bilinear, ``align_corners=True``); their similarity to the query feature (dot product or cosine)
 goes through a scaled softmax over the samples, and the attention-weighted sum of the sampled source
-features is the fused feature. Per-source results are aggregated (mean, or learned weights), passed
-through a 1x1 convolution and a batch norm whose gamma starts at zero, and added to the input (the
-"z-residual" variant), so the layer is exactly the identity at initialisation.
+features is the fused feature. Per-source results are aggregated (mean, or learned weights) into
+``merged``, which goes through a 1x1 convolution ``z`` and a batch norm ``BN0`` whose gamma starts at
+zero. The output is, by ``residual``:
+
+- ``"reference"`` (default): ``features + merged + BN0(z(merged))``, the reference's ``ZRESIDUAL``
+  (its ``Epipolar.forward`` returns ``BN0(z(out)) + out`` and its backbone adds that to the features),
+  the form behind its published numbers. At initialisation it is ``features + merged``: the attended
+  source features enter ungated from the first step.
+- ``"gated"``: ``features + BN0(z(merged))`` (the reference without ``ZRESIDUAL``), exactly the
+  identity at initialisation, so the layer can be inserted into a trained backbone without changing
+  what it predicts.
 
 Pixel convention: ``cameras.K`` maps into the pixels of the FEATURE map (fold the backbone stride
 into K, e.g. with ``feature_cameras``), and feature pixel (i, j) has its centre at x = j, y = i. With
@@ -35,7 +43,6 @@ Deviations from the reference code (github.com/yihui-he/epipolar-transformers), 
 - exact geometry under lens distortion (the reference uses straight lines of a distortion-free P);
 - out-of-map samples are masked explicitly (the reference sets similarities that are exactly 0 to
   -1e10, which also drops in-map samples whose feature happens to be orthogonal to the query);
-- the residual adds the input: ``out = features + BN(conv(fused))`` (the brief's z-residual);
 - no gradient reaches the cameras (the sample geometry is computed without autograd, as in the
   reference); gradients reach the features of both views and the layer's parameters.
 
@@ -73,6 +80,7 @@ _COSINE_EPS = 1e-8             # as torch.nn.functional.cosine_similarity
 SOURCE_MODES = ("nearest", "knn", "all")
 AGGREGATIONS = ("mean", "learned")
 SIMILARITIES = ("dot", "cosine")
+RESIDUALS = ("reference", "gated")
 
 
 def pixel_grid(height: int, width: int, dtype: torch.dtype, device) -> Tensor:
@@ -228,7 +236,7 @@ def _masked_softmax(logits: Tensor, mask: Tensor) -> Tensor:
 
 @FUSIONS.register("epipolar")
 class EpipolarTransformer(nn.Module):
-    """N-view epipolar transformer with a z-residual fusion (see the module docstring).
+    """N-view epipolar transformer with the reference's z-residual fusion (see the module docstring).
 
     Args:
         channels: C, the feature channels.
@@ -238,11 +246,12 @@ class EpipolarTransformer(nn.Module):
         sources: "nearest", "knn" (the ``k`` nearest) or "all".
         k: number of sources for "knn".
         aggregation: "mean" or "learned" over the sources.
+        residual: "reference" (features + merged + BN0(z(merged))) or "gated" (features + BN0(z(merged))).
     """
 
     def __init__(self, channels: int, samples: int = 64, similarity: str = "dot",
                  softmax_scale: Optional[float] = None, sources: str = "nearest", k: int = 2,
-                 aggregation: str = "mean"):
+                 aggregation: str = "mean", residual: str = "reference"):
         super().__init__()
         if not isinstance(channels, int) or channels < 1:
             raise ValueError(f"EpipolarTransformer: channels must be a positive integer, got {channels!r}")
@@ -256,14 +265,16 @@ class EpipolarTransformer(nn.Module):
             raise ValueError(f"EpipolarTransformer: k must be a positive integer, got {k!r}")
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"EpipolarTransformer: aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+        if residual not in RESIDUALS:
+            raise ValueError(f"EpipolarTransformer: residual must be one of {RESIDUALS}, got {residual!r}")
         if softmax_scale is not None and not (math.isfinite(softmax_scale) and softmax_scale > 0):
             raise ValueError(f"EpipolarTransformer: softmax_scale must be a positive number, got {softmax_scale!r}")
         self.channels, self.samples, self.similarity = channels, samples, similarity
         self.softmax_scale = 1.0 / math.sqrt(samples) if softmax_scale is None else float(softmax_scale)
-        self.sources, self.k, self.aggregation = sources, k, aggregation
+        self.sources, self.k, self.aggregation, self.residual = sources, k, aggregation, residual
         self.conv = nn.Conv2d(channels, channels, kernel_size=1, bias=True)
         self.bn = nn.BatchNorm2d(channels)
-        nn.init.zeros_(self.bn.weight)  # z-residual: the layer starts as the identity
+        nn.init.zeros_(self.bn.weight)  # BN0: z(merged) starts at zero
         if aggregation == "learned":
             self.source_score = nn.Conv2d(2 * channels, 1, kernel_size=1, bias=True)
             nn.init.zeros_(self.source_score.weight)  # starts as the mean over usable sources
@@ -339,7 +350,10 @@ class EpipolarTransformer(nn.Module):
         else:
             source_weights = usable.to(features.dtype) / usable.sum(2, keepdim=True).clamp_min(1)
         merged = (fused * source_weights.unsqueeze(3)).sum(2).reshape(batch * num_views, channels, height, width)
-        output = features + self.bn(self.conv(merged)).reshape(features.shape)
+        fused_residual = self.bn(self.conv(merged))
+        if self.residual == "reference":
+            fused_residual = fused_residual + merged
+        output = features + fused_residual.reshape(features.shape)
         if not return_attention:
             return output
         spatial = (batch, num_views, num_sources, height, width, self.samples)

@@ -1,4 +1,5 @@
-"""Heatmap -> 2D keypoint decoding: argmax with sub-pixel refinement, soft-argmax, stride conversion.
+"""Heatmap -> 2D keypoint decoding: argmax with sub-pixel refinement, windowed centre of mass, soft-argmax, stride
+conversion.
 
 All functions are pure, vectorised and batched over any leading shape: heatmaps are (..., J, h, w)
 and coordinates (..., J, 2) in heatmap pixels ``(x, y)``, pixel ``(i, j)`` of the heatmap having its
@@ -6,13 +7,20 @@ centre at ``x = j, y = i``.
 
 - ``argmax_decode``: the maximum pixel plus a sub-pixel step, chosen by ``refinement``:
   ``"quarter"`` (default): the quarter-pixel shift towards the higher neighbour of SimpleBaseline /
-  HRNet's ``get_final_preds`` (Xiao et al. ECCV 2018; the refinement Epipolar Transformers uses);
+  HRNet's ``get_final_preds`` (Xiao et al. ECCV 2018);
   ``"taylor"``: the second-order Taylor step on the log-heatmap of DARK (Zhang et al. CVPR 2020),
   exact for Gaussian heatmaps; ``"none"``. Confidence = the peak value.
   Deviations: each axis is refined whenever both of its neighbours exist (the reference needs
   ``1 < px < w - 1`` and ``1 < py < h - 1`` for both axes); the Taylor step uses 3-point central
   differences without DARK's Gaussian pre-blur, and is skipped (no shift) where the log-heatmap is
   not concave at the peak or the step would leave the peak's pixel neighbourhood (> 1 px).
+- ``centre_of_mass_decode``: Epipolar Transformers' decoding (``find_tensor_peak_batch`` in its
+  ``modeling/backbones/basic_batch.py``): the argmax, then the centre of mass of the (2r + 1)^2 heatmap
+  pixels around it, values at or below 1e-6 (negative ones included) and pixels outside the heatmap
+  counting as zero; r is its ``KEYPOINT.SIGMA`` used as a radius in heatmap pixels (8 for its 64 x 64
+  heatmaps). Confidence = the peak value. Deviation: r must be a whole number of pixels (every reference
+  config uses 8 or 12); the reference resamples the window bilinearly at spacing r / round(r), which
+  for whole r reads exactly the pixels used here.
 - ``soft_argmax``: integral regression (Sun et al. ECCV 2018), as learnable triangulation's
   ``integrate_tensor_2d``: the expectation of the pixel coordinates under ``softmax(beta * heatmap)``
   over all h * w pixels; differentiable. Confidence = the peak value of the heatmap (differentiable).
@@ -33,6 +41,7 @@ from core.geometry.projection import check_shape
 
 REFINEMENTS = ("quarter", "taylor", "none")
 _LOG_EPS = 1e-10  # heatmap values are clamped to this before the log of the Taylor step
+_MASS_THRESHOLD = 1e-6  # centre of mass: values at or below this weigh nothing (the reference's F.threshold)
 
 
 def _check_heatmaps(heatmaps: Tensor) -> None:
@@ -78,6 +87,35 @@ def argmax_decode(heatmaps: Tensor, refinement: str = "quarter") -> Tuple[Tensor
             ok = concave & (step.abs() <= 1.0).all(-1)
             step = torch.where(ok.unsqueeze(-1), step, torch.zeros_like(step))
         coords = coords + step
+    finite = torch.isfinite(confidence).unsqueeze(-1)
+    coords = torch.where(finite, coords, torch.full_like(coords, float("nan")))
+    return coords, confidence
+
+
+def centre_of_mass_decode(heatmaps: Tensor, radius: int = 8) -> Tuple[Tensor, Tensor]:
+    """heatmaps (..., J, h, w) -> (coords (..., J, 2) heatmap pixels x, y; confidence (..., J) peak value).
+
+    ``coords`` is the argmax pixel shifted by the centre of mass of the window of ``radius`` pixels
+    around it (see the module docstring); a window without mass gives the argmax itself."""
+    _check_heatmaps(heatmaps)
+    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 1:
+        raise ValueError(f"radius must be a positive whole number of heatmap pixels, got {radius!r}")
+    height, width = heatmaps.shape[-2:]
+    flat = heatmaps.flatten(-2)
+    confidence, index = flat.max(dim=-1)
+    peak = torch.stack([index % width, index // width], dim=-1)                           # (..., J, 2)
+    offsets = torch.arange(-radius, radius + 1, device=heatmaps.device)
+    x = peak[..., 0, None] + offsets                                                     # (..., J, n)
+    y = peak[..., 1, None] + offsets
+    inside = ((x >= 0) & (x < width)).unsqueeze(-2) & ((y >= 0) & (y < height)).unsqueeze(-1)   # (..., J, n, n)
+    pixels = y.clamp(0, height - 1).unsqueeze(-1) * width + x.clamp(0, width - 1).unsqueeze(-2)
+    window = flat.gather(-1, pixels.flatten(-2)).unflatten(-1, pixels.shape[-2:])
+    mass = torch.where(inside & (window > _MASS_THRESHOLD), window, torch.zeros_like(window))
+    total = mass.sum((-2, -1))
+    steps = offsets.to(heatmaps.dtype)
+    shift = torch.stack([(mass.sum(-2) * steps).sum(-1), (mass.sum(-1) * steps).sum(-1)], dim=-1)
+    shift = shift / total.clamp(min=torch.finfo(heatmaps.dtype).tiny).unsqueeze(-1)
+    coords = peak.to(heatmaps.dtype) + shift
     finite = torch.isfinite(confidence).unsqueeze(-1)
     coords = torch.where(finite, coords, torch.full_like(coords, float("nan")))
     return coords, confidence

@@ -18,7 +18,8 @@ the centre frame (B, 1, J, 3) through a learned mix of the frames for self-super
 - Multi-level intra-level fusion (MILF): per level, a learned frame position embedding (zeros),
   dropout 0.1, and a residual temporal transformer (its own position embedding, 2 blocks of 512
   channels, 8 heads, MLP 1024, dropout 0.1, stochastic depth 0 -> 0.2).
-- Multi-level cross-level fusion (MCLF): cross attention with a layer norm per input, applied in turn
+- Multi-level cross-level fusion (MCLF): cross attention with its own layer norm on each of its three
+  inputs (nine norms, the reference's ``norm3_11`` .. ``norm3_33``), applied in turn
   ``x1 += CA(q=x2, k=x3, v=x1)``, ``x2 += CA(q=x1, k=x3, v=x2)``, ``x3 += CA(q=x1, k=x2, v=x3)`` (stochastic
   depth 0.2), then the three levels concatenated (1536) and layer-normed.
 - Head: batch norm and a 1x1 convolution 1536 -> 3 J per frame; self-supervised: an MLP over the
@@ -27,7 +28,7 @@ the centre frame (B, 1, J, 3) through a learned mix of the frames for self-super
 Deviations from the reference code: the temporal transformers add their position embedding out of
 place (the reference adds it in place, so it also leaks into the block's residual input); the
 reference builds an MLP and norms in its cross-level block and a norm in MILF that it never uses (6.3 M
-parameters), which are left out: about 16.6 M parameters at 4 views. The number of views V is a
+parameters), which are left out: 16.65 M parameters at 4 views. The number of views V is a
 constructor argument (the reference hard-codes 4): SMFE has one module per view and the fusion
 convolution has V input channels, so a model serves the rig it was trained on (the views in the same
 order), not a different number of cameras. The level width C (512 in the paper, ``features``) is a
@@ -138,17 +139,21 @@ class CrossLevelFusion(nn.Module):
 
     def __init__(self, features: int, num_heads: int = 8, dropout: float = 0.1, drop_path: float = 0.2):
         super().__init__()
-        self.norms = nn.ModuleList(nn.LayerNorm(features, eps=1e-6) for _ in range(LEVELS))
+        # one layer norm per input of each cross attention (query, key, value), as the reference's norm3_ij
+        self.norms = nn.ModuleList(nn.ModuleList(nn.LayerNorm(features, eps=1e-6) for _ in range(3))
+                                   for _ in range(LEVELS))
         self.attentions = nn.ModuleList(CrossAttention(features, num_heads, dropout) for _ in range(LEVELS))
         self.drop_path = DropPath(drop_path)
         self.norm = nn.LayerNorm(LEVELS * features, eps=1e-6)
 
+    def _attend(self, level: int, query: Tensor, key: Tensor, value: Tensor) -> Tensor:
+        nq, nk, nv = self.norms[level]
+        return self.drop_path(self.attentions[level](nq(query), nk(key), nv(value)))
+
     def forward(self, x1: Tensor, x2: Tensor, x3: Tensor) -> Tensor:
-        n1, n2, n3 = self.norms
-        a1, a2, a3 = self.attentions
-        x1 = x1 + self.drop_path(a1(n2(x2), n3(x3), n1(x1)))
-        x2 = x2 + self.drop_path(a2(n1(x1), n3(x3), n2(x2)))
-        x3 = x3 + self.drop_path(a3(n1(x1), n2(x2), n3(x3)))
+        x1 = x1 + self._attend(0, x2, x3, x1)
+        x2 = x2 + self._attend(1, x1, x3, x2)
+        x3 = x3 + self._attend(2, x1, x2, x3)
         return self.norm(torch.cat([x1, x2, x3], dim=-1))
 
 

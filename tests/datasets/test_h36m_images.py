@@ -234,21 +234,66 @@ def test_select_frames_keeps_every_nth_frame(toolbox):
     assert select_frames(table, ["S1", "S9"], 2, False, "x").frames.tolist() == [1, 1]
 
 
-@pytest.mark.parametrize("name", ["r50_256_baseline", "r50_256_epipolar_zresidual", "r50_256_epipolar_zresidual_aug",
-                                  "r152_384_epipolar"])
-def test_published_configs_build_and_run_on_the_fixture(name, toolbox):
-    from pathlib import Path
+PUBLISHED = {  # config: (annotation layout, fusion residual, decoding radius, fallback step, ground truth)
+    "r50_256_baseline": ("toolbox", None, 8, 0.05, "mocap"),
+    "r50_256_epipolar_zresidual": ("toolbox", "reference", 8, 0.05, "triangulated"),
+    "r50_256_epipolar_zresidual_aug": ("toolbox", "reference", 8, 0.05, "triangulated"),
+    "r152_384_epipolar": ("toolbox", "reference", 12, 0.0, "triangulated"),
+    "r152_384_algebraic": ("learnable", None, None, 0.0, "mocap"),
+}
 
-    from modeling.pipeline import build_pipeline
-    root, path = toolbox
-    cfg = load_config(str(Path(__file__).parents[2] / "configs" / "h36m" / f"{name}.yaml"), [
-        "DATASETS.H36M_IMAGES.ROOT", str(root / "images"), "DATASETS.H36M_IMAGES.TRAIN_FILE", str(path),
+
+def _published_config(name, toolbox, learnable, *overrides):
+    from pathlib import Path
+    layout = PUBLISHED[name][0]
+    root, path = toolbox if layout == "toolbox" else learnable
+    images = str(root / "images") if layout == "toolbox" else str(root)
+    return load_config(str(Path(__file__).parents[2] / "configs" / "h36m" / f"{name}.yaml"), [
+        "DATASETS.H36M_IMAGES.ROOT", images, "DATASETS.H36M_IMAGES.TRAIN_FILE", str(path),
         "DATASETS.H36M_IMAGES.TEST_FILE", str(path), "DATASETS.H36M_IMAGES.TEST_SUBJECTS", "['S9']",
-        "DATASETS.H36M_IMAGES.IMAGE_SIZE", "64", "MODEL.BACKBONE.PRETRAINED", "none", "DATASETS.TEST_STRIDE", "1"])
+        # 128 px crops give the algebraic head's confidence branch the 4 x 4 trunk maps it needs
+        "DATASETS.H36M_IMAGES.IMAGE_SIZE", "128" if layout == "learnable" else "64",
+        "DATASETS.H36M_IMAGES.UNDISTORTED", "False",
+        "MODEL.BACKBONE.PRETRAINED", "none", "DATASETS.TEST_STRIDE", "1", *overrides])
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_configs_build_and_run_on_the_fixture(name, toolbox, learnable):
+    from modeling.pipeline import build_pipeline
+    cfg = _published_config(name, toolbox, learnable)
+    _, residual, radius, fallback, truth = PUBLISHED[name]
     model = build_pipeline(cfg).eval()
+    assert (model.fusion.residual if model.fusion is not None else None) == residual
+    assert (model.decode_radius if model.decode == "centre_of_mass" else None) == radius
+    assert getattr(model.head, "fallback_step", 0.0) == fallback and cfg.TEST.GT_3D == truth
     with torch.no_grad():
         out = model(collate_samples([build_dataset(cfg, "test")[0]]))
     assert out["pred_3d"].shape == (1, NUM_JOINTS, 3)
+
+
+def test_the_zresidual_config_runs_the_reference_protocol_end_to_end(tmp_path, toolbox, learnable):
+    """main.py on the fixture: the reference residual, centre-of-mass decoding, the truth named in metrics.json."""
+    import json
+
+    import main
+    from pathlib import Path
+    cfg = _published_config("r50_256_epipolar_zresidual", toolbox, learnable)
+    args = [a for k, v in (("DATASETS.H36M_IMAGES.ROOT", cfg.DATASETS.H36M_IMAGES.ROOT),
+                           ("DATASETS.H36M_IMAGES.TRAIN_FILE", cfg.DATASETS.H36M_IMAGES.TRAIN_FILE),
+                           ("DATASETS.H36M_IMAGES.TEST_FILE", cfg.DATASETS.H36M_IMAGES.TEST_FILE)) for a in (k, v)]
+    out = tmp_path / "zresidual"
+    code = main.main(["--cfg", str(Path(__file__).parents[2] / "configs" / "h36m" / "r50_256_epipolar_zresidual.yaml"),
+                      *args, "DATASETS.H36M_IMAGES.TRAIN_SUBJECTS", "['S1']", "DATASETS.H36M_IMAGES.TEST_SUBJECTS",
+                      "['S9']", "DATASETS.H36M_IMAGES.IMAGE_SIZE", "64",
+                      "MODEL.BACKBONE.PRETRAINED", "none", "DATASETS.TEST_STRIDE", "1", "DATASETS.NUM_WORKERS", "0",
+                      "SOLVER.MAX_EPOCHS", "1", "MODEL.BACKBONE.DEPTH", "18", "VIS.PREVIEW_SAMPLES", "0",
+                      "OUTPUT_DIR", str(out)])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["ground_truth_3d"].startswith("triangulated: the DLT of the ground-truth 2D")
+    saved = load_config(str(out / "config.yaml"), [])
+    assert saved.MODEL.FUSION.RESIDUAL == "reference" and saved.MODEL.BACKBONE.DECODE == "centre_of_mass"
+    assert saved.MODEL.HEAD.CONFIDENCE_FALLBACK == 0.05
 
 
 def _damaged(valid: bytes):

@@ -35,27 +35,47 @@ def test_baseline_shapes_losses_and_gradients(batch):
 
 
 @pytest.mark.parametrize("merge", ["early", "late"])
-def test_epipolar_fusion_starts_as_the_identity(batch, merge):
+@pytest.mark.parametrize("residual", ["reference", "gated"])
+def test_epipolar_fusion_at_initialisation(batch, merge, residual):
+    """The gated residual starts as the identity; the reference's adds the attended features from the start."""
     fused = build("MODEL.HEAD.NAME", "dlt", "MODEL.FUSION.NAME", "epipolar", "MODEL.FUSION.MERGE", merge,
-                  "MODEL.FUSION.SAMPLES", "8").eval()
+                  "MODEL.FUSION.SAMPLES", "8", "MODEL.FUSION.RESIDUAL", residual).eval()
     plain = build("MODEL.HEAD.NAME", "dlt").eval()
     plain.backbone.load_state_dict(fused.backbone.state_dict())
     with torch.no_grad():
-        assert torch.equal(fused(batch)["heatmaps"], plain(batch)["heatmaps"])
+        assert torch.equal(fused(batch)["heatmaps"], plain(batch)["heatmaps"]) == (residual == "gated")
     fused.train()
     out = fused(batch)
     fused.losses(out, batch)["heatmap"].backward()
     assert fused.fusion.bn.weight.grad.abs().sum() > 0  # the fusion learns
 
 
+ALGEBRAIC = ["MODEL.HEAD.NAME", "algebraic", "MODEL.HEAD.LOSS_3D_WEIGHT", "1.0", "MODEL.BACKBONE.DECODE", "soft_argmax"]
+
+
 def test_algebraic_head_trains_end_to_end_through_the_3d_loss(batch):
-    model = build("MODEL.HEAD.NAME", "algebraic", "MODEL.HEAD.LOSS_3D_WEIGHT", "1.0", "MODEL.BACKBONE.DECODE",
-                  "soft_argmax")
+    model = build(*ALGEBRAIC)
     out = model(batch)
     losses = model.losses(out, batch)
     assert set(losses) == {"heatmap", "joint_error_3d"}
     losses["joint_error_3d"].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.head.confidence_head.parameters())
+
+
+def test_algebraic_head_as_learnable_triangulation_trains_every_confidence_parameter(batch):
+    """The reference's setting: the smooth MSE of the 3D alone, soft-argmax x 100."""
+    model = build(*ALGEBRAIC, "MODEL.HEAD.LOSS_3D", "smooth_mse", "MODEL.HEAD.HEATMAP_LOSS_WEIGHT", "0",
+                  "MODEL.BACKBONE.SOFT_ARGMAX_BETA", "100.0")
+    assert model.head.beta == 100.0
+    out = model(batch)
+    losses = model.losses(out, batch)
+    assert set(losses) == {"smooth_mse_3d"} and losses["smooth_mse_3d"] > 0
+    losses["smooth_mse_3d"].backward()
+    parameters = dict(model.head.confidence_head.named_parameters())
+    assert len(parameters) == 14
+    for name, parameter in parameters.items():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+    assert model.backbone.trunk.conv1.weight.grad.abs().sum() > 0
 
 
 def test_ransac_head_builds_with_its_threshold():
@@ -70,6 +90,16 @@ def test_ransac_head_builds_with_its_threshold():
     (["MODEL.HEAD.NAME", "none", "MODEL.LIFTER.NAME", "linear"], "MODEL.LIFTER.WEIGHTS is empty"),
     (["MODEL.HEAD.NAME", "none", "MODEL.LIFTER.NAME", "esmformer"], "must be a single-view lifter"),
     (["MODEL.HEAD.NAME", "dlt", "MODEL.FUSION.MERGE", "middle"], "MODEL.FUSION.MERGE must be early or late"),
+    (["MODEL.HEAD.NAME", "dlt", "MODEL.FUSION.NAME", "epipolar", "MODEL.FUSION.RESIDUAL", "z"],
+     "residual must be one of"),
+    (["MODEL.HEAD.NAME", "algebraic", "MODEL.BACKBONE.DECODE", "soft_argmax"], "set MODEL.HEAD.LOSS_3D_WEIGHT > 0"),
+    ([*ALGEBRAIC, "MODEL.HEAD.CONFIDENCE_FALLBACK", "0.05"], "CONFIDENCE_FALLBACK lowers the threshold"),
+    (["MODEL.HEAD.NAME", "dlt", "MODEL.HEAD.CONFIDENCE_FALLBACK", "-0.05"], "CONFIDENCE_FALLBACK must be >= 0"),
+    ([*ALGEBRAIC, "MODEL.HEAD.LOSS_3D", "l1"], "MODEL.HEAD.LOSS_3D must be one of mean_error, smooth_mse"),
+    (["MODEL.HEAD.NAME", "dlt", "MODEL.HEAD.LOSS_3D_WEIGHT", "-1.0"], "must be >= 0 and not both 0"),
+    (["MODEL.HEAD.NAME", "dlt", "MODEL.HEAD.HEATMAP_LOSS_WEIGHT", "0"], "must be >= 0 and not both 0"),
+    (["MODEL.HEAD.NAME", "dlt", "MODEL.BACKBONE.DECODE", "centre_of_mass", "MODEL.BACKBONE.DECODE_RADIUS", "0"],
+     "DECODE_RADIUS must be a positive whole number"),
 ])
 def test_bad_image_compositions(overrides, message):
     with pytest.raises(PipelineConfigError, match=message):
@@ -79,11 +109,13 @@ def test_bad_image_compositions(overrides, message):
 @pytest.mark.parametrize("head, decode, mean_mm", [
     ("dlt", "argmax_taylor", 0.5),   # the Taylor step recovers the exact sub-pixel peak
     ("ransac", "argmax", 25.0),      # SimpleBaseline's quarter-pixel steps on 32 x 32 heatmaps of 128 px crops
+    ("dlt", "centre_of_mass", 3.0),  # radius 8: the map border cuts the Gaussians of joints near the crop edge
     ("algebraic", "soft_argmax", 5.0),
 ])
 def test_perfect_heatmaps_give_the_true_3d(batch, head, decode, mean_mm):
     """The pixel conventions of targets, decoding, feature cameras and heads agree end to end."""
-    model = build("MODEL.HEAD.NAME", head, "MODEL.BACKBONE.DECODE", decode).eval()
+    model = build("MODEL.HEAD.NAME", head, "MODEL.BACKBONE.DECODE", decode, "MODEL.HEAD.LOSS_3D_WEIGHT",
+                  "1.0" if head == "algebraic" else "0.0").eval()
     exact = batch["keypoints_2d_gt"][:, 0]
     targets, _ = model.heatmap_loss.targets(exact, torch.ones_like(exact[..., 0]), (32, 32))
     model.backbone.forward_final = lambda features: targets
@@ -97,7 +129,7 @@ def test_differentiable_2d_is_required_by_a_3d_loss():
     with pytest.raises(PipelineConfigError, match="needs a differentiable 2D"):
         build("MODEL.HEAD.NAME", "dlt", "MODEL.HEAD.LOSS_3D_WEIGHT", "1.0")
     with pytest.raises(PipelineConfigError, match="decodes by soft-argmax"):
-        build("MODEL.HEAD.NAME", "algebraic")
+        build("MODEL.HEAD.NAME", "algebraic", "MODEL.HEAD.LOSS_3D_WEIGHT", "1.0")
 
 
 def test_crop_pixels_map_back_to_the_full_image_exactly():

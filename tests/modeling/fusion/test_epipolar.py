@@ -32,17 +32,36 @@ def correspondences(cameras, view=0):
     return points, cameras[0].project(points)
 
 
-def test_registered_and_identity_at_initialisation():
+def _merged_features(features, cameras, **options):
+    """features + the layer's merged (attended, aggregated) source features: a gated layer whose z is the
+    identity and whose batch norm passes its input through."""
+    layer = EpipolarTransformer(CHANNELS, samples=8, residual="gated", **options).double().eval()
+    with torch.no_grad():
+        layer.conv.weight.copy_(torch.eye(CHANNELS, dtype=torch.float64)[:, :, None, None])
+        layer.conv.bias.zero_()
+        layer.bn.weight.fill_(1.0)
+        layer.bn.eps = 0.0
+        return layer(features, cameras)
+
+
+def test_registered_and_residuals_at_initialisation():
+    """gated returns the features exactly; the reference's z-residual features + merged."""
     assert FUSIONS.get("epipolar") is EpipolarTransformer
     torch.manual_seed(0)
-    features = torch.randn(2, 4, CHANNELS, SIZE, SIZE)
+    features = torch.randn(2, 4, CHANNELS, SIZE, SIZE, dtype=torch.float64)
     cameras = make_cameras(batch=2)
     for sources in ("nearest", "knn", "all"):
         for aggregation in ("mean", "learned"):
-            layer = EpipolarTransformer(CHANNELS, samples=8, sources=sources, aggregation=aggregation)
-            assert torch.equal(layer(features, cameras), features)
-            layer.eval()
-            assert torch.equal(layer(features, cameras), features)
+            options = dict(sources=sources, aggregation=aggregation)
+            gated = EpipolarTransformer(CHANNELS, samples=8, residual="gated", **options).double()
+            assert torch.equal(gated(features, cameras), features)
+            gated.eval()
+            assert torch.equal(gated(features, cameras), features)
+            reference = EpipolarTransformer(CHANNELS, samples=8, **options).double().eval()
+            assert reference.residual == "reference"
+            expected = _merged_features(features, cameras, **options)
+            assert (expected - features).abs().amax() > 0.1
+            torch.testing.assert_close(reference(features, cameras), expected, atol=1e-12, rtol=0)
 
 
 def test_gradients_reach_parameters_and_features():
@@ -172,7 +191,7 @@ def test_fused_features_match_grid_sample_of_the_samples(similarity):
     torch.manual_seed(4)
     cameras = make_cameras(distortion=True)
     features = torch.randn(1, 4, CHANNELS, SIZE, SIZE, dtype=torch.float64, requires_grad=True)
-    layer = EpipolarTransformer(CHANNELS, samples=16, similarity=similarity).double().eval()
+    layer = EpipolarTransformer(CHANNELS, samples=16, similarity=similarity, residual="gated").double().eval()
     with torch.no_grad():   # conv = identity, batch norm = identity: the output minus the input is the fused map
         layer.conv.weight.copy_(torch.eye(CHANNELS, dtype=torch.float64)[:, :, None, None])
         layer.conv.bias.zero_()

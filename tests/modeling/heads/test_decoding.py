@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from core.geometry.cameras import Cameras
-from modeling.heads.decoding import (argmax_decode, heatmap_to_image, image_to_heatmap,
+from modeling.heads.decoding import (argmax_decode, centre_of_mass_decode, heatmap_to_image, image_to_heatmap,
                                      soft_argmax)
 
 
@@ -53,10 +53,51 @@ def test_taylor_falls_back_where_the_peak_is_not_concave():
     assert coords.isfinite().all() and (coords - torch.tensor([[3.0, 3.0]])).abs().max() <= 1.0
 
 
+def test_centre_of_mass_recovers_gaussian_peaks():
+    generator = torch.Generator().manual_seed(1)
+    centres = torch.rand(3, 17, 2, generator=generator, dtype=torch.float64) * 40.0 + 12.0  # 8 px from the border
+    coords, confidence = centre_of_mass_decode(gaussian_heatmaps(centres, 64, 64), radius=8)
+    # the window ends 7.5 px (3.75 sigma) from the centre at worst: its cut tails bias it by < 1e-3 px
+    torch.testing.assert_close(coords, centres, atol=1e-3, rtol=0)
+    assert (confidence > 0.9).all()
+
+
+def _reference_centre_of_mass(heatmap: torch.Tensor, radius: int):
+    """Epipolar Transformers' find_tensor_peak_batch for one (h, w) map, written as a plain loop."""
+    height, width = heatmap.shape
+    index = int(heatmap.flatten().argmax())
+    px, py = index % width, index // width
+    total = sx = sy = 0.0
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            x, y = px + dx, py + dy
+            value = float(heatmap[y, x]) if 0 <= x < width and 0 <= y < height else 0.0
+            value = value if value > 1e-6 else 0.0
+            total, sx, sy = total + value, sx + value * dx, sy + value * dy
+    total += torch.finfo(torch.float64).eps
+    return [px + sx / total, py + sy / total], float(heatmap.max())
+
+
+def test_centre_of_mass_matches_the_reference_at_borders_and_on_negative_values():
+    generator = torch.Generator().manual_seed(2)
+    heatmaps = torch.randn(6, 20, 24, generator=generator, dtype=torch.float64) * 0.1
+    heatmaps[0, 0, 0] = heatmaps[1, 19, 23] = heatmaps[2, 10, 0] = 2.0     # peaks in corners and on an edge
+    coords, confidence = centre_of_mass_decode(heatmaps, radius=3)
+    for j in range(len(heatmaps)):
+        expected, peak = _reference_centre_of_mass(heatmaps[j], 3)
+        torch.testing.assert_close(coords[j], torch.tensor(expected, dtype=torch.float64), atol=1e-12, rtol=0)
+        assert confidence[j] == peak
+    lonely = torch.full((1, 5, 5), -1.0)
+    lonely[0, 2, 3] = 1e-7                                                  # no mass above the threshold
+    assert centre_of_mass_decode(lonely, radius=2)[0].tolist() == [[3.0, 2.0]]
+    with pytest.raises(ValueError, match="radius"):
+        centre_of_mass_decode(heatmaps, radius=2.5)
+
+
 def test_non_finite_heatmap_decodes_to_nan():
     heatmaps = gaussian_heatmaps(torch.tensor([[5.3, 6.1], [8.0, 2.5]]), 12, 12)
     heatmaps[1, 3, 3] = float("nan")
-    for coords, confidence in (argmax_decode(heatmaps), soft_argmax(heatmaps, 20.0)):
+    for coords, confidence in (argmax_decode(heatmaps), soft_argmax(heatmaps, 20.0), centre_of_mass_decode(heatmaps)):
         assert coords[0].isfinite().all() and coords[1].isnan().all() and confidence[1].isnan()
 
 

@@ -5,9 +5,20 @@ from modeling.lifters.esmformer import ESMformer, MultiViewFusion, RelativeAtten
 
 
 def test_sizes_follow_the_reference():
-    # SMFE 4 x 0.695 M, MILF 12.70 M, MCLF 3.16 M, head 81 k; the self-supervised frame MLP adds 1857
-    assert sum(p.numel() for p in ESMformer().parameters()) == 16_643_811
-    assert sum(p.numel() for p in ESMformer(centre_frame=True).parameters()) == 16_643_811 + 1857
+    # SMFE 4 x 0.695 M, MILF 12.70 M, MCLF 3.17 M, head 81 k; the self-supervised frame MLP adds 1857
+    assert sum(p.numel() for p in ESMformer().parameters()) == 16_649_955
+    assert sum(p.numel() for p in ESMformer(centre_frame=True).parameters()) == 16_649_955 + 1857
+
+
+def test_cross_level_fusion_has_a_layer_norm_per_attention_input():
+    """As the reference's MCLF_Block: norm3_11 .. norm3_33, each used once, then one norm of the concatenation."""
+    torch.manual_seed(0)
+    model = ESMformer(num_frames=9, num_views=2, smfe_depth=1, milf_depth=1, features=16)
+    norms = [m for m in model.cross.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert len(norms) == 10 and sum(n.normalized_shape == (16,) for n in norms) == 9
+    model(torch.randn(2, 9, 2, 17, 2)).square().sum().backward()
+    for norm in norms:
+        assert norm.weight.grad is not None and norm.weight.grad.abs().sum() > 0
 
 
 def test_shapes_views_and_gradients():
