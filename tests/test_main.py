@@ -169,12 +169,21 @@ def test_image_pipelines_train_and_report_2d_and_3d(tmp_path, config):
     assert set(metrics["jdr_percent"]["per_joint"]) >= {"pelvis", "l_wrist"}
     assert 0.0 <= metrics["jdr_percent"]["mean"] <= 100.0
     assert metrics["jdr_percent"]["threshold_px"] == [0.05 * 64]     # the reference's half head size
+    occlusion = metrics["mpjpe_by_occlusion_mm"]
+    assert occlusion["num_visible_in_every_view"] + occlusion["num_occluded_in_some_view"] == 8 * 17
+    assert metrics["jdr_percent"]["num_joint_views"] + metrics["jdr_occluded_percent"]["num_joint_views"] == 8 * 4 * 17
     predictions = np.load(out / "predictions.npz")
     assert predictions["pred_2d"].shape == (8, 4, 17, 2) and predictions["visibility"].shape == (8, 4, 17)
     errors = np.linalg.norm(predictions["pred_2d"] - predictions["target_2d"], axis=-1)
     visible = predictions["visibility"] > 0.5
     rates = [100 * np.mean(errors[..., j][visible[..., j]] < 3.2) for j in range(17) if visible[..., j].any()]
     assert metrics["jdr_percent"]["mean"] == pytest.approx(np.mean(rates))
+    hidden = [100 * np.mean(errors[..., j][~visible[..., j]] < 3.2) for j in range(17) if (~visible[..., j]).any()]
+    assert metrics["jdr_occluded_percent"]["mean"] == pytest.approx(np.mean(hidden))
+    errors_3d = np.linalg.norm(predictions["pred_3d"] - predictions["target_3d"], axis=-1)
+    seen = visible.all(1)
+    assert occlusion["visible_in_every_view"] == pytest.approx(errors_3d[seen].mean())
+    assert occlusion["occluded_in_some_view"] == pytest.approx(errors_3d[~seen].mean())
     assert list((out / "preview").glob("*.png"))
 
 

@@ -33,6 +33,22 @@ def triangulated_truth(batch) -> torch.Tensor:
     return triangulate_dlt(exact.to(cameras.dtype).nan_to_num(), cameras.projection_matrices, seen).points_3d
 
 
+def _errors_by_occlusion(predictions, visible: torch.Tensor, absolute: bool) -> Dict[str, Any]:
+    """Mean 3D joint error (mm; root-relative for root-relative pipelines) of the joints seen in every view and of
+    those occluded in at least one, with how many joints each holds."""
+    pred, target = (torch.from_numpy(predictions[k]).double() for k in ("pred_3d", "target_3d"))
+    if not absolute:
+        pred, target = metrics.root_relative(pred), metrics.root_relative(target)
+    errors = (pred - target).norm(dim=-1)                                       # (N, J), NaN where missing
+    everywhere = visible.all(1)                                                # (N, J)
+    result = {}
+    for name, mask in (("visible_in_every_view", everywhere), ("occluded_in_some_view", ~everywhere)):
+        chosen = errors[mask & torch.isfinite(errors)]
+        result[name] = None if chosen.numel() == 0 else float(chosen.mean())
+        result[f"num_{name}"] = int(chosen.numel())
+    return result
+
+
 @torch.no_grad()
 def run_inference(model, loader, device: torch.device, ground_truth: str = "mocap") -> Dict[str, Any]:
     """Predictions for every sample of ``loader``: ``pred_3d`` / ``target_3d`` (N, J, 3) mm (``ground_truth``: a
@@ -73,9 +89,10 @@ def run_inference(model, loader, device: torch.device, ground_truth: str = "moca
 def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
              context: DistContext = DistContext(), ground_truth: str = "mocap") -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(metrics dict for metrics.json, predictions dict for predictions.npz). With 2D predictions the
-    metrics also hold the joint detection rate of the visible joints (``jdr_percent``): a joint is
-    detected within ``jdr_threshold`` x the crop width (0.05 is the reference code's "half head size",
-    head size = crop width / 10). Under DDP ``loader`` holds this rank's shard of the test set
+    metrics also hold the joint detection rate of the visible joints (``jdr_percent``) and of the joints
+    occluded in their view (``jdr_occluded_percent``): a joint is detected within ``jdr_threshold`` x the
+    crop width (0.05 is the reference code's "half head size", head size = crop width / 10); and the 3D
+    error of the joints seen by every view and of those occluded in some view (``mpjpe_by_occlusion_mm``). Under DDP ``loader`` holds this rank's shard of the test set
     (``distributed.shard``): the predictions of all ranks are gathered in order and every rank gets the
     metrics of the whole set. ``ground_truth`` (``TEST.GT_3D``) chooses the 3D truth, named in the metrics."""
     if ground_truth not in GROUND_TRUTHS:
@@ -92,13 +109,16 @@ def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
     )
     summary["ground_truth_3d"] = GROUND_TRUTHS[ground_truth]
     if "pred_2d" in predictions:
-        rate = metrics.pck(torch.from_numpy(predictions["pred_2d"]), torch.from_numpy(predictions["target_2d"]),
-                           jdr_threshold, mask=torch.from_numpy(predictions["visibility"] > 0.5),
-                           normalize=torch.from_numpy(predictions["crop_size"]))
-        summary["jdr_percent"] = {
-            "threshold": f"{jdr_threshold} x crop width",
-            "threshold_px": sorted({round(float(x), 3) for x in np.unique(jdr_threshold * predictions["crop_size"])}),
-            "mean": None if torch.isnan(rate).all() else float(100 * torch.nanmean(rate)),
-            "per_joint": {name: None if torch.isnan(r) else float(100 * r) for name, r in zip(JOINT_NAMES, rate)},
-        }
+        visible = torch.from_numpy(predictions["visibility"] > 0.5)
+        for key, mask in (("jdr_percent", visible), ("jdr_occluded_percent", ~visible)):
+            rate = metrics.pck(torch.from_numpy(predictions["pred_2d"]), torch.from_numpy(predictions["target_2d"]),
+                               jdr_threshold, mask=mask, normalize=torch.from_numpy(predictions["crop_size"]))
+            summary[key] = {
+                "threshold": f"{jdr_threshold} x crop width",
+                "threshold_px": sorted({round(float(x), 3) for x in np.unique(jdr_threshold * predictions["crop_size"])}),
+                "num_joint_views": int(mask.sum()),
+                "mean": None if torch.isnan(rate).all() else float(100 * torch.nanmean(rate)),
+                "per_joint": {name: None if torch.isnan(r) else float(100 * r) for name, r in zip(JOINT_NAMES, rate)},
+            }
+        summary["mpjpe_by_occlusion_mm"] = _errors_by_occlusion(predictions, visible, unwrap(model).predicts_absolute)
     return summary, predictions

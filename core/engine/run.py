@@ -399,7 +399,11 @@ def format_summary(summary) -> list:
         if isinstance(value, dict) and "action_avg" in value:
             a, f = value["action_avg"], value["frame_avg"]
             lines.append(f"{key:<28}{'n/a' if a is None else f'{a:.2f}':>12}{'n/a' if f is None else f'{f:.2f}':>12}")
-    if "jdr_percent" in summary and summary["jdr_percent"]["mean"] is not None:
-        lines.append(f"JDR at {summary['jdr_percent']['threshold_px']} px: {summary['jdr_percent']['mean']:.1f} %")
+    for key, what in (("jdr_percent", "visible"), ("jdr_occluded_percent", "occluded")):
+        if key in summary and summary[key]["mean"] is not None:
+            lines.append(f"JDR of {what} joints at {summary[key]['threshold_px']} px: {summary[key]['mean']:.1f} %")
+    for name, error in summary.get("mpjpe_by_occlusion_mm", {}).items():
+        if not name.startswith("num_") and error is not None:
+            lines.append(f"MPJPE of joints {name.replace('_', ' ')}: {error:.2f} mm")
     lines += [f"{k}: {v}" for k, v in summary.items() if not isinstance(v, dict)]
     return lines
