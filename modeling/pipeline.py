@@ -644,15 +644,16 @@ def _build_head(cfg, backbone=None) -> nn.Module:
     if h.NAME == "algebraic":
         if backbone is None:
             raise PipelineConfigError("MODEL.HEAD.NAME 'algebraic' learns from images: set MODEL.BACKBONE.NAME resnet")
-        if h.CONFIDENCE_FALLBACK > 0:
-            raise PipelineConfigError("MODEL.HEAD.CONFIDENCE_FALLBACK lowers the threshold of detector scores (dlt, "
-                                      "ransac); the algebraic head weighs every view by its learned confidence: set 0")
+        if h.CONFIDENCE_FALLBACK > 0 or not h.UNDISTORT:
+            raise PipelineConfigError("MODEL.HEAD.CONFIDENCE_FALLBACK and UNDISTORT False are options of the dlt and "
+                                      "ransac heads; the algebraic head weighs every view by its learned confidence "
+                                      "and follows the lens: set 0 and True")
         return head_cls(num_joints=NUM_JOINTS, in_channels=backbone.trunk_channels, beta=m.BACKBONE.SOFT_ARGMAX_BETA,
                         min_confidence=h.MIN_CONFIDENCE)
     if h.CONFIDENCE_FALLBACK < 0:
         raise PipelineConfigError(f"MODEL.HEAD.CONFIDENCE_FALLBACK must be >= 0 (0 = off), got {h.CONFIDENCE_FALLBACK}")
     kwargs = dict(confidence_weighted=h.CONFIDENCE_WEIGHTED, min_confidence=h.MIN_CONFIDENCE,
-                  fallback_step=h.CONFIDENCE_FALLBACK)
+                  fallback_step=h.CONFIDENCE_FALLBACK, undistort=h.UNDISTORT)
     if h.NAME == "ransac":
         kwargs["inlier_threshold_px"] = h.INLIER_THRESHOLD_PX
     return head_cls(**kwargs)

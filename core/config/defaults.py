@@ -58,6 +58,8 @@ _C.MODEL.HEAD.MIN_CONFIDENCE = 0.0   # views whose 2D confidence is below this a
 _C.MODEL.HEAD.CONFIDENCE_FALLBACK = 0.0  # dlt, ransac: where fewer than 2 views pass MIN_CONFIDENCE, lower it for
                                          # that joint in steps of this until 2 do (0 = off: the joint is NaN;
                                          # Epipolar Transformers' pymvg triangulation: 0.05)
+_C.MODEL.HEAD.UNDISTORT = True      # dlt, ransac: undistort the 2D before the DLT; False: the cameras' pinhole part
+                                     # (lens distortion ignored, as Epipolar Transformers' pymvg cameras)
 _C.MODEL.HEAD.INLIER_THRESHOLD_PX = 15.0  # ransac: inlier reprojection error, pixels of the 2D input (crop pixels
                                          # in image pipelines; 15 is Iskakov et al.'s value for 384 px crops)
 _C.MODEL.HEAD.LOSS_3D_WEIGHT = 0.0   # image pipelines: weight of the 3D loss besides heatmaps (algebraic: must be > 0)

@@ -53,7 +53,10 @@ def load_state_strict(model: nn.Module, state: Dict[str, torch.Tensor], source: 
                 shown = ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
                 parts.append(f"{title}: {shown}")
         raise CheckpointError(f"checkpoint '{source}' does not fit the model: " + "; ".join(parts))
-    model.load_state_dict(state, strict=not kept)
+    try:
+        model.load_state_dict(state, strict=not kept)
+    except ValueError as err:  # a module's extra state that refuses the checkpoint's (e.g. another layer form)
+        raise CheckpointError(f"checkpoint '{source}' does not fit the model: {err}") from None
     return kept
 
 

@@ -20,7 +20,8 @@ IDS = ("subject", "action", "sequence", "frame")
 GROUND_TRUTHS = {  # TEST.GT_3D -> what metrics.json says the 3D truth is
     "mocap": "mocap: the dataset's 3D joints",
     "triangulated": "triangulated: the DLT of the ground-truth 2D of every view through the cameras' pinhole part "
-                    "(Epipolar Transformers' REAL3D, its pymvg cameras carry no distortion)",
+                    "(Epipolar Transformers' REAL3D, its pymvg cameras carry no distortion; compare heads with "
+                    "MODEL.HEAD.UNDISTORT False)",
 }
 
 
@@ -28,7 +29,7 @@ def triangulated_truth(batch) -> torch.Tensor:
     """(B, J, 3) mm: the unweighted DLT of the target frame's ground-truth 2D (``keypoints_2d_gt``) of every view,
     distortion ignored (the reference's ``computereal3d``: ``triangulate_pymvg`` with confidences 1)."""
     exact = batch["keypoints_2d_gt"][:, batch["keypoints_2d_gt"].shape[1] // 2]            # (B, V, J, 2)
-    cameras = batch["cameras"]
+    cameras = batch["cameras"].pinhole()
     seen = torch.isfinite(exact).all(-1).to(cameras.dtype)
     return triangulate_dlt(exact.to(cameras.dtype).nan_to_num(), cameras.projection_matrices, seen).points_3d
 
@@ -90,7 +91,8 @@ def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
              context: DistContext = DistContext(), ground_truth: str = "mocap") -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(metrics dict for metrics.json, predictions dict for predictions.npz). With 2D predictions the
     metrics also hold the joint detection rate of the visible joints (``jdr_percent``) and of the joints
-    occluded in their view (``jdr_occluded_percent``): a joint is detected within ``jdr_threshold`` x the
+    occluded in their view (``jdr_occluded_percent``; "occluded" is the dataset's ``visibility``: the synthetic
+    world's depth test, but only "outside the crop" for the Human3.6M images): a joint is detected within ``jdr_threshold`` x the
     crop width (0.05 is the reference code's "half head size", head size = crop width / 10); and the 3D
     error of the joints seen by every view and of those occluded in some view (``mpjpe_by_occlusion_mm``). Under DDP ``loader`` holds this rank's shard of the test set
     (``distributed.shard``): the predictions of all ranks are gathered in order and every rank gets the

@@ -153,6 +153,10 @@ class Cameras:
         size = torch.as_tensor(image_size, dtype=self.dtype, device=self.device).expand(*self.batch_shape, 2)
         return Cameras(affine @ self.K, self.R, self.t, self.dist, size.clone())
 
+    def pinhole(self) -> "Cameras":
+        """The same cameras without lens distortion (their K, R, t and image size)."""
+        return Cameras(self.K, self.R, self.t, torch.zeros_like(self.dist), self.image_size)
+
     def for_feature_map(self, stride: float, size) -> "Cameras":
         """Cameras of a feature map (or heatmap) of ``size`` (w, h) computed with ``stride`` from this image.
 

@@ -280,6 +280,16 @@ class EpipolarTransformer(nn.Module):
             nn.init.zeros_(self.source_score.weight)  # starts as the mean over usable sources
             nn.init.zeros_(self.source_score.bias)
 
+    def get_extra_state(self) -> dict:
+        """The residual form travels with the weights: a checkpoint of one form never loads into the other."""
+        return {"residual": self.residual}
+
+    def set_extra_state(self, state) -> None:
+        found = state.get("residual") if isinstance(state, dict) else None
+        if found != self.residual:
+            raise ValueError(f"its epipolar layer was trained with the {found!r} residual, this model has "
+                             f"{self.residual!r}: set MODEL.FUSION.RESIDUAL {found}")
+
     def _check(self, features: Tensor, cameras: Cameras) -> None:
         if not isinstance(features, Tensor) or features.dim() != 5:
             raise ValueError("EpipolarTransformer: features must be a tensor (B, V, C, h, w), got "

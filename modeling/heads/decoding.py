@@ -20,7 +20,8 @@ centre at ``x = j, y = i``.
   counting as zero; r is its ``KEYPOINT.SIGMA`` used as a radius in heatmap pixels (8 for its 64 x 64
   heatmaps). Confidence = the peak value. Deviation: r must be a whole number of pixels (every reference
   config uses 8 or 12); the reference resamples the window bilinearly at spacing r / round(r), which
-  for whole r reads exactly the pixels used here.
+  for whole r reads exactly the pixels used here with the ``align_corners=True`` grids of the PyTorch
+  it was written for (<= 1.2; later defaults would shift its window off the pixels).
 - ``soft_argmax``: integral regression (Sun et al. ECCV 2018), as learnable triangulation's
   ``integrate_tensor_2d``: the expectation of the pixel coordinates under ``softmax(beta * heatmap)``
   over all h * w pixels; differentiable. Confidence = the peak value of the heatmap (differentiable).

@@ -8,7 +8,8 @@ inliers wins, ties broken by the lowest total inlier error; the point is then th
 inliers (weighted by the confidences if ``confidence_weighted``). Everything is batched over
 samples, joints and hypotheses.
 
-Views are dropped first when their confidence is below ``min_confidence`` (lowered per joint until two
+With ``undistort`` False every view is taken through its pinhole part (lens distortion ignored, as the
+pymvg cameras of Epipolar Transformers). Views are dropped first when their confidence is below ``min_confidence`` (lowered per joint until two
 views pass with ``fallback_step`` > 0, ``modeling.heads.views``) or their keypoint is not finite. Joints with fewer than two usable views, or without a hypothesis that at least two views
 agree with, come out as NaN with ``valid`` False.
 
@@ -25,7 +26,7 @@ from core.geometry.cameras import Cameras
 from core.geometry.projection import check_shape
 from core.geometry.triangulation import reprojection_errors, triangulate_dlt
 from core.registry import HEADS
-from modeling.heads.views import view_weights
+from modeling.heads.views import check_fallback_step, view_weights
 
 
 class RansacTriangulation(NamedTuple):
@@ -38,13 +39,12 @@ class RansacTriangulation(NamedTuple):
 @HEADS.register("ransac")
 class RansacHead(nn.Module):
     def __init__(self, inlier_threshold_px: float = 15.0, confidence_weighted: bool = False,
-                 min_confidence: float = 0.0, fallback_step: float = 0.0):
+                 min_confidence: float = 0.0, fallback_step: float = 0.0, undistort: bool = True):
         super().__init__()
         if not 0.0 < inlier_threshold_px < float("inf"):
             raise ValueError(f"inlier_threshold_px must be a positive number, got {inlier_threshold_px!r}")
-        if not fallback_step >= 0:
-            raise ValueError(f"fallback_step must be >= 0, got {fallback_step!r}")
-        self.fallback_step = fallback_step
+        check_fallback_step(fallback_step)
+        self.fallback_step, self.undistort = fallback_step, undistort
         self.inlier_threshold_px = float(inlier_threshold_px)
         self.confidence_weighted = confidence_weighted
         self.min_confidence = min_confidence
@@ -58,6 +58,7 @@ class RansacHead(nn.Module):
             raise ValueError(f"expected keypoints_2d (B, V, J, 2), confidence (B, V, J) and cameras (B, V), got "
                              f"{tuple(keypoints_2d.shape)}, {tuple(confidence.shape)}, {tuple(cameras.batch_shape)}")
         keypoints_2d, confidence = keypoints_2d.to(cameras.dtype), confidence.to(cameras.dtype)
+        cameras = cameras if self.undistort else cameras.pinhole()
         weights = view_weights(confidence, self.confidence_weighted, self.min_confidence, self.fallback_step)
         usable = (weights > 0) & torch.isfinite(weights) & torch.isfinite(keypoints_2d).all(-1)   # (B, V, J)
         undistorted = cameras.undistort_pixels(keypoints_2d)

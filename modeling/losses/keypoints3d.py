@@ -8,7 +8,9 @@
   multi-view training takes the absolute world 3D (only its single-view case subtracts the pelvis).
 
 Both leave out target joints missing from the data (``modeling.losses.missing``) and joints outside
-``mask``; the smooth branch is evaluated only where it applies, so no infinite gradient of the 0.1th
+``mask`` (the heads' ``valid``: the joints triangulated from two views in front of their cameras; the
+reference's SVD returns and penalises a point for every joint, so a joint that fails here gives no
+gradient, and the metrics count it as invalid); the smooth branch is evaluated only where it applies, so no infinite gradient of the 0.1th
 power at zero reaches the backward pass.
 """
 import torch

@@ -266,6 +266,8 @@ def test_published_configs_build_and_run_on_the_fixture(name, toolbox, learnable
     assert (model.fusion.residual if model.fusion is not None else None) == residual
     assert (model.decode_radius if model.decode == "centre_of_mass" else None) == radius
     assert getattr(model.head, "fallback_step", 0.0) == fallback and cfg.TEST.GT_3D == truth
+    # the reference's truth and predictions both ignore the lens (pymvg); the mocap truth is met undistorted
+    assert getattr(model.head, "undistort", True) == (truth == "mocap")
     with torch.no_grad():
         out = model(collate_samples([build_dataset(cfg, "test")[0]]))
     assert out["pred_3d"].shape == (1, NUM_JOINTS, 3)

@@ -278,3 +278,15 @@ def test_bad_input_is_rejected():
         EpipolarTransformer(CHANNELS, similarity="l2")
     with pytest.raises(ValueError, match="source views"):
         EpipolarTransformer(CHANNELS, samples=8, sources="knn", k=4)(torch.zeros(1, 4, CHANNELS, SIZE, SIZE), cameras)
+
+
+def test_the_residual_form_travels_with_the_weights():
+    from core.engine.checkpoint import CheckpointError, load_state_strict
+    gated = EpipolarTransformer(CHANNELS, samples=8, residual="gated")
+    reference = EpipolarTransformer(CHANNELS, samples=8)
+    load_state_strict(reference, EpipolarTransformer(CHANNELS, samples=8).state_dict(), "same.pth")
+    with pytest.raises(CheckpointError, match="trained with the 'gated' residual.*set MODEL.FUSION.RESIDUAL gated"):
+        load_state_strict(reference, gated.state_dict(), "gated.pth")
+    old = {k: v for k, v in gated.state_dict().items() if not k.endswith("_extra_state")}   # before the option
+    with pytest.raises(CheckpointError, match="missing keys: _extra_state"):
+        load_state_strict(reference, old, "old.pth")
