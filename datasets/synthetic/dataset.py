@@ -112,17 +112,16 @@ class SyntheticSequence(KeypointSequence):
     def scene_points(self, frames) -> np.ndarray:
         """(..., N, 3) world mm of the whole scene at ``frames`` (an index, slice or index array): the body's
         surface points (its 17 joints first), then each occluder's points; ``scene_parts`` indexes them."""
-        return scene_points(self.body, self.keypoints_3d[frames], self.occluders, frames)
+        return scene_points(self.body.surface_points(self.keypoints_3d[frames]), self.occluders, frames)
 
     def scene_parts(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The parts of the body and the occluders, as ``Body.part_arrays`` gives them, into ``scene_points``."""
         return scene_parts(self.body, self.occluders)
 
 
-def scene_points(body: "motion.Body", joints_mm: np.ndarray, occluders: Sequence[Occluder] = (),
-                 frames=slice(None)) -> np.ndarray:
-    """The body's surface points from ``joints_mm`` (..., 17, 3), followed by the occluders' points at ``frames``."""
-    surface = body.surface_points(joints_mm)
+def scene_points(surface: np.ndarray, occluders: Sequence[Occluder] = (), frames=slice(None)) -> np.ndarray:
+    """The body's surface points ``surface`` (..., P, 3) (``Body.surface_points``), followed by the occluders' points
+    at ``frames``."""
     if not occluders:
         return surface
     return np.concatenate([surface] + [o.points_mm[frames] for o in occluders], axis=-2)
@@ -311,8 +310,7 @@ class SyntheticWorld:
         surface = body.surface_points(points)                      # T, P, 3: joints, then landmarks
         occluders = make_occluders(name, surface, body.part_arrays()[1], cameras, self.spec.occluders,
                                    self.spec.seed, self.spec.fps) if self.spec.occluders else ()
-        if occluders:                                              # then the occluders' points
-            surface = np.concatenate([surface] + [o.points_mm for o in occluders], axis=1)
+        surface = scene_points(surface, occluders)                 # then the occluders' points
         part_joints, radius, _ = scene_parts(body, occluders)
         num_points = surface.shape[1]
         world = torch.from_numpy(surface).to(cameras.dtype).reshape(1, -1, 3).expand(num_views, -1, -1)

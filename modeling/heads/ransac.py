@@ -9,9 +9,10 @@ inliers (weighted by the confidences if ``confidence_weighted``). Everything is 
 samples, joints and hypotheses.
 
 With ``undistort`` False every view is taken through its pinhole part (lens distortion ignored, as the
-pymvg cameras of Epipolar Transformers). Views are dropped first when their confidence is below ``min_confidence`` (lowered per joint until two
-views pass with ``fallback_step`` > 0, ``modeling.heads.views``) or their keypoint is not finite. Joints with fewer than two usable views, or without a hypothesis that at least two views
-agree with, come out as NaN with ``valid`` False.
+pymvg cameras of Epipolar Transformers). Views are dropped first when their confidence is below
+``min_confidence`` (lowered per joint until two views pass with ``fallback_step`` > 0,
+``modeling.heads.views``) or their keypoint is not finite. Joints with fewer than two usable views, or
+without a hypothesis that at least two views agree with, come out as NaN with ``valid`` False.
 
 Follows the RANSAC baseline of Iskakov et al. (ICCV 2019, ``triangulate_ransac``, threshold 15 px),
 except: hypotheses are all pairs instead of random draws, ties are broken by error instead of by

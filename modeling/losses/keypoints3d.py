@@ -10,13 +10,13 @@
 Both leave out target joints missing from the data (``modeling.losses.missing``) and joints outside
 ``mask`` (the heads' ``valid``: the joints triangulated from two views in front of their cameras; the
 reference's SVD returns and penalises a point for every joint, so a joint that fails here gives no
-gradient, and the metrics count it as invalid); the smooth branch is evaluated only where it applies, so no infinite gradient of the 0.1th
-power at zero reaches the backward pass.
+gradient, and the metrics count it as invalid). The smooth branch is evaluated only where it applies, so
+no infinite gradient of the 0.1th power at zero reaches the backward pass.
 """
 import torch
 from torch import Tensor
 
-from modeling.losses.missing import filled, joint_errors, masked_mean, present_joints
+from modeling.losses.missing import joint_errors, masked_mean, present_joints
 
 
 def mean_joint_error_m(pred_mm: Tensor, target_mm: Tensor, mask: Tensor) -> Tensor:
@@ -31,9 +31,8 @@ def smooth_mse_cm(pred_mm: Tensor, target_mm: Tensor, mask: Tensor, threshold_cm
         raise ValueError(f"threshold_cm2 must be > 0, got {threshold_cm2!r}")
     target_mm = target_mm.to(pred_mm.dtype)
     used = present_joints(target_mm) & mask & torch.isfinite(pred_mm).all(-1)
-    pred = torch.where(used[..., None], pred_mm, torch.zeros_like(pred_mm))
-    squared = ((pred - filled(target_mm, used, pred)) * 0.1).pow(2)                 # (B, J, 3) cm^2
+    error_cm = torch.where(used[..., None], pred_mm - target_mm, torch.zeros_like(pred_mm)) * 0.1
+    squared = error_cm.pow(2)                                                       # (B, J, 3) cm^2, 0 where unused
     large = squared > threshold_cm2
     damped = torch.where(large, squared, torch.full_like(squared, threshold_cm2)).pow(0.1) * threshold_cm2 ** 0.9
-    squared = torch.where(large, damped, squared)
-    return torch.where(used[..., None], squared, torch.zeros_like(squared)).sum() / (3 * used.sum().clamp(min=1))
+    return torch.where(large, damped, squared).sum() / (3 * used.sum().clamp(min=1))
