@@ -2,8 +2,9 @@
 
 Merges the YAML file and the ``KEY VALUE`` overrides into the defaults (core/config/defaults.py),
 then trains (``DOTRAIN``) and tests (``DOTEST``) the configured pipeline, writing everything into
-``OUTPUT_DIR``. Configuration mistakes stop the run before anything is written, with one line on
-stderr and exit status 2.
+``OUTPUT_DIR`` (a run that does not train, in the ``OUTPUT_DIR`` of a training run, into a subfolder of its
+own, e.g. ``eval_model_best/``). Configuration mistakes stop the run before anything is written, with one
+line on stderr and exit status 2.
 """
 import argparse
 import sys

@@ -3,17 +3,21 @@
 1. ``load_footage``: a calibration file (aniposelib / Pose2Sim TOML, Human3.6M JSON, CMU Panoptic JSON),
    one 2D keypoint source per camera (an OpenPose JSON folder or a COCO-style keypoint JSON) mapped to
    the Human3.6M joints, and optionally one video or image folder per camera. Cameras without keypoints
-   or videos, disagreeing frame counts and rigs that cannot triangulate are refused.
+   or videos, disagreeing frame counts (naming the frames an OpenPose folder has no file for) and rigs that
+   cannot triangulate are refused; ``check_output_folder`` refuses, before any work, an output folder that
+   cannot be made.
 2. ``reconstruct``: per frame, the detections of one person are associated across views
    (``core.geometry.association``), triangulated per joint with RANSAC over the views (inlier threshold in
    pixels, confidence-weighted refit; ``modeling.heads.ransac``), optionally smoothed in time, and scored by
    the reprojection error of every joint in every view that saw it.
 3. ``save_reconstruction``: npz and JSON (world frame of the calibration, millimetres).
-4. ``render_overlay``: an MP4 tiling every view (detections thin and grey, the reprojected 3D in left /
-   right colours) beside a 3D panel seen from a steady viewpoint, with the frame number and the frame's
-   median reprojection error.
+4. ``render_overlay``: an MP4 tiling every view (the reprojected 3D in left / right colours, the detections
+   thin and grey over it, a known truth as a wide translucent green band under both) beside a 3D panel seen
+   from a steady viewpoint, with borders between the panels, the frame number and the frame's median
+   reprojection error, and a legend of the colours below.
 """
 import logging
+import tempfile
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,20 +36,23 @@ from core.metrics import align_similarity
 from core.skeleton import JOINT_NAMES
 from core.smoothing import smooth_trajectories
 from core.video import FrameSource, Mp4Writer
-from core.vis import SkeletonStyle, draw_pose_3d, draw_skeleton, put_label
+from core.vis import (GROUND_TRUTH_3D_STYLE, GROUND_TRUTH_STYLE, SkeletonStyle, draw_pose_3d, draw_skeleton,
+                      join_panels, put_label, with_legend)
 from datasets.crops import square_crop_affines
 from datasets.formats.calibration import read_calibration
 from datasets.images import to_image_tensor
-from datasets.formats.keypoints2d import approximated_joints, read_coco_keypoints, read_openpose_folder, to_h36m
+from datasets.formats.keypoints2d import (approximated_joints, frame_number, openpose_files, read_coco_keypoints,
+                                          read_openpose_folder, to_h36m)
 from modeling.heads.ransac import RansacHead
 from modeling.pipeline import crop_to_image_pixels
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("epipose")
 
 LOST_FRAMES = 5  # network 2D: frames without the person before a view's crop goes back to the whole image
 DETECTION_STYLE = SkeletonStyle(left=(200, 200, 200), right=(200, 200, 200), center=(200, 200, 200), thickness=1,
                                 joint_radius=2)
-PROJECTION_STYLE = SkeletonStyle(thickness=3, joint_radius=4)
+PROJECTION_STYLE = SkeletonStyle(thickness=2, joint_radius=3)
+TRUTH_STYLE = replace(GROUND_TRUTH_STYLE, thickness=10, joint_radius=6)   # a band wide enough to show around it
 HEAD, L_ANKLE, R_ANKLE = (JOINT_NAMES.index(n) for n in ("head", "l_ankle", "r_ankle"))
 L_HIP, R_HIP = JOINT_NAMES.index("l_hip"), JOINT_NAMES.index("r_hip")
 
@@ -119,9 +126,8 @@ def load_footage(calibration, keypoints: Sequence, layout: str = "auto", videos:
         array, found = _read_keypoints(Path(path), layout)
         per_view.append(array)
         layouts.add(found)
-    frames = {name: len(a) for name, a in zip(names, per_view)}
-    if len(set(frames.values())) != 1:
-        raise FootageError(f"the cameras' keypoint sources disagree on the number of frames: {frames}")
+    if len({len(a) for a in per_view}) != 1:
+        raise FootageError(_frame_mismatch(names, keypoints, per_view))
     if len(layouts) != 1:
         raise FootageError(f"the cameras' keypoint sources have different layouts: {sorted(layouts)}")
     layout = layouts.pop()
@@ -137,6 +143,25 @@ def load_footage(calibration, keypoints: Sequence, layout: str = "auto", videos:
         if any(c != num_frames for c in counts.values()):
             raise FootageError(f"the videos' frame counts {counts} disagree with the keypoints' {num_frames} frames")
     return Footage(cameras, list(names), points, confidence, layout, approximated_joints(layout), sources)
+
+
+def _frame_mismatch(names: Sequence[str], paths: Sequence, per_view: Sequence[np.ndarray]) -> str:
+    """The error of keypoint sources of different lengths: the frame counts, and for OpenPose folders the frames
+    (by the numbers in the file names) that each camera lacks and another has."""
+    counts = {name: len(a) for name, a in zip(names, per_view)}
+    message = f"the cameras' keypoint sources disagree on the number of frames: {counts}"
+    if not all(Path(p).is_dir() for p in paths):
+        return message
+    numbers = [{frame_number(f) for f in openpose_files(p)} for p in paths]
+    every = set().union(*numbers)
+    lacking = [f"{name} ('{path}') has no file for frame(s) {_some(sorted(every - have))}"
+               for name, path, have in zip(names, paths, numbers) if every - have]
+    return "; ".join([message, *lacking])
+
+
+def _some(values: Sequence[int], shown: int = 5) -> str:
+    more = f", ... ({len(values)} in all)" if len(values) > shown else ""
+    return ", ".join(map(str, values[:shown])) + more
 
 
 def network_keypoints(videos: Sequence[FrameSource], cameras: Cameras, detector, crop_size: int,
@@ -320,6 +345,20 @@ def _number(value) -> Optional[float]:
     return round(float(value), 2) if np.isfinite(value) else None
 
 
+def check_output_folder(path) -> None:
+    """Refuse an output folder that cannot be created or written, before any work: a folder is made and removed
+    again where ``path`` is (or would be) created, so nothing is left behind."""
+    path = Path(path)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise FootageError(f"output folder '{path}': '{existing}' is a file, not a folder")
+    try:
+        tempfile.TemporaryDirectory(dir=existing).cleanup()
+    except OSError as err:
+        raise FootageError(f"output folder '{path}' cannot be created or written (no folder can be made in "
+                           f"'{existing}': {err.strerror}); choose another --out") from None
+
+
 def save_reconstruction(out_dir, footage: Footage, recon: Reconstruction) -> dict:
     """``poses_3d.npz`` (arrays) and ``poses_3d.json`` (per frame: 17 [x, y, z] mm or null, and the
     per-joint reprojection errors), both atomic; returns the summary also written to ``summary.json``."""
@@ -372,8 +411,9 @@ def _facing_azimuth(points_z_up: np.ndarray) -> float:
 
 
 def render_overlay(path, footage: Footage, recon: Reconstruction, fps: float, view_height: int = 480,
-                   progress: bool = True) -> Path:
-    """The overlay MP4 (see the module docstring); needs ``footage.videos``."""
+                   progress: bool = True, truth: Optional[np.ndarray] = None) -> Path:
+    """The overlay MP4 (see the module docstring); needs ``footage.videos``. ``truth`` (T, 17, 3) world mm, NaN
+    where unknown: a known 3D drawn under the reconstruction."""
     if not footage.videos:
         raise FootageError("an overlay video needs the cameras' videos or image folders")
     rotation = up_rotation(recon.points_3d)
@@ -382,8 +422,14 @@ def render_overlay(path, footage: Footage, recon: Reconstruction, fps: float, vi
     centre = (finite.min(0) + finite.max(0)) / 2 if len(finite) else np.zeros(3)
     radius = float(np.linalg.norm(finite - centre, axis=-1).max()) if len(finite) else 1000.0
     azimuth = _facing_azimuth(z_up) + 30.0
-    projected = footage.cameras.expand(footage.num_frames, len(footage.camera_names)).project(
-        torch.from_numpy(recon.points_3d).unsqueeze(1)).numpy()                     # T, V, J, 2
+    shown = np.stack([recon.points_3d] if truth is None else [truth, recon.points_3d], 1)  # T, (truth,) 3D, J, 3
+    projected = footage.cameras.expand(footage.num_frames, shown.shape[1], len(footage.camera_names)).project(
+        torch.from_numpy(shown).unsqueeze(2)).numpy()                                # T, (truth,) 3D, V, J, 2
+    shown_z_up = shown @ rotation.T
+    styles_2d = [PROJECTION_STYLE] if truth is None else [TRUTH_STYLE, PROJECTION_STYLE]
+    styles_3d = [PROJECTION_STYLE] if truth is None else [GROUND_TRUTH_3D_STYLE, PROJECTION_STYLE]
+    legend = [("truth", TRUTH_STYLE)] * (truth is not None) + [
+        ("3D, reprojected: left / right", PROJECTION_STYLE), ("2D detections", DETECTION_STYLE)]
     frame_error = _nan_median(recon.reprojection_error, axis=(1, 2))
     streams = [source.frames() for source in footage.videos]
     with Mp4Writer(path, fps) as writer:
@@ -394,17 +440,18 @@ def render_overlay(path, footage: Footage, recon: Reconstruction, fps: float, vi
                 scale = view_height / image.shape[0]
                 image = cv2.resize(image, (int(round(image.shape[1] * scale)), view_height),
                                    interpolation=cv2.INTER_AREA)
+                for points, style in zip(projected[t, :, v], styles_2d):
+                    image = draw_skeleton(image, points, style, scale=scale)
                 image = draw_skeleton(image, recon.keypoints_2d[t, v], DETECTION_STYLE, scale=scale)
-                image = draw_skeleton(image, projected[t, v], PROJECTION_STYLE, valid=recon.valid[t], scale=scale)
                 panels.append(put_label(image, footage.camera_names[v]))
-            panel_3d = draw_pose_3d([z_up[t]], [PROJECTION_STYLE], size=(view_height, view_height),
+            panel_3d = draw_pose_3d(list(shown_z_up[t]), styles_3d, size=(view_height, view_height),
                                     azimuth_deg=azimuth, center=centre, radius=radius)
             panels.append(put_label(panel_3d, "3D, world (steady view)"))
-            canvas = np.concatenate([_pad_height(p, view_height) for p in panels], axis=1)
+            canvas = join_panels([_pad_height(p, view_height) for p in panels])
             canvas = put_label(canvas, f"frame {t}", "bottom_left")
             label = f"median reprojection {frame_error[t]:.1f} px" if np.isfinite(frame_error[t]) else \
                 "no 3D in this frame"
-            writer.write(put_label(canvas, label, "bottom_right"))
+            writer.write(with_legend(put_label(canvas, label, "bottom_right"), legend))
     return Path(path)
 
 

@@ -13,17 +13,29 @@ import numpy as np
 
 
 def atomic_write(path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` and rename the result to ``path``; the temporary file never survives."""
+    """Call ``write(tmp_path)`` and rename the result to ``path``; the temporary file never survives. The file and
+    then its folder are flushed to disk (fsync), so that once this returns the new file outlives a power loss and
+    what it replaces may be deleted."""
     path = Path(path)
     # the suffix is kept so that writers which add one (numpy's .npz) write the named file
     tmp = temporary_path(path)
     try:
         write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from core.skeleton import JOINT_NAMES, NUM_JOINTS, ROOT
+from core.skeleton import JOINT_NAMES, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS, ROOT
 
 # Human3.6M take suffix: "Walking 1", "Walking_1".
 _TAKE_SUFFIX = re.compile(r"^(?P<base>.+?)[ _]\d+$")
@@ -234,6 +234,38 @@ def jdr(pred_2d, target_2d, threshold_px, mask=None) -> Tensor:
     ``threshold_px``: scalar or per-sample tensor broadcastable to (...), e.g. half the head size.
     """
     return _detection_rate(pred_2d, target_2d, threshold_px, mask, None, "jdr")
+
+
+def left_right_confusion(pred_2d, target_2d, min_separation_px: float) -> Dict[str, Optional[float]]:
+    """How often a left/right joint pair (``core.skeleton``: hips, knees, ankles, shoulders, elbows, wrists)
+    is confused in 2D, over the pairs whose true joints lie at least ``min_separation_px`` apart.
+
+    A pair is *swapped* when the crossed assignment (left prediction to the right truth and back) is nearer
+    than the right one, and *collapsed* when both predictions are nearer to one truth (both put on the
+    same limb) than the right assignment; each is measured by the summed distance of the two joints.
+    Returns percentages ``swapped_percent``, ``collapsed_percent`` and the number of pairs ``num_pairs``
+    (None for the rates when no pair qualifies); pairs with a NaN prediction are left out."""
+    pred, target, _ = _prepare(pred_2d, target_2d, None, "left_right_confusion", 2)
+    if pred.shape[-2] != NUM_JOINTS:
+        raise ValueError(f"left_right_confusion: expected {NUM_JOINTS} joints, got {pred.shape[-2]}")
+    left, right = list(LEFT_JOINTS), list(RIGHT_JOINTS)
+    pl, pr, tl, tr = pred[..., left, :], pred[..., right, :], target[..., left, :], target[..., right, :]
+
+    def dist(a, b):
+        return torch.linalg.vector_norm(a - b, dim=-1)
+
+    correct = dist(pl, tl) + dist(pr, tr)
+    swapped = dist(pl, tr) + dist(pr, tl)
+    collapsed = torch.minimum(dist(pl, tl) + dist(pr, tl), dist(pl, tr) + dist(pr, tr))
+    counted = (dist(tl, tr) >= min_separation_px) & torch.isfinite(correct)
+    num_pairs = int(counted.sum())
+    is_swapped = counted & (swapped < correct) & (swapped <= collapsed)
+    is_collapsed = counted & (collapsed < correct) & (collapsed < swapped)
+
+    def percent(hits):
+        return 100.0 * float(hits.sum()) / num_pairs if num_pairs else None
+
+    return {"swapped_percent": percent(is_swapped), "collapsed_percent": percent(is_collapsed), "num_pairs": num_pairs}
 
 
 # ----- aggregation ---------------------------------------------------------------------------------

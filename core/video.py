@@ -61,7 +61,8 @@ class FrameSource:
 
 class Mp4Writer:
     """Writes uint8 RGB frames of one size to an MP4 (codec mp4v) under a temporary name in the target's folder,
-    renamed to ``path`` by ``close()``; on an error inside a ``with`` block the partial file is removed."""
+    renamed to ``path`` by ``close()``; on an error inside a ``with`` block the partial file is removed. MPEG-4
+    needs even sizes: a frame of odd width or height gets one black column or row more (right, bottom)."""
 
     def __init__(self, path, fps: float):
         self.path, self.fps = Path(path), float(fps)
@@ -75,13 +76,15 @@ class Mp4Writer:
         height, width = frame_rgb.shape[:2]
         if self.writer is None:
             self.size = (width, height)
-            self.writer = cv2.VideoWriter(str(self.temporary), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
+            self.writer = cv2.VideoWriter(str(self.temporary), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
+                                          (width + width % 2, height + height % 2))
             if not self.writer.isOpened():
                 raise VideoError(f"cannot write MP4 video '{self.path}' (OpenCV has no mp4v encoder here?)")
         elif (width, height) != self.size:
             raise VideoError(f"video '{self.path}': frame {self.count} is {width}x{height}, expected "
                              f"{self.size[0]}x{self.size[1]}")
-        self.writer.write(cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2BGR))
+        even = np.pad(frame_rgb, ((0, height % 2), (0, width % 2), (0, 0)))
+        self.writer.write(cv2.cvtColor(np.ascontiguousarray(even), cv2.COLOR_RGB2BGR))
         self.count += 1
 
     def close(self) -> Path:

@@ -1,7 +1,10 @@
-"""Drawing helpers shared by previews, TensorBoard images and the visualisation scripts.
+"""Drawing helpers shared by previews, TensorBoard images, overlay videos and the visualisation scripts.
 
 Images are uint8 RGB (H, W, 3) numpy arrays; keypoints are pixels in the Human3.6M 17-joint order.
 Left limbs are drawn in blue tones, right limbs in red tones, the trunk in the style's centre colour.
+The truth is drawn as a wide translucent band (``GROUND_TRUTH_STYLE``) under thinner estimates, so both stay
+visible where they coincide; ``legend`` names the styles of a picture in a strip below it, and ``join_panels`` /
+``tile`` put panels side by side with light borders between them.
 """
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
@@ -21,19 +24,35 @@ class SkeletonStyle:
     center: Color = (250, 250, 250)
     thickness: int = 2
     joint_radius: int = 3
+    opacity: float = 1.0  # below 1: mixed with what lies beneath, which stays visible
 
 
-GROUND_TRUTH_STYLE = SkeletonStyle(left=(120, 230, 120), right=(120, 230, 120), center=(120, 230, 120), thickness=1,
-                                   joint_radius=2)
-PREDICTION_STYLE = SkeletonStyle(left=(255, 230, 40), right=(255, 230, 40), center=(255, 230, 40), thickness=1,
+GREEN: Color = (90, 240, 90)
+GROUND_TRUTH_STYLE = SkeletonStyle(left=GREEN, right=GREEN, center=GREEN, thickness=6, joint_radius=4, opacity=0.6)
+GROUND_TRUTH_3D_STYLE = SkeletonStyle(left=GREEN, right=GREEN, center=GREEN, thickness=5, joint_radius=4)  # opaque
+PREDICTION_STYLE = SkeletonStyle(left=(255, 230, 40), right=(255, 230, 40), center=(255, 230, 40), thickness=2,
                                  joint_radius=2)
+BORDER_PX = 2
+BORDER_COLOR: Color = (225, 225, 225)
+LEGEND_BACKGROUND = 30
+LEGEND_ROW_PX = 24
+_FONT, _FONT_SCALE = cv2.FONT_HERSHEY_SIMPLEX, 0.4
+
+
+def _translucent(drawn: np.ndarray, base: np.ndarray, opacity: float) -> np.ndarray:
+    """``drawn`` where it differs from ``base``, mixed with ``base`` by ``opacity``; ``base`` elsewhere."""
+    if opacity >= 1.0:
+        return drawn
+    mixed = cv2.addWeighted(drawn, opacity, base, 1.0 - opacity, 0.0)
+    return np.where((drawn != base).any(-1, keepdims=True), mixed, base)
 
 
 def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, style: SkeletonStyle = SkeletonStyle(),
                   valid: Optional[np.ndarray] = None, scale: float = 1.0, offset=(0.0, 0.0)) -> np.ndarray:
     """Draw the bones and joints of ``keypoints`` (J, 2) onto a copy of ``image``; joints that are NaN or
     not ``valid`` are skipped. Drawn at ``keypoints * scale + offset`` (for zoomed canvases)."""
-    out = np.ascontiguousarray(image).copy()
+    base = np.ascontiguousarray(image)
+    out = base.copy()
     points = np.asarray(keypoints, dtype=np.float64) * scale + np.asarray(offset, dtype=np.float64)
     ok = np.isfinite(points).all(-1)
     if valid is not None:
@@ -45,7 +64,7 @@ def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, style: SkeletonStyle
                      colors[bone_side(parent, child)], style.thickness, cv2.LINE_AA)
     for j in np.flatnonzero(ok):
         cv2.circle(out, tuple(np.round(points[j]).astype(int)), style.joint_radius, style.center, -1, cv2.LINE_AA)
-    return out
+    return _translucent(out, base, style.opacity)
 
 
 GRID_COLOR: Color = (85, 85, 85)
@@ -136,6 +155,7 @@ def draw_pose_3d(poses: Sequence[np.ndarray], styles: Sequence[SkeletonStyle], s
     bones = np.array(BONES)
     sides = [bone_side(p, c) for p, c in BONES]
     for n, style in enumerate(styles):
+        beneath = out.copy()
         colors = {"left": style.left, "right": style.right, "center": style.center}
         bone_depth = depth[n, bones].mean(-1)
         for b in np.argsort(-bone_depth, kind="stable"):
@@ -145,6 +165,7 @@ def draw_pose_3d(poses: Sequence[np.ndarray], styles: Sequence[SkeletonStyle], s
                          cv2.LINE_AA)
         for j in np.flatnonzero(ok[n]):
             cv2.circle(out, tuple(pixels[n, j]), style.joint_radius, style.center, -1, cv2.LINE_AA)
+        out = _translucent(out, beneath, style.opacity)
     return out
 
 
@@ -159,21 +180,74 @@ def put_label(image: np.ndarray, text: str, corner: str = "top_left") -> np.ndar
     return out
 
 
-def tile(images: Sequence[np.ndarray], columns: Optional[int] = None) -> np.ndarray:
-    """Tile equally sized images into a grid (row-major), padding the last row with black."""
+def join_panels(images: Sequence[np.ndarray], border: int = BORDER_PX, axis: int = 1) -> np.ndarray:
+    """Images of one height side by side (``axis`` 1) or of one width one above the other (``axis`` 0), with
+    ``border``-pixel lines of ``BORDER_COLOR`` between them."""
+    images = list(images)
+    if not images:
+        raise ValueError("join_panels needs at least one image")
+    across = 1 - axis
+    if any(im.shape[across] != images[0].shape[across] for im in images):
+        raise ValueError(f"join_panels needs images of one {'height' if axis == 1 else 'width'}, got "
+                         f"{[im.shape[:2] for im in images]}")
+    shape = list(images[0].shape)
+    shape[axis] = border
+    line = np.empty(shape, dtype=np.uint8)
+    line[...] = BORDER_COLOR
+    return np.concatenate([part for im in images for part in (line, im)][1:], axis=axis)
+
+
+def tile(images: Sequence[np.ndarray], columns: Optional[int] = None, border: int = 0) -> np.ndarray:
+    """Tile equally sized images into a grid (row-major), padding the last row with black, with ``border``-pixel
+    lines between the cells (``join_panels``)."""
     images = list(images)
     if not images:
         raise ValueError("tile needs at least one image")
-    h, w = images[0].shape[:2]
-    if any(im.shape[:2] != (h, w) for im in images):
+    if any(im.shape[:2] != images[0].shape[:2] for im in images):
         raise ValueError("tile needs images of one size")
     columns = columns or int(np.ceil(np.sqrt(len(images))))
     rows = int(np.ceil(len(images) / columns))
-    grid = np.zeros((rows * h, columns * w, 3), dtype=np.uint8)
-    for i, im in enumerate(images):
-        r, c = divmod(i, columns)
-        grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = im
-    return grid
+    cells = images + [np.zeros_like(images[0])] * (rows * columns - len(images))
+    return join_panels([join_panels(cells[r * columns:(r + 1) * columns], border) for r in range(rows)], border,
+                       axis=0)
+
+
+def _swatch(strip: np.ndarray, x: int, y: int, style: SkeletonStyle, length: int) -> np.ndarray:
+    """A bone sample of ``style`` from (x, y), ``length`` pixels long: left then right colour when they differ."""
+    out = strip.copy()
+    thickness = int(np.clip(style.thickness, 1, 8))
+    if style.left != style.right:
+        half = x + length // 2
+        cv2.line(out, (x, y), (half, y), style.left, thickness, cv2.LINE_AA)
+        cv2.line(out, (half, y), (x + length, y), style.right, thickness, cv2.LINE_AA)
+    else:
+        cv2.line(out, (x, y), (x + length, y), style.center, thickness, cv2.LINE_AA)
+    cv2.circle(out, (x + length, y), min(style.joint_radius, 5), style.center, -1, cv2.LINE_AA)
+    return _translucent(out, strip, style.opacity)
+
+
+def legend(width: int, entries: Sequence[Tuple[str, SkeletonStyle]], swatch: int = 22) -> np.ndarray:
+    """A strip ``width`` pixels wide naming the styles of a picture: per entry a bone sample of the style (its
+    left and right colours when they differ) and the label, entries flowing into as many rows as they need."""
+    placed, x, row = [], 6, 0
+    for label, style in entries:
+        text_width = cv2.getTextSize(label, _FONT, _FONT_SCALE, 1)[0][0]
+        extent = swatch + 10 + text_width
+        if x > 6 and x + extent > width - 6:
+            x, row = 6, row + 1
+        placed.append((x, row, label, style))
+        x += extent + 16
+    strip = np.full(((row + 1) * LEGEND_ROW_PX, width, 3), LEGEND_BACKGROUND, dtype=np.uint8)
+    for x, row, label, style in placed:
+        middle = row * LEGEND_ROW_PX + LEGEND_ROW_PX // 2
+        strip = _swatch(strip, x, middle, style, swatch)
+        cv2.putText(strip, label, (x + swatch + 10, middle + 4), _FONT, _FONT_SCALE, (255, 255, 255), 1, cv2.LINE_AA)
+    return strip
+
+
+def with_legend(image: np.ndarray, entries: Sequence[Tuple[str, SkeletonStyle]]) -> np.ndarray:
+    """``image`` above its ``legend`` (with a border line between them)."""
+    return join_panels([image, legend(image.shape[1], entries)], axis=0)
 
 
 def write_png(path, image_rgb: np.ndarray) -> None:

@@ -11,7 +11,9 @@ Files under ``DATASETS.H36M.ROOT``:
 
 Each take (subject and action name, e.g. "S9" / "Walking 1") becomes one ``KeypointSequence`` of 4
 views: the file's 2D as the input, the projections of the 3D through the calibration as
-``keypoints_2d_gt``, confidence and visibility 1 (the files carry neither). ``ACTIONS`` selects action
+``keypoints_2d_gt``, the file's scores as ``confidence_2d`` (a third channel, x, y, score, as detectors export
+it; 1 without one) and visibility 1. The cameras are checked against the size of the subject's 3D: translations
+in metres where millimetres are expected (a rig 1000 times too small) are refused. ``ACTIONS`` selects action
 groups by the name before the take number ([] = all 15), and ``SKIP_TAKES`` leaves out takes named
 "subject/action" exactly as in the files (for instance the S9 takes with damaged ground truth, whose
 VideoPose3D names depend on how the videos were numbered). Samples, windows, single- or multi-view
@@ -26,7 +28,7 @@ import torch
 from core.metrics import action_group
 from core.registry import DATASETS
 from datasets import DatasetError, stride_of_split, subjects_of_split, views_of_split
-from datasets.formats.calibration import CalibrationError, read_h36m_cameras
+from datasets.formats.calibration import CalibrationError, PERSON_SIZE_MM, read_h36m_cameras
 from datasets.formats.videopose3d import CAMERA_IDS, VideoPose3DError, match_2d_to_3d, read_positions_2d, \
     read_positions_3d
 from datasets.sequences import KeypointSequence, SequenceSamples, check_sequence
@@ -56,25 +58,36 @@ def load_h36m_sequences(root, keypoints: str, subjects, actions=(), skip_takes=(
     sequences = []
     for subject in subjects:
         try:
-            cameras, _ = read_h36m_cameras(cameras_path, subject, CAMERA_IDS)
+            cameras, _ = read_h36m_cameras(cameras_path, subject, CAMERA_IDS, person_size_mm(selected[subject]))
         except CalibrationError as err:
             raise DatasetError(f"DATASETS.H36M.CAMERAS: {err}") from None
         for action, points in selected[subject].items():
             world = torch.from_numpy(points).to(cameras.dtype)                    # T, J, 3
             projected = cameras.project(world.unsqueeze(0).expand(len(cameras), -1, -1, -1)
                                         .flatten(1, 2)).reshape(len(cameras), *points.shape[:2], 2)
-            keypoints_2d = np.stack(positions_2d[subject][action], axis=1)        # T, V, J, 2
-            ones = np.ones(keypoints_2d.shape[:3], np.float32)
+            scored_2d = np.stack(positions_2d[subject][action], axis=1)           # T, V, J, 3: x, y, score
             seq = KeypointSequence(name=f"{subject}/{action}", subject=subject, action=action, keypoints_3d=points,
-                                   cameras=cameras, keypoints_2d=keypoints_2d.astype(np.float32),
-                                   keypoints_2d_gt=projected.transpose(0, 1).float().numpy(), confidence_2d=ones,
-                                   visibility=ones.astype(bool))
+                                   cameras=cameras, keypoints_2d=scored_2d[..., :2].copy(),
+                                   keypoints_2d_gt=projected.transpose(0, 1).float().numpy(),
+                                   confidence_2d=scored_2d[..., 2].copy(),
+                                   visibility=np.ones(scored_2d.shape[:3], bool))
             check_sequence(seq, str(path_2d))
             sequences.append(seq)
     if not sequences:
         raise DatasetError(f"{path_3d}: no takes left for subjects {list(subjects)} with DATASETS.H36M.ACTIONS "
                            f"{list(actions)} and SKIP_TAKES {list(skip_takes)}")
     return sequences
+
+
+def person_size_mm(takes) -> float:
+    """The size of the person in ``takes`` ({action: (T, J, 3) mm}): the median over frames of the largest extent
+    of its joints along a world axis (its height, standing); ``PERSON_SIZE_MM`` without finite 3D."""
+    if not takes:
+        return PERSON_SIZE_MM
+    points = np.concatenate(list(takes.values()))                                   # frames, J, 3
+    extents = np.fmax.reduce(np.fmax.reduce(points, axis=1) - np.fmin.reduce(points, axis=1), axis=-1)  # NaN-blind
+    finite = extents[np.isfinite(extents)]
+    return float(np.median(finite)) if finite.size else PERSON_SIZE_MM
 
 
 @DATASETS.register("h36m")

@@ -677,8 +677,12 @@ def _build_image_pipeline(cfg) -> ImagePipeline:
     if m.HEAD.LOSS_3D_WEIGHT > 0 and m.BACKBONE.DECODE != "soft_argmax":
         raise PipelineConfigError("MODEL.HEAD.LOSS_3D_WEIGHT > 0 needs a differentiable 2D: set MODEL.BACKBONE.DECODE "
                                   "soft_argmax (argmax passes no gradient to the heatmaps)")
-    backbone = BACKBONES.get(m.BACKBONE.NAME)(depth=m.BACKBONE.DEPTH, num_joints=NUM_JOINTS,
-                                              pretrained=m.BACKBONE.PRETRAINED)
+    try:
+        backbone = BACKBONES.get(m.BACKBONE.NAME)(depth=m.BACKBONE.DEPTH, num_joints=NUM_JOINTS,
+                                                  pretrained=m.BACKBONE.PRETRAINED,
+                                                  deconv_channels=m.BACKBONE.DECONV_CHANNELS)
+    except ValueError as err:
+        raise PipelineConfigError(f"MODEL.BACKBONE: {err}") from None
     fusion = None
     if m.FUSION.NAME != "none":
         channels = backbone.early_channels if m.FUSION.MERGE == "early" else backbone.late_channels

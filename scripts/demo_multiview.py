@@ -9,21 +9,28 @@ One keypoint source and (optionally) one video or image folder per camera, in th
 ``--subject``) or CMU Panoptic ``.json``. Keypoints: OpenPose JSON folders (BODY_25, BODY_25B, COCO-18) or
 COCO-style keypoint JSON files, or ``--backbone-run`` (a trained image pipeline of this toolbox, which finds
 the 2D in the videos itself, tracking the person from a first whole-image crop). ``--lifter-run`` names a trained single-view lifter whose per-view 3D fills
-the joints triangulation misses. Writes ``poses_3d.npz``, ``poses_3d.json`` (world mm), ``summary.json``
-(median reprojection errors) and, with videos, ``overlay.mp4`` and ``overlay_still.png``. See ``core/footage.py``.
+the joints triangulation misses. ``--truth`` names a known 3D (``truth.npz`` of ``scripts/make_demo_footage.py``)
+to score the result against. Writes ``poses_3d.npz``, ``poses_3d.json`` (world mm), ``summary.json`` (median
+reprojection errors), with ``--truth`` ``truth_error.json`` and, with videos, ``overlay.mp4`` and
+``overlay_still.png``. See ``core/footage.py``.
 """
 import argparse
 import logging
 import sys
+import zipfile
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.config import ConfigError  # noqa: E402
 from core.engine.checkpoint import CheckpointError  # noqa: E402
 from core.engine.trained_run import load_image_pipeline, load_trained_run  # noqa: E402
-from core.footage import (FootageError, lift_views, load_footage, reconstruct, refine_with_lifter,  # noqa: E402
-                          render_overlay, save_reconstruction)
+from core.io import write_json_atomic  # noqa: E402
+from core.skeleton import JOINT_NAMES  # noqa: E402
+from core.footage import (FootageError, check_output_folder, lift_views, load_footage, reconstruct,  # noqa: E402
+                          refine_with_lifter, render_overlay, save_reconstruction)
 from datasets import DatasetError, build_dataset  # noqa: E402
 from modeling.pipeline import LiftingPipeline, PipelineConfigError, ScreenLiftingPipeline  # noqa: E402
 from core.video import FrameSource, VideoError  # noqa: E402
@@ -47,6 +54,8 @@ def parse_args(argv=None):
     parser.add_argument("--toml-units", default="m", choices=("m", "cm", "mm"),
                         help="TOML calibration: units of the translations (Pose2Sim: m; anipose: often mm)")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--truth", default="", help="known 3D to score against: an npz with 'points_3d_mm' (T, J, 3) "
+                                                     "world mm and 'joint_names' (J,), e.g. make_demo_footage.py's")
     parser.add_argument("--min-confidence", type=float, default=0.3, help="ignore 2D keypoints below this")
     parser.add_argument("--inlier-px", type=float, default=20.0, help="RANSAC inlier threshold, pixels")
     parser.add_argument("--smooth", type=float, default=0.0,
@@ -84,6 +93,51 @@ def load_lifter(run):
     return model, build_dataset(cfg, "test").sequences[0].cameras[:1], cfg.DATASETS.FRAMES
 
 
+def load_truth(path, num_frames: int) -> np.ndarray:
+    """(T, 17, 3) world mm: the joints of the ``--truth`` archive in the Human3.6M order, NaN for those it lacks."""
+    expected = "an npz archive with 'points_3d_mm' (T, J, 3) world mm and 'joint_names' (J,) expected"
+    if not Path(path).is_file():
+        raise FootageError(f"--truth '{path}' does not exist ({expected})")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in ("points_3d_mm", "joint_names") if key in archive}
+    except (OSError, ValueError, AttributeError, EOFError, zipfile.BadZipFile):   # AttributeError: a plain .npy
+        raise FootageError(f"--truth '{path}' cannot be read: {expected}") from None
+    points, names = arrays.get("points_3d_mm"), arrays.get("joint_names")
+    if points is None or names is None or points.ndim != 3 or points.shape[-1] != 3 or \
+            names.shape != points.shape[1:2] or points.dtype.kind not in "fiu":
+        raise FootageError(f"--truth '{path}': {expected}")
+    if len(points) != num_frames:
+        raise FootageError(f"--truth '{path}' holds {len(points)} frames, the footage {num_frames}")
+    names = [str(n) for n in names]
+    shared = [n for n in JOINT_NAMES if n in names]
+    if not shared:
+        raise FootageError(f"--truth '{path}': none of its joints ({', '.join(names)}) is one of the Human3.6M "
+                           f"joints ({', '.join(JOINT_NAMES)})")
+    truth = np.full((num_frames, len(JOINT_NAMES), 3), np.nan)
+    truth[:, [JOINT_NAMES.index(n) for n in shared]] = points[:, [names.index(n) for n in shared]]
+    return truth
+
+
+def truth_error(points_3d: np.ndarray, truth: np.ndarray, approximated) -> dict:
+    """The 3D error of ``points_3d`` (T, 17, 3) against ``truth`` (T, 17, 3; NaN where unknown), mm: MPJPE and
+    median over the joints the truth holds and the keypoint layout marks itself (those made from other
+    keypoints, ``approximated``, are left out), over the frames where the demo found them; per joint for all."""
+    errors = np.linalg.norm(points_3d - truth, axis=-1)                                    # T, 17; NaN: missing
+    known = np.isfinite(truth).all(-1).any(0)
+    scored = known & ~np.isin(JOINT_NAMES, list(approximated))
+    found = np.isfinite(errors[:, scored])
+
+    def rounded(values):
+        return None if not np.isfinite(values).any() else round(float(np.nanmean(values)), 2)
+    return {"mpjpe_mm": rounded(errors[:, scored]),
+            "median_mm": None if not found.any() else round(float(np.median(errors[:, scored][found])), 2),
+            "joints": [n for n, s in zip(JOINT_NAMES, scored) if s],
+            "left_out_approximated": [n for n in approximated if n in np.array(JOINT_NAMES)[known]],
+            "joint_frames_found": int(found.sum()), "joint_frames": int(found.size),
+            "per_joint_mpjpe_mm": {n: rounded(errors[:, j]) for j, n in enumerate(JOINT_NAMES) if known[j]}}
+
+
 def video_fps(source: FrameSource) -> float:
     if source.images is not None:
         return 30.0
@@ -99,12 +153,14 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(levelname)s] %(message)s", datefmt="%H:%M:%S")
     log = logging.getLogger("demo_multiview")
     try:
+        check_output_folder(args.out)
         detector, crop_size, crop_scale = load_detector(args.backbone_run) if args.backbone_run else (None, 0, 0.0)
         footage = load_footage(args.calibration, args.keypoints, args.layout, args.videos, args.cameras, args.subject,
                                args.toml_units, detector, crop_size, crop_scale)
         log.info("%d frames of %d cameras (%s); layout %s; approximated joints: %s", footage.num_frames,
                  len(footage.camera_names), ", ".join(footage.camera_names), footage.layout,
                  ", ".join(footage.approximated) or "none")
+        truth = load_truth(args.truth, footage.num_frames) if args.truth else None
         recon = reconstruct(footage, args.min_confidence, args.inlier_px, args.smooth)
         if args.lifter_run:
             lifting, virtual, frames = load_lifter(args.lifter_run)
@@ -115,9 +171,12 @@ def main(argv=None) -> int:
         log.info("3D of %d of %d joints; median reprojection error %s px (per camera: %s)", stats["valid_joints"],
                  stats["joints"], stats["median_reprojection_error_px"],
                  ", ".join(f"{k} {v}" for k, v in stats["median_reprojection_error_px_per_camera"].items()))
+        if truth is not None:
+            report_truth_error(log, args.truth, Path(args.out), truth_error(recon.points_3d, truth,
+                                                                            footage.approximated))
         if footage.videos:
             fps = args.fps or video_fps(footage.videos[0])
-            path = render_overlay(Path(args.out) / "overlay.mp4", footage, recon, fps, args.view_height)
+            path = render_overlay(Path(args.out) / "overlay.mp4", footage, recon, fps, args.view_height, truth=truth)
             still = args.still if args.still >= 0 else footage.num_frames // 2
             write_png(Path(args.out) / "overlay_still.png", frame_at(path, still))
             log.info("wrote %s and overlay_still.png (frame %d)", path, still)
@@ -128,6 +187,15 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def report_truth_error(log, truth_path: str, out: Path, error: dict) -> None:
+    """Log the error against the truth and write it to ``truth_error.json``."""
+    write_json_atomic({"truth": truth_path, **error}, out / "truth_error.json")
+    log.info("3D error against the truth %s: MPJPE %s mm (median %s mm) over the %d joints %s (%d of %d "
+             "joint-frames found); left out, made from other keypoints: %s; wrote %s", truth_path, error["mpjpe_mm"],
+             error["median_mm"], len(error["joints"]), ", ".join(error["joints"]), error["joint_frames_found"],
+             error["joint_frames"], ", ".join(error["left_out_approximated"]) or "none", out / "truth_error.json")
 
 
 def frame_at(path: Path, index: int):

@@ -47,6 +47,8 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path, uninterrupted, kill):
     assert not (out / "model_final.pth").exists()
     assert start(out).wait(timeout=300) == 0                                    # the same command again
     assert "resumed from" in (out / "log.txt").read_text()
+    # SOLVER.KEEP_CHECKPOINTS 1: of the periodic checkpoints only the newest is left, whenever the kill came
+    assert sorted(p.name for p in out.glob("*.pth")) == ["model_epoch0005.pth", "model_final.pth"]
     a = torch.load(uninterrupted / "model_final.pth", weights_only=True)["model"]
     b = torch.load(out / "model_final.pth", weights_only=True)["model"]
     assert a.keys() == b.keys() and all(torch.allclose(a[k].double(), b[k].double(), atol=1e-6) for k in a)

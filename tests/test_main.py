@@ -1,5 +1,8 @@
 """End to end through the command line: the two first pipelines, checkpoints, resumption, errors."""
+import argparse
+import hashlib
 import json
+import pickle
 import re
 from pathlib import Path
 
@@ -8,8 +11,10 @@ import pytest
 import torch
 
 import main
-from core.config import load_config
+from core.config import ConfigError, load_config
+from core.engine.run import check_free_space
 from datasets.synthetic.dataset import build_synthetic
+from modeling.pipeline import build_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 # A small world: 2 actions, 40 frames per sequence, so each run takes seconds.
@@ -78,15 +83,107 @@ def test_linear_lifter_trains_tests_reloads_and_resumes(tmp_path):
     assert state["epoch"] == 4
 
 
-def test_testing_a_trained_output_dir_needs_no_weights(tmp_path):
-    tiny = ["MODEL.LIFTER.HIDDEN", "32", "SOLVER.MAX_EPOCHS", "1"]
+def hashes(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_evaluations_write_their_own_subfolder_and_leave_the_training_run_as_it_was(tmp_path, capsys):
+    tiny = ["MODEL.LIFTER.HIDDEN", "32", "SOLVER.MAX_EPOCHS", "2", "DATASETS.VAL_SUBJECTS", "['S5']"]
     code, out = run(tmp_path, "linear_lifter.yaml", *tiny)
     assert code == 0
-    before = json.loads((out / "metrics.json").read_text())
-    (out / "metrics.json").unlink()
+    trained = hashes(out)
+    training_metrics = json.loads((out / "metrics.json").read_text())
+
+    # the README's "test the trained run": no weights named, the run's best validated checkpoint is tested
     code, _ = run(tmp_path, "linear_lifter.yaml", *tiny, "DOTRAIN", "False")
     assert code == 0
-    assert json.loads((out / "metrics.json").read_text()) == before
+    best = out / "eval_model_best"
+    metrics = json.loads((best / "metrics.json").read_text())
+    assert metrics["mpjpe_root_relative_mm"] == training_metrics["mpjpe_root_relative_mm"]
+    assert metrics["checkpoint"].startswith(f"{out / 'model_best.pth'} (epoch ")
+    assert load_config(str(best / "config.yaml"), []).DOTRAIN is False
+    assert (best / "predictions.npz").is_file() and "not training: writing into eval_model_best" in \
+        (best / "log.txt").read_text()
+    assert len(list((best / "preview").glob("*.png"))) == 1
+    (events,) = (best / "tensorboard").glob("events.out.tfevents.*")
+    # other weights, videos alone, and weights that are no checkpoint (refused before anything is written)
+    weights = ["DOTRAIN", "False", "WEIGHTS", str(out / "model_final.pth")]
+    assert main.main(["--cfg", str(out / "config.yaml"), *weights]) == 0
+    assert json.loads((out / "eval_model_final" / "metrics.json").read_text())["checkpoint"].startswith(
+        str(out / "model_final.pth"))
+    assert main.main(["--cfg", str(out / "config.yaml"), *weights, "DOTEST", "False", "VIS.VIDEO", "True",
+                      "VIS.VIDEO_SEQUENCES", "1", "VIS.VIDEO_HEIGHT", "32"]) == 0
+    assert len(list((out / "video_model_final" / "videos").glob("*.mp4"))) == 1
+    assert not (out / "video_model_final" / "metrics.json").exists()
+    text = tmp_path / "notes.txt"
+    text.write_text("not weights")
+    assert main.main(["--cfg", str(out / "config.yaml"), "DOTRAIN", "False", "WEIGHTS", str(text)]) == 2
+    assert f"WEIGHTS: '{text}' is not an EpiPose checkpoint" in capsys.readouterr().err
+    assert {p.name for p in out.iterdir()} - {Path(name).parts[0] for name in trained} == \
+        {"eval_model_best", "eval_model_final", "video_model_final"}
+    assert {k: v for k, v in hashes(out).items() if k in trained} == trained  # byte for byte as training left them
+
+    # the evaluation's own config.yaml evaluates again into the same subfolder, which then holds that run alone
+    (best / "notes.md").write_text("mine")    # not the toolbox's: stays
+    assert main.main(["--cfg", str(best / "config.yaml")]) == 0
+    assert json.loads((best / "metrics.json").read_text()) == metrics
+    (refreshed,) = (best / "tensorboard").glob("events.out.tfevents.*")
+    assert refreshed != events                # one set of test points: the new run's
+    assert (best / "log.txt").read_text().count("not training: writing into") == 2
+    assert (best / "notes.md").read_text() == "mine"
+    # another test setting of the same weights is another evaluation: a folder of its own, the first one kept
+    first = hashes(best)
+    assert main.main(["--cfg", str(best / "config.yaml"), "VIS.PREVIEW_SAMPLES", "0"]) == 0
+    other = out / "eval_model_best_2"
+    assert load_config(str(other / "config.yaml"), []).VIS.PREVIEW_SAMPLES == 0 and not (other / "preview").exists()
+    assert hashes(best) == first
+    assert not [p.name for p in out.rglob(".*")]  # no temporary file left
+    assert {k: v for k, v in hashes(out).items() if k in trained} == trained
+
+
+@pytest.mark.parametrize("content", [b"a text file\n", pickle.dumps(argparse.Namespace(weights=[1.0]))],
+                         ids=["text", "pickle"])
+def test_weights_that_are_not_a_checkpoint_stop_before_anything_is_written(tmp_path, capsys, recwarn, content):
+    weights = tmp_path / "weights.pth"
+    weights.write_bytes(content)
+    code, out = run(tmp_path, "linear_lifter.yaml", "WEIGHTS", str(weights))  # fine-tuning from them
+    assert code == 2 and not out.exists()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: WEIGHTS: '{weights}' is not an EpiPose checkpoint: ") and "\n" not in err
+    assert "weights_only" in err and "weights_only=False" not in err  # no advice to load it unsafely
+    assert not [str(w.message) for w in recwarn]  # nor torch's warnings about the file
+
+
+def test_only_the_newest_periodic_checkpoints_are_kept_and_resumption_finds_them(tmp_path):
+    tiny = ["MODEL.LIFTER.HIDDEN", "32", "DOTEST", "False", "DATASETS.VAL_SUBJECTS", "['S5']", "SOLVER.MAX_EPOCHS", "3"]
+    code, out = run(tmp_path / "one", "linear_lifter.yaml", *tiny)  # SOLVER.KEEP_CHECKPOINTS 1 by default
+    assert code == 0
+    assert sorted(p.name for p in out.glob("*.pth")) == ["model_best.pth", "model_epoch0002.pth", "model_final.pth"]
+    code, out = run(tmp_path / "two", "linear_lifter.yaml", *tiny, "SOLVER.KEEP_CHECKPOINTS", "2")
+    assert code == 0
+    assert sorted(p.name for p in out.glob("model_epoch*.pth")) == ["model_epoch0001.pth", "model_epoch0002.pth"]
+    # resumed with more epochs and fewer kept: the older ones go once a newer one is written
+    code, _ = run(tmp_path / "two", "linear_lifter.yaml", *tiny, "SOLVER.KEEP_CHECKPOINTS", "1",
+                  "SOLVER.MAX_EPOCHS", "5")
+    assert code == 0
+    assert "resumed from" in (out / "log.txt").read_text()
+    assert sorted(p.name for p in out.glob("*.pth")) == ["model_best.pth", "model_epoch0004.pth", "model_final.pth"]
+    assert torch.load(out / "model_final.pth", weights_only=True)["epoch"] == 5
+
+
+def test_the_free_space_needed_counts_the_checkpoints_kept(monkeypatch):
+    import shutil
+    from collections import namedtuple
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**12, 10**12 - 2**30, 2**30))  # 1 GB free
+    config = str(ROOT / "configs" / "synthetic" / "linear_lifter.yaml")
+    long_run = ["SOLVER.MAX_EPOCHS", "200", "MODEL.LIFTER.HIDDEN", "1024"]  # 16 MB of weights
+    cfg = load_config(config, long_run)
+    check_free_space(cfg, build_pipeline(cfg), training=True)  # the newest periodic, the best and the final
+    cfg = load_config(config, [*long_run, "SOLVER.KEEP_CHECKPOINTS", "0"])
+    with pytest.raises(ConfigError, match="1024 MB free on its disk"):  # all 200 of them
+        check_free_space(cfg, build_pipeline(cfg), training=True)
 
 
 def test_a_changed_config_does_not_resume_a_foreign_checkpoint(tmp_path, capsys):
@@ -122,11 +219,15 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
     (["DATASETS.VIEWS", "all"], "is single-view but DATASETS.VIEWS is 'all'"),
     (["DATASETS.SYNTHETIC.ACTIONS", "['moonwalk']"], "unknown action(s) moonwalk"),
     (["DEVICE", "tpu"], "DEVICE 'tpu' is not a device"),
-    (["SOLVER.OPTIMIZER", "adagrad"], "SOLVER.OPTIMIZER: unknown optimizer 'adagrad'; expected one of adam, amsgrad, adamw, sgd"),
+    (["SOLVER.OPTIMIZER", "adagrad"],
+     "SOLVER.OPTIMIZER: unknown value 'adagrad'; expected one of 'adam', 'amsgrad', 'adamw', 'sgd'"),
     (["SOLVER.LOG_PERIOD", "0"], "SOLVER.LOG_PERIOD must be >= 1"),
+    (["DOTRAIN", "False", "DOTEST", "False"], "DOTRAIN, DOTEST and VIS.VIDEO are all False: the run would do nothing"),
+    (["SOLVER.KEEP_CHECKPOINTS", "-1"], "SOLVER.KEEP_CHECKPOINTS must be >= 0 (the newest periodic checkpoints kept; "
+                                        "0 = all), got -1"),
     (["DATASETS.SYNTHETIC.NOISE.TEMPORAL_CORRELATION", "1.0"], "DATASETS.SYNTHETIC.NOISE: "),
     (["DOTRAIN", "False"], "DOTRAIN is False but the pipeline has trainable parameters and no weights"),
-    (["TEST.GT_3D", "real3d"], "TEST.GT_3D must be one of mocap, triangulated, got 'real3d'"),
+    (["TEST.GT_3D", "real3d"], "TEST.GT_3D: unknown value 'real3d'; expected one of 'mocap', 'triangulated'"),
     (["TEST.GT_3D", "triangulated"], "TEST.GT_3D triangulated compares world 3D with the DLT of the true 2D"),
 ])
 def test_mistakes_stop_before_anything_is_written(tmp_path, capsys, overrides, message):
@@ -184,6 +285,12 @@ def test_image_pipelines_train_and_report_2d_and_3d(tmp_path, config):
     seen = visible.all(1)
     assert occlusion["visible_in_every_view"] == pytest.approx(errors_3d[seen].mean())
     assert occlusion["occluded_in_some_view"] == pytest.approx(errors_3d[~seen].mean())
+    confusion = metrics["left_right_confusion"]
+    separated = np.linalg.norm(predictions["target_2d"][..., [4, 5, 6, 11, 12, 13], :]
+                               - predictions["target_2d"][..., [1, 2, 3, 14, 15, 16], :], axis=-1) >= 3.2
+    found = np.isfinite(predictions["pred_2d"]).all(-1)
+    separated &= found[..., [4, 5, 6, 11, 12, 13]] & found[..., [1, 2, 3, 14, 15, 16]]
+    assert confusion["num_pairs"] == separated.sum() and 0 <= confusion["swapped_percent"] <= 100
     assert list((out / "preview").glob("*.png"))
 
 
@@ -248,10 +355,6 @@ def test_validation_subjects_choose_the_tested_checkpoint(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["checkpoint"].endswith(f"model_best.pth (epoch {best['epoch']}), best on validation")
     assert "validation MPJPE" in (out / "log.txt").read_text()
-    # testing the output folder again picks the same checkpoint
-    assert main.main(["--cfg", str(out / "config.yaml"), "DOTRAIN", "False"]) == 0
-    assert json.loads((out / "metrics.json").read_text())["mpjpe_root_relative_mm"] == \
-        metrics["mpjpe_root_relative_mm"]
 
 
 @pytest.mark.parametrize("held_out", ["['S9']", "['S1','S5']"])
@@ -305,7 +408,8 @@ def test_erd_stages_trained_greedily_reduce_the_training_error(tmp_path):
     (["MODEL.LIFTER.WEIGHTS", "''"], "MODEL.LIFTER.WEIGHTS is empty"),
     (["MODEL.LIFTER.WEIGHTS", "missing.pth"], "MODEL.LIFTER.WEIGHTS: checkpoint file 'missing.pth' does not"),
     (["DATASETS.VIEWS", "all"], "single-view"),
-    (["MODEL.REFINER.FEATURES", "ori"], "MODEL.REFINER: features must be one of delta, proj, cat"),
+    (["MODEL.REFINER.FEATURES", "ori"], "MODEL.REFINER.FEATURES: unknown value 'ori'; expected one of 'delta', 'proj', "
+                                        "'cat'"),
 ])
 def test_erd_misconfigurations_name_the_key(tmp_path, capsys, overrides, message):
     code, out = run(tmp_path, "erd_linear.yaml", *overrides)

@@ -3,7 +3,8 @@
 ``load_config(path, overrides)`` merges a YAML file and then ``KEY VALUE`` overrides into the
 defaults. A file may start from another with ``_BASE_: other.yaml`` (a path relative to the file):
 the base is merged first, then the file's own keys, so a variant states only what it changes. Unknown keys, values of the wrong type and malformed files raise ``ConfigError``, whose
-one-line message names the key (and the closest valid keys) or the file.
+one-line message names the key (and the closest valid keys) or the file; so do values of the enumerated keys
+(``defaults.CHOICES``) outside their allowed values, naming the key, the value and those.
 """
 import ast
 import difflib
@@ -13,7 +14,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 import yaml
 from yacs.config import CfgNode as CN
 
-from core.config.defaults import get_defaults
+from core.config.defaults import CHOICES, get_defaults
 
 __all__ = ["ConfigError", "load_config", "get_defaults", "default_output_dir", "config_differences"]
 
@@ -62,6 +63,17 @@ def _coerce(value: Any, default: Any, key: str, source: str) -> Any:
                       f"(default {default!r}), got {value!r} of type {type(value).__name__}")
 
 
+def _check_choice(value: Any, key: str, source: str) -> Any:
+    """``value`` if ``key`` is not enumerated (``CHOICES``) or allows it."""
+    allowed = CHOICES.get(key)
+    if allowed is None or value in allowed:
+        return value
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise ConfigError(f"{source}: {key}: unknown value {value!r}; expected one of "
+                      f"{', '.join(repr(a) for a in allowed)}{hint}")
+
+
 def _parse_override(text: str) -> Any:
     """Command-line values are Python / YAML literals; anything else is a string."""
     try:
@@ -84,7 +96,7 @@ def _merge(cfg: CN, updates: Dict[str, Any], source: str) -> None:
         *parents, leaf = key.split(".")
         for part in parents:
             node = node[part]
-        node[leaf] = _coerce(value, valid[key], key, source)
+        node[leaf] = _check_choice(_coerce(value, valid[key], key, source), key, source)
 
 
 BASE_KEY = "_BASE_"

@@ -30,6 +30,8 @@ _C.MODEL.BACKBONE.PRETRAINED = "none"  # none, imagenet (torchvision weights) or
 _C.MODEL.BACKBONE.WEIGHTS = ""       # with MODEL.LIFTER: checkpoint of a trained image pipeline (its backbone and
                                      # fusion) whose 2D the lifter takes
 _C.MODEL.BACKBONE.FREEZE = False     # with MODEL.LIFTER: keep the backbone and fusion fixed (no heatmap loss)
+_C.MODEL.BACKBONE.DECONV_CHANNELS = 256  # resnet: channels of the deconvolution head (SimpleBaseline: 256); the late
+                                     # fusion layer works at this width
 _C.MODEL.BACKBONE.HEATMAP_SIGMA = 2.0  # std of the Gaussian target heatmaps, heatmap pixels
 _C.MODEL.BACKBONE.DECODE = "argmax"  # heatmap -> 2D: argmax (quarter-pixel refinement), argmax_taylor, soft_argmax,
                                      # centre_of_mass (argmax + centre of mass of a window: Epipolar Transformers)
@@ -202,6 +204,8 @@ _C.SOLVER.LR_SCALING = "none"        # under torchrun with N processes: none (BA
                                      # N: the rate grows with the global batch BATCH_SIZE x N, Goyal et al. 2017)
 _C.SOLVER.SYNC_BN = False            # under torchrun: batch-norm statistics over the global batch (SyncBatchNorm)
 _C.SOLVER.CHECKPOINT_PERIOD = 1      # save a checkpoint every n epochs
+_C.SOLVER.KEEP_CHECKPOINTS = 1       # periodic checkpoints kept: the newest n (an older one is deleted once a newer
+                                     # one is written); model_best.pth and model_final.pth are always kept; 0 = all
 _C.SOLVER.LOG_PERIOD = 50            # a log line every n iterations
 
 # ----------------------------------------------------------------------------- evaluation
@@ -229,3 +233,30 @@ _C.VIS.VIDEO_HEIGHT = 256            # pixel height of each view's panel
 def get_defaults() -> CN:
     """A fresh, mutable copy of the defaults."""
     return _C.clone()
+
+
+# ----------------------------------------------------------------------------- enumerated keys
+# The keys with a fixed set of allowed values: ``core.config.load_config`` refuses any other value, naming the key,
+# the value and these. (Registry names, DEVICE and MODEL.BACKBONE.PRETRAINED are open sets, checked where used.)
+CHOICES = {
+    "MODEL.BACKBONE.DEPTH": (18, 34, 50, 101, 152),
+    "MODEL.BACKBONE.DECODE": ("argmax", "argmax_taylor", "centre_of_mass", "soft_argmax"),
+    "MODEL.FUSION.MERGE": ("early", "late"),
+    "MODEL.FUSION.SIMILARITY": ("dot", "cosine"),
+    "MODEL.FUSION.SOURCES": ("nearest", "knn", "all"),
+    "MODEL.FUSION.AGGREGATION": ("mean", "learned"),
+    "MODEL.FUSION.RESIDUAL": ("reference", "gated"),
+    "MODEL.HEAD.LOSS_3D": ("mean_error", "smooth_mse"),
+    "MODEL.REFINER.FEATURES": ("delta", "proj", "cat"),
+    "MODEL.REFINER.ROOT": ("gt", "least_squares"),
+    "DATASETS.MODE": ("keypoints", "images"),
+    "DATASETS.VIEWS": ("all", "single"),
+    "DATASETS.TRAIN_VIEWS": ("", "all", "single"),
+    "DATASETS.SYNTHETIC.MOTION_FILES_SPLIT": ("train", "test", "both"),
+    "DATASETS.SYNTHETIC.RIG": ("h36m_ring", "random"),
+    "SOLVER.OPTIMIZER": ("adam", "amsgrad", "adamw", "sgd"),
+    "SOLVER.LR_SCHEDULER": ("exponential", "step", "cosine", "constant"),
+    "SOLVER.AMP_DTYPE": ("float16", "bfloat16"),
+    "SOLVER.LR_SCALING": ("none", "linear"),
+    "TEST.GT_3D": ("mocap", "triangulated"),
+}

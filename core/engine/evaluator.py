@@ -94,7 +94,9 @@ def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
     occluded in their view (``jdr_occluded_percent``; "occluded" is the dataset's ``visibility``: the synthetic
     world's depth test, but only "outside the crop" for the Human3.6M images): a joint is detected within ``jdr_threshold`` x the
     crop width (0.05 is the reference code's "half head size", head size = crop width / 10); and the 3D
-    error of the joints seen by every view and of those occluded in some view (``mpjpe_by_occlusion_mm``). Under DDP ``loader`` holds this rank's shard of the test set
+    error of the joints seen by every view and of those occluded in some view (``mpjpe_by_occlusion_mm``); and how
+    often a view's left/right pair is swapped or put on one limb (``left_right_confusion``,
+    ``metrics.left_right_confusion``, over pairs at least the JDR threshold apart). Under DDP ``loader`` holds this rank's shard of the test set
     (``distributed.shard``): the predictions of all ranks are gathered in order and every rank gets the
     metrics of the whole set. ``ground_truth`` (``TEST.GT_3D``) chooses the 3D truth, named in the metrics."""
     if ground_truth not in GROUND_TRUTHS:
@@ -123,4 +125,9 @@ def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
                 "per_joint": {name: None if torch.isnan(r) else float(100 * r) for name, r in zip(JOINT_NAMES, rate)},
             }
         summary["mpjpe_by_occlusion_mm"] = _errors_by_occlusion(predictions, visible, unwrap(model).predicts_absolute)
+        width = torch.from_numpy(predictions["crop_size"])[..., None, None]      # in crop widths, as the JDR
+        summary["left_right_confusion"] = {
+            "min_separation": f"{jdr_threshold} x crop width",
+            **metrics.left_right_confusion(torch.from_numpy(predictions["pred_2d"]) / width,
+                                           torch.from_numpy(predictions["target_2d"]) / width, jdr_threshold)}
     return summary, predictions

@@ -1,5 +1,7 @@
-"""Preview pictures of test samples: every view tiled, with the 2D input, the exact 2D (ground truth) and the
-3D prediction projected into each view; for root-relative predictions (lifters), also two 3D panels.
+"""Preview pictures of test samples: every view tiled (light borders between the panels), with the exact 2D
+(ground truth: a wide translucent green band), the 3D prediction projected into each view (yellow, over the
+truth) and the 2D input (thin, on top: left blue, right red); for root-relative predictions (lifters), also two
+3D panels; a legend below names the colours.
 
 Absolute predictions (world mm) are projected as they are. Root-relative predictions (pelvis at the origin) are
 re-centred on their own pelvis (as ``core.metrics`` scores them) and:
@@ -18,16 +20,16 @@ import numpy as np
 import torch
 
 from core.skeleton import JOINT_NAMES, ROOT
-from core.vis import (GROUND_TRUTH_STYLE, PREDICTION_STYLE, SkeletonStyle, draw_pose_3d, draw_skeleton, put_label,
-                      tile)
+from core.vis import (BORDER_PX, GROUND_TRUTH_3D_STYLE, GROUND_TRUTH_STYLE, PREDICTION_STYLE, SkeletonStyle,
+                      draw_pose_3d, draw_skeleton, put_label, tile, with_legend)
 from datasets.images import to_uint8_images
 
 CANVAS_SIDE = 320  # pixels of a view's panel when there is no image (keypoints mode)
 ZOOM_MARGIN = 1.5  # keypoints mode: the panel shows a square this many times the person's 2D box
 ELEVATION_DEG = 12.0  # the 3D panels' viewers look down this much
-# 3D panels: the ground truth drawn wider than the prediction so it stays visible where they coincide
-GROUND_TRUTH_3D_STYLE = replace(GROUND_TRUTH_STYLE, thickness=4, joint_radius=3)
+# 3D panels: the ground truth (GROUND_TRUTH_3D_STYLE) is drawn wider than the prediction, which stays visible over it
 PREDICTION_3D_STYLE = replace(PREDICTION_STYLE, thickness=2, joint_radius=2)
+INPUT_STYLE = SkeletonStyle(thickness=1, joint_radius=2)
 # camera frame (x right, y down, z forward) -> the z-up frame of draw_pose_3d (x right, y forward, z up)
 CAMERA_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 L_HIP, R_HIP = JOINT_NAMES.index("l_hip"), JOINT_NAMES.index("r_hip")
@@ -62,16 +64,18 @@ def preview_sample(sample, pred_3d: Optional[np.ndarray] = None, title: str = ""
     for v, canvas in enumerate(canvases):
         zoom = dict(scale=scales[v], offset=offsets[v])
         panel = draw_skeleton(canvas, exact[v], GROUND_TRUTH_STYLE, **zoom)
-        panel = draw_skeleton(panel, inputs[v], SkeletonStyle(), **zoom)
         if projected is not None:
             panel = draw_skeleton(panel, projected[v], PREDICTION_STYLE, **zoom)
             if relative is not None:
                 panel = put_label(panel, "pred at true root", "bottom_left")
+        panel = draw_skeleton(panel, inputs[v], INPUT_STYLE, **zoom)
         panels.append(put_label(panel, f"{title} cam {int(sample['camera_ids'][v])}".strip()))
-    if relative is None:
-        return tile(panels)
-    panels += _panels_3d(relative, canvases.shape[1:3])
-    return tile(panels, columns=len(panels) if len(panels) <= 3 else None)
+    entries = [("truth", GROUND_TRUTH_STYLE)] + ([("prediction", PREDICTION_STYLE)] if has_prediction else [])
+    entries += [("2D input, left / right", INPUT_STYLE)]
+    if relative is not None:
+        panels += _panels_3d(relative, canvases.shape[1:3])
+    columns = len(panels) if relative is not None and len(panels) <= 3 else None
+    return with_legend(tile(panels, columns, border=BORDER_PX), entries)
 
 
 def root_relative_poses(sample, pred_3d) -> dict:

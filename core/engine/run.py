@@ -1,14 +1,17 @@
 """One run of ``main.py``: validate and build everything, then train, test and write the outputs.
 
 Everything that can be checked is checked before ``OUTPUT_DIR`` is touched: the config, the
-registry names, the data and the model are built first, so a mistake leaves nothing behind.
+registry names, the data and the model are built and the weights loaded first, so a mistake leaves nothing
+behind. A run that does not train, in an ``OUTPUT_DIR`` that holds a training run's checkpoints, writes into
+a subfolder of its own (``eval_<weights>``, see ``output_folder``): the training run's files stay as
+training left them.
 """
 import logging
 import os
 import random
 import shutil
 from pathlib import Path
-from typing import Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -17,16 +20,17 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from core.config import ConfigError, config_differences, load_config
-from core.engine.checkpoint import Checkpointer, CheckpointError, read_checkpoint, unwrap
+from core.engine.checkpoint import (Checkpointer, CheckpointError, last_checkpoint, load_weights, log_loaded,
+                                   read_checkpoint, unwrap)
 from core.engine.distributed import (DistContext, barrier, cleanup, init_distributed, launched_world_size,
                                      process_device, shard)
-from core.engine.logger import TensorBoard, setup_logger
+from core.engine.logger import TensorBoard, close_logger, hold_early_records, setup_logger
 from core.engine.preview import preview_sample
-from core.engine.solver import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
-from core.engine.evaluator import GROUND_TRUTHS, evaluate, run_inference
+from core.engine.solver import build_optimizer, build_scheduler
+from core.engine.evaluator import evaluate, run_inference
 from core.engine.sequence_video import choose_sequences, write_sequence_videos
 from core.engine.trainer import BEST, RANK_SEED_STRIDE, Trainer, TrainSettings
-from core.io import remove_stale_temporaries, save_npz_atomic, write_json_atomic, write_text_atomic
+from core.io import atomic_write, remove_stale_temporaries, save_npz_atomic, write_json_atomic, write_text_atomic
 from core.registry import RegistryError
 from core.skeleton import NUM_JOINTS
 from core.video import VideoError
@@ -39,10 +43,10 @@ logger = logging.getLogger("epipose")
 
 # Keys that may change between a run and its resumption from OUTPUT_DIR (they do not change the model
 # being trained): e.g. more epochs, another device, other test or picture settings.
-RESUMABLE_CHANGES = ("SOLVER.MAX_EPOCHS", "SOLVER.LOG_PERIOD", "SOLVER.CHECKPOINT_PERIOD", "DOTRAIN", "DOTEST",
-                     "DEVICE", "OUTPUT_DIR", "DATASETS.NUM_WORKERS", "TEST.BATCH_SIZE", "TEST.SAVE_PREDICTIONS",
-                     "VIS.PREVIEW_SAMPLES", "VIS.VIDEO", "VIS.VIDEO_SEQUENCES", "VIS.VIDEO_FPS", "VIS.VIDEO_HEIGHT",
-                     "MODEL.COMPILE", "MODEL.CHANNELS_LAST")
+RESUMABLE_CHANGES = ("SOLVER.MAX_EPOCHS", "SOLVER.LOG_PERIOD", "SOLVER.CHECKPOINT_PERIOD", "SOLVER.KEEP_CHECKPOINTS",
+                     "DOTRAIN", "DOTEST", "DEVICE", "OUTPUT_DIR", "DATASETS.NUM_WORKERS", "TEST.BATCH_SIZE",
+                     "TEST.SAVE_PREDICTIONS", "VIS.PREVIEW_SAMPLES", "VIS.VIDEO", "VIS.VIDEO_SEQUENCES", "VIS.VIDEO_FPS",
+                     "VIS.VIDEO_HEIGHT", "MODEL.COMPILE", "MODEL.CHANNELS_LAST")
 
 
 class UsageError(Exception):
@@ -98,14 +102,12 @@ def eval_loader(cfg, dataset, device: torch.device, context: DistContext):
 
 def check_solver(cfg) -> None:
     s = cfg.SOLVER
-    if s.OPTIMIZER not in OPTIMIZERS:
-        raise ConfigError(f"SOLVER.OPTIMIZER: unknown optimizer '{s.OPTIMIZER}'; expected one of {', '.join(OPTIMIZERS)}")
-    if s.LR_SCHEDULER not in SCHEDULERS:
-        raise ConfigError(f"SOLVER.LR_SCHEDULER: unknown scheduler '{s.LR_SCHEDULER}'; expected one of "
-                          f"{', '.join(SCHEDULERS)}")
     for key in ("MAX_EPOCHS", "BATCH_SIZE", "LOG_PERIOD", "CHECKPOINT_PERIOD"):
         if getattr(s, key) < 1:
             raise ConfigError(f"SOLVER.{key} must be >= 1, got {getattr(s, key)}")
+    if s.KEEP_CHECKPOINTS < 0:
+        raise ConfigError(f"SOLVER.KEEP_CHECKPOINTS must be >= 0 (the newest periodic checkpoints kept; 0 = all), got "
+                          f"{s.KEEP_CHECKPOINTS}")
     if s.BASE_LR <= 0 or s.GRAD_CLIP < 0 or s.HALVING_PERIOD < 0:
         raise ConfigError(f"SOLVER.BASE_LR must be > 0, SOLVER.GRAD_CLIP >= 0 and SOLVER.HALVING_PERIOD >= 0, got "
                           f"{s.BASE_LR}, {s.GRAD_CLIP} and {s.HALVING_PERIOD}")
@@ -114,15 +116,12 @@ def check_solver(cfg) -> None:
     if cfg.VIS.VIDEO_FPS <= 0 or cfg.VIS.VIDEO_HEIGHT < 16 or cfg.VIS.VIDEO_SEQUENCES < 0:
         raise ConfigError(f"VIS.VIDEO_FPS must be > 0, VIS.VIDEO_HEIGHT >= 16 and VIS.VIDEO_SEQUENCES >= 0, got "
                           f"{cfg.VIS.VIDEO_FPS}, {cfg.VIS.VIDEO_HEIGHT} and {cfg.VIS.VIDEO_SEQUENCES}")
-    if s.LR_SCALING not in ("none", "linear") or s.AMP_DTYPE not in ("float16", "bfloat16"):
-        raise ConfigError(f"SOLVER.LR_SCALING must be none or linear and SOLVER.AMP_DTYPE float16 or bfloat16, got "
-                          f"'{s.LR_SCALING}' and '{s.AMP_DTYPE}'")
 
 
 def resume_point(cfg, model) -> Optional[Path]:
     """The checkpoint in OUTPUT_DIR that this run continues (training) or tests (``DOTRAIN False``
     without ``WEIGHTS``), after checking that it was made with the same configuration."""
-    last = Checkpointer(cfg.OUTPUT_DIR, model).last_checkpoint()
+    last = last_checkpoint(cfg.OUTPUT_DIR)
     if last is None or (not cfg.DOTRAIN and cfg.WEIGHTS):
         return None
     try:
@@ -140,11 +139,14 @@ def resume_point(cfg, model) -> Optional[Path]:
 
 def check_free_space(cfg, model, training: bool) -> None:
     """Refuse to start when the disk of OUTPUT_DIR cannot hold the run's checkpoints (weights and two Adam
-    moments, one per SOLVER.CHECKPOINT_PERIOD epochs plus the best and the final, one more while a checkpoint
-    is written) and the outputs."""
+    moments: the periodic ones kept (SOLVER.KEEP_CHECKPOINTS of the one per SOLVER.CHECKPOINT_PERIOD epochs)
+    plus the best and the final, one more while a checkpoint is written) and the outputs."""
     path = Path(cfg.OUTPUT_DIR)
     size = sum(t.numel() * t.element_size() for t in model.state_dict().values() if isinstance(t, torch.Tensor))
-    checkpoints = -(-cfg.SOLVER.MAX_EPOCHS // cfg.SOLVER.CHECKPOINT_PERIOD) + 3 if training else 0
+    periodic = -(-cfg.SOLVER.MAX_EPOCHS // cfg.SOLVER.CHECKPOINT_PERIOD)
+    if cfg.SOLVER.KEEP_CHECKPOINTS > 0:
+        periodic = min(periodic, cfg.SOLVER.KEEP_CHECKPOINTS)
+    checkpoints = periodic + 3 if training else 0
     needed = 3 * size * checkpoints + 64 * 2**20  # + logs, predictions, pictures
     existing = next(p for p in (path, *path.parents) if p.exists())
     free = shutil.disk_usage(existing).free
@@ -167,10 +169,9 @@ def prepare_output_dir(path: Path) -> None:
 
 
 def run(config_file: str, overrides) -> None:
+    hold_early_records()  # warnings about the config and data also reach log.txt
     try:
         cfg = load_config(config_file, overrides)
-        if cfg.WEIGHTS and not Path(cfg.WEIGHTS).is_file():
-            raise ConfigError(f"WEIGHTS: checkpoint file '{cfg.WEIGHTS}' does not exist")
         check_solver(cfg)
         device = resolve_device(cfg.DEVICE)
         if cfg.SOLVER.SYNC_BN and device.type != "cuda" and launched_world_size() > 1:
@@ -179,68 +180,159 @@ def run(config_file: str, overrides) -> None:
         context = init_distributed(device)
         device = process_device(device, context)
         seed_everything(cfg.SEED)
+        if not (cfg.DOTRAIN or cfg.DOTEST or cfg.VIS.VIDEO):
+            raise ConfigError("DOTRAIN, DOTEST and VIS.VIDEO are all False: the run would do nothing")
+        if cfg.WEIGHTS and not Path(cfg.WEIGHTS).is_file():
+            raise ConfigError(f"WEIGHTS: checkpoint file '{cfg.WEIGHTS}' does not exist")
+        # the data before the model: a wrong data path is reported before pretrained weights are fetched
+        test_set = build_dataset(cfg, "test") if cfg.DOTEST or cfg.VIS.VIDEO else None
+        train_set = build_dataset(cfg, "train") if cfg.DOTRAIN else None
+        val_set = build_dataset(cfg, "val") if train_set is not None and cfg.DATASETS.VAL_SUBJECTS else None
         model = build_pipeline(cfg)
-        if cfg.TEST.GT_3D not in GROUND_TRUTHS:
-            raise ConfigError(f"TEST.GT_3D must be one of {', '.join(GROUND_TRUTHS)}, got '{cfg.TEST.GT_3D}'")
+        if not model.trainable:
+            train_set = val_set = None
         if cfg.TEST.GT_3D == "triangulated" and (not model.predicts_absolute or cfg.DATASETS.VIEWS != "all"):
             raise ConfigError("TEST.GT_3D triangulated compares world 3D with the DLT of the true 2D of every view: "
                               "it needs a triangulation or image pipeline and DATASETS.VIEWS all")
         if cfg.MODEL.CHANNELS_LAST and not _backbones(model):
             raise ConfigError("MODEL.CHANNELS_LAST is for image pipelines (MODEL.BACKBONE); this one has no backbone")
         resume_from = resume_point(cfg, model) if model.trainable else None
-        if model.trainable and (cfg.DOTEST or cfg.VIS.VIDEO) and not cfg.DOTRAIN and not cfg.WEIGHTS and \
-                resume_from is None:
+        weights = weights_to_load(cfg, resume_from)
+        if model.trainable and (cfg.DOTEST or cfg.VIS.VIDEO) and not cfg.DOTRAIN and not weights:
             raise ConfigError("DOTRAIN is False but the pipeline has trainable parameters and no weights: set WEIGHTS "
                               "to a checkpoint (or train first into OUTPUT_DIR)")
-        train_set = build_dataset(cfg, "train") if cfg.DOTRAIN and model.trainable else None
-        val_set = build_dataset(cfg, "val") if train_set is not None and cfg.DATASETS.VAL_SUBJECTS else None
-        test_set = build_dataset(cfg, "test") if cfg.DOTEST or cfg.VIS.VIDEO else None
+        loaded = _load(cfg, model, weights) if weights else None
         check_free_space(cfg, model, train_set is not None)
     except (ConfigError, RegistryError, PipelineConfigError, DatasetError) as err:
+        close_logger()
         raise UsageError(str(err)) from None
     if cfg.DETERMINISTIC:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
         torch.backends.cudnn.benchmark = False
         torch.use_deterministic_algorithms(True)
 
-    output_dir = Path(cfg.OUTPUT_DIR)
+    run_dir = Path(cfg.OUTPUT_DIR)
+    output_dir = output_folder(cfg, train_set is not None, weights)
+    earlier = {}
     if context.is_main:
         prepare_output_dir(output_dir)
+        if output_dir != run_dir:
+            earlier = earlier_outputs(output_dir)
         write_text_atomic(cfg.dump(), output_dir / "config.yaml")
     barrier(context)
     setup_logger(str(output_dir) if context.is_main else None, logging.INFO if context.is_main else logging.WARNING)
     logger.info("config %s -> %s (device %s%s)", config_file, output_dir, device,
                 f", {context.world_size} processes" if context.enabled else "")
+    if output_dir != run_dir:
+        logger.info("not training: writing into %s; the files of the training run in %s stay as they are",
+                    output_dir.name, run_dir)
+    tested = _untrained(model)
+    if loaded:
+        log_loaded(*loaded)
+        tested = loaded[0]
     tensorboard = TensorBoard(str(output_dir / "tensorboard") if context.is_main else None)
     model.to(device)
     _speed_settings(cfg, model, device)
-    checkpointer = Checkpointer(str(output_dir), model, config_text=cfg.dump(), writes=context.is_main,
-                                world_size=context.world_size)
+    checkpointer = Checkpointer(str(run_dir), model, config_text=cfg.dump(), writes=context.is_main,
+                                world_size=context.world_size, keep=cfg.SOLVER.KEEP_CHECKPOINTS)
     try:
-        tested = "the initial weights" if model.trainable else \
-            "the MODEL.*.WEIGHTS loaded at build (all frozen)" if any(True for _ in model.parameters()) else \
-            "none (parameter-free)"
-        if cfg.WEIGHTS:  # fine-tuning may add layers that start as the identity; testing needs every weight
-            tested = checkpointer.load_weights(cfg.WEIGHTS, unwrap(model).insertable_modules if cfg.DOTRAIN else ())
-        elif resume_from is not None and not cfg.DOTRAIN:
-            tested = checkpointer.load_weights(str(_best_or(output_dir, resume_from)))
         if train_set is not None:
             _train(cfg, model, train_set, val_set, checkpointer, tensorboard, device, context)
             barrier(context)  # rank 0 has written the final (and best) checkpoints
-            tested = f"{output_dir / 'model_final.pth'} (epoch {cfg.SOLVER.MAX_EPOCHS})"
+            tested = f"{run_dir / 'model_final.pth'} (epoch {cfg.SOLVER.MAX_EPOCHS})"
             if val_set is not None:
-                tested = checkpointer.load_weights(str(output_dir / f"{BEST}.pth")) + ", best on validation"
+                best = load_weights(model, str(run_dir / f"{BEST}.pth"))
+                log_loaded(*best)
+                tested = best[0] + ", best on validation"
         elif cfg.DOTRAIN:
             logger.info("the pipeline has no trainable parameters: skipping training")
         predictions = _test(cfg, model, test_set, tensorboard, device, output_dir, tested, context) \
             if cfg.DOTEST else None
         if cfg.VIS.VIDEO and context.is_main:
             _write_videos(cfg, model, test_set, predictions, device, output_dir / "videos")
+        remove_earlier_outputs(earlier)
     except (CheckpointError, VideoError) as err:
         raise UsageError(str(err)) from None
     finally:
         tensorboard.close()
         cleanup(context)
+        close_logger()
+
+
+def weights_to_load(cfg, resume_from: Optional[Path]) -> str:
+    """The checkpoint loaded before training or testing: WEIGHTS, else, for a run that does not train, the one
+    that OUTPUT_DIR's training chose (its best validated, else its last); "" for none."""
+    if cfg.WEIGHTS:
+        return cfg.WEIGHTS
+    if resume_from is None or cfg.DOTRAIN:
+        return ""
+    best = Path(cfg.OUTPUT_DIR) / f"{BEST}.pth"
+    return str(best if best.is_file() else resume_from)
+
+
+def _load(cfg, model, weights: str) -> Tuple[str, List[str]]:
+    """Load ``weights`` into the model before anything is written (``load_weights``'s result); fine-tuning may add
+    layers that start as the identity, testing needs every weight."""
+    try:
+        return load_weights(model, weights, unwrap(model).insertable_modules if cfg.DOTRAIN else ())
+    except CheckpointError as err:
+        raise ConfigError(f"WEIGHTS: {err}" if cfg.WEIGHTS else str(err)) from None
+
+
+def _untrained(model) -> str:
+    """What a run tests without loading weights (metrics.json's "checkpoint")."""
+    if model.trainable:
+        return "the initial weights"
+    return "the MODEL.*.WEIGHTS loaded at build (all frozen)" if any(True for _ in model.parameters()) else \
+        "none (parameter-free)"
+
+
+def output_folder(cfg, trains: bool, weights: str) -> Path:
+    """Where the run writes: OUTPUT_DIR, except for a run that does not train in an OUTPUT_DIR holding a training
+    run's checkpoints. That one writes into a subfolder of its own, named after what it does and the weights it
+    tests: ``eval_model_best`` for a test of .../model_best.pth, ``video_model_best`` for videos alone (DOTEST
+    False), ``eval_as_built`` without weights; a run of another configuration than the one a subfolder holds takes
+    the next free name (``eval_model_best_2``, ...). The training run's config.yaml (which reproduces it),
+    metrics, log and TensorBoard stay as training left them, and so do other evaluations."""
+    run_dir = Path(cfg.OUTPUT_DIR)
+    if trains or last_checkpoint(run_dir) is None:
+        return run_dir
+    kind = "video" if cfg.VIS.VIDEO and not cfg.DOTEST else "eval"
+    name = f"{kind}_{Path(weights).stem if weights else 'as_built'}"
+    folder, number, config = run_dir / name, 2, cfg.dump()
+    while (folder / "config.yaml").is_file() and (folder / "config.yaml").read_text() != config:
+        folder, number = run_dir / f"{name}_{number}", number + 1
+    return folder
+
+
+def _identity(path: Path) -> Tuple[int, int, int]:
+    """Changes when the file is replaced (atomic writes) or rewritten."""
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+# what a run writes into its folder and may replace there (log.txt aside: each run appends to it)
+RUN_OUTPUTS = ("config.yaml", "metrics.json", "predictions.npz", "preview/*.png", "videos/*.mp4", "tensorboard/events.*")
+
+
+def earlier_outputs(folder: Path) -> Dict[Path, Tuple[int, int, int]]:
+    """The outputs (``RUN_OUTPUTS``) that an earlier run of the same configuration left in an evaluation subfolder
+    (``output_folder``), with their ``_identity``; any other file there is not the toolbox's and stays."""
+    return {p: _identity(p) for pattern in RUN_OUTPUTS for p in folder.glob(pattern) if p.is_file()}
+
+
+def remove_earlier_outputs(earlier: Dict[Path, Tuple[int, int, int]]) -> None:
+    """Once a run has written all its outputs: delete the files of ``earlier`` (``earlier_outputs``) that it did not
+    rewrite (the earlier TensorBoard events, pictures of other samples, videos of a run that made them...) and
+    the folders they leave empty, so that an evaluation subfolder holds one run's outputs, those its config.yaml
+    describes."""
+    removed = [path for path, identity in earlier.items() if path.is_file() and _identity(path) == identity]
+    for path in removed:
+        path.unlink()
+        logger.info("removed %s, left by an earlier evaluation of the same configuration", path)
+    for folder in sorted({p.parent for p in removed}, key=lambda p: len(p.parts), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
 
 
 NETWORKS = ("backbone", "fusion", "lifter")  # the submodules MODEL.COMPILE compiles
@@ -275,15 +367,6 @@ def _speed_settings(cfg, model, device: torch.device) -> None:
                     ", ".join(compile_networks(model)))
     if cfg.SOLVER.AMP and device.type != "cuda":
         logger.info("SOLVER.AMP is for CUDA devices: training in float32 on %s", device.type)
-
-
-def _best_or(output_dir: Path, last: Path) -> Path:
-    """The best validated checkpoint of OUTPUT_DIR when there is one, else ``last``."""
-    best = output_dir / f"{BEST}.pth"
-    if best.is_file():
-        logger.info("testing the best validated checkpoint %s", best)
-        return best
-    return last
 
 
 def _validator(cfg, model, val_set, device, context: DistContext):
@@ -389,7 +472,7 @@ def _write_previews(test_set, predictions, absolute: bool, count: int, folder: P
         meta = sample["meta"]
         title = f"{meta['sequence']} f{meta['frame']}"
         picture = preview_sample(sample, predictions["pred_3d"][index], title, absolute=absolute)
-        write_png(folder / f"sample_{index:06d}.png", picture)
+        atomic_write(folder / f"sample_{index:06d}.png", lambda tmp: write_png(tmp, picture))
         tensorboard.image(f"preview/sample_{index:06d}", picture, 0)
 
 
@@ -405,5 +488,9 @@ def format_summary(summary) -> list:
     for name, error in summary.get("mpjpe_by_occlusion_mm", {}).items():
         if not name.startswith("num_") and error is not None:
             lines.append(f"MPJPE of joints {name.replace('_', ' ')}: {error:.2f} mm")
+    confusion = summary.get("left_right_confusion", {})
+    if confusion.get("num_pairs"):
+        lines.append(f"left/right pairs swapped {confusion['swapped_percent']:.1f} %, put on one limb "
+                     f"{confusion['collapsed_percent']:.1f} % (of {confusion['num_pairs']} view pairs)")
     lines += [f"{k}: {v}" for k, v in summary.items() if not isinstance(v, dict)]
     return lines

@@ -1,8 +1,9 @@
 """Overlay videos of test sequences: one MP4 per sequence, each frame tiling every view with the predicted 2D
-(the 3D prediction projected; left limbs blue, right limbs red) over the ground truth (green), drawn on the
-view's image (image datasets) or on a dark canvas that frames the person's whole path (keypoint datasets),
-beside a 3D panel of the prediction over the truth seen from a viewpoint that stays fixed for the sequence;
-the frame number and the frame's MPJPE in a corner.
+(the 3D prediction projected; left limbs blue, right limbs red) over the ground truth (a wide translucent green
+band), drawn on the view's image (image datasets) or on a dark canvas that frames the person's whole path
+(keypoint datasets), beside a 3D panel of the prediction over the truth seen from a viewpoint that stays fixed
+for the sequence; light borders between the panels, the frame number and the frame's MPJPE in corners, and a
+legend of the colours below.
 
 Root-relative predictions (lifters) are drawn as ``core.engine.preview`` draws them: placed at the true pelvis
 to project them, and in 3D root-relative (camera frame for single-view lifters, world frame otherwise).
@@ -21,13 +22,15 @@ from tqdm import tqdm
 from core.engine.preview import (CAMERA_TO_Z_UP, ELEVATION_DEG, GROUND_TRUTH_3D_STYLE, front_azimuth_deg,
                                  root_relative_poses)
 from core.video import Mp4Writer
-from core.vis import GROUND_TRUTH_STYLE, SkeletonStyle, draw_pose_3d, draw_skeleton, put_label
+from core.vis import (GROUND_TRUTH_STYLE, SkeletonStyle, draw_pose_3d, draw_skeleton, join_panels, put_label,
+                      with_legend)
 from datasets.images import to_uint8_images
 
 logger = logging.getLogger("epipose")
 
 PREDICTION_2D_STYLE = SkeletonStyle(thickness=2, joint_radius=2)
 PREDICTION_3D_STYLE = SkeletonStyle(thickness=2, joint_radius=2)
+LEGEND = (("truth", GROUND_TRUTH_STYLE), ("prediction, left / right", PREDICTION_2D_STYLE))
 PATH_MARGIN = 1.15  # keypoint datasets: the canvas shows the person's 2D path over the sequence, with this margin
 
 
@@ -106,10 +109,9 @@ def video_frame(sample, pose: dict, view: SequenceView, height: int, frame_numbe
                             center=view.centre, radius=view.radius)
     kind = ", root-relative" if pose["relative"] else ""
     panels.append(put_label(panel_3d, f"3D, {pose['frame']} frame{kind}"))
-    canvas = np.concatenate(panels, axis=1)
-    canvas = put_label(canvas, f"frame {frame_number}", "bottom_left")
+    canvas = put_label(join_panels(panels), f"frame {frame_number}", "bottom_left")
     error = f"MPJPE {pose['error']:.1f} mm" if np.isfinite(pose["error"]) else "MPJPE n/a"
-    return put_label(canvas, error, "bottom_right")
+    return with_legend(put_label(canvas, error, "bottom_right"), LEGEND)
 
 
 def _without_images(sample: dict) -> dict:

@@ -1,5 +1,6 @@
 """The training loop: optimiser steps with optional AMP and gradient clipping, periodic logging,
-TensorBoard scalars, per-epoch LR schedule, periodic and final checkpoints, and resumption.
+TensorBoard scalars, per-epoch LR schedule, periodic (the newest few kept, see ``Checkpointer.save_periodic``)
+and final checkpoints, and resumption.
 
 The model is a pipeline (``modeling.pipeline.Pipeline``): ``model(batch)`` returns an outputs dict
 and ``model.losses(outputs, batch)`` a dict of named scalar losses whose sum is minimised;
@@ -110,9 +111,9 @@ class Trainer:
                 self.tb.scalars({"val/mpjpe": score}, epoch + 1)
             extra = {"best": best} if self.validate is not None else None
             if epoch + 1 == s.max_epochs:
-                self.checkpointer.save("model_final", epoch + 1, iteration, extra)
+                self.checkpointer.save_final(epoch + 1, iteration, extra)
             elif (epoch + 1) % s.checkpoint_period == 0:
-                self.checkpointer.save(f"model_epoch{epoch + 1:04d}", epoch + 1, iteration, extra)
+                self.checkpointer.save_periodic(epoch + 1, iteration, extra)
             if improved:
                 self.checkpointer.save(BEST, epoch + 1, iteration, extra, pointer=False)
         return iteration

@@ -7,7 +7,8 @@
 
 - aniposelib / Pose2Sim TOML: one table per camera with ``name``, ``size [w, h]``, ``matrix`` 3x3,
   ``distortions [k1, k2, p1, p2]``, ``rotation`` (Rodrigues vector, world->camera), ``translation`` and
-  ``fisheye`` (only ``false`` is supported); tables without a ``matrix`` (``[metadata]``) are skipped. The
+  ``fisheye`` (only ``false`` is supported). Tables with none of these keys (``[metadata]``) are skipped; a
+  camera table without ``size``, ``matrix``, ``rotation`` or ``translation`` is an error naming it. The
   translation is in the calibration board's units: metres for Pose2Sim (the default), often millimetres for
   anipose (``units="mm"``).
 - CMU Panoptic JSON (``calibration_<sequence>.json``): ``cameras = [{name, type, resolution [w, h], K,
@@ -15,10 +16,13 @@
 
 ``read_calibration`` picks the reader from the file's suffix and content. Every reader checks the file and
 raises ``CalibrationError`` naming the file, the key and what was expected; rotations must be orthonormal
-with determinant +1 and intrinsics invertible. ``check_rig`` rejects a rig of several cameras that cannot
-triangulate (all centres within ``MIN_BASELINE_MM``) and warns about single pairs at one place and about
-centres so far apart that the units are likely wrong; the readers of rigs apply it.
+with determinant +1 and intrinsics invertible. ``check_rig`` rejects a rig of several cameras too small to
+triangulate a person: centres all within ``MIN_RIG_FRACTION`` of the person's size (its 3D where the reader has
+it, else ``PERSON_SIZE_MM``) or within ``MIN_BASELINE_MM``, saying when the translations look like metres
+read as millimetres (a rig 1000 times too small); it warns about single pairs at one place and about centres so
+far apart that the units are likely wrong the other way. The readers of rigs apply it.
 """
+import difflib
 import json
 import logging
 import sys
@@ -39,6 +43,10 @@ logger = logging.getLogger("epipose")
 
 MIN_BASELINE_MM = 10.0       # camera centres closer than this add no depth to each other
 MAX_BASELINE_MM = 200_000.0  # farther apart, the calibration's units are likely wrong
+PERSON_SIZE_MM = 1700.0      # the size of the person filmed, for rigs read without its 3D
+# The cameras of a rig that triangulates a person lie farther apart than this fraction of its size (a stereo camera:
+# 6 cm for 1.7 m; Human3.6M: 11 m); a rig in metres read as millimetres is 1000 times too small.
+MIN_RIG_FRACTION = 0.02
 H36M_IMAGE_SIZES = {"54138969": (1000, 1002), "55011271": (1000, 1000), "58860488": (1000, 1000),
                     "60457274": (1000, 1002)}
 
@@ -68,17 +76,20 @@ def check_camera(K: np.ndarray, R: np.ndarray, where: str) -> None:
         raise CalibrationError(f"{where}: K must be invertible with last row (0, 0, 1)")
 
 
-def check_rig(centres: np.ndarray, names: Sequence[str], where: str) -> None:
-    """(V, 3) camera centres, mm: with V >= 2, at least one pair must lie ``MIN_BASELINE_MM`` apart (else no point
-    can be triangulated); pairs closer than that, and centres ``MAX_BASELINE_MM`` apart, are reported as warnings."""
+def check_rig(centres: np.ndarray, names: Sequence[str], where: str, person_mm: float = PERSON_SIZE_MM,
+              units: str = "millimetres") -> None:
+    """(V, 3) camera centres, mm: with V >= 2, the farthest pair must lie ``MIN_RIG_FRACTION`` x ``person_mm``
+    (and ``MIN_BASELINE_MM``) apart, else no person can be triangulated; the error says the translations look like
+    metres when they would be far enough apart in metres and ``units`` (what the reader took them for) are not
+    metres. Pairs closer than ``MIN_BASELINE_MM``, and centres ``MAX_BASELINE_MM`` apart, are logged as warnings."""
     centres = np.asarray(centres, dtype=np.float64)
     if len(centres) < 2:
         return
     first, second = np.triu_indices(len(centres), k=1)
     baselines = np.linalg.norm(centres[first] - centres[second], axis=-1)
-    if baselines.max() < MIN_BASELINE_MM:
-        raise CalibrationError(f"{where}: the {len(centres)} cameras cannot triangulate: all their centres lie within "
-                               f"{MIN_BASELINE_MM:g} mm of each other")
+    needed = max(MIN_BASELINE_MM, MIN_RIG_FRACTION * person_mm)
+    if baselines.max() < needed:
+        raise CalibrationError(_small_rig(len(centres), baselines.max(), needed, person_mm, where, units))
     if baselines.max() > MAX_BASELINE_MM:
         logger.warning("%s: cameras %.0f m apart; are the calibration's units right (TOML files: the translation "
                        "units, --toml-units in the demo)?", where, baselines.max() / 1000)
@@ -88,15 +99,27 @@ def check_rig(centres: np.ndarray, names: Sequence[str], where: str) -> None:
                        names[b], baseline)
 
 
-def _checked_rig(K, R, t, dist, sizes, names: Sequence[str], where: str) -> Cameras:
+def _small_rig(count: int, spread: float, needed: float, person_mm: float, where: str, units: str) -> str:
+    message = (f"{where}: the {count} cameras cannot triangulate a person of {person_mm:.0f} mm: their centres lie "
+               f"within {spread:.3g} mm of each other, {needed:.0f} mm or more expected")
+    metre = 100 if units.startswith("centimetres") else 1000  # what a metre read in these units became, mm
+    if spread * metre >= needed and not units.startswith("metres"):
+        message += f"; the translations look like metres where {units} are expected"
+    return message
+
+
+def _checked_rig(K, R, t, dist, sizes, names: Sequence[str], where: str, units: str,
+                 person_mm: float = PERSON_SIZE_MM) -> Cameras:
     """``Cameras`` (batch (V,)) from lists of per-camera arrays, after ``check_rig``."""
     cameras = Cameras.create(np.stack(K), np.stack(R), np.stack(t), np.stack(dist), sizes)
-    check_rig(cameras.centers.numpy(), names, where)
+    check_rig(cameras.centers.numpy(), names, where, person_mm, units)
     return cameras
 
 
-def read_h36m_cameras(path, subject: str, camera_ids: Sequence[str] = ()) -> Tuple[Cameras, List[str]]:
-    """The cameras of ``subject`` (float64, batch (V,)) and their ids, in ``camera_ids`` order (default: sorted)."""
+def read_h36m_cameras(path, subject: str, camera_ids: Sequence[str] = (),
+                      person_mm: float = PERSON_SIZE_MM) -> Tuple[Cameras, List[str]]:
+    """The cameras of ``subject`` (float64, batch (V,)) and their ids, in ``camera_ids`` order (default: sorted);
+    ``person_mm``: the size of the person they film (``check_rig``)."""
     path = Path(path)
     data = _read_json(path, "Human3.6M camera JSON")
     if not isinstance(data, dict) or not {"intrinsics", "extrinsics"} <= set(data) or \
@@ -124,7 +147,8 @@ def read_h36m_cameras(path, subject: str, camera_ids: Sequence[str] = ()) -> Tup
         dist.append(_matrix(intr.get("distortion"), (5,), f"{where} distortion"))
         check_camera(K[-1], R[-1], where)
         sizes.append(H36M_IMAGE_SIZES.get(cam, tuple(2 * K[-1][:2, 2])))
-    return _checked_rig(K, R, t, dist, torch.tensor(sizes), ids, f"'{path}' cameras of {subject}"), ids
+    return _checked_rig(K, R, t, dist, torch.tensor(sizes), ids, f"'{path}' cameras of {subject}",
+                        "millimetres (extrinsics t)", person_mm), ids
 
 
 def _read_json(path: Path, expected: str):
@@ -158,6 +182,28 @@ def _selected(names: List[str], wanted: Sequence[str], path: Path) -> List[int]:
 
 
 TOML_UNITS_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
+TOML_UNIT_NAMES = {"m": "metres", "cm": "centimetres (toml_units cm)", "mm": "millimetres (toml_units mm)"}
+TOML_REQUIRED = {"size": "[width, height]", "matrix": "the 3x3 intrinsic matrix", "rotation": "a Rodrigues vector",
+                 "translation": "3 numbers"}
+TOML_CAMERA_KEYS = set(TOML_REQUIRED) | {"distortions", "fisheye"}
+
+
+def _toml_cameras(data: dict, path: Path) -> List[Tuple[str, dict]]:
+    """(section, table) of every camera of a TOML calibration: the tables with a camera key, each of which must
+    have all of ``TOML_REQUIRED``."""
+    tables = [(key, value) for key, value in data.items() if isinstance(value, dict) and TOML_CAMERA_KEYS & set(value)]
+    for section, table in tables:
+        missing = [key for key in TOML_REQUIRED if key not in table]
+        if missing:
+            raise CalibrationError(_missing_toml_key(path, section, table, missing[0]))
+    return tables
+
+
+def _missing_toml_key(path: Path, section: str, table: dict, key: str) -> str:
+    close = difflib.get_close_matches(key, [k for k in table if k not in TOML_CAMERA_KEYS], n=1)
+    hint = f" ('{close[0]}' misspelt?)" if close else ""
+    return (f"'{path}' [{section}]: no key '{key}' ({TOML_REQUIRED[key]}){hint}; a camera section needs "
+            f"{', '.join(TOML_REQUIRED)}")
 
 
 def read_toml_cameras(path, camera_names: Sequence[str] = (), units: str = "m") -> Tuple[Cameras, List[str]]:
@@ -172,7 +218,7 @@ def read_toml_cameras(path, camera_names: Sequence[str] = (), units: str = "m") 
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise CalibrationError(f"calibration file '{path}' is not valid TOML: {err}") from None
-    tables = [(key, value) for key, value in data.items() if isinstance(value, dict) and "matrix" in value]
+    tables = _toml_cameras(data, path)
     names = [str(value.get("name", key)) for key, value in tables]
     K, R, t, dist, sizes = [], [], [], [], []
     indices = _selected(names, camera_names, path)
@@ -182,19 +228,19 @@ def read_toml_cameras(path, camera_names: Sequence[str] = (), units: str = "m") 
         if camera.get("fisheye", False):
             raise CalibrationError(f"{where}: fisheye cameras are not supported (pinhole with OpenCV distortion "
                                    "expected)")
-        K.append(_matrix(camera.get("matrix"), (3, 3), f"{where} matrix"))
-        R.append(rodrigues_to_matrix(_matrix(camera.get("rotation"), (3,), f"{where} rotation")))
-        t.append(_matrix(camera.get("translation"), (3,), f"{where} translation") * TOML_UNITS_MM[units])
+        K.append(_matrix(camera["matrix"], (3, 3), f"{where} matrix"))
+        R.append(rodrigues_to_matrix(_matrix(camera["rotation"], (3,), f"{where} rotation")))
+        t.append(_matrix(camera["translation"], (3,), f"{where} translation") * TOML_UNITS_MM[units])
         distortions = camera.get("distortions", [0.0] * 4)
         if not isinstance(distortions, list) or len(distortions) not in (4, 5):
             raise CalibrationError(f"{where} distortions: expected [k1, k2, p1, p2] or [k1, k2, p1, p2, k3], got "
                                    f"{distortions!r:.80}")
         dist.append(np.pad(_matrix(distortions, (len(distortions),), f"{where} distortions"),
                            (0, 5 - len(distortions))))
-        sizes.append(_matrix(camera.get("size"), (2,), f"{where} size"))
+        sizes.append(_matrix(camera["size"], (2,), f"{where} size"))
         check_camera(K[-1], R[-1], where)
     selected = [names[i] for i in indices]
-    return _checked_rig(K, R, t, dist, np.stack(sizes), selected, f"'{path}'"), selected
+    return _checked_rig(K, R, t, dist, np.stack(sizes), selected, f"'{path}'", TOML_UNIT_NAMES[units]), selected
 
 
 def read_panoptic_cameras(path, camera_names: Sequence[str] = ()) -> Tuple[Cameras, List[str]]:
@@ -217,7 +263,7 @@ def read_panoptic_cameras(path, camera_names: Sequence[str] = ()) -> Tuple[Camer
         sizes.append(_matrix(camera.get("resolution"), (2,), f"{where} resolution"))
         check_camera(K[-1], R[-1], where)
     selected = [names[i] for i in indices]
-    return _checked_rig(K, R, t, dist, np.stack(sizes), selected, f"'{path}'"), selected
+    return _checked_rig(K, R, t, dist, np.stack(sizes), selected, f"'{path}'", "centimetres"), selected
 
 
 def read_calibration(path, camera_names: Sequence[str] = (), subject: str = "",

@@ -80,8 +80,9 @@ def layout_of(num_keypoints: int, layout: str = "auto", source: str = "2D keypoi
     if layout != "auto":
         check_layout(layout)
         if len(KEYPOINT_NAMES[layout]) != num_keypoints:
-            raise KeypointFormatError(f"{source}: {num_keypoints} keypoints per person, but layout '{layout}' has "
-                                      f"{len(KEYPOINT_NAMES[layout])}")
+            raise KeypointFormatError(f"{source}: {num_keypoints} keypoints per person ({3 * num_keypoints} values "
+                                      f"read as x, y, confidence), but layout '{layout}' has "
+                                      f"{len(KEYPOINT_NAMES[layout])} ({3 * len(KEYPOINT_NAMES[layout])} values)")
         return layout
     by_count = [name for name in AUTO_LAYOUTS if len(KEYPOINT_NAMES[name]) == num_keypoints]
     if len(by_count) == 1:
@@ -89,7 +90,8 @@ def layout_of(num_keypoints: int, layout: str = "auto", source: str = "2D keypoi
     if by_count:
         raise KeypointFormatError(f"{source}: {num_keypoints} keypoints per person fit the layouts "
                                   f"{' and '.join(by_count)}; name the layout")
-    raise KeypointFormatError(f"{source}: {num_keypoints} keypoints per person is not a known layout (expected "
+    raise KeypointFormatError(f"{source}: {num_keypoints} keypoints per person is not a known layout "
+                              f"({3 * num_keypoints} values read as x, y, confidence; expected "
                               f"{', '.join(f'{n} ({len(KEYPOINT_NAMES[n])})' for n in LAYOUTS)})")
 
 
@@ -126,7 +128,8 @@ def natural_key(text) -> tuple:
     return tuple(int(part) if part.isdecimal() else part for part in re.split(r"(\d+)", str(text)))
 
 
-def _frame_number(path: Path) -> int:
+def frame_number(path: Path) -> int:
+    """The frame number of a per-frame file: the last number in its name."""
     numbers = re.findall(r"\d+", path.stem)
     if not numbers:
         raise KeypointFormatError(f"'{path}': no frame number in the file name")
@@ -134,13 +137,19 @@ def _frame_number(path: Path) -> int:
 
 
 def _people_array(people: Sequence[Sequence[float]], source: str) -> np.ndarray:
+    """(P, K, 3) from P flat lists [x1, y1, c1, x2, ...] of one frame."""
+    lengths = [len(p) if isinstance(p, (list, tuple)) else p for p in people]
     try:
         array = np.asarray(people, dtype=np.float64)
     except (TypeError, ValueError):
-        raise KeypointFormatError(f"{source}: keypoints must be lists of numbers (x, y, confidence)") from None
+        raise KeypointFormatError(f"{source}: keypoints must be flat lists of numbers (x1, y1, confidence1, x2, ...), "
+                                  f"one per person, all of one length; got people of {lengths} values") from None
+    if array.ndim > 2:
+        raise KeypointFormatError(f"{source}: expected a flat list (x1, y1, confidence1, x2, ...) per person, got "
+                                  f"nested lists of shape {array.shape[1:]}")
     if array.ndim != 2 or array.shape[1] % 3:
         raise KeypointFormatError(f"{source}: expected (x, y, confidence) triplets per person, got people of "
-                                  f"{[len(p) if isinstance(p, (list, tuple)) else p for p in people]} values")
+                                  f"{lengths} values")
     return array.reshape(len(array), -1, 3)
 
 
@@ -153,38 +162,48 @@ def _stack_frames(frames: List[np.ndarray], num_keypoints: int) -> np.ndarray:
     return out
 
 
-def read_openpose_folder(folder, layout: str = "auto") -> Tuple[np.ndarray, str]:
-    """One camera's OpenPose JSON files (one per frame, ordered by the frame number in their names) ->
-    (T, P, K, 3) keypoints of up to P people per frame (NaN-padded) and the layout."""
+def openpose_files(folder) -> List[Path]:
+    """The JSON files of one camera's OpenPose folder, ordered by the frame number in their names."""
     folder = Path(folder)
     if not folder.is_dir():
         raise KeypointFormatError(f"OpenPose folder '{folder}' does not exist (one JSON file per frame expected)")
-    files = sorted(folder.glob("*.json"), key=_frame_number)
+    files = sorted(folder.glob("*.json"), key=frame_number)
     if not files:
         raise KeypointFormatError(f"OpenPose folder '{folder}' holds no .json files")
-    frames, counts = [], set()
-    for path in files:
-        try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise KeypointFormatError(f"'{path}' is not valid JSON: {err}") from None
-        people = data.get("people") if isinstance(data, dict) else None
-        if not isinstance(people, list) or not all(isinstance(p, dict) and "pose_keypoints_2d" in p for p in people):
-            raise KeypointFormatError(f"'{path}': expected OpenPose output, a key 'people' listing objects with "
-                                      "'pose_keypoints_2d'")
-        array = _people_array([p["pose_keypoints_2d"] for p in people], f"'{path}'") if people else \
-            np.zeros((0, 0, 3))
-        if people:
-            counts.add(array.shape[1])
-        frames.append(array)
-    if len(counts) > 1:
-        raise KeypointFormatError(f"OpenPose folder '{folder}': files disagree on the keypoints per person "
-                                  f"({sorted(counts)})")
-    if not counts:
+    return files
+
+
+def read_openpose_folder(folder, layout: str = "auto") -> Tuple[np.ndarray, str]:
+    """One camera's OpenPose JSON files (``openpose_files``) -> (T, P, K, 3) keypoints of up to P people per frame
+    (NaN-padded) and the layout; every file with people must have the keypoint count of one layout."""
+    files = openpose_files(folder)
+    frames = [_read_openpose_file(path) for path in files]
+    first = {}                                                  # keypoints per person -> the first file with them
+    for path, array in zip(files, frames):
+        if len(array):
+            first.setdefault(array.shape[1], path)
+    if not first:
         raise KeypointFormatError(f"OpenPose folder '{folder}': no person detected in any frame")
-    num_keypoints = counts.pop()
-    layout = layout_of(num_keypoints, layout, f"OpenPose folder '{folder}'")
+    if len(first) > 1:
+        found = ", ".join(f"{count} in '{path.name}'" for count, path in first.items())
+        raise KeypointFormatError(f"OpenPose folder '{folder}': files disagree on the keypoints per person ({found}); "
+                                  "one layout per camera expected")
+    (num_keypoints, path), = first.items()
+    layout = layout_of(num_keypoints, layout, f"'{path}'")
     return _stack_frames([f if len(f) else np.zeros((0, num_keypoints, 3)) for f in frames], num_keypoints), layout
+
+
+def _read_openpose_file(path: Path) -> np.ndarray:
+    """(P, K, 3) keypoints of the people of one OpenPose JSON file ((0, 0, 3) without people)."""
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise KeypointFormatError(f"'{path}' is not valid JSON: {err}") from None
+    people = data.get("people") if isinstance(data, dict) else None
+    if not isinstance(people, list) or not all(isinstance(p, dict) and "pose_keypoints_2d" in p for p in people):
+        raise KeypointFormatError(f"'{path}': expected OpenPose output, a key 'people' listing objects with "
+                                  "'pose_keypoints_2d'")
+    return _people_array([p["pose_keypoints_2d"] for p in people], f"'{path}'") if people else np.zeros((0, 0, 3))
 
 
 def read_coco_keypoints(path, layout: str = "auto") -> Tuple[np.ndarray, str]:

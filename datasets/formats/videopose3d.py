@@ -8,7 +8,10 @@
   camera]}} (cameras in the order 54138969, 55011271, 58860488, 60457274) and ``metadata`` with
   ``num_joints`` and ``keypoints_symmetry`` (left and right joint lists), and ``layout_name`` in the
   files of detections. Only 17-joint files whose symmetry is Human3.6M's are accepted: other layouts
-  (COCO, Stacked Hourglass's 16 joints) are in a different joint order and are refused, naming it.
+  (COCO, Stacked Hourglass's 16 joints) are in a different joint order and are refused, naming it. Arrays of
+  (T, 17, 3), as many detectors export them, carry each joint's score (x, y, score): it is read as the 2D
+  confidence, and must lie in [0, 1] (a joint the detector missed: 0); scores outside it or NaN are refused,
+  naming the take, camera, frame and joint. (T, 17, 2) arrays get score 1.
 
 ``match_2d_to_3d`` pairs the two: every 3D take must have 2D for every camera; 2D longer than the 3D
 (some videos have extra frames) is trimmed to the 3D length, shorter 2D is an error. Files are read
@@ -19,7 +22,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from core.skeleton import LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
+from core.skeleton import JOINT_NAMES, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
 from datasets.formats.safe_pickle import SafePickleError, load_npz
 
 H36M_32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
@@ -67,7 +70,8 @@ def read_positions_3d(path) -> Positions3D:
 
 
 def read_positions_2d(path) -> Tuple[Positions2D, dict]:
-    """({subject: {action: [V x (T, 17, 2) float32 pixels]}}, metadata) from ``data_2d_h36m_<keypoints>.npz``."""
+    """({subject: {action: [V x (T, 17, 3) float32: x, y pixels and score]}}, metadata) from
+    ``data_2d_h36m_<keypoints>.npz`` (scores 1 where the file has none)."""
     path, archive = _load(path, "positions_2d")
     metadata = archive.get("metadata")
     if not isinstance(metadata, dict):
@@ -85,13 +89,26 @@ def read_positions_2d(path) -> Tuple[Positions2D, dict]:
     result: Positions2D = {}
     for subject, actions in archive["positions_2d"].items():
         for action, views in actions.items():
-            arrays = [np.asarray(v, dtype=np.float32) for v in views]
-            for camera, array in enumerate(arrays):
-                if array.ndim != 3 or array.shape[1:] != (NUM_JOINTS, 2):
-                    raise VideoPose3DError(f"{path}: positions_2d['{subject}']['{action}'][{camera}] must be "
-                                           f"(T, {NUM_JOINTS}, 2), got {array.shape}")
-            result.setdefault(str(subject), {})[str(action)] = arrays
+            where = f"{path}: positions_2d['{subject}']['{action}']"
+            result.setdefault(str(subject), {})[str(action)] = [
+                _with_scores(np.asarray(v, dtype=np.float32), f"{where}[{camera}]") for camera, v in enumerate(views)]
     return result, metadata
+
+
+def _with_scores(array: np.ndarray, where: str) -> np.ndarray:
+    """A (T, 17, 2) or (T, 17, 3) array of the 2D file as (T, 17, 3) x, y and score (see the module docstring)."""
+    if array.ndim != 3 or array.shape[1] != NUM_JOINTS or array.shape[2] not in (2, 3):
+        raise VideoPose3DError(f"{where} must be (T, {NUM_JOINTS}, 2) (x, y) or (T, {NUM_JOINTS}, 3) (x, y, score), "
+                               f"got {array.shape}")
+    if array.shape[2] == 2:
+        return np.concatenate([array, np.ones_like(array[..., :1])], axis=-1)
+    bad = np.argwhere(~((array[..., 2] >= 0) & (array[..., 2] <= 1)))          # NaN fails both
+    if len(bad):
+        frame, joint = bad[0]
+        raise VideoPose3DError(f"{where}: {len(bad)} scores outside [0, 1] or NaN (the first: frame {frame}, joint "
+                               f"{JOINT_NAMES[joint]}, {array[frame, joint, 2]:g}); the third channel is read as the "
+                               "2D confidence: rescale the detector's scores to [0, 1] (0 for a missed joint)")
+    return array
 
 
 def match_2d_to_3d(positions_2d: Positions2D, positions_3d: Positions3D, source_2d: str = "2D file",

@@ -489,9 +489,6 @@ def world_spec_from_config(cfg, split: str) -> WorldSpec:
     _check_body_per_sequence(s.BODY_PER_SEQUENCE)
     n = s.NOISE
     subjects = subjects_of_split(cfg, split, s.TRAIN_SUBJECTS, s.TEST_SUBJECTS, "DATASETS.SYNTHETIC")
-    if s.MOTION_FILES_SPLIT not in ("train", "test", "both"):
-        raise DatasetError(f"DATASETS.SYNTHETIC.MOTION_FILES_SPLIT must be train, test or both, got "
-                           f"'{s.MOTION_FILES_SPLIT}'")
     clips = s.MOTION_FILES if s.MOTION_FILES_SPLIT in (split, "both") else []
     try:
         noise = DetectorNoise(jitter_std_px=n.JITTER_PX, temporal_correlation=n.TEMPORAL_CORRELATION,

@@ -8,7 +8,8 @@ Turns exact keypoints (T, V, J, 2) into what a 2D pose detector would report, wi
   for occluded joints;
 - outliers: with ``outlier_prob`` per joint and frame, an extra N(0, outlier_std_px^2) offset;
 - left/right swaps: with ``swap_prob`` per view and frame, the whole skeleton of that view is
-  reported with left and right exchanged (``core.skeleton.FLIP_PERMUTATION``);
+  reported with left and right exchanged (``core.skeleton.FLIP_PERMUTATION``, or the ``flip`` permutation
+  of another keypoint layout);
 - confidences in [0, 1]: ``confidence_visible`` / ``confidence_occluded`` by the visibility of the
   joint actually reported, multiplied by ``confidence_swap_scale`` for swapped left/right joints,
   capped at ``confidence_outlier`` for outliers, plus N(0, confidence_noise_std^2), clipped. So a
@@ -22,7 +23,7 @@ The AR(1) filter is exact and vectorised: a log-depth prefix scan (Hillis-Steele
 ceil(log2 T) numpy steps over the whole array, not a loop over frames.
 """
 from dataclasses import dataclass, fields
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -85,8 +86,8 @@ def ar1_standard_noise(rng: np.random.Generator, shape: Tuple[int, ...], rho: fl
     return noise
 
 
-def apply_detector_noise(keypoints_2d, visible, noise: DetectorNoise,
-                         rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+def apply_detector_noise(keypoints_2d, visible, noise: DetectorNoise, rng: np.random.Generator,
+                         flip: Sequence[int] = FLIP_PERMUTATION) -> Tuple[np.ndarray, np.ndarray]:
     """Detector-like 2D keypoints and confidences from exact ones.
 
     Args:
@@ -94,6 +95,7 @@ def apply_detector_noise(keypoints_2d, visible, noise: DetectorNoise,
         visible: (T, V, J) bool, True where the joint is not occluded.
         noise: the noise model.
         rng: the source of randomness (same state, same result).
+        flip: the keypoints' left/right permutation, for swaps (default: the Human3.6M 17 joints').
 
     Returns:
         noisy (T, V, J, 2) pixels and confidence (T, V, J) in [0, 1], float of the same dtype.
@@ -116,10 +118,10 @@ def apply_detector_noise(keypoints_2d, visible, noise: DetectorNoise,
     # Left/right swaps of whole views: the detector reports joint FLIP_PERMUTATION[j] as j.
     swapped = np.zeros(visible.shape, dtype=bool)
     if noise.swap_prob > 0:
-        if num_joints != len(FLIP_PERMUTATION):
-            raise ValueError(f"swap_prob > 0 needs the {len(FLIP_PERMUTATION)}-joint skeleton of core.skeleton, "
-                             f"got J = {num_joints}")
-        flip = np.asarray(FLIP_PERMUTATION)
+        if num_joints != len(flip):
+            raise ValueError(f"swap_prob > 0 needs one left/right partner per keypoint: a flip permutation of "
+                             f"{len(flip)} keypoints for J = {num_joints}")
+        flip = np.asarray(flip)
         swapped_view = rng.random((num_frames, num_views)) < noise.swap_prob
         keypoints_2d = np.where(swapped_view[..., None, None], keypoints_2d[:, :, flip], keypoints_2d)
         visible = np.where(swapped_view[..., None], visible[:, :, flip], visible)

@@ -50,8 +50,8 @@ _TRUNK_STRIDE = 32
 _EARLY_STRIDE = 4
 
 
-class PretrainedWeightsError(RuntimeError):
-    """Pretrained weights that cannot be had or do not fit the network."""
+class PretrainedWeightsError(ValueError):
+    """Pretrained weights that cannot be had or do not fit the network (a configuration mistake: one line)."""
 
 
 class ResNetTrunk(nn.Module):
@@ -190,12 +190,13 @@ class ResNetHeatmap(nn.Module):
             return weights.get_state_dict(progress=False, check_hash=True)
         except Exception as error:  # any failure to fetch: offline, proxy, corrupt cache, ...
             name = weights.url.rsplit("/", 1)[-1]
+            reason = " ".join(str(error).split()) or type(error).__name__
             raise PretrainedWeightsError(
-                f"could not get the ImageNet weights of resnet{self.depth} from torchvision ({error!r}). "
-                f"Without network access, download {weights.url} on another machine (e.g. "
-                f"`curl -L -o {name} {weights.url}`), copy it here and pass its path instead of 'imagenet': "
-                f"MODEL.BACKBONE.PRETRAINED /path/to/{name} (or place it in torchvision's cache, "
-                f"{Path(torch.hub.get_dir()) / 'checkpoints' / name})") from error
+                f"PRETRAINED imagenet: could not get the ImageNet weights of resnet{self.depth} from torchvision "
+                f"({reason}); download {weights.url} where there is network access, then give the file as "
+                f"MODEL.BACKBONE.PRETRAINED /path/to/{name} (or put it in torchvision's cache, "
+                f"{Path(torch.hub.get_dir()) / 'checkpoints' / name}), or train from scratch with "
+                "MODEL.BACKBONE.PRETRAINED none") from error
 
     def _load_trunk(self, state_dict: Mapping[str, Tensor], source: str) -> None:
         given = {key: value for key, value in state_dict.items() if not key.startswith("fc.")}

@@ -136,3 +136,64 @@ def test_damaged_config_files_and_overrides_end_in_config_errors(tmp_path):
                 pass
 
     check()
+
+
+def test_every_enumerated_key_exists_and_allows_its_default():
+    from core.config.defaults import CHOICES
+    defaults = get_defaults()
+    for key, allowed in CHOICES.items():
+        node = defaults
+        for part in key.split("."):
+            node = node[part]
+        assert node in allowed, key
+
+
+def test_the_enumerations_are_those_of_the_code_that_reads_them():
+    from core.config.defaults import CHOICES
+    from core.engine.evaluator import GROUND_TRUTHS
+    from core.engine.solver import OPTIMIZERS, SCHEDULERS
+    from datasets.sequences import VIEW_MODES
+    from datasets.synthetic.dataset import MODES, RIGS
+    from modeling.backbones.resnet import DEPTHS
+    from modeling.fusion.epipolar import AGGREGATIONS, RESIDUALS, SIMILARITIES, SOURCE_MODES
+    from modeling.pipeline import ImagePipeline
+    from modeling.refiners.erd import FEATURES, ROOTS
+    code = {"SOLVER.OPTIMIZER": OPTIMIZERS, "SOLVER.LR_SCHEDULER": SCHEDULERS, "TEST.GT_3D": tuple(GROUND_TRUTHS),
+            "DATASETS.VIEWS": VIEW_MODES, "DATASETS.TRAIN_VIEWS": ("",) + VIEW_MODES, "DATASETS.MODE": MODES,
+            "DATASETS.SYNTHETIC.RIG": RIGS, "MODEL.BACKBONE.DEPTH": DEPTHS, "MODEL.FUSION.AGGREGATION": AGGREGATIONS,
+            "MODEL.FUSION.RESIDUAL": RESIDUALS, "MODEL.FUSION.SIMILARITY": SIMILARITIES,
+            "MODEL.FUSION.SOURCES": SOURCE_MODES, "MODEL.BACKBONE.DECODE": ImagePipeline.DECODERS,
+            "MODEL.HEAD.LOSS_3D": ImagePipeline.LOSSES_3D, "MODEL.REFINER.FEATURES": FEATURES,
+            "MODEL.REFINER.ROOT": ROOTS}
+    for key, values in code.items():
+        assert set(CHOICES[key]) == set(values), key
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("DATASETS.VIEWS", "sinlge", "DATASETS.VIEWS: unknown value 'sinlge'; expected one of 'all', 'single' (did you "
+                                 "mean 'single'?)"),
+    ("MODEL.BACKBONE.DEPTH", "51", "MODEL.BACKBONE.DEPTH: unknown value 51; expected one of 18, 34, 50, 101, 152"),
+    ("SOLVER.OPTIMIZER", "adagrad", "SOLVER.OPTIMIZER: unknown value 'adagrad'; expected one of 'adam', 'amsgrad', "
+                                    "'adamw', 'sgd'"),
+    ("DATASETS.TRAIN_VIEWS", "both", "DATASETS.TRAIN_VIEWS: unknown value 'both'; expected one of '', 'all', 'single'"),
+])
+def test_enumerated_keys_refuse_other_values_naming_key_value_and_choices(tmp_path, key, value, expected):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [key, value])
+    assert str(err.value).startswith(f"command line: {expected}") and "\n" not in str(err.value)
+    path = tmp_path / "exp.yaml"
+    group, leaf = key.rsplit(".", 1)
+    path.write_text("\n".join(f"{'  ' * i}{part}:" for i, part in enumerate(group.split("."))) +
+                    f" {{{leaf}: {value}}}\n")
+    with pytest.raises(ConfigError, match=f"config file '{path}': {key}: unknown value"):
+        load_config(str(path))
+
+
+def test_a_misspelt_enumerated_value_stops_main_with_exit_status_2(tmp_path, capsys):
+    import main
+    out = tmp_path / "out"
+    config = Path(__file__).resolve().parents[2] / "configs" / "synthetic" / "dlt_noisy2d.yaml"
+    assert main.main(["--cfg", str(config), "DATASETS.VIEWS", "sinlge", "OUTPUT_DIR", str(out)]) == 2
+    assert capsys.readouterr().err == "error: command line: DATASETS.VIEWS: unknown value 'sinlge'; expected one of " \
+                                      "'all', 'single' (did you mean 'single'?)\n"
+    assert not out.exists()

@@ -10,6 +10,7 @@ import torch
 
 from core.geometry.association import associate_people
 from core.smoothing import smooth_trajectories
+from core.vis import BORDER_PX, LEGEND_ROW_PX
 from datasets.images import to_uint8_images
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise
@@ -94,8 +95,8 @@ def test_demo_recovers_a_known_scene_from_exact_2d(tmp_path):
     assert len(frames) == FRAMES and np.allclose(frames[2]["joints_mm"], truth[2], atol=0.01)
     video = cv2.VideoCapture(str(out / "overlay.mp4"))
     assert video.isOpened() and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES
-    assert int(video.get(cv2.CAP_PROP_FRAME_HEIGHT)) == 100
-    assert int(video.get(cv2.CAP_PROP_FRAME_WIDTH)) == 4 * 100 + 100  # four square views and the 3D panel
+    assert int(video.get(cv2.CAP_PROP_FRAME_HEIGHT)) == 100 + BORDER_PX + LEGEND_ROW_PX  # the views over the legend
+    assert int(video.get(cv2.CAP_PROP_FRAME_WIDTH)) == 5 * 100 + 4 * BORDER_PX  # four square views and the 3D panel
     assert (out / "overlay_still.png").is_file() and not list(out.glob(".*"))  # no temporary file left
 
 
@@ -283,3 +284,39 @@ def test_demo_with_a_trained_image_pipeline(tmp_path):
                  "--out", str(out), "--view-height", "64"]) == 0
     assert np.load(out / "poses_3d.npz")["keypoints_2d"].shape == (FRAMES, 4, 17, 2)
     assert (out / "overlay.mp4").is_file()
+
+
+def test_demo_names_missing_frame_files_and_a_toml_camera_without_its_matrix(tmp_path, capsys):
+    cameras, _, pixels = scene()
+    calibration = write_toml(tmp_path / "calib.toml", cameras)
+    sources, _ = write_inputs(tmp_path, cameras, pixels, images=False)
+    args = ["--calibration", str(calibration), "--keypoints", *sources, "--layout", "h36m", "--out", str(tmp_path / "o")]
+    for frame in (3, 5):
+        (Path(sources[2]) / f"view.{frame:04d}.json").unlink()
+    err = run_expecting_error(capsys, args)
+    assert err.count("\n") == 1 and err.startswith("error: the cameras' keypoint sources disagree on the number of "
+                                                   "frames: {'cam_0': 6, 'cam_1': 6, 'cam_2': 4, 'cam_3': 6}")
+    assert err.endswith(f"; cam_2 ('{sources[2]}') has no file for frame(s) 3, 5\n")
+    text = calibration.read_text()
+    calibration.write_text(text.replace("matrix = ", "matrx = ", 2).replace("matrx = ", "matrix = ", 1))  # cam_1's
+    err = run_expecting_error(capsys, args)
+    assert err == f"error: '{calibration}' [cam_1]: no key 'matrix' (the 3x3 intrinsic matrix) ('matrx' misspelt?); " \
+                  "a camera section needs size, matrix, rotation, translation\n"
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc, where no folder can be made")
+def test_an_output_folder_that_cannot_be_made_stops_the_demo_before_any_work(tmp_path, capsys, monkeypatch):
+    import scripts.demo_multiview as demo_script
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the inputs were read before the output folder was checked")
+    monkeypatch.setattr(demo_script, "load_footage", no_work)
+    args = ["--calibration", "calib.toml", "--keypoints", "cam0", "cam1", "--out"]
+    err = run_expecting_error(capsys, [*args, "/proc/nope"])
+    assert err.startswith("error: output folder '/proc/nope' cannot be created or written (no folder can be made in "
+                          "'/proc': ") and err.endswith("); choose another --out\n") and err.count("\n") == 1
+    (tmp_path / "file").write_text("x")
+    err = run_expecting_error(capsys, [*args, str(tmp_path / "file" / "out")])
+    assert err == f"error: output folder '{tmp_path / 'file' / 'out'}': '{tmp_path / 'file'}' is a file, not a folder\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]          # the check leaves nothing behind

@@ -337,3 +337,20 @@ def test_pose_metrics_rejects_bad_input():
         metrics.pose_metrics(poses, poses, ["walk"] * 3, sequence_ids=["A"])
     with pytest.raises(ValueError, match="frame_indices must be 3 integers"):
         metrics.pose_metrics(poses, poses, ["walk"] * 3, frame_indices=torch.tensor([0.0, 1.0, 2.0]))
+
+
+def test_left_right_confusion_counts_swaps_and_collapses_of_separated_pairs():
+    from core.skeleton import LEFT_JOINTS, RIGHT_JOINTS
+    target = torch.zeros(4, 17, 2, dtype=torch.float64)
+    target[:, list(LEFT_JOINTS), 0] = 20.0   # every left joint 20 px right of its right twin
+    pred = target.clone()
+    pred[1, list(LEFT_JOINTS)], pred[1, list(RIGHT_JOINTS)] = target[1, list(RIGHT_JOINTS)], target[1, list(LEFT_JOINTS)]
+    pred[2, list(RIGHT_JOINTS)] = target[2, list(LEFT_JOINTS)] + 1.0   # both on the left limb
+    pred[3, LEFT_JOINTS[0]] = float("nan")                               # left out
+    out = metrics.left_right_confusion(pred, target, min_separation_px=10.0)
+    assert out["num_pairs"] == 23
+    assert out["swapped_percent"] == pytest.approx(600 / 23) and out["collapsed_percent"] == pytest.approx(600 / 23)
+    assert metrics.left_right_confusion(pred, target, min_separation_px=30.0) == \
+        {"swapped_percent": None, "collapsed_percent": None, "num_pairs": 0}
+    with pytest.raises(ValueError, match="expected 17 joints"):
+        metrics.left_right_confusion(pred[..., :5, :], target[..., :5, :], 1.0)

@@ -2,7 +2,9 @@ import cv2
 import numpy as np
 import pytest
 
-from core.vis import GRID_COLOR, SkeletonStyle, draw_pose_3d, draw_skeleton, put_label, tile, write_png
+from core.vis import (BORDER_COLOR, BORDER_PX, GRID_COLOR, GROUND_TRUTH_STYLE, LEGEND_BACKGROUND, LEGEND_ROW_PX,
+                      SkeletonStyle, draw_pose_3d, draw_skeleton, join_panels, legend, put_label, tile, with_legend,
+                      write_png)
 
 
 def test_draw_skeleton_draws_bones_in_side_colours_and_skips_nan():
@@ -26,6 +28,51 @@ def test_tile_and_label(tmp_path):
     assert cv2.imread(str(tmp_path / "x.png")).shape == (40, 120, 3)
     with pytest.raises(OSError, match="could not write"):
         write_png(tmp_path / "missing" / "x.png", labelled)
+
+
+def test_translucent_styles_mix_with_what_lies_beneath():
+    canvas = np.full((100, 100, 3), 100, np.uint8)
+    points = np.full((17, 2), np.nan)
+    points[0], points[4] = (20, 50), (80, 50)
+    half = SkeletonStyle(left=(200, 0, 0), thickness=5, joint_radius=0, opacity=0.5)
+    out = draw_skeleton(canvas, points, half)
+    assert tuple(out[50, 50]) == (150, 50, 50) and tuple(out[10, 10]) == (100, 100, 100)
+    pose = np.zeros((17, 3))
+    pose[4] = (500, 0, 0)
+    image = draw_pose_3d([pose], [half], size=64, grid=False, background=100)
+    assert (image == (150, 50, 50)).all(-1).any() and not (image == (200, 0, 0)).all(-1).any()
+
+
+def test_panels_are_joined_with_borders_and_tiled_with_them():
+    a, b = np.zeros((10, 20, 3), np.uint8), np.full((10, 30, 3), 7, np.uint8)
+    row = join_panels([a, b])
+    assert row.shape == (10, 50 + BORDER_PX, 3) and (row[:, 20:20 + BORDER_PX] == BORDER_COLOR).all()
+    assert (row[:, :20] == 0).all() and (row[:, 20 + BORDER_PX:] == 7).all()
+    column = join_panels([a, a], axis=0)
+    assert column.shape == (20 + BORDER_PX, 20, 3) and (column[10:10 + BORDER_PX] == BORDER_COLOR).all()
+    with pytest.raises(ValueError, match="one height"):
+        join_panels([a, np.zeros((11, 20, 3), np.uint8)])
+    grid = tile([np.full((10, 20, 3), i + 1, np.uint8) for i in range(3)], border=BORDER_PX)
+    assert grid.shape == (20 + BORDER_PX, 40 + BORDER_PX, 3)
+    assert (grid[:, 20:20 + BORDER_PX] == BORDER_COLOR).all() and (grid[10:10 + BORDER_PX] == BORDER_COLOR).all()
+    assert (grid[10 + BORDER_PX:, 20 + BORDER_PX:] == 0).all() and (grid[10 + BORDER_PX:, :20] == 3).all()
+
+
+def test_the_legend_shows_each_style_and_its_label():
+    prediction = SkeletonStyle(thickness=2)
+    entries = [("truth", GROUND_TRUTH_STYLE), ("prediction, left / right", prediction)]
+    strip = legend(400, entries)
+    assert strip.shape == (LEGEND_ROW_PX, 400, 3)
+    assert (strip == prediction.left).all(-1).any() and (strip == prediction.right).all(-1).any()
+    truth = (strip[..., 1] > strip[..., 0] + 60).any()                             # the green band, translucent
+    assert truth and not (strip == GROUND_TRUTH_STYLE.center).all(-1).any()
+    unlabelled = legend(400, [("", style) for _, style in entries])
+    text = (strip != unlabelled).any(-1) & (strip.min(-1) > 100)                     # the labels' light text
+    assert text[:, 60:].sum() > 150 and not (unlabelled[:, 100:] != LEGEND_BACKGROUND).any()
+    assert legend(120, entries).shape == (2 * LEGEND_ROW_PX, 120, 3)                 # too narrow: two rows
+    assert (legend(400, []) == LEGEND_BACKGROUND).all()
+    picture = with_legend(np.zeros((50, 400, 3), np.uint8), entries)
+    assert picture.shape == (50 + BORDER_PX + LEGEND_ROW_PX, 400, 3) and (picture[50 + BORDER_PX:] == strip).all()
 
 
 def _only(joint: int, point) -> np.ndarray:

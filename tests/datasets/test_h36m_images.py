@@ -331,3 +331,37 @@ def test_a_table_dtype_with_an_unreadable_field_is_a_dataset_error(tmp_path, lea
     path.write_bytes(valid[:1704] + b"K" + valid[1705:])
     with pytest.raises(DatasetError, match="fields of 'table' or 'cameras' cannot be read"):
         read_learnable_triangulation_labels(path)
+
+
+def test_an_image_config_without_network_checks_the_data_first_then_says_how_to_give_weights(
+        tmp_path, toolbox, monkeypatch, capsys):
+    """configs/h36m/r50_256_baseline.yaml asks for the ImageNet weights; the download is made to fail here."""
+    import urllib.error
+    from pathlib import Path
+
+    import torchvision
+
+    import main
+    attempts = []
+
+    def offline(self, *args, **kwargs):
+        attempts.append(self)
+        raise urllib.error.URLError("no network")
+    monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", offline)
+    config = str(Path(__file__).parents[2] / "configs" / "h36m" / "r50_256_baseline.yaml")
+    out = tmp_path / "out"
+    assert main.main(["--cfg", config, "OUTPUT_DIR", str(out)]) == 2
+    assert capsys.readouterr().err == "error: DATASETS.H36M_IMAGES.TEST_FILE is empty: set it to the test annotation " \
+                                      "file\n"
+    assert not attempts                                  # the data was checked before the weights were fetched
+    root, path = toolbox
+    data = ["DATASETS.H36M_IMAGES.ROOT", str(root / "images"), "DATASETS.H36M_IMAGES.TRAIN_FILE", str(path),
+            "DATASETS.H36M_IMAGES.TEST_FILE", str(path), "DATASETS.H36M_IMAGES.TEST_SUBJECTS", "['S9']",
+            "MODEL.BACKBONE.DEPTH", "18"]
+    assert main.main(["--cfg", config, *data, "OUTPUT_DIR", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: MODEL.BACKBONE: PRETRAINED imagenet: could not get the ImageNet weights of resnet18 "
+                          "from torchvision (<urlopen error no network>); download https://") and err.count("\n") == 1
+    assert "give the file as MODEL.BACKBONE.PRETRAINED /path/to/resnet18-" in err
+    assert err.endswith("or train from scratch with MODEL.BACKBONE.PRETRAINED none\n")
+    assert len(attempts) == 1 and not out.exists()

@@ -1,6 +1,7 @@
 """Human3.6M keypoints in the VideoPose3D format, on tiny npz fixtures written here (and the real Human3.6M
 cameras from ../shared when present)."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -240,3 +241,89 @@ def test_missing_3d_joints_are_counted_and_left_out_of_losses_and_metrics(h36m_r
     assert np.isfinite(metrics["mpjpe_root_relative_mm"]["frame_avg"])
     assert all(torch.isfinite(v).all() for v in torch.load(out / "model_final.pth", weights_only=True)["model"].values()
                if v.is_floating_point())
+
+
+def test_camera_translations_in_metres_stop_the_run_naming_the_units(h36m_root, capsys):
+    import main
+    path = h36m_root / "camera-parameters.json"
+    cameras = json.loads(path.read_text())
+    for per_camera in cameras["extrinsics"].values():
+        for extrinsics in per_camera.values():
+            extrinsics["t"] = (np.array(extrinsics["t"]) / 1000).tolist()
+    path.write_text(json.dumps(cameras))
+    out = h36m_root / "out"
+    dlt = Path(__file__).resolve().parents[2] / "configs" / "synthetic" / "dlt_noisy2d.yaml"
+    code = main.main(["--cfg", str(dlt), "DATASETS.NAME", "h36m", "DATASETS.H36M.ROOT", str(h36m_root),
+                      "DATASETS.H36M.KEYPOINTS", "gt", "DATASETS.H36M.TEST_SUBJECTS", "['S9']", "OUTPUT_DIR", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists() and "\n" not in err
+    # the size of the person comes from the 3D of the subject (the fixture's is 1.3 m from feet to head)
+    assert re.fullmatch(r"error: DATASETS\.H36M\.CAMERAS: '.*camera-parameters\.json' cameras of S9: the 4 cameras "
+                        r"cannot triangulate a person of 1307 mm: their centres lie within 9\.99 mm of each other, 26 "
+                        r"mm or more expected; the translations look like metres where millimetres \(extrinsics t\) "
+                        r"are expected", err), err
+
+
+def add_scores(root: Path, score):
+    """Give every 2D array of the fixture a third channel: ``score(subject, action, camera, (T, J) shape)``."""
+    def edit(d):
+        for subject, actions in d.items():
+            for action, views in actions.items():
+                actions[action] = [np.concatenate([v, score(subject, action, c, v.shape[:2])[..., None]], -1)
+                                   .astype(np.float32) for c, v in enumerate(views)]
+    rewrite(root / "data_2d_h36m_gt.npz", "positions_2d", edit)
+
+
+def test_detector_scores_become_the_confidences_the_weighted_dlt_uses(h36m_root):
+    from modeling.pipeline import build_pipeline
+    rng = np.random.default_rng(3)
+    add_scores(h36m_root, lambda s, a, c, shape: rng.uniform(0.6, 1.0, shape) if c != 2 else np.zeros(shape))
+
+    def garble(d):           # camera 2's 2D is far off, but its scores say the detector saw nothing there
+        d["S9"]["Walking 1"][2][..., :2] += 200.0
+    rewrite(h36m_root / "data_2d_h36m_gt.npz", "positions_2d", garble)
+    test = build_dataset(config(h36m_root), "test")
+    scores = np.load(h36m_root / "data_2d_h36m_gt.npz", allow_pickle=True)["positions_2d"].item()["S9"]["Walking 1"]
+    assert torch.equal(test[4]["confidence_2d"][0], torch.from_numpy(np.stack([v[4, :, 2] for v in scores])))
+    batch = collate_samples([test[i] for i in range(len(test))])
+    errors = {}
+    for weighted, threshold in (("False", "0.0"), ("True", "0.0"), ("False", "0.5")):
+        model = build_pipeline(config(h36m_root, "MODEL.HEAD.NAME", "dlt", "MODEL.HEAD.CONFIDENCE_WEIGHTED", weighted,
+                                      "MODEL.HEAD.MIN_CONFIDENCE", threshold))
+        with torch.no_grad():
+            out = model(batch)
+        errors[weighted, threshold] = (out["pred_3d"] - out["target_3d"]).norm(dim=-1).mean().item()
+    # camera 2's garbage spoils the plain DLT; its scores leave it out of the weighted one and below a threshold
+    assert errors["True", "0.0"] < 0.1 and errors["False", "0.5"] < 0.1 and errors["False", "0.0"] > 50, errors
+
+
+@pytest.mark.parametrize("bad", [1.2, np.nan])
+def test_scores_outside_0_1_are_a_dataset_error_naming_the_take(h36m_root, bad):
+    def score(subject, action, camera, shape):
+        values = np.full(shape, 0.9)
+        if (subject, action, camera) == ("S1", "Eating 2", 3):
+            values[7, 0] = bad
+        return values
+    add_scores(h36m_root, score)
+    with pytest.raises(DatasetError, match=r"data_2d_h36m_gt\.npz: positions_2d\['S1'\]\['Eating 2'\]\[3\]: 1 scores "
+                                           r"outside \[0, 1\] or NaN \(the first: frame 7, joint pelvis"):
+        build_dataset(config(h36m_root), "train")
+
+
+def test_warnings_while_the_data_is_read_also_reach_the_log_file(h36m_root, capsys):
+    import main
+    path = h36m_root / "camera-parameters.json"
+    cameras = json.loads(path.read_text())
+    for per_camera in cameras["extrinsics"].values():   # camera 2 moved to 3 mm beside camera 1
+        first, second = (per_camera[c] for c in CAMERA_IDS[:2])
+        centre = -np.array(first["R"]).T @ np.array(first["t"])
+        second["t"] = (-np.array(second["R"]) @ (centre + np.array([[3.0], [0.0], [0.0]]))).tolist()
+    path.write_text(json.dumps(cameras))
+    out = h36m_root / "out"
+    dlt = Path(__file__).resolve().parents[2] / "configs" / "synthetic" / "dlt_noisy2d.yaml"
+    code = main.main(["--cfg", str(dlt), "DATASETS.NAME", "h36m", "DATASETS.H36M.ROOT", str(h36m_root),
+                      "DATASETS.H36M.KEYPOINTS", "gt", "DATASETS.H36M.TEST_SUBJECTS", "['S9']", "OUTPUT_DIR", str(out)])
+    assert code == 0
+    warning = f"cameras {CAMERA_IDS[0]} and {CAMERA_IDS[1]} are 3.0 mm apart"
+    assert warning in capsys.readouterr().err
+    assert warning in (out / "log.txt").read_text()

@@ -8,7 +8,7 @@ import pytest
 
 import main
 from core.skeleton import JOINT_NAMES
-from core.vis import epipolar_picture, heatmap_grid
+from core.vis import BORDER_PX, LEGEND_ROW_PX, epipolar_picture, heatmap_grid
 from scripts.vis_sample import main as vis_sample
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,5 +76,5 @@ def test_overlay_video_of_an_image_pipeline_draws_on_the_crops(trained_epipolar_
     capture = cv2.VideoCapture(str(video))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
     ok, frame = capture.read()
-    assert ok and frame.shape == (64, 5 * 64, 3)
+    assert ok and frame.shape == (64 + BORDER_PX + LEGEND_ROW_PX, 5 * 64 + 4 * BORDER_PX, 3)  # views, 3D, legend
     assert frame[:, :64].std() > 20  # a rendered crop, not a flat canvas

@@ -61,13 +61,44 @@ def test_unreadable_and_unsafe_files(tmp_path):
         read_checkpoint(str(tmp_path / "none.pth"))
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="garbage.pth' cannot be read"):
+    with pytest.raises(CheckpointError, match="garbage.pth' is not an EpiPose checkpoint: torch.load"):
         read_checkpoint(str(garbage))
 
     evil = tmp_path / "evil.pth"
     torch.save({"model": {}, "payload": _Payload()}, evil)
-    with pytest.raises(CheckpointError, match="cannot be read"):  # weights_only refuses arbitrary objects
+    with pytest.raises(CheckpointError, match="evil.pth' is not an EpiPose checkpoint") as err:  # weights_only refuses
         read_checkpoint(str(evil))
+    assert "weights_only=False" not in str(err.value) and "\n" not in str(err.value)  # no advice to load unsafely
+
+    bare = tmp_path / "bare.pth"
+    torch.save(_model().state_dict(), bare)
+    with pytest.raises(CheckpointError, match="bare.pth' is not an EpiPose checkpoint: it holds no 'model'"):
+        read_checkpoint(str(bare))
+
+
+def test_only_the_newest_periodic_checkpoints_are_kept(tmp_path):
+    ckpt = Checkpointer(str(tmp_path), _model(), keep=2)
+    ckpt.save("model_best", epoch=1, iteration=1, pointer=False)
+    for epoch in (1, 2, 3, 9, 10):  # 10 after 9: by number, not by name
+        ckpt.save_periodic(epoch, iteration=epoch)
+        assert (tmp_path / "last_checkpoint").read_text() == f"model_epoch{epoch:04d}.pth"
+    assert [p.name for _, p in ckpt.periodic_checkpoints()] == ["model_epoch0009.pth", "model_epoch0010.pth"]
+    assert (tmp_path / "model_best.pth").is_file()
+    Checkpointer(str(tmp_path), _model(), keep=0).save_periodic(11, iteration=11)  # 0: every one is kept
+    assert len(list(tmp_path.glob("model_epoch*.pth"))) == 3
+
+
+def test_the_checkpoint_just_written_is_never_pruned_and_the_final_save_prunes_too(tmp_path):
+    ckpt = Checkpointer(str(tmp_path), _model(), keep=1)
+    ckpt.save_periodic(7, iteration=7)              # left by an earlier, longer run in the same folder
+    ckpt.save_periodic(3, iteration=3)
+    assert sorted(p.name for p in tmp_path.glob("model_epoch*.pth")) == ["model_epoch0003.pth", "model_epoch0007.pth"]
+    assert (tmp_path / "last_checkpoint").read_text() == "model_epoch0003.pth"
+    for epoch in (4, 5):                            # as if killed after writing epoch 4, before pruning
+        ckpt.save(f"model_epoch{epoch:04d}", epoch, epoch)
+    ckpt.save_final(6, iteration=6)
+    assert sorted(p.name for p in tmp_path.glob("model_epoch*.pth")) == ["model_epoch0005.pth", "model_epoch0007.pth"]
+    assert (tmp_path / "last_checkpoint").read_text() == "model_final.pth"
 
 
 def test_fine_tuning_may_add_new_modules_only():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core.engine.preview import CANVAS_SIDE, GROUND_TRUTH_3D_STYLE, PREDICTION_3D_STYLE, preview_sample
-from core.vis import GROUND_TRUTH_STYLE, PREDICTION_STYLE, draw_pose_3d
+from core.vis import BORDER_COLOR, BORDER_PX, GROUND_TRUTH_STYLE, LEGEND_ROW_PX, PREDICTION_STYLE, draw_pose_3d
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 
 WORLD = SyntheticWorld(WorldSpec(subjects=["S9"], actions=["walk"], frames_per_sequence=3))
@@ -10,15 +10,51 @@ YELLOW, GREEN = PREDICTION_STYLE.center, GROUND_TRUTH_STYLE.center
 HEAD = 10
 
 
+def extent(cells: int, side: int = CANVAS_SIDE) -> int:
+    """Pixels of ``cells`` panels in a row (or column) with the borders between them."""
+    return cells * side + (cells - 1) * BORDER_PX
+
+
+def check_layout(picture, rows: int, columns: int, side: int = CANVAS_SIDE) -> None:
+    """A grid of rows x columns panels with borders between them, above a legend of whole rows."""
+    height, width = extent(rows, side), extent(columns, side)
+    legend = picture.shape[0] - height - BORDER_PX
+    assert picture.shape[1:] == (width, 3) and legend > 0 and legend % LEGEND_ROW_PX == 0, picture.shape
+    for k in range(1, columns):
+        assert (picture[:height, k * (side + BORDER_PX) - BORDER_PX] == BORDER_COLOR).all()
+    for k in range(1, rows + 1):  # and between the grid and the legend
+        assert (picture[k * (side + BORDER_PX) - BORDER_PX] == BORDER_COLOR).all()
+    assert (picture[height + BORDER_PX:] == 255).all(-1).any()  # the legend's white text
+
+
+def panel(picture, row: int, column: int, side: int = CANVAS_SIDE):
+    top, left = row * (side + BORDER_PX), column * (side + BORDER_PX)
+    return picture[top:top + side, left:left + side]
+
+
 def test_preview_tiles_every_view_and_draws_the_prediction():
     sample = SyntheticMultiView(WORLD)[1]
     plain = preview_sample(sample)
-    assert plain.shape == (2 * CANVAS_SIDE, 2 * CANVAS_SIDE, 3) and plain.dtype == np.uint8
+    check_layout(plain, 2, 2)
+    assert plain.dtype == np.uint8
     with_prediction = preview_sample(sample, sample["keypoints_3d"][0].numpy() + 30.0)
+    check_layout(with_prediction, 2, 2)
     assert (with_prediction != plain).any()
     assert (preview_sample(sample, sample["keypoints_3d"][0].numpy() + 30.0, absolute=True) == with_prediction).all()
+    # the legend names the prediction only when there is one
+    legend_plain, legend_prediction = plain[extent(2):], with_prediction[extent(2):]
+    assert legend_plain.shape == legend_prediction.shape and (legend_plain != legend_prediction).any()
+    assert _has(legend_prediction, YELLOW) and not _has(legend_plain, YELLOW)
     images = SyntheticMultiView(WORLD, mode="images", image_size=48)[1]
-    assert preview_sample(images).shape == (96, 96, 3)
+    check_layout(preview_sample(images), 2, 2, side=48)
+
+
+def test_the_truth_band_shows_around_a_prediction_on_it():
+    sample = SyntheticMultiView(WORLD)[1]
+    picture = panel(preview_sample(sample, sample["keypoints_3d"][0].numpy()), 0, 0)
+    assert _has(picture, YELLOW)
+    greenish = (picture[..., 1] > picture[..., 0] + 40) & (picture[..., 1] > picture[..., 2] + 40)
+    assert greenish.sum() > (picture == YELLOW).all(-1).sum()  # the wide translucent band is not covered
 
 
 def _camera_target(sample) -> np.ndarray:
@@ -44,18 +80,18 @@ def _top_row(image, color) -> int:
 def test_root_relative_single_view_preview_adds_3d_panels():
     sample = SyntheticMultiView(WORLD, views="single")[1]
     target = _camera_target(sample)
-    assert preview_sample(sample).shape == (CANVAS_SIDE, CANVAS_SIDE, 3)
+    check_layout(preview_sample(sample), 1, 1)
     exact = preview_sample(sample, target, absolute=False)
-    assert exact.shape == (CANVAS_SIDE, 3 * CANVAS_SIDE, 3)  # the view, then 3D front and 3D side
-    view, panels_3d = exact[:, :CANVAS_SIDE], exact[:, CANVAS_SIDE:]
-    assert _has(panels_3d, YELLOW) and _has(panels_3d, GREEN) and _has(view, YELLOW)
+    check_layout(exact, 1, 3)  # the view, then 3D front and 3D side
+    view, front, side = (panel(exact, 0, c) for c in range(3))
+    assert _has(front, YELLOW) and _has(side, GREEN) and _has(view, YELLOW)
     # the prediction is re-centred on its own pelvis and placed at the true one: a translation changes nothing
     assert (preview_sample(sample, target + (40.0, -25.0, 300.0), absolute=False) == exact).all()
     moved = target.copy()
     moved[16] += (0.0, 0.0, 200.0)  # the right wrist 20 cm deeper: the side view sees it, the view barely
-    assert (preview_sample(sample, moved, absolute=False)[:, 2 * CANVAS_SIDE:] != exact[:, 2 * CANVAS_SIDE:]).any()
+    assert (panel(preview_sample(sample, moved, absolute=False), 0, 2) != side).any()
     # no prediction: as before, no 3D panels
-    assert preview_sample(sample, None, absolute=False).shape == (CANVAS_SIDE, CANVAS_SIDE, 3)
+    check_layout(preview_sample(sample, None, absolute=False), 1, 1)
 
 
 def test_prediction_equal_to_the_target_lies_within_the_ground_truth():
@@ -72,15 +108,15 @@ def test_up_is_up_in_the_camera_and_world_frames():
     pred = _camera_target(single)
     pred[HEAD] = (0.0, -2500.0, 0.0)  # camera y points down: the head 2.5 m above the pelvis
     picture = preview_sample(single, pred, absolute=False)
-    for panel in (picture[:, CANVAS_SIDE:2 * CANVAS_SIDE], picture[:, 2 * CANVAS_SIDE:]):
-        assert _top_row(panel, YELLOW) < _top_row(panel, GREEN) - 20
+    for view in (panel(picture, 0, 1), panel(picture, 0, 2)):
+        assert _top_row(view, YELLOW) < _top_row(view, GREEN) - 20
     multi = SyntheticMultiView(WORLD)[1]
     pred = _world_target(multi)
     pred[HEAD] = (0.0, 0.0, 2500.0)  # world z up
     picture = preview_sample(multi, pred, absolute=False)
-    assert picture.shape == (2 * CANVAS_SIDE, 3 * CANVAS_SIDE, 3)  # 4 views and 2 3D panels
-    for panel in (picture[CANVAS_SIDE:, CANVAS_SIDE:2 * CANVAS_SIDE], picture[CANVAS_SIDE:, 2 * CANVAS_SIDE:]):
-        assert _has(panel, YELLOW) and _top_row(panel, YELLOW) < _top_row(panel, GREEN) - 20
+    check_layout(picture, 2, 3)  # 4 views and 2 3D panels
+    for view in (panel(picture, 1, 1), panel(picture, 1, 2)):
+        assert _has(view, YELLOW) and _top_row(view, YELLOW) < _top_row(view, GREEN) - 20
 
 
 def test_root_relative_preview_survives_nans_and_checks_shapes():
@@ -88,25 +124,25 @@ def test_root_relative_preview_survives_nans_and_checks_shapes():
     target = _camera_target(sample)
     holes = target.copy()
     holes[[3, 13]] = np.nan
-    assert preview_sample(sample, holes, absolute=False).shape == (CANVAS_SIDE, 3 * CANVAS_SIDE, 3)
+    check_layout(preview_sample(sample, holes, absolute=False), 1, 3)
     no_root = target.copy()
     no_root[0] = np.nan
     nothing = preview_sample(sample, np.full((17, 3), np.nan), absolute=False)
-    assert nothing.shape == (CANVAS_SIDE, 3 * CANVAS_SIDE, 3) and not _has(nothing, YELLOW)
-    assert not _has(preview_sample(sample, no_root, absolute=False), YELLOW)  # nothing to re-centre on
+    check_layout(nothing, 1, 3)
+    assert not _has(nothing, YELLOW)
+    assert not _has(preview_sample(sample, no_root, absolute=False)[:CANVAS_SIDE], YELLOW)  # nothing to re-centre on
     complete = preview_sample(sample, target, absolute=False)
     for key in ("keypoints_3d", "keypoints_2d_gt"):                 # a joint missing from the data
         sample[key] = sample[key].clone()
         sample[key][..., 5, :] = float("nan")
     missing = preview_sample(sample, target, absolute=False)
-    assert missing.shape == (CANVAS_SIDE, 3 * CANVAS_SIDE, 3)
-    view = (complete[:, :CANVAS_SIDE] != missing[:, :CANVAS_SIDE]).any(-1)
-    assert view.mean() < 0.005                                       # framed as before, only that joint is gone
+    check_layout(missing, 1, 3)
+    view = (panel(complete, 0, 0) != panel(missing, 0, 0)).any(-1)
+    assert view.mean() < 0.01                    # framed as before, only that joint (and its wide truth band) is gone
     with pytest.raises(ValueError, match="pred_3d must have shape"):
         preview_sample(sample, target[:16], absolute=False)
 
 
 def test_root_relative_preview_in_images_mode_uses_the_image_size():
     images = SyntheticMultiView(WORLD, mode="images", image_size=48, views="single")[1]
-    picture = preview_sample(images, _camera_target(images), absolute=False)
-    assert picture.shape == (48, 3 * 48, 3)
+    check_layout(preview_sample(images, _camera_target(images), absolute=False), 1, 3, side=48)

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 import main
+from core.vis import BORDER_PX, LEGEND_ROW_PX
 from scripts.render_video import main as render_video
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,6 +34,11 @@ def video_shape(path):
     return shape, frames
 
 
+def framed(views: int, legend_rows: int = 1, side: int = 64):
+    """(height, width) of a video frame: ``views`` panels and the 3D panel with borders, above the legend."""
+    return side + BORDER_PX + legend_rows * LEGEND_ROW_PX, (views + 1) * side + views * BORDER_PX
+
+
 def test_videos_without_a_test_run_the_model_on_the_chosen_sequences(tmp_path):
     out = tmp_path / "dlt"
     assert main.main(["--cfg", config("dlt_noisy2d.yaml"), "OUTPUT_DIR", str(out), *WORLD, "DOTEST", "False",
@@ -41,8 +47,11 @@ def test_videos_without_a_test_run_the_model_on_the_chosen_sequences(tmp_path):
     # 4 test sequences (S9 walk, S9 squat, S11 walk, S11 squat); three spread over them, the ends included
     assert [v.name for v in videos] == ["S11_squat_0.mp4", "S11_walk_0.mp4", "S9_walk_0.mp4"]
     (frames, height, width), pictures = video_shape(videos[0])
-    assert (frames, height, width) == (12, 64, 5 * 64)  # 4 views and the 3D panel, 64 pixels each
+    assert (frames, (height, width)) == (12, framed(4))  # 4 views and the 3D panel, 64 pixels each, and the legend
     assert len(pictures) == 12 and pictures[0].std() > 5  # something is drawn
+    borders = pictures[0][:64, [k * (64 + BORDER_PX) - BORDER_PX // 2 - 1 for k in range(1, 5)]]
+    assert borders.mean() > 180 and pictures[0][:64, 64 - 8:64 - 4].mean() < 120  # light lines between the panels
+    assert (pictures[0][64 + BORDER_PX:].min(-1) > 180).sum() > 100              # the legend's text
     assert not (out / "metrics.json").exists()
 
 
@@ -55,12 +64,12 @@ def test_videos_of_a_lifter_from_main_and_from_saved_predictions(tmp_path):
     log = (out / "log.txt").read_text()
     assert "for the videos" not in log  # the test's predictions were drawn, not predicted again
     (video,) = (out / "videos").glob("*.mp4")
-    assert video.name == "S9_walk_0_cam0.mp4" and video_shape(video)[0] == (12, 64, 2 * 64)  # one view and 3D
+    assert video.name == "S9_walk_0_cam0.mp4" and video_shape(video)[0] == (12, *framed(1, 2))  # narrow: 2 legend rows
 
     again = tmp_path / "again"
     assert render_video([str(out), "--sequences", "2", "--out", str(again)]) == 0
     rendered = sorted(again.glob("*.mp4"))
-    assert len(rendered) == 2 and video_shape(rendered[0])[0] == (12, 64, 128)
+    assert len(rendered) == 2 and video_shape(rendered[0])[0] == (12, *framed(1, 2))
     first_again = video_shape(again / video.name)[1]
     assert np.abs(first_again[5].astype(int) - video_shape(video)[1][5].astype(int)).mean() < 2  # the same pictures
 

@@ -46,6 +46,17 @@ def test_trains_and_checkpoints(tmp_path):
     assert (tmp_path / "model_epoch0001.pth").is_file() and (tmp_path / "model_epoch0002.pth").is_file()
 
 
+@pytest.mark.parametrize("keep, kept", [(1, ["model_epoch0003.pth"]),
+                                        (2, ["model_epoch0002.pth", "model_epoch0003.pth"])])
+def test_only_the_newest_periodic_checkpoints_stay(tmp_path, keep, kept):
+    model = ToyPipeline()
+    trainer = make(tmp_path, model, max_epochs=4)
+    trainer.checkpointer.keep = keep
+    trainer.train(loader())
+    assert sorted(p.name for p in tmp_path.glob("*.pth")) == kept + ["model_final.pth"]
+    assert (tmp_path / "last_checkpoint").read_text() == "model_final.pth"
+
+
 def test_gradient_clipping_bounds_each_step(tmp_path):
     model = ToyPipeline()
     make(tmp_path, model, max_epochs=1, grad_clip=0.01).train(loader(8))

@@ -183,3 +183,49 @@ def test_degenerate_rigs_are_reported(tmp_path, epipose_log):
     read_h36m_cameras(write(tmp_path, rig([[0, -3000, 0], [300_000, -3000, 0]])), "S1")
     assert "cameras 300 m apart; are the calibration's units right" in epipose_log.text
     assert len(read_h36m_cameras(write(tmp_path, minimal()), "S1")[0]) == 1    # one camera: nothing to check
+
+
+H36M_LIKE_CENTRES = [[1841, 4955, 1563], [1761, -5078, 1606], [-1847, 5215, 1492], [-1795, -3723, 1575]]  # mm
+
+
+def test_translations_in_metres_are_refused_naming_the_units(tmp_path):
+    metres = (np.array(H36M_LIKE_CENTRES) / 1000).tolist()
+    with pytest.raises(CalibrationError) as err:
+        read_h36m_cameras(write(tmp_path, rig(metres)), "S1")
+    message = str(err.value)
+    assert "cams.json' cameras of S1: the 4 cameras cannot triangulate a person of 1700 mm: their centres lie within " \
+           "10.9 mm of each other, 34 mm or more expected; the translations look like metres where millimetres " \
+           "(extrinsics t) are expected" in message and "\n" not in message
+    # the same rig in millimetres, and a stereo camera 6 cm wide, are fine; the person's size sets the scale
+    assert len(read_h36m_cameras(write(tmp_path, rig(H36M_LIKE_CENTRES)), "S1")[0]) == 4
+    assert len(read_h36m_cameras(write(tmp_path, rig([[0, -3000, 0], [60, -3000, 0]])), "S1")[0]) == 2
+    with pytest.raises(CalibrationError, match="a person of 5000 mm: .* 100 mm or more expected"):
+        read_h36m_cameras(write(tmp_path, rig([[0, -3000, 0], [60, -3000, 0]])), "S1", person_mm=5000.0)
+
+
+def test_toml_translation_units_too_small_for_a_person_are_named(tmp_path):
+    toml = tmp_path / "rig.toml"
+    tables = []
+    for i, centre in enumerate(H36M_LIKE_CENTRES):
+        R = rodrigues_to_matrix(np.array([0.1 * i, 0.2, 0.0]))
+        tables.append(f'[cam_{i}]\nname = "cam_{i}"\nsize = [1000.0, 1000.0]\nmatrix = {_toml_list(CAMERA["K"])}\n'
+                      f'rotation = [{0.1 * i}, 0.2, 0.0]\n'
+                      f'translation = {_toml_list(-R @ np.array(centre, float) / 1000)}\n')
+    toml.write_text("\n".join(tables))
+    assert len(read_calibration(toml)[0]) == 4                                # metres, Pose2Sim's default
+    with pytest.raises(CalibrationError, match=r"look like metres where millimetres \(toml_units mm\) are expected"):
+        read_calibration(toml, toml_units="mm")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda text: text.replace("matrix = ", "matrx = "),
+     r"\[cam_a\]: no key 'matrix' \(the 3x3 intrinsic matrix\) \('matrx' misspelt\?\); a camera section needs size, "
+     r"matrix, rotation, translation"),
+    (lambda text: text.replace("size = ", "# size = "), r"\[cam_a\]: no key 'size' \(\[width, height\]\); a camera"),
+])
+def test_a_toml_camera_without_a_required_key_is_named(tmp_path, edit, message):
+    toml = write_all_formats(tmp_path)[0]
+    toml.write_text(edit(toml.read_text()))
+    with pytest.raises(CalibrationError, match=message) as err:
+        read_calibration(toml)
+    assert str(err.value).startswith(f"'{toml}' [cam_a]")

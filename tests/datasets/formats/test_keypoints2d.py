@@ -121,3 +121,22 @@ def test_coco_dataset_and_results_files(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"annotations": []}))
     with pytest.raises(KeypointFormatError, match="expected a COCO dataset"):
         read_coco_keypoints(tmp_path / "bad.json")
+
+
+def test_openpose_files_of_the_wrong_structure_are_named_with_what_was_expected(tmp_path):
+    folder = write_openpose(tmp_path / "mixed", [[person("body25")], [person("body25")], [person("coco18")]])
+    with pytest.raises(KeypointFormatError, match=r"OpenPose folder '.*mixed': files disagree on the keypoints per "
+                                                  r"person \(25 in 'cam_0_keypoints.json', 18 in "
+                                                  r"'cam_2_keypoints.json'\); one layout per camera expected"):
+        read_openpose_folder(folder, "body25")
+    nested = write_openpose(tmp_path / "nested", [[person("coco18")]])
+    (nested / "cam_1_keypoints.json").write_text(json.dumps({"people": [{"pose_keypoints_2d":
+                                                                         person("coco18").tolist()}]}))
+    with pytest.raises(KeypointFormatError, match=r"cam_1_keypoints.json': expected a flat list \(x1, y1, "
+                                                  r"confidence1, x2, ...\) per person, got nested lists of shape "
+                                                  r"\(18, 3\)"):
+        read_openpose_folder(nested)
+    xy_only = write_openpose(tmp_path / "xy", [[person("coco18")[:, :2].reshape(-1, 3)]])   # 36 values: 12 "triplets"
+    with pytest.raises(KeypointFormatError, match=r"cam_0_keypoints.json': 12 keypoints per person \(36 values read as "
+                                                  r"x, y, confidence\), but layout 'coco18' has 18 \(54 values\)"):
+        read_openpose_folder(xy_only, "coco18")

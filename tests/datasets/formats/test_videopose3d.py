@@ -35,8 +35,8 @@ def test_2d_is_matched_and_trimmed_to_the_3d(tmp_path):
     positions_2d, metadata = read_positions_2d(tmp_path / "d2.npz")
     assert metadata["layout_name"] == "h36m"
     matched = match_2d_to_3d(positions_2d, read_positions_3d(tmp_path / "d3.npz"))
-    assert [v.shape for v in matched["S1"]["Walking"]] == [(5, 17, 2)] * 4
-    assert matched["S1"]["Walking"][2][0, 0, 0] == 2.0
+    assert [v.shape for v in matched["S1"]["Walking"]] == [(5, 17, 3)] * 4      # x, y and score 1
+    assert matched["S1"]["Walking"][2][0, 0, 0] == 2.0 and (matched["S1"]["Walking"][2][..., 2] == 1).all()
 
 
 def test_other_layouts_and_mismatches_are_refused(tmp_path):
@@ -55,3 +55,41 @@ def test_other_layouts_and_mismatches_are_refused(tmp_path):
     np.savez(tmp_path / "other.npz", poses=np.zeros(3))
     with pytest.raises(VideoPose3DError, match="expected 'positions_3d'"):
         read_positions_3d(tmp_path / "other.npz")
+
+
+def write_scored_2d(path, scores):
+    """One take of 4 cameras whose (T, 17, 3) arrays carry ``scores`` (T, 17) in every camera."""
+    xy = np.random.default_rng(1).uniform(0, 1000, (len(scores), 17, 2))
+    views = [np.concatenate([xy + c, scores[..., None]], -1).astype(np.float32) for c in range(4)]
+    np.savez_compressed(path, positions_2d={"S1": {"Walking": views}},
+                        metadata={"num_joints": 17, "keypoints_symmetry": SYMMETRY})
+    return xy
+
+
+def test_a_third_channel_is_read_as_the_score(tmp_path):
+    scores = np.random.default_rng(2).uniform(0, 1, (6, 17))
+    scores[0, 3] = 0.0                                       # a joint the detector missed
+    xy = write_scored_2d(tmp_path / "d2.npz", scores)
+    views = read_positions_2d(tmp_path / "d2.npz")[0]["S1"]["Walking"]
+    assert [v.shape for v in views] == [(6, 17, 3)] * 4
+    np.testing.assert_allclose(views[1][..., :2], xy + 1, rtol=1e-6)
+    np.testing.assert_allclose(views[1][..., 2], scores, rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad, shown", [(1.5, "1.5"), (-0.1, "-0.1"), (np.nan, "nan")])
+def test_scores_outside_0_1_or_nan_are_refused_naming_the_first(tmp_path, bad, shown):
+    scores = np.full((6, 17), 0.5)
+    scores[4, 16] = bad
+    write_scored_2d(tmp_path / "d2.npz", scores)
+    with pytest.raises(VideoPose3DError) as err:
+        read_positions_2d(tmp_path / "d2.npz")
+    assert f"d2.npz: positions_2d['S1']['Walking'][0]: 1 scores outside [0, 1] or NaN (the first: frame 4, joint " \
+           f"r_wrist, {shown}); the third channel is read as the 2D confidence: rescale" in str(err.value)
+
+
+def test_2d_arrays_of_other_shapes_say_what_is_expected(tmp_path):
+    np.savez_compressed(tmp_path / "d2.npz", positions_2d={"S1": {"Walking": [np.zeros((6, 17, 4))] * 4}},
+                        metadata={"num_joints": 17, "keypoints_symmetry": SYMMETRY})
+    with pytest.raises(VideoPose3DError, match=r"\['Walking'\]\[0\] must be \(T, 17, 2\) \(x, y\) or \(T, 17, 3\) "
+                                               r"\(x, y, score\), got \(6, 17, 4\)"):
+        read_positions_2d(tmp_path / "d2.npz")

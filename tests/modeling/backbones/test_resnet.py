@@ -192,7 +192,11 @@ def test_imagenet_offline_error_explains_local_file(monkeypatch):
     with pytest.raises(PretrainedWeightsError) as info:
         ResNetHeatmap(depth=18, pretrained="imagenet")
     message = str(info.value)
-    assert url in message and "MODEL.BACKBONE.PRETRAINED" in message and "no network" in message
+    assert isinstance(info.value, ValueError) and "\n" not in message    # a configuration mistake, one line
+    assert message.startswith("PRETRAINED imagenet: could not get the ImageNet weights of resnet18 from torchvision "
+                              f"(<urlopen error no network>); download {url} where there is network access, then "
+                              "give the file as MODEL.BACKBONE.PRETRAINED /path/to/resnet18-")
+    assert message.endswith("or train from scratch with MODEL.BACKBONE.PRETRAINED none")
 
 
 def test_imagenet_weights_go_through_strict_loader(monkeypatch):
