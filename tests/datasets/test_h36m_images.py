@@ -357,7 +357,10 @@ def test_an_image_config_without_network_checks_the_data_first_then_says_how_to_
     root, path = toolbox
     data = ["DATASETS.H36M_IMAGES.ROOT", str(root / "images"), "DATASETS.H36M_IMAGES.TRAIN_FILE", str(path),
             "DATASETS.H36M_IMAGES.TEST_FILE", str(path), "DATASETS.H36M_IMAGES.TEST_SUBJECTS", "['S9']",
-            "MODEL.BACKBONE.DEPTH", "18"]
+            "DATASETS.H36M_IMAGES.TRAIN_SUBJECTS", "['S5']", "MODEL.BACKBONE.DEPTH", "18"]
+    assert main.main(["--cfg", config, *data, "OUTPUT_DIR", str(out)]) == 2   # the training data is checked first
+    assert "subjects ['S5'] are not in the file" in capsys.readouterr().err and not attempts
+    data[data.index("['S5']")] = "['S1']"
     assert main.main(["--cfg", config, *data, "OUTPUT_DIR", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: MODEL.BACKBONE: PRETRAINED imagenet: could not get the ImageNet weights of resnet18 "
