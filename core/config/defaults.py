@@ -155,6 +155,7 @@ _C.DATASETS.SYNTHETIC.CROP_SCALE = 1.25              # crop side = CROP_SCALE x 
 _C.DATASETS.SYNTHETIC.CACHE_DIR = ""                 # images mode: cache rendered crops in an HDF5 file here
 _C.DATASETS.SYNTHETIC.BODY_PER_SEQUENCE = False      # a new procedural body per training sequence (test: per subject)
 _C.DATASETS.SYNTHETIC.OCCLUDERS = 0                  # occluders per sequence (poles, boxes, people) before a camera
+_C.DATASETS.SYNTHETIC.FRONT_PRINT = False            # bodies wear a print on their shirt front (a legible front)
 _C.DATASETS.SYNTHETIC.NOISE = CN()                   # detector-like noise on the 2D keypoints (keypoints mode)
 _C.DATASETS.SYNTHETIC.NOISE.JITTER_PX = 3.0          # std of the Gaussian jitter of visible joints, pixels
 _C.DATASETS.SYNTHETIC.NOISE.TEMPORAL_CORRELATION = 0.7   # AR(1) coefficient of the jitter along time

@@ -64,7 +64,7 @@ RIGS = ("h36m_ring", "random")
 CLIP_SUBJECT = "mocap"
 OCCLUDER_KINDS = ("pole", "box", "person")
 # WorldSpec fields added after caches existed: left out of the cache key at their defaults (same images).
-_LATER_SPEC_DEFAULTS = {"body_per_sequence": False, "occluders": 0}
+_LATER_SPEC_DEFAULTS = {"body_per_sequence": False, "occluders": 0, "front_print": False}
 
 
 @dataclass
@@ -72,7 +72,8 @@ class WorldSpec:
     """What the world holds. ``body_per_sequence``: every sequence gets a body of its own
     (``motion.make_sequence_body``) instead of its subject's; ``world_spec_from_config`` sets it for the
     training split only, so the test subjects keep their fixed bodies. ``occluders``: occluding objects
-    per sequence (``make_occluders``)."""
+    per sequence (``make_occluders``). ``front_print``: every body, the occluding people's too, wears a print on its
+    shirt front (``motion.with_front_print``)."""
     subjects: Sequence[str]
     actions: Sequence[str]
     sequences_per_action: int = 1
@@ -85,6 +86,7 @@ class WorldSpec:
     noise: DetectorNoise = field(default_factory=DetectorNoise)
     body_per_sequence: bool = False
     occluders: int = 0
+    front_print: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,7 +134,7 @@ def scene_parts(body: "motion.Body", occluders: Sequence[Occluder] = ()) -> Tupl
     part_joints, radius, colour = body.part_arrays()
     if not occluders:
         return part_joints, radius, colour
-    offsets = NUM_JOINTS + len(motion.LANDMARK_NAMES) + np.cumsum([0] + [o.points_mm.shape[1] for o in occluders])
+    offsets = body.num_points + np.cumsum([0] + [o.points_mm.shape[1] for o in occluders])
     return (np.concatenate([part_joints] + [o.part_joints + k for o, k in zip(occluders, offsets)]),
             np.concatenate([radius] + [o.part_radius_mm for o in occluders]),
             np.concatenate([colour] + [o.part_colour for o in occluders]))
@@ -149,7 +151,8 @@ _PLACEMENT_SPREAD_MM = 800.0   # how much nearer the camera than the closest cle
 _LATERAL_MM = {"pole": (0.0, 300.0), "box": (0.0, 300.0), "person": (250.0, 550.0)}
 
 
-def _occluder_shape(kind: str, rng: np.random.Generator, num_frames: int, fps: float, name: str, seed: int):
+def _occluder_shape(kind: str, rng: np.random.Generator, num_frames: int, fps: float, name: str, seed: int,
+                    front_print: bool):
     """One occluder in a local frame (x towards the camera, y sideways, z up; centred on x = y = 0): points
     (T, K, 3), part pairs, radii, colours and the occluding person's body (or None)."""
     def colour(hue=None, saturation=(0.0, 0.8), value=(0.3, 0.95)):
@@ -168,6 +171,7 @@ def _occluder_shape(kind: str, rng: np.random.Generator, num_frames: int, fps: f
         parts, radii, colours = [(0, 1), (2, 3)], [radius, radius], [tint, tint]
     else:  # another person, acting in place
         body = motion.make_sequence_body(name, seed)
+        body = motion.with_front_print(body) if front_print else body
         action = _OCCLUDER_ACTIONS[rng.integers(len(_OCCLUDER_ACTIONS))]
         joints = motion.generate_sequence(body, action, num_frames, fps=fps, seed=stable_seed(seed, name))
         joints[..., :2] -= joints[:, 0, :2].mean(axis=0)
@@ -179,13 +183,13 @@ def _occluder_shape(kind: str, rng: np.random.Generator, num_frames: int, fps: f
 
 
 def make_occluders(name: str, surface_mm: np.ndarray, part_radius_mm: np.ndarray, cameras: Cameras, count: int,
-                   seed: int, fps: float = 50.0) -> Tuple[Occluder, ...]:
+                   seed: int, fps: float = 50.0, front_print: bool = False) -> Tuple[Occluder, ...]:
     """``count`` occluders of the sequence ``name``, deterministic from ``name`` and the world ``seed``.
 
     Each is a pole (a capsule 1.9-2.6 m tall, 50-110 mm thick), a box (approximated by two stacked
     horizontal capsules of radius 200-320 mm across the line of sight: 0.8-1.5 m wide, 0.7-1.2 m high)
     or another person (``motion.make_sequence_body`` acting one of the in-place actions, so it moves),
-    equally likely. It stands on the floor in front of a random camera, near the horizontal segment
+    equally likely (a person wears a front print when ``front_print``). It stands on the floor in front of a random camera, near the horizontal segment
     from that camera to the person's mean pelvis position (offset sideways by ``_LATERAL_MM`` at the
     person's distance: up to 0.3 m for poles and boxes, 0.25-0.55 m for people), beyond a vertical
     plane across that segment that clears the person's surface (``surface_mm`` (T, N, 3) and its parts'
@@ -206,7 +210,7 @@ def make_occluders(name: str, surface_mm: np.ndarray, part_radius_mm: np.ndarray
     for k in range(count):  # a loop over the few occluders
         kind = OCCLUDER_KINDS[rng.integers(len(OCCLUDER_KINDS))]
         local, parts, radii, colours, body = _occluder_shape(kind, rng, len(surface_mm), fps, f"{name}/occluder{k}",
-                                                             seed)
+                                                             seed, front_print)
         extent = float(np.max(radii))
         first = int(rng.integers(len(cameras)))
         for camera in [first] + [int(c) for c in rng.permutation(len(cameras)) if c != first]:
@@ -243,12 +247,13 @@ class SyntheticWorld:
         self._check(spec)
         self.sequences: List[SyntheticSequence] = []
         for subject in spec.subjects:
-            subject_body = motion.make_body(subject, spec.seed)
+            subject_body = self._dress(motion.make_body(subject, spec.seed))
             for action in spec.actions:
                 for repeat in range(spec.sequences_per_action):
                     name = f"{subject}/{action}/{repeat}"
                     seed = stable_seed(spec.seed, name)
-                    body = motion.make_sequence_body(name, spec.seed) if spec.body_per_sequence else subject_body
+                    body = self._dress(motion.make_sequence_body(name, spec.seed)) if spec.body_per_sequence \
+                        else subject_body
                     points = motion.generate_sequence(body, action, spec.frames_per_sequence, fps=spec.fps, seed=seed)
                     self.sequences.append(self._observe(name, subject, action, body, points, seed))
         for path in spec.motion_files:
@@ -257,13 +262,16 @@ class SyntheticWorld:
             action = Path(path).stem.replace("_", "-")
             name = f"{CLIP_SUBJECT}/{action}/0"
             points = self._load_clip(path, spec.fps)
-            body = motion.make_sequence_body(name, spec.seed) if spec.body_per_sequence else \
-                motion.make_body(CLIP_SUBJECT, spec.seed)
+            body = self._dress(motion.make_sequence_body(name, spec.seed) if spec.body_per_sequence else
+                               motion.make_body(CLIP_SUBJECT, spec.seed))
             self.sequences.append(self._observe(name, CLIP_SUBJECT, action, body, points,
                                                 stable_seed(spec.seed, name)))
         if not self.sequences:
             raise DatasetError("the synthetic world has no sequences: DATASETS.SYNTHETIC subjects, actions or "
                                "MOTION_FILES are empty")
+
+    def _dress(self, body: "motion.Body") -> "motion.Body":
+        return motion.with_front_print(body) if self.spec.front_print else body
 
     @staticmethod
     def _check(spec: WorldSpec) -> None:
@@ -278,7 +286,8 @@ class SyntheticWorld:
         if spec.frames_per_sequence < 1 or spec.sequences_per_action < 0 or spec.fps <= 0:
             raise DatasetError("DATASETS.SYNTHETIC: FRAMES_PER_SEQUENCE and FPS must be positive and "
                                "SEQUENCES_PER_ACTION non-negative")
-        _check_body_per_sequence(spec.body_per_sequence)
+        _check_flag("BODY_PER_SEQUENCE", spec.body_per_sequence)
+        _check_flag("FRONT_PRINT", spec.front_print)
         if isinstance(spec.occluders, (bool, np.bool_)) or not isinstance(spec.occluders, (int, np.integer)) \
                 or spec.occluders < 0:
             raise DatasetError(f"DATASETS.SYNTHETIC.OCCLUDERS must be a non-negative integer (occluding objects per "
@@ -309,7 +318,7 @@ class SyntheticWorld:
         num_frames, num_views = len(points), len(cameras)
         surface = body.surface_points(points)                      # T, P, 3: joints, then landmarks
         occluders = make_occluders(name, surface, body.part_arrays()[1], cameras, self.spec.occluders,
-                                   self.spec.seed, self.spec.fps) if self.spec.occluders else ()
+                                   self.spec.seed, self.spec.fps, self.spec.front_print) if self.spec.occluders else ()
         surface = scene_points(surface, occluders)                 # then the occluders' points
         part_joints, radius, _ = scene_parts(body, occluders)
         num_points = surface.shape[1]
@@ -477,16 +486,17 @@ class SyntheticMultiView(SequenceSamples):
         return self._cache[frame_sample][views]
 
 
-def _check_body_per_sequence(value) -> None:
+def _check_flag(key: str, value) -> None:
     if not isinstance(value, (bool, np.bool_)):
-        raise DatasetError(f"DATASETS.SYNTHETIC.BODY_PER_SEQUENCE must be True or False, got {value!r}")
+        raise DatasetError(f"DATASETS.SYNTHETIC.{key} must be True or False, got {value!r}")
 
 
 def world_spec_from_config(cfg, split: str) -> WorldSpec:
     """The world of ``split``; ``BODY_PER_SEQUENCE`` applies to the training split only (validation and test
     subjects keep their fixed per-subject bodies, unseen in training)."""
     s = cfg.DATASETS.SYNTHETIC
-    _check_body_per_sequence(s.BODY_PER_SEQUENCE)
+    _check_flag("BODY_PER_SEQUENCE", s.BODY_PER_SEQUENCE)
+    _check_flag("FRONT_PRINT", s.FRONT_PRINT)
     n = s.NOISE
     subjects = subjects_of_split(cfg, split, s.TRAIN_SUBJECTS, s.TEST_SUBJECTS, "DATASETS.SYNTHETIC")
     clips = s.MOTION_FILES if s.MOTION_FILES_SPLIT in (split, "both") else []
@@ -500,7 +510,7 @@ def world_spec_from_config(cfg, split: str) -> WorldSpec:
                      sequences_per_action=s.SEQUENCES_PER_ACTION, frames_per_sequence=s.FRAMES_PER_SEQUENCE,
                      fps=float(s.FPS), rig=s.RIG, num_cameras=s.NUM_CAMERAS, seed=s.SEED, motion_files=list(clips),
                      noise=noise, body_per_sequence=bool(s.BODY_PER_SEQUENCE) and split == "train",
-                     occluders=s.OCCLUDERS)
+                     occluders=s.OCCLUDERS, front_print=bool(s.FRONT_PRINT))
 
 
 @DATASETS.register("synthetic")

@@ -13,6 +13,10 @@ exactly known 3D poses.
   from the joints: a nose and a hair cap on the head and the toes of both feet. Like a real person
   the body is left-right symmetric in shape and colour; these cues tell its front from its back,
   and so its left from its right, in a single image.
+- ``with_front_print(body)``: the same body with a print on its shirt front (``DATASETS.SYNTHETIC.
+  FRONT_PRINT``): a capsule of the shirt's contrasting colour on the chest, seen from the front and
+  hidden from the back, as a face or a shirt's print is in a real image. At the crop sizes a CPU trains
+  on (96 px: the nose is a pixel or two) it is what makes the front legible.
 - ``make_sequence_body(name, seed)``: a body of its own for one sequence (``DATASETS.SYNTHETIC.
   BODY_PER_SEQUENCE``; named after the sequence, e.g. ``"S1/walk/0"``), from its own random streams
   and with a wider spread than the subjects' (bone proportions, girth, colours off the fixed lists);
@@ -43,7 +47,7 @@ Every joint stays inside a cylinder of radius ``CAPTURE_RADIUS_MM`` around the w
 ``CAPTURE_HEIGHT_MM`` (the rigs of ``datasets.synthetic.rigs`` see that whole volume).
 """
 import colorsys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, Mapping, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -90,6 +94,11 @@ _PARTS = (
     ("r_foot", 3, _R_TOES, 0.026, "shoes"), ("l_foot", 6, _L_TOES, 0.026, "shoes"),
 )
 _HEAD_PARTS = ("head", "nose", "hair")
+# The front print's two surface points (after LANDMARK_NAMES, on a body with a print only), as fractions of the way
+# from the spine joint to the thorax, and its radius and protrusion beyond the chest, as fractions of the chest's
+# radius (so its centres lie (1 - radius + protrusion) chest radii in front of the chest's axis).
+PRINT_LANDMARK_NAMES = ("print_top", "print_bottom")
+_PRINT_AT, _PRINT_RADIUS, _PRINT_PROTRUSION = (0.85, 0.3), 0.5, 0.12
 # Landmark placement: nose and hair centres from the head joint in head radii (forward, up); toes from
 # the ankle in statures (forward, up).
 _NOSE_AT, _HAIR_AT, _TOES_AT = (0.85, -0.1), (-0.3, 0.18), (0.1, -0.025)
@@ -146,11 +155,19 @@ class Body:
     palette: Mapping[str, Colour]
     tempo: float
     amplitude: float
+    front_print: bool = False
+
+    @property
+    def num_points(self) -> int:
+        """How many points ``surface_points`` gives: the joints, the landmarks, the print's (when it has one)."""
+        return NUM_JOINTS + len(LANDMARK_NAMES) + (len(PRINT_LANDMARK_NAMES) if self.front_print else 0)
 
     def surface_points(self, joints_mm: np.ndarray) -> np.ndarray:
-        """(..., 17 + L, 3): the joints (..., 17, 3) followed by the ``LANDMARK_NAMES`` points, the point
-        set that ``part_arrays`` indexes. The head's forward direction is normal to the shoulder line and
-        the thorax-to-head axis; the feet point forward horizontally, normal to the hip line."""
+        """(..., num_points, 3): the joints (..., 17, 3) followed by the ``LANDMARK_NAMES`` points (and the
+        ``PRINT_LANDMARK_NAMES`` points of a body with a front print), the point set that ``part_arrays``
+        indexes. The head's forward direction is normal to the shoulder line and the thorax-to-head axis,
+        the chest's normal to the shoulder line and the spine-to-thorax axis; the feet point forward
+        horizontally, normal to the hip line."""
         joints = np.asarray(joints_mm, dtype=np.float64)
         head, ankles = joints[..., 10, :], joints[..., [3, 6], :]
         head_up = _unit(head - joints[..., 8, :])
@@ -161,8 +178,14 @@ class Body:
         def on_head(forward, up):
             return head + head_radius * (forward * head_forward + up * head_up)
         toes = ankles + self.height_mm * (_TOES_AT[0] * feet_forward[..., None, :] + [0.0, 0.0, _TOES_AT[1]])
-        landmarks = np.stack([on_head(*_NOSE_AT), on_head(*_HAIR_AT), toes[..., 0, :], toes[..., 1, :]], axis=-2)
-        return np.concatenate([joints, landmarks], axis=-2)
+        landmarks = [on_head(*_NOSE_AT), on_head(*_HAIR_AT), toes[..., 0, :], toes[..., 1, :]]
+        if self.front_print:
+            spine, thorax = joints[..., 7, :], joints[..., 8, :]
+            chest_forward = _unit(np.cross(joints[..., 11, :] - joints[..., 14, :], thorax - spine))
+            chest_radius = self.parts[BODY_PART_NAMES.index("chest")].radius_mm
+            out = chest_radius * (1.0 - _PRINT_RADIUS + _PRINT_PROTRUSION) * chest_forward
+            landmarks += [spine + f * (thorax - spine) + out for f in _PRINT_AT]
+        return np.concatenate([joints, np.stack(landmarks, axis=-2)], axis=-2)
 
     def part_arrays(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The parts as the renderer takes them: point pairs (P, 2) int64 into ``surface_points``, radii
@@ -224,6 +247,20 @@ def make_sequence_body(name: str, seed: int = 0) -> Body:
     seed = check_seed(seed)
     return _make_body(name, seed, seeded_rng("sequence_body", name, seed), seeded_rng("sequence_hair", name, seed),
                       _SEQUENCE_VARIATION)
+
+
+def with_front_print(body: Body) -> Body:
+    """``body`` with a print on its shirt front: a capsule between the ``PRINT_LANDMARK_NAMES`` points of half the
+    chest's radius, protruding a little beyond it, in the shirt's complementary hue with the opposite lightness (dark
+    on a light shirt, light on a dark one). No random draw: every other part and colour stays as it was."""
+    if body.front_print:
+        return body
+    hue, saturation, value = colorsys.rgb_to_hsv(*body.palette["shirt"])
+    colour = colorsys.hsv_to_rgb((hue + 0.5) % 1.0, max(saturation, 0.6), 0.15 if value > 0.55 else 0.92)
+    chest = body.parts[BODY_PART_NAMES.index("chest")]
+    first = NUM_JOINTS + len(LANDMARK_NAMES)
+    part = BodyPart(first, first + 1, _PRINT_RADIUS * chest.radius_mm, tuple(float(c) for c in colour))
+    return replace(body, parts=body.parts + (part,), front_print=True)
 
 
 def _make_body(subject: str, seed: int, rng: np.random.Generator, hair_rng: np.random.Generator,
