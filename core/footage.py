@@ -40,7 +40,7 @@ from core.vis import (GROUND_TRUTH_3D_STYLE, GROUND_TRUTH_STYLE, SkeletonStyle, 
                       join_panels, put_label, with_legend)
 from datasets.crops import square_crop_affines
 from datasets.formats.calibration import read_calibration
-from datasets.images import to_image_tensor
+from core.images import to_image_tensor
 from datasets.formats.keypoints2d import (approximated_joints, frame_number, openpose_files, read_coco_keypoints,
                                           read_openpose_folder, to_h36m)
 from modeling.heads.ransac import RansacHead

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from core.io import temporary_path
-from datasets.formats.keypoints2d import natural_key
+from core.natural_sort import natural_key
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 

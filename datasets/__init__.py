@@ -2,7 +2,7 @@
 
 Each registered entry of ``DATASETS`` is a builder ``fn(cfg, split) -> torch Dataset``; it is the only
 code that reads the data config. Samples are dicts (see ``datasets/synthetic/dataset.py`` for the
-keys) batched by ``datasets.collate.collate_samples``.
+keys) batched by ``core.batch.collate_samples``.
 """
 from core.registry import DATASETS
 

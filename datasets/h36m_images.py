@@ -44,13 +44,13 @@ import torch
 from torch.utils.data import Dataset
 
 from core.geometry.cameras import Cameras
+from core.images import to_image_tensor
 from core.registry import DATASETS
 from core.skeleton import NUM_JOINTS
 from datasets import DatasetError, stride_of_split, subjects_of_split
 from datasets.crops import random_zoom_rotation, square_crop_affines
 from datasets.formats.calibration import CalibrationError, check_camera, check_rig
 from datasets.formats.safe_pickle import SafePickleError, load_npy, load_pickle
-from datasets.images import to_image_tensor
 
 log = logging.getLogger("epipose")
 

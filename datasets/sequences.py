@@ -11,7 +11,7 @@ or one view per sample (``"single"``). Keys of a sample (T frames, V views or 1,
 - ``keypoints_2d_gt`` (T,V,J,2): exact projections of ``keypoints_3d``, same pixels;
 - ``confidence_2d`` (T,V,J) and ``visibility`` (T,V,J) float32;
 - ``keypoints_3d`` (T,J,3) float32 world frame, mm; NaN where a joint is missing from the data (counted
-  as ``num_missing_joints`` and reported when the samples are made; ``modeling.losses.missing``);
+  as ``num_missing_joints`` and reported when the samples are made; ``core.missing_joints``);
 - ``cameras``: ``Cameras`` (V,) float64; ``camera_ids`` (V,) int64, each view's index in its rig;
 - ``frame_ids`` (T,) int64: each window frame's index among all ``num_frames`` frames of the split's takes
   (for per-frame state such as ESMformer's error-aware weights);

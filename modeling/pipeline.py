@@ -44,7 +44,7 @@ from core.registry import BACKBONES, FUSIONS, HEADS, LIFTERS, LOSSES, REFINERS
 from datasets.sequences import mirror_sample
 from modeling.losses.error_aware import ErrorAwareWeights
 from modeling.pca import principal_axes
-from modeling.losses.missing import filled, joint_errors, masked_mean, present_joints
+from core.missing_joints import filled, joint_errors, masked_mean, present_joints
 from modeling.losses.keypoints3d import mean_joint_error_m, smooth_mse_cm
 from modeling.losses.multiview import multiview_consistency_losses, triangulated_pose
 from modeling.heads.decoding import argmax_decode, centre_of_mass_decode, heatmap_to_image, soft_argmax

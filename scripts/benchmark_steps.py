@@ -26,7 +26,7 @@ from core.config import load_config  # noqa: E402
 from core.engine.run import compile_networks, use_channels_last  # noqa: E402
 from core.engine.solver import build_optimizer  # noqa: E402
 from datasets import build_dataset  # noqa: E402
-from datasets.collate import collate_samples, move_batch  # noqa: E402
+from core.batch import collate_samples, move_batch  # noqa: E402
 from modeling.pipeline import build_pipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,8 +25,8 @@ from core.engine.trained_run import load_image_pipeline  # noqa: E402
 from core.skeleton import JOINT_NAMES  # noqa: E402
 from core.vis import epipolar_picture, heatmap_grid, write_png  # noqa: E402
 from datasets import DatasetError, build_dataset  # noqa: E402
-from datasets.collate import collate_samples  # noqa: E402
-from datasets.images import to_uint8_images  # noqa: E402
+from core.batch import collate_samples  # noqa: E402
+from core.images import to_uint8_images  # noqa: E402
 from modeling.heads.decoding import heatmap_to_image, image_to_heatmap  # noqa: E402
 from modeling.pipeline import PipelineConfigError  # noqa: E402
 

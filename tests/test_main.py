@@ -368,7 +368,7 @@ def _training_errors_by_stage(config_file, checkpoint, overrides):
     from core.config import load_config
     from core.engine.checkpoint import load_state_strict
     from datasets import build_dataset
-    from datasets.collate import collate_samples
+    from core.batch import collate_samples
     from modeling.pipeline import build_pipeline
     cfg = load_config(str(config_file), overrides)
     model = build_pipeline(cfg)

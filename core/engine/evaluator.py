@@ -7,12 +7,12 @@ import torch
 from tqdm import tqdm
 
 from core import metrics
+from core.batch import move_batch
 from core.geometry.triangulation import triangulate_dlt
 from core.engine.checkpoint import unwrap
 from core.engine.distributed import DistContext, gather_in_order
+from core.missing_joints import present_joints
 from core.skeleton import JOINT_NAMES
-from datasets.collate import move_batch
-from modeling.losses.missing import present_joints
 
 logger = logging.getLogger("epipose")
 

@@ -19,10 +19,10 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
+from core.images import to_uint8_images
 from core.skeleton import JOINT_NAMES, ROOT
 from core.vis import (BORDER_PX, GROUND_TRUTH_3D_STYLE, GROUND_TRUTH_STYLE, PREDICTION_STYLE, SkeletonStyle,
                       draw_pose_3d, draw_skeleton, put_label, tile, with_legend)
-from datasets.images import to_uint8_images
 
 CANVAS_SIDE = 320  # pixels of a view's panel when there is no image (keypoints mode)
 ZOOM_MARGIN = 1.5  # keypoints mode: the panel shows a square this many times the person's 2D box

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
+from core.batch import collate_samples
 from core.config import ConfigError, config_differences, load_config
 from core.engine.checkpoint import (Checkpointer, CheckpointError, last_checkpoint, load_weights, log_loaded,
                                    read_checkpoint, unwrap)
@@ -36,7 +37,6 @@ from core.skeleton import NUM_JOINTS
 from core.video import VideoError
 from core.vis import write_png
 from datasets import DatasetError, build_dataset
-from datasets.collate import collate_samples
 from modeling.pipeline import PipelineConfigError, build_pipeline
 
 logger = logging.getLogger("epipose")

@@ -21,10 +21,10 @@ from tqdm import tqdm
 
 from core.engine.preview import (CAMERA_TO_Z_UP, ELEVATION_DEG, GROUND_TRUTH_3D_STYLE, front_azimuth_deg,
                                  root_relative_poses)
+from core.images import to_uint8_images
 from core.video import Mp4Writer
 from core.vis import (GROUND_TRUTH_STYLE, SkeletonStyle, draw_pose_3d, draw_skeleton, join_panels, put_label,
                       with_legend)
-from datasets.images import to_uint8_images
 
 logger = logging.getLogger("epipose")
 

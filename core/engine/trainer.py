@@ -20,9 +20,9 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from core.batch import move_batch
 from core.engine.checkpoint import Checkpointer, unwrap
 from core.engine.logger import TensorBoard
-from datasets.collate import move_batch
 
 logger = logging.getLogger("epipose")
 

@@ -24,6 +24,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from core.natural_sort import natural_key
 from core.skeleton import JOINT_NAMES
 
 _COCO17 = ("nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist",
@@ -121,11 +122,6 @@ def to_h36m(keypoints: np.ndarray, layout: str) -> Tuple[np.ndarray, np.ndarray]
 
 def _is_id(value) -> bool:
     return isinstance(value, (int, str)) and not isinstance(value, bool)
-
-
-def natural_key(text) -> tuple:
-    """Sort key that orders the numbers inside names by value: ``img_2`` before ``img_10``."""
-    return tuple(int(part) if part.isdecimal() else part for part in re.split(r"(\d+)", str(text)))
 
 
 def frame_number(path: Path) -> int:

@@ -3,7 +3,7 @@
 - ``data_3d_h36m.npz``: ``positions_3d`` = {subject: {action: (T, 32 or 17, 3)}} in metres, world frame.
   32-joint arrays are reduced to the 17 joints of ``core.skeleton`` (original indices
   ``H36M_32_TO_17``); the result is in millimetres. A joint missing from the capture may be NaN
-  (``modeling.losses.missing``: left out of losses and metrics); infinite values are refused.
+  (``core.missing_joints``: left out of losses and metrics); infinite values are refused.
 - ``data_2d_h36m_<keypoints>.npz``: ``positions_2d`` = {subject: {action: [one (T, 17, 2) pixel array per
   camera]}} (cameras in the order 54138969, 55011271, 58860488, 60457274) and ``metadata`` with
   ``num_joints`` and ``keypoints_symmetry`` (left and right joint lists), and ``layout_name`` in the

@@ -43,13 +43,13 @@ import torch
 from tqdm import tqdm
 
 from core.geometry.cameras import Cameras
+from core.images import to_image_tensor
 from core.io import atomic_write
 from core.registry import DATASETS
 from core.skeleton import NUM_JOINTS
 from datasets import DatasetError, stride_of_split, subjects_of_split, views_of_split
 from datasets.crops import random_zoom_rotation, square_crop_affines
 from datasets.sequences import KeypointSequence, SequenceSamples
-from datasets.images import to_image_tensor
 from datasets.synthetic import motion, rigs
 from datasets.synthetic.noise import DetectorNoise, apply_detector_noise
 from datasets.synthetic.render import joint_visibility, random_backgrounds, render_capsules

@@ -7,7 +7,7 @@
   replaced by ``d^0.1 threshold^0.9``, summed and divided by 3 x the number of valid joints. Its
   multi-view training takes the absolute world 3D (only its single-view case subtracts the pelvis).
 
-Both leave out target joints missing from the data (``modeling.losses.missing``) and joints outside
+Both leave out target joints missing from the data (``core.missing_joints``) and joints outside
 ``mask`` (the heads' ``valid``: the joints triangulated from two views in front of their cameras; the
 reference's SVD returns and penalises a point for every joint, so a joint that fails here gives no
 gradient, and the metrics count it as invalid). The smooth branch is evaluated only where it applies, so
@@ -16,7 +16,7 @@ no infinite gradient of the 0.1th power at zero reaches the backward pass.
 import torch
 from torch import Tensor
 
-from modeling.losses.missing import joint_errors, masked_mean, present_joints
+from core.missing_joints import joint_errors, masked_mean, present_joints
 
 
 def mean_joint_error_m(pred_mm: Tensor, target_mm: Tensor, mask: Tensor) -> Tensor:

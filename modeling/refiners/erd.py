@@ -41,9 +41,9 @@ import torch
 from torch import nn
 
 from core.geometry.projection import pixels_to_normalized, undistort
+from core.missing_joints import present_joints
 from core.registry import REFINERS
 from core.skeleton import ROOT
-from modeling.losses.missing import present_joints
 from modeling.pca import principal_axes
 
 FEATURES = ("delta", "proj", "cat")

@@ -11,7 +11,7 @@ import torch
 from core.geometry.association import associate_people
 from core.smoothing import smooth_trajectories
 from core.vis import BORDER_PX, LEGEND_ROW_PX
-from datasets.images import to_uint8_images
+from core.images import to_uint8_images
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise
 from scripts.demo_multiview import main as demo

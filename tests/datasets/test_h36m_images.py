@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from core.config import load_config
 from core.skeleton import NUM_JOINTS
 from datasets import DatasetError, build_dataset
-from datasets.collate import collate_samples
+from core.batch import collate_samples
 from datasets.h36m_images import (LEARNABLE_TRIANGULATION_JOINTS, H36MMultiViewImages, read_learnable_triangulation_labels,
                                   read_toolbox_annotations, select_frames)
 from datasets.synthetic.rigs import h36m_like_ring

@@ -11,7 +11,7 @@ import torch
 from core.config import load_config
 from core.skeleton import NUM_JOINTS
 from datasets import DatasetError, build_dataset
-from datasets.collate import collate_samples
+from core.batch import collate_samples
 from datasets.formats.videopose3d import CAMERA_IDS, H36M_32_TO_17
 from datasets.synthetic.rigs import h36m_like_ring
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from core.config import load_config
-from datasets.collate import collate_samples
+from core.batch import collate_samples
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from modeling.pipeline import ImagePipeline, PipelineConfigError, build_pipeline
 

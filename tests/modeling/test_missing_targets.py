@@ -1,13 +1,13 @@
 """Target joints missing from the data (NaN 3D): left out of every lifting loss without NaN gradients, and out
-of the metrics (modeling.losses.missing)."""
+of the metrics (core.missing_joints)."""
 import pytest
 import torch
 
 from core.config import load_config
-from datasets.collate import collate_samples
+from core.batch import collate_samples
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise
-from modeling.losses.missing import joint_errors, masked_mean
+from core.missing_joints import joint_errors, masked_mean
 from modeling.pipeline import RefinedPipeline, build_pipeline
 from modeling.refiners.erd import ResidualDescent
 

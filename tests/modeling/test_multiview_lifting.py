@@ -3,7 +3,7 @@ import torch
 
 from core.config import load_config
 from core.geometry.mirror import mirror_joints_3d
-from datasets.collate import collate_samples
+from core.batch import collate_samples
 from datasets.sequences import mirror_sample
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise

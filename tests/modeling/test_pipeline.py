@@ -5,7 +5,7 @@ import torch
 
 from core.config import load_config
 from core.registry import RegistryError
-from datasets.collate import collate_samples
+from core.batch import collate_samples
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise
 from modeling.pipeline import LiftingPipeline, PipelineConfigError, TriangulationPipeline, build_pipeline

@@ -4,7 +4,7 @@ import torch
 from core.config import load_config
 from core.engine.evaluator import evaluate, triangulated_truth
 from core.geometry.cameras import Cameras
-from datasets.collate import collate_samples
+from core.batch import collate_samples
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise
 from modeling.pipeline import build_pipeline

@@ -7,7 +7,7 @@ import torch
 
 import main
 from core.config import load_config
-from datasets.collate import collate_samples
+from core.batch import collate_samples
 from datasets.synthetic.dataset import build_synthetic
 from modeling.pipeline import build_pipeline
 

@@ -7,7 +7,7 @@ import torch
 
 from core.config import load_config
 from datasets import DatasetError, build_dataset
-from datasets.collate import collate_samples
+from core.batch import collate_samples
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise
 

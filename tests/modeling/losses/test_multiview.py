@@ -1,7 +1,7 @@
 import torch
 
 from core.skeleton import ROOT
-from datasets.collate import collate_samples
+from core.batch import collate_samples
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise
 from modeling.losses.multiview import multiview_consistency_losses, relative_rotations

@@ -1,4 +1,5 @@
-"""Batching for the shared batch form: stack tensors, stack ``Cameras``, gather ``meta`` into lists."""
+"""The batch form's plumbing: samples stacked into a batch (tensors, ``Cameras``, ``meta`` gathered into lists),
+and a batch moved to a device."""
 from typing import Any, Dict, List
 
 import numpy as np

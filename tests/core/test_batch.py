@@ -2,8 +2,8 @@ import numpy as np
 import torch
 
 from core.geometry.cameras import Cameras
-from datasets.collate import collate_samples, move_batch
-from datasets.images import to_image_tensor, to_uint8_images
+from core.batch import collate_samples, move_batch
+from core.images import to_image_tensor, to_uint8_images
 
 
 def test_collate_and_move():
