@@ -6,7 +6,7 @@ The truth is drawn as a wide translucent band (``GROUND_TRUTH_STYLE``) under thi
 visible where they coincide; ``legend`` names the styles of a picture in a strip below it, and ``join_panels`` /
 ``tile`` put panels side by side with light borders between them.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence, Tuple
 
 import cv2
@@ -32,6 +32,12 @@ GROUND_TRUTH_STYLE = SkeletonStyle(left=GREEN, right=GREEN, center=GREEN, thickn
 GROUND_TRUTH_3D_STYLE = SkeletonStyle(left=GREEN, right=GREEN, center=GREEN, thickness=5, joint_radius=4)  # opaque
 PREDICTION_STYLE = SkeletonStyle(left=(255, 230, 40), right=(255, 230, 40), center=(255, 230, 40), thickness=2,
                                  joint_radius=2)
+# the multi-view demo's overlay (scripts/demo_multiview.py): the reprojected 3D in left / right colours, the
+# detections thin and grey over it, a known truth as a band wide enough to show around both
+DETECTION_STYLE = SkeletonStyle(left=(200, 200, 200), right=(200, 200, 200), center=(200, 200, 200), thickness=1,
+                                joint_radius=2)
+PROJECTION_STYLE = SkeletonStyle(thickness=2, joint_radius=3)
+TRUTH_BAND_STYLE = replace(GROUND_TRUTH_STYLE, thickness=10, joint_radius=6)
 BORDER_PX = 2
 BORDER_COLOR: Color = (225, 225, 225)
 LEGEND_BACKGROUND = 30
@@ -195,6 +201,13 @@ def join_panels(images: Sequence[np.ndarray], border: int = BORDER_PX, axis: int
     line = np.empty(shape, dtype=np.uint8)
     line[...] = BORDER_COLOR
     return np.concatenate([part for im in images for part in (line, im)][1:], axis=axis)
+
+
+def pad_to_height(image: np.ndarray, height: int) -> np.ndarray:
+    """``image`` with black rows added below it up to ``height`` pixels (none when it has that height)."""
+    if image.shape[0] == height:
+        return image
+    return np.pad(image, ((0, height - image.shape[0]), (0, 0), (0, 0)))
 
 
 def tile(images: Sequence[np.ndarray], columns: Optional[int] = None, border: int = 0) -> np.ndarray:

@@ -12,7 +12,7 @@ the 2D in the videos itself, tracking the person from a first whole-image crop).
 the joints triangulation misses. ``--truth`` names a known 3D (``truth.npz`` of ``scripts/make_demo_footage.py``)
 to score the result against. Writes ``poses_3d.npz``, ``poses_3d.json`` (world mm), ``summary.json`` (median
 reprojection errors), with ``--truth`` ``truth_error.json`` and, with videos, ``overlay.mp4`` and
-``overlay_still.png``. See ``core/footage.py``.
+``overlay_still.png``. The steps are in ``scripts/multiview_demo_steps.py``.
 """
 import argparse
 import logging
@@ -29,14 +29,15 @@ from core.engine.checkpoint import CheckpointError  # noqa: E402
 from core.engine.trained_run import load_image_pipeline, load_trained_run  # noqa: E402
 from core.io import write_json_atomic  # noqa: E402
 from core.skeleton import JOINT_NAMES  # noqa: E402
-from core.footage import (FootageError, check_output_folder, lift_views, load_footage, reconstruct,  # noqa: E402
-                          refine_with_lifter, render_overlay, save_reconstruction)
 from datasets import DatasetError, build_dataset  # noqa: E402
+from datasets.footage import FootageError  # noqa: E402
 from modeling.pipeline import LiftingPipeline, PipelineConfigError, ScreenLiftingPipeline  # noqa: E402
 from core.video import FrameSource, VideoError  # noqa: E402
 from core.vis import write_png  # noqa: E402
 from datasets.formats.calibration import CalibrationError  # noqa: E402
 from datasets.formats.keypoints2d import LAYOUTS, KeypointFormatError  # noqa: E402
+from scripts.multiview_demo_steps import (check_output_folder, lift_views, load_footage, reconstruct,  # noqa: E402
+                                         refine_with_lifter, render_overlay, save_reconstruction)
 
 
 def parse_args(argv=None):

@@ -19,8 +19,9 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
+from core.geometry.body_orientation import front_azimuth_deg
 from core.images import to_uint8_images
-from core.skeleton import JOINT_NAMES, ROOT
+from core.skeleton import ROOT
 from core.vis import (BORDER_PX, GROUND_TRUTH_3D_STYLE, GROUND_TRUTH_STYLE, PREDICTION_STYLE, SkeletonStyle,
                       draw_pose_3d, draw_skeleton, put_label, tile, with_legend)
 
@@ -32,7 +33,6 @@ PREDICTION_3D_STYLE = replace(PREDICTION_STYLE, thickness=2, joint_radius=2)
 INPUT_STYLE = SkeletonStyle(thickness=1, joint_radius=2)
 # camera frame (x right, y down, z forward) -> the z-up frame of draw_pose_3d (x right, y forward, z up)
 CAMERA_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
-L_HIP, R_HIP = JOINT_NAMES.index("l_hip"), JOINT_NAMES.index("r_hip")
 
 
 def preview_sample(sample, pred_3d: Optional[np.ndarray] = None, title: str = "",
@@ -97,15 +97,6 @@ def root_relative_poses(sample, pred_3d) -> dict:
         target, pred_world, frame = target_world, pred + target_world[ROOT], "world"
     return {"target": (target - target[ROOT]).numpy(), "pred": pred.numpy(), "pred_world": pred_world.numpy(),
             "frame": frame}
-
-
-def front_azimuth_deg(pose_z_up: np.ndarray) -> float:
-    """The azimuth (``core.vis.view_rotation``) of a viewer facing a z-up pose, from its hips; 0 without hips."""
-    left = pose_z_up[L_HIP, :2] - pose_z_up[R_HIP, :2]
-    if not np.isfinite(left).all() or np.linalg.norm(left) < 1e-6:
-        return 0.0
-    facing = np.array([left[1], -left[0]])  # left x up, horizontal
-    return float(np.rad2deg(np.arctan2(-facing[0], -facing[1])))  # look along -facing
 
 
 def _panels_3d(relative: dict, size: Tuple[int, int]) -> list:

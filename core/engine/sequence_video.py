@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from core.engine.preview import (CAMERA_TO_Z_UP, ELEVATION_DEG, GROUND_TRUTH_3D_STYLE, front_azimuth_deg,
-                                 root_relative_poses)
+from core.engine.preview import CAMERA_TO_Z_UP, ELEVATION_DEG, GROUND_TRUTH_3D_STYLE, root_relative_poses
+from core.geometry.body_orientation import front_azimuth_deg
 from core.images import to_uint8_images
 from core.video import Mp4Writer
 from core.vis import (GROUND_TRUTH_STYLE, SkeletonStyle, draw_pose_3d, draw_skeleton, join_panels, put_label,

@@ -1,5 +1,5 @@
-"""The multi-view demo (core/footage.py, scripts/demo_multiview.py) on a synthetic scene with known 3D, its
-errors, and (when ../shared is there) on the real Pose2Sim recording."""
+"""The multi-view demo (scripts/demo_multiview.py, scripts/multiview_demo_steps.py, datasets/footage.py) on a
+synthetic scene with known 3D, its errors, and (when ../shared is there) on the real Pose2Sim recording."""
 import json
 from pathlib import Path
 
@@ -238,7 +238,7 @@ def rendered_scene(tmp_path, side=256):
 
 
 def test_2d_from_a_network_tracks_the_person_and_maps_back_exactly(tmp_path):
-    from core.footage import load_footage, reconstruct
+    from scripts.multiview_demo_steps import load_footage, reconstruct
     cameras, truth, folders = rendered_scene(tmp_path)
     calibration = write_toml(tmp_path / "calib.toml", cameras)
     detector = ExactDetector(truth)
@@ -251,7 +251,7 @@ def test_2d_from_a_network_tracks_the_person_and_maps_back_exactly(tmp_path):
 
 
 def test_network_crops_match_their_cameras(tmp_path):
-    from core.footage import load_footage
+    from scripts.multiview_demo_steps import load_footage
     cameras, truth, _ = rendered_scene(tmp_path)
     pelvis = cameras.project(torch.from_numpy(truth[:, None, :1]).expand(FRAMES, 4, 1, 3))[..., 0, :]   # T, V, 2
     folders = []

@@ -1,17 +1,16 @@
-"""3D poses from calibrated multi-camera footage: the engine of ``scripts/demo_multiview.py``.
+"""The steps of ``scripts/demo_multiview.py``: 3D poses from calibrated multi-camera footage.
 
-1. ``load_footage``: a calibration file (aniposelib / Pose2Sim TOML, Human3.6M JSON, CMU Panoptic JSON),
-   one 2D keypoint source per camera (an OpenPose JSON folder or a COCO-style keypoint JSON) mapped to
-   the Human3.6M joints, and optionally one video or image folder per camera. Cameras without keypoints
-   or videos, disagreeing frame counts (naming the frames an OpenPose folder has no file for) and rigs that
-   cannot triangulate are refused; ``check_output_folder`` refuses, before any work, an output folder that
-   cannot be made.
+1. ``load_footage``: the footage read and checked (``datasets.footage``), its 2D from keypoint files or, with a
+   detector, from the toolbox's own image pipeline (``network_keypoints``); ``check_output_folder`` refuses,
+   before any work, an output folder that cannot be made.
 2. ``reconstruct``: per frame, the detections of one person are associated across views
    (``core.geometry.association``), triangulated per joint with RANSAC over the views (inlier threshold in
    pixels, confidence-weighted refit; ``modeling.heads.ransac``), optionally smoothed in time, and scored by
    the reprojection error of every joint in every view that saw it.
-3. ``save_reconstruction``: npz and JSON (world frame of the calibration, millimetres).
-4. ``render_overlay``: an MP4 tiling every view (the reprojected 3D in left / right colours, the detections
+3. ``lift_views`` and ``refine_with_lifter``: optionally, a trained single-view lifter fills the joints
+   triangulation misses.
+4. ``save_reconstruction``: npz and JSON (world frame of the calibration, millimetres).
+5. ``render_overlay``: an MP4 tiling every view (the reprojected 3D in left / right colours, the detections
    thin and grey over it, a known truth as a wide translucent green band under both) beside a 3D panel seen
    from a steady viewpoint, with borders between the panels, the frame number and the frame's median
    reprojection error, and a legend of the colours below.
@@ -21,7 +20,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -29,51 +28,26 @@ import torch
 from tqdm import tqdm
 
 from core.geometry.association import associate_people
+from core.geometry.body_orientation import front_azimuth_deg, up_rotation
 from core.geometry.cameras import Cameras
 from core.geometry.projection import normalized_to_pixels, pixels_to_normalized, undistort
+from core.geometry.triangulation import reprojection_errors
+from core.images import to_image_tensor
 from core.io import save_npz_atomic, write_json_atomic
 from core.metrics import align_similarity
 from core.skeleton import JOINT_NAMES
 from core.smoothing import smooth_trajectories
 from core.video import FrameSource, Mp4Writer
-from core.vis import (GROUND_TRUTH_3D_STYLE, GROUND_TRUTH_STYLE, SkeletonStyle, draw_pose_3d, draw_skeleton,
-                      join_panels, put_label, with_legend)
+from core.vis import (DETECTION_STYLE, GROUND_TRUTH_3D_STYLE, PROJECTION_STYLE, TRUTH_BAND_STYLE, draw_pose_3d,
+                      draw_skeleton, join_panels, pad_to_height, put_label, with_legend)
 from datasets.crops import square_crop_affines
-from datasets.formats.calibration import read_calibration
-from core.images import to_image_tensor
-from datasets.formats.keypoints2d import (approximated_joints, frame_number, openpose_files, read_coco_keypoints,
-                                          read_openpose_folder, to_h36m)
+from datasets.footage import Footage, FootageError, read_footage, read_footage_cameras
 from modeling.heads.ransac import RansacHead
 from modeling.pipeline import crop_to_image_pixels
 
 logger = logging.getLogger("epipose")
 
 LOST_FRAMES = 5  # network 2D: frames without the person before a view's crop goes back to the whole image
-DETECTION_STYLE = SkeletonStyle(left=(200, 200, 200), right=(200, 200, 200), center=(200, 200, 200), thickness=1,
-                                joint_radius=2)
-PROJECTION_STYLE = SkeletonStyle(thickness=2, joint_radius=3)
-TRUTH_STYLE = replace(GROUND_TRUTH_STYLE, thickness=10, joint_radius=6)   # a band wide enough to show around it
-HEAD, L_ANKLE, R_ANKLE = (JOINT_NAMES.index(n) for n in ("head", "l_ankle", "r_ankle"))
-L_HIP, R_HIP = JOINT_NAMES.index("l_hip"), JOINT_NAMES.index("r_hip")
-
-
-class FootageError(ValueError):
-    """The footage's calibration, keypoints and videos do not fit together."""
-
-
-@dataclass
-class Footage:
-    cameras: Cameras                   # (V,) float64, world mm
-    camera_names: List[str]
-    keypoints_2d: np.ndarray           # (T, V, P, 17, 2) distorted pixels, NaN where missing
-    confidence: np.ndarray             # (T, V, P, 17), 0 where missing
-    layout: str
-    approximated: List[str]            # Human3.6M joints made from other keypoints
-    videos: Optional[List[FrameSource]] = None
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.keypoints_2d)
 
 
 @dataclass
@@ -90,78 +64,25 @@ class Reconstruction:
     lifter_gap_mm: Optional[float] = None  # median distance of the lifted joints from the triangulated ones
 
 
-def _read_keypoints(path: Path, layout: str):
-    return read_openpose_folder(path, layout) if path.is_dir() else read_coco_keypoints(path, layout)
-
-
 def load_footage(calibration, keypoints: Sequence, layout: str = "auto", videos: Sequence = (),
                  camera_names: Sequence[str] = (), subject: str = "", toml_units: str = "m",
                  detector=None, crop_size: int = 256, crop_scale: float = 1.25) -> Footage:
-    """Read and check the inputs: ``keypoints`` and ``videos`` hold one path per camera, in the order of
-    ``camera_names`` (default: every camera of the calibration, in the file's order). With ``detector`` (an
-    image pipeline) the 2D comes from it and the videos instead of keypoint files (``network_keypoints``)."""
-    cameras, names = read_calibration(calibration, camera_names, subject, toml_units)
-    if len(names) < 2:
-        raise FootageError(f"calibration '{calibration}': triangulation needs at least 2 cameras, got {len(names)}")
-    for kind, paths in (("keypoint source", keypoints), ("video", videos)):
-        if paths and len(paths) != len(names):
-            lacking = names[len(paths):]
-            detail = f"; without one: {', '.join(lacking)}" if lacking else ""
-            raise FootageError(f"{len(names)} cameras ({', '.join(names)}) but {len(paths)} {kind}s were given, one "
-                               f"per camera in that order expected{detail}")
-    if detector is not None:
-        if keypoints or not videos:
-            raise FootageError("2D from the network replaces the keypoint files and needs the videos: give videos, "
-                               "not keypoints")
-        sources = [FrameSource(path) for path in videos]
-        counts = {name: len(source) for name, source in zip(names, sources)}
-        if len(set(counts.values())) != 1:
-            raise FootageError(f"the videos disagree on the number of frames: {counts}")
-        points, confidence = network_keypoints(sources, cameras, detector, crop_size, crop_scale)
-        return Footage(cameras, list(names), points, confidence, "h36m", [], [FrameSource(p) for p in videos])
-    if not keypoints:
-        raise FootageError(f"no 2D keypoints given: one source per camera ({', '.join(names)}) expected")
-    per_view, layouts = [], set()
-    for name, path in zip(names, keypoints):
-        array, found = _read_keypoints(Path(path), layout)
-        per_view.append(array)
-        layouts.add(found)
-    if len({len(a) for a in per_view}) != 1:
-        raise FootageError(_frame_mismatch(names, keypoints, per_view))
-    if len(layouts) != 1:
-        raise FootageError(f"the cameras' keypoint sources have different layouts: {sorted(layouts)}")
-    layout = layouts.pop()
-    num_frames, most = per_view[0].shape[0], max(a.shape[1] for a in per_view)
-    points = np.full((num_frames, len(names), most, len(JOINT_NAMES), 2), np.nan)
-    confidence = np.zeros(points.shape[:-1])
-    for v, array in enumerate(per_view):
-        points[:, v, :array.shape[1]], confidence[:, v, :array.shape[1]] = to_h36m(array, layout)
-    sources = None
-    if videos:
-        sources = [FrameSource(path) for path in videos]
-        counts = {name: len(s) for name, s in zip(names, sources)}
-        if any(c != num_frames for c in counts.values()):
-            raise FootageError(f"the videos' frame counts {counts} disagree with the keypoints' {num_frames} frames")
-    return Footage(cameras, list(names), points, confidence, layout, approximated_joints(layout), sources)
-
-
-def _frame_mismatch(names: Sequence[str], paths: Sequence, per_view: Sequence[np.ndarray]) -> str:
-    """The error of keypoint sources of different lengths: the frame counts, and for OpenPose folders the frames
-    (by the numbers in the file names) that each camera lacks and another has."""
-    counts = {name: len(a) for name, a in zip(names, per_view)}
-    message = f"the cameras' keypoint sources disagree on the number of frames: {counts}"
-    if not all(Path(p).is_dir() for p in paths):
-        return message
-    numbers = [{frame_number(f) for f in openpose_files(p)} for p in paths]
-    every = set().union(*numbers)
-    lacking = [f"{name} ('{path}') has no file for frame(s) {_some(sorted(every - have))}"
-               for name, path, have in zip(names, paths, numbers) if every - have]
-    return "; ".join([message, *lacking])
-
-
-def _some(values: Sequence[int], shown: int = 5) -> str:
-    more = f", ... ({len(values)} in all)" if len(values) > shown else ""
-    return ", ".join(map(str, values[:shown])) + more
+    """Read and check the inputs (``datasets.footage.read_footage``): ``keypoints`` and ``videos`` hold one path
+    per camera, in the order of ``camera_names`` (default: every camera of the calibration, in the file's order).
+    With ``detector`` (an image pipeline) the 2D comes from it and the videos instead of keypoint files
+    (``network_keypoints``)."""
+    if detector is None:
+        return read_footage(calibration, keypoints, layout, videos, camera_names, subject, toml_units)
+    cameras, names = read_footage_cameras(calibration, keypoints, videos, camera_names, subject, toml_units)
+    if keypoints or not videos:
+        raise FootageError("2D from the network replaces the keypoint files and needs the videos: give videos, "
+                           "not keypoints")
+    sources = [FrameSource(path) for path in videos]
+    counts = {name: len(source) for name, source in zip(names, sources)}
+    if len(set(counts.values())) != 1:
+        raise FootageError(f"the videos disagree on the number of frames: {counts}")
+    points, confidence = network_keypoints(sources, cameras, detector, crop_size, crop_scale)
+    return Footage(cameras, list(names), points, confidence, "h36m", [], [FrameSource(p) for p in videos])
 
 
 def network_keypoints(videos: Sequence[FrameSource], cameras: Cameras, detector, crop_size: int,
@@ -232,9 +153,8 @@ def reconstruct(footage: Footage, min_confidence: float = 0.3, inlier_threshold_
 
 def _reprojection_errors(cameras: Cameras, points_3d, valid, points_2d, confidence, min_confidence: float):
     """(T, V, J) pixel distance of each valid 3D joint's projection from each view's confident detection."""
-    projected = cameras.expand(*points_2d.shape[:2]).project(points_3d.unsqueeze(1))
+    errors = reprojection_errors(points_3d, cameras.expand(*points_2d.shape[:2]), points_2d)
     seen = (confidence >= min_confidence) & valid.unsqueeze(1)
-    errors = torch.linalg.vector_norm(projected - points_2d, dim=-1)
     return torch.where(seen, errors, torch.full_like(errors, float("nan")))
 
 
@@ -387,29 +307,6 @@ def save_reconstruction(out_dir, footage: Footage, recon: Reconstruction) -> dic
     return stats
 
 
-def up_rotation(points_3d: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation taking the world to a z-up frame, "up" being the mean direction from the ankles to the
-    head over all frames (the calibration's own axes may point anywhere)."""
-    ankles = _quietly(np.nanmean, points_3d[:, [L_ANKLE, R_ANKLE]], axis=1)
-    up = _quietly(np.nanmean, points_3d[:, HEAD] - ankles, axis=0)
-    if not np.isfinite(up).all() or np.linalg.norm(up) < 1e-6:
-        return np.eye(3)
-    up = up / np.linalg.norm(up)
-    helper = np.array([1.0, 0.0, 0.0]) if abs(up[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    x = np.cross(helper, up)
-    x /= np.linalg.norm(x)
-    return np.stack([x, np.cross(up, x), up])
-
-
-def _facing_azimuth(points_z_up: np.ndarray) -> float:
-    """The azimuth of a viewer in front of the person, from the median left-to-right hip direction."""
-    left = _nan_median(points_z_up[:, L_HIP, :2] - points_z_up[:, R_HIP, :2], axis=0)
-    if not np.isfinite(left).all() or np.linalg.norm(left) < 1e-6:
-        return 0.0
-    facing = np.array([left[1], -left[0]])
-    return float(np.rad2deg(np.arctan2(-facing[0], -facing[1])))
-
-
 def render_overlay(path, footage: Footage, recon: Reconstruction, fps: float, view_height: int = 480,
                    progress: bool = True, truth: Optional[np.ndarray] = None) -> Path:
     """The overlay MP4 (see the module docstring); needs ``footage.videos``. ``truth`` (T, 17, 3) world mm, NaN
@@ -421,14 +318,14 @@ def render_overlay(path, footage: Footage, recon: Reconstruction, fps: float, vi
     finite = z_up[np.isfinite(z_up).all(-1)]
     centre = (finite.min(0) + finite.max(0)) / 2 if len(finite) else np.zeros(3)
     radius = float(np.linalg.norm(finite - centre, axis=-1).max()) if len(finite) else 1000.0
-    azimuth = _facing_azimuth(z_up) + 30.0
+    azimuth = front_azimuth_deg(z_up) + 30.0
     shown = np.stack([recon.points_3d] if truth is None else [truth, recon.points_3d], 1)  # T, (truth,) 3D, J, 3
     projected = footage.cameras.expand(footage.num_frames, shown.shape[1], len(footage.camera_names)).project(
         torch.from_numpy(shown).unsqueeze(2)).numpy()                                # T, (truth,) 3D, V, J, 2
     shown_z_up = shown @ rotation.T
-    styles_2d = [PROJECTION_STYLE] if truth is None else [TRUTH_STYLE, PROJECTION_STYLE]
+    styles_2d = [PROJECTION_STYLE] if truth is None else [TRUTH_BAND_STYLE, PROJECTION_STYLE]
     styles_3d = [PROJECTION_STYLE] if truth is None else [GROUND_TRUTH_3D_STYLE, PROJECTION_STYLE]
-    legend = [("truth", TRUTH_STYLE)] * (truth is not None) + [
+    legend = [("truth", TRUTH_BAND_STYLE)] * (truth is not None) + [
         ("3D, reprojected: left / right", PROJECTION_STYLE), ("2D detections", DETECTION_STYLE)]
     frame_error = _nan_median(recon.reprojection_error, axis=(1, 2))
     streams = [source.frames() for source in footage.videos]
@@ -447,15 +344,9 @@ def render_overlay(path, footage: Footage, recon: Reconstruction, fps: float, vi
             panel_3d = draw_pose_3d(list(shown_z_up[t]), styles_3d, size=(view_height, view_height),
                                     azimuth_deg=azimuth, center=centre, radius=radius)
             panels.append(put_label(panel_3d, "3D, world (steady view)"))
-            canvas = join_panels([_pad_height(p, view_height) for p in panels])
+            canvas = join_panels([pad_to_height(p, view_height) for p in panels])
             canvas = put_label(canvas, f"frame {t}", "bottom_left")
             label = f"median reprojection {frame_error[t]:.1f} px" if np.isfinite(frame_error[t]) else \
                 "no 3D in this frame"
             writer.write(with_legend(put_label(canvas, label, "bottom_right"), legend))
     return Path(path)
-
-
-def _pad_height(image: np.ndarray, height: int) -> np.ndarray:
-    if image.shape[0] == height:
-        return image
-    return np.pad(image, ((0, height - image.shape[0]), (0, 0), (0, 0)))
