@@ -11,9 +11,9 @@ Per-joint errors (torch, any leading batch shape, computed in float64, vectorise
   ``n_mpjpe``; deviation: both poses are made root-relative here, VideoPose3D expects them so).
 - ``mpjve``: distance between first differences along time (velocity error, mm per frame), as
   VideoPose3D's ``mean_velocity_error``, kept per joint.
-- ``pck`` / ``jdr``: per-joint fraction of 2D joints within a threshold (optionally normalised by a
-  per-sample length such as the head size); JDR is the joint detection rate of Epipolar
-  Transformers / cross-view fusion, i.e. PCK with a threshold in pixels.
+- ``pck``: per-joint fraction of 2D joints within a threshold (optionally normalised by a
+  per-sample length such as the head size); the joint detection rate (JDR) of Epipolar
+  Transformers / cross-view fusion is PCK with a threshold in pixels.
 
 Aggregation follows the Human3.6M protocol: ``action_group`` strips the take suffix ("Walking 1" ->
 "Walking") and maps the two S1 spellings "TakingPhoto" / "WalkingDog" to "Photo" / "WalkDog" as
@@ -31,7 +31,7 @@ NaN policy.
   alignment needs the whole pose); a root-relative error is NaN where the joint or the root is NaN
   or masked; a velocity error is NaN where the joint (or root, for root-relative input) is invalid
   in either frame.
-- For PCK / JDR a NaN prediction is a miss (a failed detection), not excluded; masked joints are
+- For PCK a NaN prediction is a miss (a failed detection), not excluded; masked joints are
   excluded; a joint with no evaluated sample gets NaN.
 - Averages skip NaN errors. ``pose_metrics`` never returns NaN: a value with nothing to average is
   None (JSON null), and the counts (``num_invalid_joints``, ``num_invalid_poses``,
@@ -228,14 +228,6 @@ def pck(pred_2d, target_2d, threshold, mask=None, normalize=None) -> Tensor:
     return _detection_rate(pred_2d, target_2d, threshold, mask, normalize, "pck")
 
 
-def jdr(pred_2d, target_2d, threshold_px, mask=None) -> Tensor:
-    """Per-joint detection rate (J,): fraction of evaluated samples with ``|pred - target| < threshold_px``.
-
-    ``threshold_px``: scalar or per-sample tensor broadcastable to (...), e.g. half the head size.
-    """
-    return _detection_rate(pred_2d, target_2d, threshold_px, mask, None, "jdr")
-
-
 def left_right_confusion(pred_2d, target_2d, min_separation_px: float) -> Dict[str, Optional[float]]:
     """How often a left/right joint pair (``core.skeleton``: hips, knees, ankles, shoulders, elbows, wrists)
     is confused in 2D, over the pairs whose true joints lie at least ``min_separation_px`` apart.
@@ -321,40 +313,6 @@ def _summarize(errors: Tensor, group_index: Tensor, group_names: Sequence[str],
         "per_joint": dict(zip(joint_names, _means_or_none(values.sum(0), valid.sum(0)))),
         "num_joint_errors": int(valid.sum()),
     }
-
-
-def _check_errors(errors, name: str) -> Tensor:
-    errors = _as_float64(errors, name)
-    if errors.dim() != 2:
-        raise ValueError(f"{name}: errors must have shape (N, J), got {tuple(errors.shape)}")
-    return errors
-
-
-def frame_average(errors) -> Optional[float]:
-    """Frame-wise average: mean of the finite entries of per-joint errors (N, J); None if none."""
-    errors = _check_errors(errors, "frame_average")
-    valid = torch.isfinite(errors)
-    return _means_or_none(torch.where(valid, errors, 0.0).sum()[None], valid.sum()[None])[0]
-
-
-def action_average(errors, actions: Sequence[str]) -> Optional[float]:
-    """Action-wise average (Human3.6M): mean over action groups of each group's mean of finite errors."""
-    errors = _check_errors(errors, "action_average")
-    group_names, group_index = _group_actions(actions, errors.shape[0])
-    return _mean_of_groups(_per_group_means(errors, group_index, group_names))
-
-
-def summarize_errors(errors, actions: Sequence[str], joint_names: Sequence[str] = JOINT_NAMES) -> Dict:
-    """JSON-ready summary of per-joint errors (N, J), NaN = not evaluated.
-
-    Returns ``{"frame_avg", "action_avg", "per_action": {group: mean}, "per_joint": {name: mean},
-    "num_joint_errors"}``; means with nothing to average are None.
-    """
-    errors = _check_errors(errors, "summarize_errors")
-    if len(joint_names) != errors.shape[1]:
-        raise ValueError(f"summarize_errors: {len(joint_names)} joint names for {errors.shape[1]} joints")
-    group_names, group_index = _group_actions(actions, errors.shape[0])
-    return _summarize(errors, group_index, group_names, joint_names)
 
 
 def _consecutive_pairs(n: int, sequence_ids, frame_indices, device) -> Tuple[Tensor, Tensor]:

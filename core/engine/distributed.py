@@ -75,15 +75,6 @@ def gather_in_order(part: Dict[str, Any], context: DistContext) -> Dict[str, Any
     return {k: np.concatenate([np.asarray(p[k]) for p in parts if k in p and len(p[k])]) for k in keys}
 
 
-def broadcast_value(value: Any, context: DistContext) -> Any:
-    """Rank 0's ``value`` on every rank."""
-    if not context.enabled:
-        return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 def cleanup(context: DistContext) -> None:
     if context.enabled and dist.is_initialized():
         dist.destroy_process_group()

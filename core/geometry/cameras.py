@@ -118,9 +118,6 @@ class Cameras:
     def pin_memory(self) -> "Cameras":
         return self._map(lambda x, _: x.pin_memory())
 
-    def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
     # ----- derived quantities -----------------------------------------------------------------
     @property
     def centers(self) -> Tensor:

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import cv2
@@ -46,7 +47,7 @@ def test_indexing_stack_reshape(generator, make_rig):
 def test_to_dtype(generator, make_rig):
     cams = make_rig(generator, num_views=2)
     single = cams.to(dtype=torch.float32)
-    assert all(v.dtype == torch.float32 for v in single.as_dict().values())
+    assert all(getattr(single, f.name).dtype == torch.float32 for f in dataclasses.fields(single))
     assert torch.allclose(single.K.double(), cams.K, rtol=1e-6)
 
 
