@@ -23,7 +23,7 @@ from core.benchmark import environment, median_seconds  # noqa: E402  (first: co
 import torch  # noqa: E402
 
 from core.config import load_config  # noqa: E402
-from core.engine.run import compile_networks, use_channels_last  # noqa: E402
+from core.engine.speed_settings import compile_networks, use_channels_last  # noqa: E402
 from core.engine.solver import build_optimizer  # noqa: E402
 from datasets import build_dataset  # noqa: E402
 from core.batch import collate_samples, move_batch  # noqa: E402

@@ -12,7 +12,7 @@ import torch
 
 import main
 from core.config import ConfigError, load_config
-from core.engine.run import check_free_space
+from core.engine.output_dir import check_free_space
 from datasets.synthetic.dataset import build_synthetic
 from modeling.pipeline import build_pipeline
 

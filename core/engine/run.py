@@ -3,15 +3,14 @@
 Everything that can be checked is checked before ``OUTPUT_DIR`` is touched: the config, the
 registry names, the data and the model are built and the weights loaded first, so a mistake leaves nothing
 behind. A run that does not train, in an ``OUTPUT_DIR`` that holds a training run's checkpoints, writes into
-a subfolder of its own (``eval_<weights>``, see ``output_folder``): the training run's files stay as
+a subfolder of its own (``eval_<weights>``, see ``core.engine.output_dir.output_folder``): the training run's files stay as
 training left them.
 """
 import logging
 import os
 import random
-import shutil
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -26,8 +25,10 @@ from core.engine.checkpoint import (Checkpointer, CheckpointError, last_checkpoi
 from core.engine.distributed import (DistContext, barrier, cleanup, init_distributed, launched_world_size,
                                      process_device, shard)
 from core.engine.logger import TensorBoard, close_logger, hold_early_records, setup_logger
+from core.engine.output_dir import check_free_space, earlier_outputs, output_folder, remove_earlier_outputs
 from core.engine.preview import preview_sample
 from core.engine.solver import build_optimizer, build_scheduler
+from core.engine.speed_settings import apply_speed_settings, image_backbones
 from core.engine.evaluator import evaluate, run_inference
 from core.engine.sequence_video import choose_sequences, write_sequence_videos
 from core.engine.trainer import BEST, RANK_SEED_STRIDE, Trainer, TrainSettings
@@ -137,24 +138,6 @@ def resume_point(cfg, model) -> Optional[Path]:
     return last
 
 
-def check_free_space(cfg, model, training: bool) -> None:
-    """Refuse to start when the disk of OUTPUT_DIR cannot hold the run's checkpoints (weights and two Adam
-    moments: the periodic ones kept (SOLVER.KEEP_CHECKPOINTS of the one per SOLVER.CHECKPOINT_PERIOD epochs)
-    plus the best and the final, one more while a checkpoint is written) and the outputs."""
-    path = Path(cfg.OUTPUT_DIR)
-    size = sum(t.numel() * t.element_size() for t in model.state_dict().values() if isinstance(t, torch.Tensor))
-    periodic = -(-cfg.SOLVER.MAX_EPOCHS // cfg.SOLVER.CHECKPOINT_PERIOD)
-    if cfg.SOLVER.KEEP_CHECKPOINTS > 0:
-        periodic = min(periodic, cfg.SOLVER.KEEP_CHECKPOINTS)
-    checkpoints = periodic + 3 if training else 0
-    needed = 3 * size * checkpoints + 64 * 2**20  # + logs, predictions, pictures
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    free = shutil.disk_usage(existing).free
-    if free < needed:
-        raise ConfigError(f"OUTPUT_DIR '{path}': {free / 2**20:.0f} MB free on its disk, about {needed / 2**20:.0f} MB "
-                          "needed for the checkpoints and outputs; free space or choose another OUTPUT_DIR")
-
-
 def prepare_output_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -194,7 +177,7 @@ def run(config_file: str, overrides) -> None:
         if cfg.TEST.GT_3D == "triangulated" and (not model.predicts_absolute or cfg.DATASETS.VIEWS != "all"):
             raise ConfigError("TEST.GT_3D triangulated compares world 3D with the DLT of the true 2D of every view: "
                               "it needs a triangulation or image pipeline and DATASETS.VIEWS all")
-        if cfg.MODEL.CHANNELS_LAST and not _backbones(model):
+        if cfg.MODEL.CHANNELS_LAST and not image_backbones(model):
             raise ConfigError("MODEL.CHANNELS_LAST is for image pipelines (MODEL.BACKBONE); this one has no backbone")
         resume_from = resume_point(cfg, model) if model.trainable else None
         weights = weights_to_load(cfg, resume_from)
@@ -232,7 +215,7 @@ def run(config_file: str, overrides) -> None:
         tested = loaded[0]
     tensorboard = TensorBoard(str(output_dir / "tensorboard") if context.is_main else None)
     model.to(device)
-    _speed_settings(cfg, model, device)
+    apply_speed_settings(cfg, model, device)
     checkpointer = Checkpointer(str(run_dir), model, config_text=cfg.dump(), writes=context.is_main,
                                 world_size=context.world_size, keep=cfg.SOLVER.KEEP_CHECKPOINTS)
     try:
@@ -285,88 +268,6 @@ def _untrained(model) -> str:
         return "the initial weights"
     return "the MODEL.*.WEIGHTS loaded at build (all frozen)" if any(True for _ in model.parameters()) else \
         "none (parameter-free)"
-
-
-def output_folder(cfg, trains: bool, weights: str) -> Path:
-    """Where the run writes: OUTPUT_DIR, except for a run that does not train in an OUTPUT_DIR holding a training
-    run's checkpoints. That one writes into a subfolder of its own, named after what it does and the weights it
-    tests: ``eval_model_best`` for a test of .../model_best.pth, ``video_model_best`` for videos alone (DOTEST
-    False), ``eval_as_built`` without weights; a run of another configuration than the one a subfolder holds takes
-    the next free name (``eval_model_best_2``, ...). The training run's config.yaml (which reproduces it),
-    metrics, log and TensorBoard stay as training left them, and so do other evaluations."""
-    run_dir = Path(cfg.OUTPUT_DIR)
-    if trains or last_checkpoint(run_dir) is None:
-        return run_dir
-    kind = "video" if cfg.VIS.VIDEO and not cfg.DOTEST else "eval"
-    name = f"{kind}_{Path(weights).stem if weights else 'as_built'}"
-    folder, number, config = run_dir / name, 2, cfg.dump()
-    while (folder / "config.yaml").is_file() and (folder / "config.yaml").read_text() != config:
-        folder, number = run_dir / f"{name}_{number}", number + 1
-    return folder
-
-
-def _identity(path: Path) -> Tuple[int, int, int]:
-    """Changes when the file is replaced (atomic writes) or rewritten."""
-    stat = path.stat()
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
-
-
-# what a run writes into its folder and may replace there (log.txt aside: each run appends to it)
-RUN_OUTPUTS = ("config.yaml", "metrics.json", "predictions.npz", "preview/*.png", "videos/*.mp4", "tensorboard/events.*")
-
-
-def earlier_outputs(folder: Path) -> Dict[Path, Tuple[int, int, int]]:
-    """The outputs (``RUN_OUTPUTS``) that an earlier run of the same configuration left in an evaluation subfolder
-    (``output_folder``), with their ``_identity``; any other file there is not the toolbox's and stays."""
-    return {p: _identity(p) for pattern in RUN_OUTPUTS for p in folder.glob(pattern) if p.is_file()}
-
-
-def remove_earlier_outputs(earlier: Dict[Path, Tuple[int, int, int]]) -> None:
-    """Once a run has written all its outputs: delete the files of ``earlier`` (``earlier_outputs``) that it did not
-    rewrite (the earlier TensorBoard events, pictures of other samples, videos of a run that made them...) and
-    the folders they leave empty, so that an evaluation subfolder holds one run's outputs, those its config.yaml
-    describes."""
-    removed = [path for path, identity in earlier.items() if path.is_file() and _identity(path) == identity]
-    for path in removed:
-        path.unlink()
-        logger.info("removed %s, left by an earlier evaluation of the same configuration", path)
-    for folder in sorted({p.parent for p in removed}, key=lambda p: len(p.parts), reverse=True):
-        if not any(folder.iterdir()):
-            folder.rmdir()
-
-
-NETWORKS = ("backbone", "fusion", "lifter")  # the submodules MODEL.COMPILE compiles
-
-
-def _backbones(model) -> list:
-    return [m for m in model.modules() if hasattr(m, "channels_last")]
-
-
-def use_channels_last(model) -> None:
-    """MODEL.CHANNELS_LAST: the convolutions' weights and the backbones' input images in channels_last."""
-    model.to(memory_format=torch.channels_last)
-    for backbone in _backbones(model):
-        backbone.channels_last = True
-
-
-def compile_networks(model) -> list:
-    """MODEL.COMPILE: ``torch.compile`` the networks (NETWORKS) in place, so the state dict keys stay the same;
-    returns their names."""
-    compiled = [name for name, m in model.named_modules() if name.rsplit(".", 1)[-1] in NETWORKS]
-    for name in compiled:
-        model.get_submodule(name).compile()
-    return compiled
-
-
-def _speed_settings(cfg, model, device: torch.device) -> None:
-    """MODEL.CHANNELS_LAST and MODEL.COMPILE; SOLVER.AMP is the trainer's."""
-    if cfg.MODEL.CHANNELS_LAST:
-        use_channels_last(model)
-    if cfg.MODEL.COMPILE:
-        logger.info("torch.compile (device %s): %s; the first steps compile", device.type,
-                    ", ".join(compile_networks(model)))
-    if cfg.SOLVER.AMP and device.type != "cuda":
-        logger.info("SOLVER.AMP is for CUDA devices: training in float32 on %s", device.type)
 
 
 def _validator(cfg, model, val_set, device, context: DistContext):
