@@ -10,8 +10,8 @@ from core.config import load_config
 from core.skeleton import NUM_JOINTS
 from datasets import DatasetError, build_dataset
 from datasets.synthetic import motion
-from datasets.synthetic.dataset import (OCCLUDER_KINDS, SyntheticMultiView, SyntheticWorld, WorldSpec, scene_parts,
-                                        world_spec_from_config)
+from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec, world_spec_from_config
+from datasets.synthetic.occluders import OCCLUDER_KINDS, scene_parts
 from datasets.synthetic.render import joint_visibility, render_capsules
 from datasets.synthetic.seeding import stable_seed
 
