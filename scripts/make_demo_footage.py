@@ -40,7 +40,7 @@ from core.io import save_npz_atomic, write_text_atomic  # noqa: E402
 from core.skeleton import JOINT_NAMES, NUM_JOINTS  # noqa: E402
 from core.video import Mp4Writer, VideoError  # noqa: E402
 from datasets.formats.keypoints2d import KEYPOINT_NAMES  # noqa: E402
-from datasets.synthetic import motion  # noqa: E402
+from datasets.synthetic import bodies, motion  # noqa: E402
 from datasets.synthetic.dataset import (SyntheticSequence, SyntheticWorld, WorldSpec,  # noqa: E402
                                         world_spec_from_config)
 from datasets.synthetic.noise import DetectorNoise, apply_detector_noise  # noqa: E402
@@ -54,7 +54,7 @@ BODY25_FLIP = tuple(BODY25.index({"l_": "r_", "r_": "l_"}.get(n[:2], n[:2]) + n[
 # the keypoints that are points of the body's own (``Body.surface_points``): joints, and the nose landmark
 TWINS = {**{name: JOINT_NAMES.index(name) for name in BODY25 if name in JOINT_NAMES},
          "openpose_neck": JOINT_NAMES.index("thorax"), "mid_hip": JOINT_NAMES.index("pelvis"),
-         "nose": NUM_JOINTS + motion.LANDMARK_NAMES.index("nose")}
+         "nose": NUM_JOINTS + bodies.LANDMARK_NAMES.index("nose")}
 MISSING_OCCLUDED = 1 / 3     # share of the occluded keypoints the detector does not report
 FLOOR_TILE_MM = 600.0
 WALL_RADIUS_MM = 7500.0      # a round room about the capture area, behind the cameras' ring
@@ -66,7 +66,7 @@ def parse_args(argv=None):
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--frames", type=int, default=100, help="frames of the clip (the world moves at 50 fps)")
     parser.add_argument("--action", default="walk", choices=motion.ACTIONS, help="what the person does")
-    parser.add_argument("--subject", default="S9", choices=motion.SUBJECTS, help="whose body")
+    parser.add_argument("--subject", default="S9", choices=bodies.SUBJECTS, help="whose body")
     parser.add_argument("--cameras", type=int, default=4, help="cameras on the ring (2 to 16)")
     parser.add_argument("--size", type=int, default=480, help="pixels of the images' longer side (64 to 1000)")
     parser.add_argument("--seed", type=int, default=0, help="the world's seed")
@@ -82,11 +82,11 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
 
 
-def _radius(body: motion.Body, part: str) -> float:
-    return body.parts[motion.BODY_PART_NAMES.index(part)].radius_mm
+def _radius(body: bodies.Body, part: str) -> float:
+    return body.parts[bodies.BODY_PART_NAMES.index(part)].radius_mm
 
 
-def body25_points(body: motion.Body, joints: np.ndarray) -> np.ndarray:
+def body25_points(body: bodies.Body, joints: np.ndarray) -> np.ndarray:
     """(T, 25, 3) world mm: the OpenPose BODY_25 keypoints of the body at ``joints`` (T, 17, 3), on its surface
     where OpenPose marks the surface (eyes and ears on the head, toes and heels on the feet), the nose at the centre
     of the body's nose. OpenPose's neck is the thorax joint (between the shoulders), its mid-hip the pelvis."""
@@ -103,7 +103,7 @@ def body25_points(body: motion.Body, joints: np.ndarray) -> np.ndarray:
     for side, sign in (("l_", 1.0), ("r_", -1.0)):
         named[side + "eye"] = centre + head * _unit(0.8 * forward + 0.2 * up + 0.4 * sign * left)
         named[side + "ear"] = centre + head * sign * left
-        toes = surface[..., NUM_JOINTS + motion.LANDMARK_NAMES.index(side + "toes"), :]
+        toes = surface[..., NUM_JOINTS + bodies.LANDMARK_NAMES.index(side + "toes"), :]
         named[side + "big_toe"] = toes + toe * _unit(feet_forward - 0.6 * sign * feet_left)
         named[side + "small_toe"] = toes + toe * _unit(feet_forward + 0.6 * sign * feet_left)
         named[side + "heel"] = named[side + "ankle"] + heel * _unit(-feet_forward - [0.0, 0.0, 0.5])

@@ -1,7 +1,7 @@
 """Rotation matrices from Euler angles and forward kinematics of a kinematic tree (numpy, float64).
 
-Shared by the BVH reader (``datasets/formats/bvh.py``) and the synthetic world's motion
-(``datasets/synthetic/motion.py``). Vectorised over any leading (frame) axes; the only loop is
+Shared by the BVH reader (``datasets/formats/bvh.py``) and the synthetic world's bodies
+(``datasets/synthetic/bodies.py``). Vectorised over any leading (frame) axes; the only loop is
 over the joints of the tree, in parent-before-child order.
 """
 from typing import Sequence

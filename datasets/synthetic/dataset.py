@@ -8,9 +8,9 @@ exact 2D projections in every view, joint visibility from the renderer's depth t
 Two options (both off by default, which leaves the world exactly as it was):
 
 - ``DATASETS.SYNTHETIC.BODY_PER_SEQUENCE``: every sequence of the training split moves a body of its
-  own (``motion.make_sequence_body``, from the sequence name and the seed), so the training set has
+  own (``bodies.make_sequence_body``, from the sequence name and the seed), so the training set has
   subjects x actions x SEQUENCES_PER_ACTION distinct bodies; the validation and test subjects keep
-  their fixed per-subject bodies (``motion.make_body``).
+  their fixed per-subject bodies (``bodies.make_body``).
 - ``DATASETS.SYNTHETIC.OCCLUDERS``: that many occluders per sequence (``occluders.make_occluders``; test
   sequences too): poles, boxes and other people (acting in place), each standing between one
   random camera and the person, clear of the person, so it hides part of the person in that view
@@ -49,7 +49,7 @@ from core.skeleton import NUM_JOINTS
 from datasets import DatasetError, stride_of_split, subjects_of_split, views_of_split
 from datasets.crops import random_zoom_rotation, square_crop_affines
 from datasets.sequences import KeypointSequence, SequenceSamples
-from datasets.synthetic import motion, rigs
+from datasets.synthetic import bodies, motion, rigs
 from datasets.synthetic.noise import DetectorNoise, apply_detector_noise
 from datasets.synthetic.occluders import Occluder, make_occluders, scene_parts, scene_points
 from datasets.synthetic.render import joint_visibility, random_backgrounds, render_capsules
@@ -68,10 +68,10 @@ _LATER_SPEC_DEFAULTS = {"body_per_sequence": False, "occluders": 0, "front_print
 @dataclass
 class WorldSpec:
     """What the world holds. ``body_per_sequence``: every sequence gets a body of its own
-    (``motion.make_sequence_body``) instead of its subject's; ``world_spec_from_config`` sets it for the
+    (``bodies.make_sequence_body``) instead of its subject's; ``world_spec_from_config`` sets it for the
     training split only, so the test subjects keep their fixed bodies. ``occluders``: occluding objects
     per sequence (``make_occluders``). ``front_print``: every body, the occluding people's too, wears a print on its
-    shirt front (``motion.with_front_print``)."""
+    shirt front (``bodies.with_front_print``)."""
     subjects: Sequence[str]
     actions: Sequence[str]
     sequences_per_action: int = 1
@@ -91,7 +91,7 @@ class WorldSpec:
 class SyntheticSequence(KeypointSequence):
     """A take of the synthetic world: a ``KeypointSequence`` (noisy 2D as the input), the body that
     moves in it and the occluders around it (for rendering)."""
-    body: "motion.Body" = None
+    body: "bodies.Body" = None
     occluders: Tuple[Occluder, ...] = ()
 
     def scene_points(self, frames) -> np.ndarray:
@@ -112,12 +112,12 @@ class SyntheticWorld:
         self._check(spec)
         self.sequences: List[SyntheticSequence] = []
         for subject in spec.subjects:
-            subject_body = self._dress(motion.make_body(subject, spec.seed))
+            subject_body = self._dress(bodies.make_body(subject, spec.seed))
             for action in spec.actions:
                 for repeat in range(spec.sequences_per_action):
                     name = f"{subject}/{action}/{repeat}"
                     seed = stable_seed(spec.seed, name)
-                    body = self._dress(motion.make_sequence_body(name, spec.seed)) if spec.body_per_sequence \
+                    body = self._dress(bodies.make_sequence_body(name, spec.seed)) if spec.body_per_sequence \
                         else subject_body
                     points = motion.generate_sequence(body, action, spec.frames_per_sequence, fps=spec.fps, seed=seed)
                     self.sequences.append(self._observe(name, subject, action, body, points, seed))
@@ -127,16 +127,16 @@ class SyntheticWorld:
             action = Path(path).stem.replace("_", "-")
             name = f"{CLIP_SUBJECT}/{action}/0"
             points = self._load_clip(path, spec.fps)
-            body = self._dress(motion.make_sequence_body(name, spec.seed) if spec.body_per_sequence else
-                               motion.make_body(CLIP_SUBJECT, spec.seed))
+            body = self._dress(bodies.make_sequence_body(name, spec.seed) if spec.body_per_sequence else
+                               bodies.make_body(CLIP_SUBJECT, spec.seed))
             self.sequences.append(self._observe(name, CLIP_SUBJECT, action, body, points,
                                                 stable_seed(spec.seed, name)))
         if not self.sequences:
             raise DatasetError("the synthetic world has no sequences: DATASETS.SYNTHETIC subjects, actions or "
                                "MOTION_FILES are empty")
 
-    def _dress(self, body: "motion.Body") -> "motion.Body":
-        return motion.with_front_print(body) if self.spec.front_print else body
+    def _dress(self, body: "bodies.Body") -> "bodies.Body":
+        return bodies.with_front_print(body) if self.spec.front_print else body
 
     @staticmethod
     def _check(spec: WorldSpec) -> None:

@@ -9,7 +9,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from core.geometry.cameras import Cameras
-from datasets.synthetic import motion
+from datasets.synthetic import bodies, motion
 from datasets.synthetic.seeding import seeded_rng, stable_seed
 
 logger = logging.getLogger("epipose")
@@ -30,7 +30,7 @@ class Occluder:
     part_joints: np.ndarray
     part_radius_mm: np.ndarray
     part_colour: np.ndarray
-    body: Optional["motion.Body"] = None
+    body: Optional["bodies.Body"] = None
 
 
 def scene_points(surface: np.ndarray, occluders: Sequence[Occluder] = (), frames=slice(None)) -> np.ndarray:
@@ -41,7 +41,7 @@ def scene_points(surface: np.ndarray, occluders: Sequence[Occluder] = (), frames
     return np.concatenate([surface] + [o.points_mm[frames] for o in occluders], axis=-2)
 
 
-def scene_parts(body: "motion.Body", occluders: Sequence[Occluder] = ()) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def scene_parts(body: "bodies.Body", occluders: Sequence[Occluder] = ()) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(P, 2) int64 point pairs, (P,) radii mm and (P, 3) colours of the body and then each occluder."""
     part_joints, radius, colour = body.part_arrays()
     if not occluders:
@@ -81,8 +81,8 @@ def _occluder_shape(kind: str, rng: np.random.Generator, num_frames: int, fps: f
                            [0.0, -half_width, 2.7 * radius], [0.0, half_width, 2.7 * radius]])
         parts, radii, colours = [(0, 1), (2, 3)], [radius, radius], [tint, tint]
     else:  # another person, acting in place
-        body = motion.make_sequence_body(name, seed)
-        body = motion.with_front_print(body) if front_print else body
+        body = bodies.make_sequence_body(name, seed)
+        body = bodies.with_front_print(body) if front_print else body
         action = _OCCLUDER_ACTIONS[rng.integers(len(_OCCLUDER_ACTIONS))]
         joints = motion.generate_sequence(body, action, num_frames, fps=fps, seed=stable_seed(seed, name))
         joints[..., :2] -= joints[:, 0, :2].mean(axis=0)
@@ -99,7 +99,7 @@ def make_occluders(name: str, surface_mm: np.ndarray, part_radius_mm: np.ndarray
 
     Each is a pole (a capsule 1.9-2.6 m tall, 50-110 mm thick), a box (approximated by two stacked
     horizontal capsules of radius 200-320 mm across the line of sight: 0.8-1.5 m wide, 0.7-1.2 m high)
-    or another person (``motion.make_sequence_body`` acting one of the in-place actions, so it moves),
+    or another person (``bodies.make_sequence_body`` acting one of the in-place actions, so it moves),
     equally likely (a person wears a front print when ``front_print``). It stands on the floor in front of a random camera, near the horizontal segment
     from that camera to the person's mean pelvis position (offset sideways by ``_LATERAL_MM`` at the
     person's distance: up to 0.3 m for poles and boxes, 0.25-0.55 m for people), beyond a vertical

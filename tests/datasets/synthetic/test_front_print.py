@@ -7,7 +7,7 @@ import pytest
 from core.config import load_config
 from core.skeleton import NUM_JOINTS
 from datasets import DatasetError
-from datasets.synthetic import motion
+from datasets.synthetic import bodies
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec, world_spec_from_config
 from datasets.synthetic.render import render_capsules
 from datasets.synthetic.rigs import look_at
@@ -29,15 +29,15 @@ def render_rest_pose(body, azimuths_deg, size=160):
     return render_capsules(pixels, camera[..., 2], focal, part_joints, radius, colour, background)[0]
 
 
-@pytest.mark.parametrize("make", [lambda: motion.make_body("S9", 0), lambda: motion.make_sequence_body("S1/walk/0", 4)])
+@pytest.mark.parametrize("make", [lambda: bodies.make_body("S9", 0), lambda: bodies.make_sequence_body("S1/walk/0", 4)])
 def test_the_print_is_seen_from_the_front_and_hidden_from_the_back(make):
     plain = make()
-    printed = motion.with_front_print(plain)
-    assert printed.front_print and not plain.front_print and motion.with_front_print(printed) is printed
+    printed = bodies.with_front_print(plain)
+    assert printed.front_print and not plain.front_print and bodies.with_front_print(printed) is printed
     # every other part and colour is the plain body's; the print is the one part more, of the contrasting colour
     assert printed.parts[:-1] == plain.parts and printed.palette == plain.palette
-    assert plain.num_points == NUM_JOINTS + len(motion.LANDMARK_NAMES)
-    assert printed.num_points == plain.num_points + len(motion.PRINT_LANDMARK_NAMES)
+    assert plain.num_points == NUM_JOINTS + len(bodies.LANDMARK_NAMES)
+    assert printed.num_points == plain.num_points + len(bodies.PRINT_LANDMARK_NAMES)
     shirt = colorsys.rgb_to_hsv(*plain.palette["shirt"])
     ink = colorsys.rgb_to_hsv(*printed.parts[-1].colour)
     assert abs(ink[2] - shirt[2]) > 0.3 and min(abs(ink[0] - shirt[0]), 1 - abs(ink[0] - shirt[0])) == \

@@ -1,11 +1,11 @@
-"""Tests of datasets/synthetic/motion.py: bodies, forward kinematics and procedural actions."""
+"""Tests of datasets/synthetic/bodies.py and motion.py: bodies, forward kinematics and procedural actions."""
 import numpy as np
 import pytest
 
 from core.skeleton import BONES, JOINT_NAMES, NUM_JOINTS
-from datasets.synthetic.motion import (ACTIONS, BODY_PART_NAMES, LANDMARK_NAMES, CAPTURE_HEIGHT_MM, CAPTURE_RADIUS_MM,
-                                       JOINT_LIMITS_DEG, STATURE_RANGE_MM, SUBJECTS, SUBJECTS_TEST, SUBJECTS_TRAIN,
-                                       Body, forward_kinematics, generate_sequence, make_body)
+from datasets.synthetic.bodies import (BODY_PART_NAMES, LANDMARK_NAMES, STATURE_RANGE_MM, SUBJECTS, SUBJECTS_TEST,
+                                       SUBJECTS_TRAIN, Body, forward_kinematics, make_body)
+from datasets.synthetic.motion import ACTIONS, CAPTURE_HEIGHT_MM, CAPTURE_RADIUS_MM, JOINT_LIMITS_DEG, generate_sequence
 
 J = {name: i for i, name in enumerate(JOINT_NAMES)}
 FPS = 50.0

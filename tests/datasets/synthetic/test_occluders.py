@@ -10,6 +10,8 @@ from core.config import load_config
 from core.skeleton import NUM_JOINTS
 from datasets import DatasetError, build_dataset
 from datasets.synthetic import motion
+from datasets.synthetic.bodies import (BODY_PART_NAMES, LANDMARK_NAMES, STATURE_RANGE_MM, SUBJECTS, make_body,
+                                       make_sequence_body)
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec, world_spec_from_config
 from datasets.synthetic.occluders import OCCLUDER_KINDS, scene_parts
 from datasets.synthetic.render import joint_visibility, render_capsules
@@ -65,7 +67,7 @@ def test_occluders_never_touch_the_person(worlds):
             assert gap.min() > body_radius, (seq.name, o.kind)
             assert o.points_mm[..., 2].min() >= 0.0  # on or above the floor
             if o.kind == "person":
-                assert o.points_mm.shape == (len(seq.keypoints_3d), NUM_JOINTS + len(motion.LANDMARK_NAMES), 3)
+                assert o.points_mm.shape == (len(seq.keypoints_3d), NUM_JOINTS + len(LANDMARK_NAMES), 3)
                 assert np.ptp(o.points_mm, axis=0).max() > 10.0  # it moves
 
 
@@ -197,7 +199,7 @@ def test_the_test_subjects_keep_their_bodies():
     on, off = (SyntheticWorld(world_spec_from_config(body_config(flag), "test")) for flag in (True, False))
     assert {s.subject for s in on.sequences} == {"S9", "S11"}
     for a, b in zip(on.sequences, off.sequences):
-        assert body_signature(a.body) == body_signature(b.body) == body_signature(motion.make_body(a.subject, 0))
+        assert body_signature(a.body) == body_signature(b.body) == body_signature(make_body(a.subject, 0))
         for key in ("keypoints_3d", "keypoints_2d", "keypoints_2d_gt", "confidence_2d", "visibility"):
             assert np.array_equal(getattr(a, key), getattr(b, key)), key
     held_out = body_config(True, "DATASETS.VAL_SUBJECTS", "['S5']")
@@ -206,17 +208,17 @@ def test_the_test_subjects_keep_their_bodies():
 
 
 def test_sequence_bodies_span_a_wide_range_of_people():
-    bodies = [motion.make_sequence_body(f"S1/walk/{k}", 0) for k in range(60)]
-    subjects = [motion.make_body(s, k) for s in motion.SUBJECTS for k in range(9)]
+    bodies = [make_sequence_body(f"S1/walk/{k}", 0) for k in range(60)]
+    subjects = [make_body(s, k) for s in SUBJECTS for k in range(9)]
 
     def spread(values):
         return np.ptp(np.asarray(values), axis=0)
-    girth = [[p.radius_mm / b.height_mm for p in b.parts][motion.BODY_PART_NAMES.index("r_thigh")] for b in bodies]
-    subject_girth = [[p.radius_mm / b.height_mm for p in b.parts][motion.BODY_PART_NAMES.index("r_thigh")]
+    girth = [[p.radius_mm / b.height_mm for p in b.parts][BODY_PART_NAMES.index("r_thigh")] for b in bodies]
+    subject_girth = [[p.radius_mm / b.height_mm for p in b.parts][BODY_PART_NAMES.index("r_thigh")]
                      for b in subjects]
     assert spread(girth) > 1.2 * spread(subject_girth)
     heights = [b.height_mm for b in bodies]
-    assert motion.STATURE_RANGE_MM[0] <= min(heights) and max(heights) <= motion.STATURE_RANGE_MM[1]
+    assert STATURE_RANGE_MM[0] <= min(heights) and max(heights) <= STATURE_RANGE_MM[1]
     assert np.std(heights) > 60
     ratios = np.array([b.bone_lengths_mm / b.height_mm for b in bodies])
     assert (ratios.std(0) / ratios.mean(0)).mean() > 0.04  # bone proportions vary (subjects: about 0.035)
@@ -228,12 +230,12 @@ def test_sequence_bodies_span_a_wide_range_of_people():
     for key in ("skin", "trousers", "shoes", "hair"):
         assert len({b.palette[key] for b in bodies}) == len(bodies)
     assert np.mean([b.palette["trousers"] != b.palette["shirt"] for b in bodies]) > 0.9
-    a, b = motion.make_sequence_body("S1/walk/0", 0), motion.make_sequence_body("S1/walk/0", 0)
+    a, b = make_sequence_body("S1/walk/0", 0), make_sequence_body("S1/walk/0", 0)
     assert body_signature(a) == body_signature(b)
-    assert body_signature(a) != body_signature(motion.make_body("S1/walk/0", 0))
-    assert body_signature(a) != body_signature(motion.make_sequence_body("S1/walk/0", 1))
+    assert body_signature(a) != body_signature(make_body("S1/walk/0", 0))
+    assert body_signature(a) != body_signature(make_sequence_body("S1/walk/0", 1))
     with pytest.raises(ValueError, match="name"):
-        motion.make_sequence_body("", 0)
+        make_sequence_body("", 0)
 
 
 # ----- defaults, cache key and checks ------------------------------------------------------------------
@@ -244,7 +246,7 @@ def test_defaults_leave_the_world_as_it_was():
     assert spec.body_per_sequence is False and spec.occluders == 0
     world = SyntheticWorld(WorldSpec(subjects=["S1"], actions=["kick"], frames_per_sequence=6, seed=3))
     seq = world.sequences[0]
-    body = motion.make_body("S1", 3)
+    body = make_body("S1", 3)
     assert seq.occluders == () and body_signature(seq.body) == body_signature(body)
     points = motion.generate_sequence(body, "kick", 6, fps=50.0, seed=stable_seed(3, "S1/kick/0"))
     np.testing.assert_array_equal(seq.keypoints_3d, points.astype(np.float32))

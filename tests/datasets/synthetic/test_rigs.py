@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from core.geometry.cameras import Cameras
-from datasets.synthetic.motion import ACTIONS, CAPTURE_HEIGHT_MM, CAPTURE_RADIUS_MM, generate_sequence, make_body
+from datasets.synthetic.bodies import make_body
+from datasets.synthetic.motion import ACTIONS, CAPTURE_HEIGHT_MM, CAPTURE_RADIUS_MM, generate_sequence
 from datasets.synthetic.rigs import IMAGE_MARGIN_PX, h36m_like_ring, look_at, random_rig, sees_capture_volume
 
 
