@@ -13,7 +13,9 @@ stride into K with ``Cameras.for_feature_map``), so no rescaling of the 2D point
 reference multiplies by image / heatmap size, which ignores the half-pixel offset); lens distortion
 is handled; views whose raw confidence is below ``min_confidence`` are dropped (weight 0, not even
 the 1e-5) and the normalisation runs over the remaining views; joints with fewer than 2 usable
-views come out as NaN with ``valid`` False instead of an SVD failure.
+views come out as NaN with ``valid`` False instead of an SVD failure; the confidence branch's max pools
+round up (``ceil_mode``), so that odd feature maps pool too (3 x 3 from 96 px crops: 3 -> 2 -> 1; the reference's
+8 x 8 from 256 px pools exactly as there).
 """
 from typing import Dict, Optional
 
@@ -29,13 +31,13 @@ _WEIGHT_EPS = 1e-5  # added to the normalised confidences of the kept views (as 
 
 
 class ConfidenceHead(nn.Module):
-    """Backbone features (N, C, h, w), h, w >= 4 -> per-joint confidences (N, J) in (0, 1)."""
+    """Backbone features (N, C, h, w), h, w >= 1 -> per-joint confidences (N, J) in (0, 1)."""
 
     def __init__(self, in_channels: int, num_joints: int):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 512, 3, padding=1), nn.BatchNorm2d(512), nn.MaxPool2d(2), nn.ReLU(inplace=True),
-            nn.Conv2d(512, 256, 3, padding=1), nn.BatchNorm2d(256), nn.MaxPool2d(2), nn.ReLU(inplace=True))
+            nn.Conv2d(in_channels, 512, 3, padding=1), nn.BatchNorm2d(512), nn.MaxPool2d(2, ceil_mode=True),
+            nn.ReLU(inplace=True), nn.Conv2d(512, 256, 3, padding=1), nn.BatchNorm2d(256), nn.MaxPool2d(2, ceil_mode=True), nn.ReLU(inplace=True))
         self.mlp = nn.Sequential(nn.Linear(256, 512), nn.ReLU(inplace=True), nn.Linear(512, 256),
                                  nn.ReLU(inplace=True), nn.Linear(256, num_joints), nn.Sigmoid())
 
@@ -81,9 +83,9 @@ class AlgebraicTriangulationHead(nn.Module):
             confidences = torch.ones_like(keypoints_2d[..., 0])
         else:
             if (not isinstance(features, Tensor) or features.dim() != 5 or features.shape[:2] != (batch, views)
-                    or features.shape[2] != self.in_channels or min(features.shape[-2:]) < 4):
+                    or features.shape[2] != self.in_channels or min(features.shape[-2:]) < 1):
                 raise ValueError(f"features must have shape ({batch}, {views}, {self.in_channels}, h', w') with "
-                                 f"h', w' >= 4, got {tuple(features.shape) if isinstance(features, Tensor) else features!r}")
+                                 f"h', w' >= 1, got {tuple(features.shape) if isinstance(features, Tensor) else features!r}")
             confidences = self.confidence_head(features.flatten(0, 1)).unflatten(0, (batch, views))
 
         keep = confidences >= self.min_confidence

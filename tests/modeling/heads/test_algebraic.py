@@ -121,3 +121,15 @@ def test_bad_inputs_raise(scene):
         head(heatmaps, None, cameras)
     with pytest.raises(ValueError, match="num_joints"):
         AlgebraicTriangulationHead(num_joints=0, in_channels=8)
+
+
+def test_confidence_branch_pools_odd_maps_and_even_maps_as_the_reference():
+    """Max pools round up: a 3 x 3 map (96 px crops) pools to one cell; an 8 x 8 map (256 px) pools as without
+    rounding, so the reference's setting is unchanged."""
+    from modeling.heads.algebraic import ConfidenceHead
+    torch.manual_seed(0)
+    head = ConfidenceHead(16, 17).eval()
+    assert head(torch.randn(2, 16, 3, 3)).shape == (2, 17)
+    even = torch.randn(2, 16, 8, 8)
+    exact = nn.Sequential(*[nn.MaxPool2d(2) if isinstance(m, nn.MaxPool2d) else m for m in head.features])
+    torch.testing.assert_close(head(even), head.mlp(exact(even).mean(dim=(-2, -1))))
