@@ -44,7 +44,7 @@ from datasets.images import to_image_tensor
 from datasets.formats.keypoints2d import (approximated_joints, frame_number, openpose_files, read_coco_keypoints,
                                           read_openpose_folder, to_h36m)
 from modeling.heads.ransac import RansacHead
-from modeling.pipeline import crop_to_image_pixels
+from core.geometry.projection import crop_to_image_pixels
 
 logger = logging.getLogger("epipose")
 

@@ -32,7 +32,7 @@ from core.skeleton import JOINT_NAMES  # noqa: E402
 from core.footage import (FootageError, check_output_folder, lift_views, load_footage, reconstruct,  # noqa: E402
                           refine_with_lifter, render_overlay, save_reconstruction)
 from datasets import DatasetError, build_dataset  # noqa: E402
-from modeling.pipeline import LiftingPipeline, PipelineConfigError, ScreenLiftingPipeline  # noqa: E402
+from modeling.pipelines import LiftingPipeline, PipelineConfigError, ScreenLiftingPipeline  # noqa: E402
 from core.video import FrameSource, VideoError  # noqa: E402
 from core.vis import write_png  # noqa: E402
 from datasets.formats.calibration import CalibrationError  # noqa: E402
