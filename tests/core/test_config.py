@@ -156,7 +156,7 @@ def test_the_enumerations_are_those_of_the_code_that_reads_them():
     from datasets.synthetic.dataset import MODES, RIGS
     from modeling.backbones.resnet import DEPTHS
     from modeling.fusion.epipolar import AGGREGATIONS, RESIDUALS, SIMILARITIES, SOURCE_MODES
-    from modeling.pipeline import ImagePipeline
+    from modeling.pipelines import ImagePipeline
     from modeling.refiners.erd import FEATURES, ROOTS
     code = {"SOLVER.OPTIMIZER": OPTIMIZERS, "SOLVER.LR_SCHEDULER": SCHEDULERS, "TEST.GT_3D": tuple(GROUND_TRUTHS),
             "DATASETS.VIEWS": VIEW_MODES, "DATASETS.TRAIN_VIEWS": ("",) + VIEW_MODES, "DATASETS.MODE": MODES,
