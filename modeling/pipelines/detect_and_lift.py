@@ -37,8 +37,8 @@ class DetectAndLiftPipeline(Pipeline):
 
     @classmethod
     def from_config(cls, cfg) -> "DetectAndLiftPipeline":
-        """MODEL.BACKBONE (+ MODEL.FUSION) and MODEL.LIFTER; their weights (MODEL.BACKBONE.WEIGHTS, MODEL.LIFTER.WEIGHTS)
-        are loaded by the engine."""
+        """MODEL.BACKBONE (+ MODEL.FUSION) and MODEL.LIFTER; their weights (MODEL.BACKBONE.WEIGHTS,
+        MODEL.LIFTER.WEIGHTS) are loaded by the engine."""
         m = cfg.MODEL
         lifter_cls = LIFTERS.get(m.LIFTER.NAME)
         if not getattr(lifter_cls, "single_view", False) or lifter_cls.inputs not in ("standardised", "screen") or \

@@ -45,8 +45,8 @@ class MultiViewLiftingPipeline(Pipeline):
     unflipped samples).
     """
 
-    parts = "MODEL.LIFTER.NAME {lifters} (every view's screen coordinates), with MODEL.BACKBONE.NAME and MODEL.REFINER.NAME " \
-            "none"
+    parts = "MODEL.LIFTER.NAME {lifters} (every view's screen coordinates), with MODEL.BACKBONE.NAME and " \
+            "MODEL.REFINER.NAME none"
 
     def __init__(self, lifter: nn.Module, self_supervised: bool = False, loss_weight: float = 0.8,
                  error_aware: bool = False, test_flip: bool = False):
