@@ -1,1 +1,1 @@
-"""Models, each registered under a name; ``pipeline.build_pipeline`` composes them from the config."""
+"""Models, each registered under a name; ``pipelines.build_pipeline`` composes them from the config."""

@@ -27,7 +27,7 @@ from core.engine.speed_settings import compile_networks, use_channels_last  # no
 from core.engine.solver import build_optimizer  # noqa: E402
 from datasets import build_dataset  # noqa: E402
 from core.batch import collate_samples, move_batch  # noqa: E402
-from modeling.pipeline import build_pipeline  # noqa: E402
+from modeling.pipelines import build_pipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # name: (Human3.6M config, default batch on the CPU, images?)

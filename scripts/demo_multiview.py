@@ -31,7 +31,7 @@ from core.io import write_json_atomic  # noqa: E402
 from core.skeleton import JOINT_NAMES  # noqa: E402
 from datasets import DatasetError, build_dataset  # noqa: E402
 from datasets.footage import FootageError  # noqa: E402
-from modeling.pipeline import LiftingPipeline, PipelineConfigError, ScreenLiftingPipeline  # noqa: E402
+from modeling.pipelines import LiftingPipeline, PipelineConfigError, ScreenLiftingPipeline  # noqa: E402
 from core.video import FrameSource, VideoError  # noqa: E402
 from core.vis import write_png  # noqa: E402
 from datasets.formats.calibration import CalibrationError  # noqa: E402

@@ -43,7 +43,7 @@ from core.vis import (DETECTION_STYLE, GROUND_TRUTH_3D_STYLE, PROJECTION_STYLE, 
 from datasets.crops import square_crop_affines
 from datasets.footage import Footage, FootageError, read_footage, read_footage_cameras
 from modeling.heads.ransac import RansacHead
-from modeling.pipeline import crop_to_image_pixels
+from core.geometry.projection import crop_to_image_pixels
 
 logger = logging.getLogger("epipose")
 
@@ -161,7 +161,7 @@ def _reprojection_errors(cameras: Cameras, points_3d, valid, points_2d, confiden
 def lift_views(footage: Footage, recon: Reconstruction, lifting, virtual: Cameras, frames: int,
                min_confidence: float = 0.3, batch_size: int = 512) -> np.ndarray:
     """(T, 17, 3) world mm: every view's 2D lifted by a trained single-view lifting pipeline (``lifting``,
-    ``modeling.pipeline``), turned into the world by the camera's rotation, moved onto the frame's
+    ``modeling.pipelines``), turned into the world by the camera's rotation, moved onto the frame's
     triangulated joints by the least-squares similarity, and averaged over the views; NaN where no view could
     be lifted or aligned.
 

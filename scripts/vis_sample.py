@@ -28,7 +28,7 @@ from datasets import DatasetError, build_dataset  # noqa: E402
 from core.batch import collate_samples  # noqa: E402
 from core.images import to_uint8_images  # noqa: E402
 from modeling.heads.decoding import heatmap_to_image, image_to_heatmap  # noqa: E402
-from modeling.pipeline import PipelineConfigError  # noqa: E402
+from modeling.pipelines import PipelineConfigError  # noqa: E402
 
 PICTURE_SIDE = 256  # epipolar picture: crops smaller than this are enlarged to it
 

@@ -14,7 +14,7 @@ import main
 from core.config import ConfigError, load_config
 from core.engine.output_dir import check_free_space
 from datasets.synthetic.dataset import build_synthetic
-from modeling.pipeline import build_pipeline
+from modeling.pipelines import build_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 # A small world: 2 actions, 40 frames per sequence, so each run takes seconds.
@@ -369,7 +369,7 @@ def _training_errors_by_stage(config_file, checkpoint, overrides):
     from core.engine.checkpoint import load_state_strict
     from datasets import build_dataset
     from core.batch import collate_samples
-    from modeling.pipeline import build_pipeline
+    from modeling.pipelines import build_pipeline
     cfg = load_config(str(config_file), overrides)
     model = build_pipeline(cfg)
     load_state_strict(model, torch.load(checkpoint, weights_only=True)["model"], str(checkpoint))

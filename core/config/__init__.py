@@ -5,9 +5,12 @@ defaults. A file may start from another with ``_BASE_: other.yaml`` (a path rela
 the base is merged first, then the file's own keys, so a variant states only what it changes. Unknown keys, values of the wrong type and malformed files raise ``ConfigError``, whose
 one-line message names the key (and the closest valid keys) or the file; so do values of the enumerated keys
 (``defaults.CHOICES``) outside their allowed values, naming the key, the value and those.
+A file (with its bases) that does not set MODEL.PIPELINE was written before that key existed: it gets the pipeline
+its model's parts then built (``core.config.pipelines``), with a warning where that is not the default.
 """
 import ast
 import difflib
+import logging
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -15,8 +18,11 @@ import yaml
 from yacs.config import CfgNode as CN
 
 from core.config.defaults import CHOICES, get_defaults
+from core.config.pipelines import PIPELINE_KEY, legacy_pipeline
 
 __all__ = ["ConfigError", "load_config", "get_defaults", "default_output_dir", "config_differences"]
+
+logger = logging.getLogger("epipose")
 
 
 class ConfigError(ValueError):
@@ -128,14 +134,23 @@ def _read_with_bases(path: Path, chain: Tuple[Path, ...] = ()) -> List[Tuple[Pat
 def load_config(config_file: Optional[str] = None, overrides: Optional[List[str]] = None) -> CN:
     """Defaults, then the YAML file, then the ``KEY VALUE`` overrides; returns a frozen config."""
     cfg = get_defaults()
+    states_pipeline = not config_file  # without a file, MODEL.PIPELINE is its default or the override's
     if config_file:
         for path, loaded in _read_with_bases(Path(config_file)):
-            _merge(cfg, _flatten(loaded), f"config file '{path}'")
+            flat = _flatten(loaded)
+            _merge(cfg, flat, f"config file '{path}'")
+            states_pipeline |= PIPELINE_KEY in flat
     overrides = list(overrides or [])
     if len(overrides) % 2:
         raise ConfigError(f"command-line overrides must be KEY VALUE pairs; '{overrides[-1]}' has no value")
     updates = {k: _parse_override(v) for k, v in zip(overrides[0::2], overrides[1::2])}
     _merge(cfg, updates, "command line")
+    if not states_pipeline and PIPELINE_KEY not in updates:  # a file written before the key existed
+        cfg.MODEL.PIPELINE = legacy_pipeline(_flatten(cfg))
+        if cfg.MODEL.PIPELINE != get_defaults().MODEL.PIPELINE:
+            logger.warning("config file '%s' does not set %s (written before the key existed): it builds the %s "
+                           "pipeline; add 'MODEL: PIPELINE: %s' to it", config_file, PIPELINE_KEY,
+                           cfg.MODEL.PIPELINE, cfg.MODEL.PIPELINE)
     if not cfg.OUTPUT_DIR:
         cfg.OUTPUT_DIR = default_output_dir(config_file)
     cfg.freeze()
@@ -145,8 +160,10 @@ def load_config(config_file: Optional[str] = None, overrides: Optional[List[str]
 def config_differences(old_yaml: str, cfg: CN, ignore: Iterable[str] = ()) -> List[Tuple[str, Any, Any]]:
     """(key, old value, current value) for every key whose value in the dumped config ``old_yaml``
     differs from ``cfg``, skipping the keys in ``ignore``. Keys the old config lacks (added to the
-    defaults since) count as their default; keys it has that no longer exist are ignored."""
+    defaults since) count as their default, MODEL.PIPELINE as the pipeline it was built with
+    (``core.config.pipelines.legacy_pipeline``); keys it has that no longer exist are ignored."""
     old = _flatten(yaml.safe_load(old_yaml) or {})
+    old.setdefault(PIPELINE_KEY, legacy_pipeline(old))  # a config dumped before the key existed
     new = _flatten(cfg)
     defaults = _flatten(get_defaults())
     skip = set(ignore)

@@ -19,6 +19,9 @@ _C.DETERMINISTIC = False     # torch.use_deterministic_algorithms (slower on CUD
 
 # ----------------------------------------------------------------------------- model
 _C.MODEL = CN()                  # joints: always the Human3.6M 17-joint order (core/skeleton.py)
+_C.MODEL.PIPELINE = "triangulation"  # registry PIPELINES (modeling/pipelines/): triangulation, image, lifting,
+                                     # screen_lifting, multiview_lifting, multiview_consistency, refined,
+                                     # detect_and_lift; the NAMEs below choose its parts
 
 _C.MODEL.CHANNELS_LAST = False       # image pipelines: channels_last memory format (faster convolutions on GPUs)
 _C.MODEL.COMPILE = False             # torch.compile the networks (backbone, fusion, lifter) in place; the first steps

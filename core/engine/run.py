@@ -31,6 +31,7 @@ from core.engine.solver import build_optimizer, build_scheduler
 from core.engine.speed_settings import apply_speed_settings, image_backbones
 from core.engine.evaluator import evaluate, run_inference
 from core.engine.sequence_video import choose_sequences, write_sequence_videos
+from core.engine.trained_run import load_pretrained_parts
 from core.engine.trainer import BEST, RANK_SEED_STRIDE, Trainer, TrainSettings
 from core.io import atomic_write, remove_stale_temporaries, save_npz_atomic, write_json_atomic, write_text_atomic
 from core.registry import RegistryError
@@ -38,7 +39,7 @@ from core.skeleton import NUM_JOINTS
 from core.video import VideoError
 from core.vis import write_png
 from datasets import DatasetError, build_dataset
-from modeling.pipeline import PipelineConfigError, build_pipeline
+from modeling.pipelines import PipelineConfigError, build_pipeline
 
 logger = logging.getLogger("epipose")
 
@@ -172,6 +173,7 @@ def run(config_file: str, overrides) -> None:
         train_set = build_dataset(cfg, "train") if cfg.DOTRAIN else None
         val_set = build_dataset(cfg, "val") if train_set is not None and cfg.DATASETS.VAL_SUBJECTS else None
         model = build_pipeline(cfg)
+        load_pretrained_parts(cfg, model)  # MODEL.*.WEIGHTS of the parts composed from earlier runs
         if not model.trainable:
             train_set = val_set = None
         if cfg.TEST.GT_3D == "triangulated" and (not model.predicts_absolute or cfg.DATASETS.VIEWS != "all"):

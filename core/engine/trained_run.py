@@ -1,10 +1,29 @@
-"""A finished run's model, rebuilt from its output folder: ``config.yaml`` and its best weights."""
+"""Trained weights into built pipelines: the parts a pipeline composes from earlier runs (``load_pretrained_parts``),
+and a finished run's model, rebuilt from its output folder: ``config.yaml`` and its best weights."""
 from pathlib import Path
 from typing import Optional, Tuple
 
 from core.config import ConfigError, load_config
-from core.engine.checkpoint import load_state_strict, read_checkpoint
-from modeling.pipeline import ImagePipeline, build_pipeline
+from core.engine.checkpoint import CheckpointError, load_state_strict, read_checkpoint
+from modeling.pipelines import ImagePipeline, Pipeline, PipelineConfigError, build_pipeline
+
+
+def load_pretrained_parts(cfg, pipeline: Pipeline) -> None:
+    """Load the checkpoints of earlier runs into the parts of ``pipeline`` that start from them
+    (``Pipeline.pretrained_parts``: e.g. a refined pipeline's lifter from MODEL.LIFTER.WEIGHTS), in their order.
+    Raises PipelineConfigError naming the key when its path is empty or its checkpoint does not fit."""
+    for attribute, (key, settings) in pipeline.pretrained_parts.items():
+        path = cfg
+        for name in key.split("."):  # e.g. MODEL.LIFTER.WEIGHTS
+            path = path[name]
+        if not path:
+            raise PipelineConfigError(f"{key} is empty: set it to the checkpoint of a trained run with the same "
+                                      f"{settings} settings (e.g. outs/<config>/model_best.pth)")
+        try:
+            load_state_strict(getattr(pipeline, attribute), read_checkpoint(path)["model"], path)
+        except CheckpointError as err:
+            raise PipelineConfigError(f"{key}: {err} (it must come from a run with the same {settings} "
+                                      "settings)") from None
 
 
 def load_trained_run(run, weights: Optional[str] = None) -> Tuple[object, object]:

@@ -2,7 +2,7 @@
 TensorBoard scalars, per-epoch LR schedule, periodic (the newest few kept, see ``Checkpointer.save_periodic``)
 and final checkpoints, and resumption.
 
-The model is a pipeline (``modeling.pipeline.Pipeline``): ``model(batch)`` returns an outputs dict
+The model is a pipeline (``modeling.pipelines.base.Pipeline``): ``model(batch)`` returns an outputs dict
 and ``model.losses(outputs, batch)`` a dict of named scalar losses whose sum is minimised;
 ``model.start_epoch(epoch)`` is called before each epoch (stage-wise training, e.g. ERD).
 

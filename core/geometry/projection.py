@@ -204,3 +204,11 @@ def undistort_pixels(pixels: Tensor, K: Tensor, dist: Tensor, iterations: int = 
     """(*C, N, 2) distorted pixels -> (*C, N, 2) undistorted pixels of the same ``K`` (*C, 3, 3)."""
     xn = undistort(pixels_to_normalized(pixels, K), dist, iterations)
     return normalized_to_pixels(xn, K)
+
+
+def crop_to_image_pixels(pixels: Tensor, crop_cameras, image_cameras) -> Tensor:
+    """(..., J, 2) pixels of crops -> the same points in pixels of the full images (K_image K_crop^-1; the crop and
+    resize are affine maps folded into K, so this is exact, lens distortion included). The cameras are
+    ``core.geometry.cameras.Cameras`` of the crops and of the full images."""
+    normalised = pixels_to_normalized(pixels.to(crop_cameras.dtype), crop_cameras.K)
+    return normalized_to_pixels(normalised, image_cameras.K).to(pixels.dtype)

@@ -5,7 +5,7 @@ ReLU, dropout) layers each, and a linear output layer; every linear layer uses a
 L2 norm is clipped to ``max_norm`` in the forward pass, as the reference TensorFlow code does with
 ``tf.clip_by_norm`` (``max_norm=None`` disables it). Kaiming-normal initialisation. Published
 setting: 1024 units, 2 blocks, dropout 0.5, Adam 1e-3 with exponential decay, batch 64, inputs and
-outputs standardised by training-set mean and std (done by ``modeling.pipeline.LiftingPipeline``).
+outputs standardised by training-set mean and std (done by ``modeling.pipelines.lifting.LiftingPipeline``).
 
 Deviation: the reference lifts 16 2D joints; here all ``num_joints`` 2D joints of each input frame
 are used (the pelvis is informative in full-image pixels).

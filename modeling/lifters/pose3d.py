@@ -8,8 +8,8 @@ joints in pixels (no standardisation, as in the reference) to their root-relativ
 frame, mm. PyTorch's default initialisation, no weight clipping (unlike Martinez et al.). About 10.6 M
 parameters.
 
-It is trained without 3D labels by ``modeling.pipeline.MultiViewConsistencyPipeline`` (its docstring
-lists the losses and the fixes to the reference training code) and tested on single views.
+It is trained without 3D labels by ``modeling.pipelines.multiview_consistency.MultiViewConsistencyPipeline`` (its
+docstring lists the losses and the fixes to the reference training code) and tested on single views.
 """
 import torch
 from torch import Tensor, nn

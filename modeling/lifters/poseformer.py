@@ -18,7 +18,7 @@ over the blocks of each transformer (0.1 in the reference training, 0 at test), 
 multiplied by 0.99 every epoch, MPJPE loss on root-relative camera-frame 3D, 2D in normalised screen
 coordinates, flip augmentation and flip test-time averaging.
 
-Registered as ``MODEL.LIFTER.NAME poseformer``; ``modeling.pipeline.ScreenLiftingPipeline`` feeds it
+Registered as ``MODEL.LIFTER.NAME poseformer``; ``modeling.pipelines.screen_lifting.ScreenLiftingPipeline`` feeds it
 (normalised screen coordinates, MPJPE loss, flip test-time averaging) and ``DATASETS.FLIP`` mirrors
 training samples.
 """

@@ -14,7 +14,7 @@ optionally coded by the first ``pca_components`` principal components of the z-s
 batch norm, ReLU, dropout 0.25, two purely linear residual blocks y + dropout(Linear(y)) (no norm or
 activation, as ERD's ``RegressDeltaModule``) and a linear output; every stage has its own weights.
 
-Training (``modeling.pipeline.RefinedPipeline``) is greedy, as ERD's: the lifter is frozen, stage k is
+Training (``modeling.pipelines.refined.RefinedPipeline``) is greedy, as ERD's: the lifter is frozen, stage k is
 trained alone for ``epochs_per_stage`` epochs on the MSE (mm^2) of the cumulative estimate, the stages
 before it frozen in eval mode. The root r is the true pelvis in the camera frame (``root='gt'``, the
 protocol of every number ERD reports; where the data lacks the pelvis, NaN, the least-squares root stands

@@ -77,6 +77,42 @@ def test_config_differences_tolerate_keys_added_or_removed_since():
     assert config_differences(old.dump(), cfg, ignore=["SOLVER.MAX_EPOCHS"]) == [("SOLVER.BASE_LR", 0.5, 0.001)]
 
 
+@pytest.mark.parametrize("model, pipeline", [
+    ("MODEL:\n  HEAD:\n    NAME: dlt\n", "triangulation"),
+    ("MODEL:\n  LIFTER:\n    NAME: semgcn\n", "lifting"),
+    ("MODEL:\n  LIFTER:\n    NAME: poseformer\n", "screen_lifting"),
+    ("MODEL:\n  LIFTER:\n    NAME: esmformer\n", "multiview_lifting"),
+    ("MODEL:\n  LIFTER:\n    NAME: pose3d\n", "multiview_consistency"),
+    ("MODEL:\n  LIFTER:\n    NAME: linear\n  REFINER:\n    NAME: erd\n", "refined"),
+    ("MODEL:\n  BACKBONE:\n    NAME: resnet\n", "image"),
+    ("MODEL:\n  BACKBONE:\n    NAME: resnet\n  LIFTER:\n    NAME: linear\n", "detect_and_lift"),
+])
+def test_a_file_written_before_model_pipeline_gets_the_pipeline_its_parts_built(tmp_path, epipose_log, model,
+                                                                                 pipeline):
+    (tmp_path / "old.yaml").write_text(model)
+    assert load_config(str(tmp_path / "old.yaml")).MODEL.PIPELINE == pipeline
+    warned = {r.getMessage() for r in epipose_log.records if "MODEL.PIPELINE" in r.getMessage()}
+    assert warned == (set() if pipeline == "triangulation" else
+                      {f"config file '{tmp_path / 'old.yaml'}' does not set MODEL.PIPELINE (written before the key "
+                       f"existed): it builds the {pipeline} pipeline; add 'MODEL: PIPELINE: {pipeline}' to it"})
+    # a file, a base or an override that sets the key is taken at its word
+    assert load_config(str(tmp_path / "old.yaml"), ["MODEL.PIPELINE", "image"]).MODEL.PIPELINE == "image"
+    (tmp_path / "new.yaml").write_text("_BASE_: old.yaml\n")
+    (tmp_path / "old.yaml").write_text(model + "  PIPELINE: image\n")
+    assert load_config(str(tmp_path / "new.yaml")).MODEL.PIPELINE == "image"
+    assert load_config(None, ["MODEL.LIFTER.NAME", "linear"]).MODEL.PIPELINE == "triangulation"  # no file: default
+
+
+def test_a_checkpoint_config_without_model_pipeline_resumes_as_the_pipeline_its_parts_built():
+    cfg = load_config(None, ["MODEL.PIPELINE", "lifting", "MODEL.LIFTER.NAME", "linear"])
+    old = cfg.clone()
+    old.defrost()
+    del old.MODEL["PIPELINE"]  # dumped before the key existed
+    assert config_differences(old.dump(), cfg) == []
+    refined = load_config(None, ["MODEL.PIPELINE", "refined", "MODEL.LIFTER.NAME", "linear", "MODEL.REFINER.NAME",
+                                 "erd"])
+    assert ("MODEL.PIPELINE", "lifting", "refined") in config_differences(old.dump(), refined)
+
 def test_base_files_are_merged_first(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "root.yaml").write_text("SOLVER:\n  BASE_LR: 0.01\n  MAX_EPOCHS: 3\n")
@@ -156,7 +192,7 @@ def test_the_enumerations_are_those_of_the_code_that_reads_them():
     from datasets.synthetic.dataset import MODES, RIGS
     from modeling.backbones.resnet import DEPTHS
     from modeling.fusion.epipolar import AGGREGATIONS, RESIDUALS, SIMILARITIES, SOURCE_MODES
-    from modeling.pipeline import ImagePipeline
+    from modeling.pipelines import ImagePipeline
     from modeling.refiners.erd import FEATURES, ROOTS
     code = {"SOLVER.OPTIMIZER": OPTIMIZERS, "SOLVER.LR_SCHEDULER": SCHEDULERS, "TEST.GT_3D": tuple(GROUND_TRUTHS),
             "DATASETS.VIEWS": VIEW_MODES, "DATASETS.TRAIN_VIEWS": ("",) + VIEW_MODES, "DATASETS.MODE": MODES,

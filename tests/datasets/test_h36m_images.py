@@ -259,7 +259,7 @@ def _published_config(name, toolbox, learnable, *overrides):
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_published_configs_build_and_run_on_the_fixture(name, toolbox, learnable):
-    from modeling.pipeline import build_pipeline
+    from modeling.pipelines import build_pipeline
     cfg = _published_config(name, toolbox, learnable)
     _, residual, radius, fallback, truth = PUBLISHED[name]
     model = build_pipeline(cfg).eval()

@@ -142,7 +142,7 @@ POSEFORMER_CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "
 
 def test_the_published_poseformer_settings_build_and_run_on_the_fixture(h36m_root):
     import main
-    from modeling.pipeline import build_pipeline
+    from modeling.pipelines import build_pipeline
     assert len(POSEFORMER_CONFIGS) == 6
     sizes = {9: 9_563_645, 27: 9_573_455, 81: 9_602_885}
     for path in POSEFORMER_CONFIGS:
@@ -275,7 +275,7 @@ def add_scores(root: Path, score):
 
 
 def test_detector_scores_become_the_confidences_the_weighted_dlt_uses(h36m_root):
-    from modeling.pipeline import build_pipeline
+    from modeling.pipelines import build_pipeline
     rng = np.random.default_rng(3)
     add_scores(h36m_root, lambda s, a, c, shape: rng.uniform(0.6, 1.0, shape) if c != 2 else np.zeros(shape))
 

@@ -7,7 +7,7 @@ from core.geometry.cameras import Cameras
 from core.batch import collate_samples
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise
-from modeling.pipeline import build_pipeline
+from modeling.pipelines import build_pipeline
 
 
 def _loader(noise=DetectorNoise()):

@@ -9,7 +9,7 @@ import main
 from core.config import load_config
 from core.batch import collate_samples
 from datasets.synthetic.dataset import build_synthetic
-from modeling.pipeline import build_pipeline
+from modeling.pipelines import build_pipeline
 
 ROOT = Path(__file__).resolve().parents[3]
 WORLD = ["DATASETS.SYNTHETIC.ACTIONS", "['walk']", "DATASETS.SYNTHETIC.FRAMES_PER_SEQUENCE", "8",

@@ -6,7 +6,7 @@ from torch.utils.data import DataLoader
 from core.engine.checkpoint import Checkpointer
 from core.engine.logger import TensorBoard
 from core.engine.trainer import Trainer, TrainSettings
-from modeling.pipeline import Pipeline
+from modeling.pipelines import Pipeline
 
 
 class ToyPipeline(Pipeline):

@@ -5,7 +5,7 @@ from core.config import load_config
 from datasets.synthetic.rigs import h36m_like_ring
 from modeling.heads.dlt import DLTHead
 from modeling.heads.views import view_weights
-from modeling.pipeline import build_pipeline
+from modeling.pipelines import build_pipeline
 
 
 def _reference_views(confidence, threshold=0.05, step=0.05):

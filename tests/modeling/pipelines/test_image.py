@@ -2,11 +2,13 @@ import pytest
 import torch
 
 from core.config import load_config
+from core.engine.trained_run import load_pretrained_parts
 from core.batch import collate_samples
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
-from modeling.pipeline import ImagePipeline, PipelineConfigError, build_pipeline
+from modeling.pipelines import ImagePipeline, PipelineConfigError, build_pipeline
 
-IMAGES = ["MODEL.BACKBONE.NAME", "resnet", "MODEL.BACKBONE.DEPTH", "18", "DATASETS.MODE", "images"]
+IMAGES = ["MODEL.PIPELINE", "image", "MODEL.BACKBONE.NAME", "resnet", "MODEL.BACKBONE.DEPTH", "18", "DATASETS.MODE",
+          "images"]
 
 
 @pytest.fixture(scope="module")
@@ -14,6 +16,7 @@ def batch():
     world = SyntheticWorld(WorldSpec(subjects=["S9"], actions=["walk"], frames_per_sequence=2))
     ds = SyntheticMultiView(world, mode="images", image_size=128)  # layer4 maps of 4x4 for the confidence head
     return collate_samples([ds[0], ds[1]])
+LIFTED = ["MODEL.PIPELINE", "detect_and_lift"]  # an image pipeline's 2D lifted by MODEL.LIFTER
 
 
 def build(*overrides):
@@ -95,9 +98,9 @@ def test_ransac_head_builds_with_its_threshold():
 @pytest.mark.parametrize("overrides, message", [
     (["DATASETS.MODE", "keypoints", "MODEL.HEAD.NAME", "dlt"], "set DATASETS.MODE images"),
     (["MODEL.HEAD.NAME", "none"], "an image pipeline ends in MODEL.HEAD.NAME .* or in MODEL.LIFTER.NAME"),
-    (["MODEL.HEAD.NAME", "dlt", "MODEL.LIFTER.NAME", "linear"], "are both set; choose one"),
-    (["MODEL.HEAD.NAME", "none", "MODEL.LIFTER.NAME", "linear"], "MODEL.LIFTER.WEIGHTS is empty"),
-    (["MODEL.HEAD.NAME", "none", "MODEL.LIFTER.NAME", "esmformer"], "must be a single-view lifter"),
+    ([*LIFTED, "MODEL.HEAD.NAME", "dlt", "MODEL.LIFTER.NAME", "linear"], "are both set; choose one"),
+    ([*LIFTED, "MODEL.HEAD.NAME", "none", "MODEL.LIFTER.NAME", "linear"], "MODEL.LIFTER.WEIGHTS is empty"),
+    ([*LIFTED, "MODEL.HEAD.NAME", "none", "MODEL.LIFTER.NAME", "esmformer"], "must be a single-view lifter"),
     (["MODEL.HEAD.NAME", "algebraic", "MODEL.BACKBONE.DECODE", "soft_argmax"], "set MODEL.HEAD.LOSS_3D_WEIGHT > 0"),
     ([*ALGEBRAIC, "MODEL.HEAD.CONFIDENCE_FALLBACK", "0.05"], "are options of the dlt and ransac heads"),
     ([*ALGEBRAIC, "MODEL.HEAD.UNDISTORT", "False"], "are options of the dlt and ransac heads"),
@@ -108,8 +111,8 @@ def test_ransac_head_builds_with_its_threshold():
      "DECODE_RADIUS must be a positive whole number"),
 ])
 def test_bad_image_compositions(overrides, message):
-    with pytest.raises(PipelineConfigError, match=message):
-        build(*overrides)
+    with pytest.raises(PipelineConfigError, match=message):  # the weights of composed parts: loaded by the engine
+        load_pretrained_parts(load_config(None, [*IMAGES, *overrides]), build(*overrides))
 
 
 @pytest.mark.parametrize("head, decode, mean_mm", [
@@ -141,7 +144,7 @@ def test_differentiable_2d_is_required_by_a_3d_loss():
 def test_crop_pixels_map_back_to_the_full_image_exactly():
     from core.geometry.cameras import Cameras
     from datasets.crops import square_crop_affines
-    from modeling.pipeline import crop_to_image_pixels
+    from core.geometry.projection import crop_to_image_pixels
     torch.manual_seed(0)
     K = torch.tensor([[1145.0, 0.0, 512.0], [0.0, 1144.0, 515.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
     full = Cameras.create(K.expand(2, 3, 3), torch.eye(3, dtype=torch.float64).expand(2, 3, 3),

@@ -8,7 +8,7 @@ from core.batch import collate_samples
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise
 from core.missing_joints import joint_errors, masked_mean
-from modeling.pipeline import RefinedPipeline, build_pipeline
+from modeling.pipelines import RefinedPipeline, build_pipeline
 from modeling.refiners.erd import ResidualDescent
 
 
@@ -45,13 +45,14 @@ def test_masked_errors_ignore_missing_joints_and_give_finite_gradients():
 
 def lifting_model(name: str):
     if name == "erd":
-        base = build_pipeline(load_config(None, ["MODEL.LIFTER.NAME", "linear", "DATASETS.VIEWS", "single",
-                                                 "MODEL.LIFTER.HIDDEN", "16"]))
+        base = build_pipeline(load_config(None, ["MODEL.PIPELINE", "lifting", "MODEL.LIFTER.NAME", "linear",
+                                                 "DATASETS.VIEWS", "single", "MODEL.LIFTER.HIDDEN", "16"]))
         return RefinedPipeline(base, ResidualDescent(17, num_stages=2, hidden=16), 1), "single", 1
-    overrides = {"linear": (["MODEL.LIFTER.HIDDEN", "16"], "single", 1),
-                 "poseformer": (["DATASETS.FRAMES", "9", "MODEL.LIFTER.EMBED_DIM", "8", "MODEL.LIFTER.DEPTH", "1"],
-                                "single", 9),
-                 "esmformer": (["DATASETS.FRAMES", "9", "MODEL.LIFTER.LEVEL_DIM", "16"], "all", 9)}[name]
+    overrides = {"linear": (["MODEL.PIPELINE", "lifting", "MODEL.LIFTER.HIDDEN", "16"], "single", 1),
+                 "poseformer": (["MODEL.PIPELINE", "screen_lifting", "DATASETS.FRAMES", "9",
+                                 "MODEL.LIFTER.EMBED_DIM", "8", "MODEL.LIFTER.DEPTH", "1"], "single", 9),
+                 "esmformer": (["MODEL.PIPELINE", "multiview_lifting", "DATASETS.FRAMES", "9",
+                                "MODEL.LIFTER.LEVEL_DIM", "16"], "all", 9)}[name]
     cfg = load_config(None, ["MODEL.LIFTER.NAME", name, "DATASETS.VIEWS", overrides[1], *overrides[0]])
     return build_pipeline(cfg), overrides[1], overrides[2]
 

@@ -8,7 +8,11 @@ from core.registry import RegistryError
 from core.batch import collate_samples
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise
-from modeling.pipeline import LiftingPipeline, PipelineConfigError, TriangulationPipeline, build_pipeline
+from modeling.pipelines import LiftingPipeline, PipelineConfigError, TriangulationPipeline, build_pipeline
+
+LIFTING = ["MODEL.PIPELINE", "lifting"]
+LINEAR = [*LIFTING, "MODEL.LIFTER.NAME", "linear", "DATASETS.VIEWS", "single"]
+POSE3D = ["MODEL.PIPELINE", "multiview_consistency", "MODEL.LIFTER.NAME", "pose3d", "DATASETS.VIEWS", "single"]
 
 
 def batch(views="all", noise=None, n=8):
@@ -47,7 +51,7 @@ def test_confidence_weighting_downweights_an_outlier_view():
 
 
 def test_lifting_pipeline_standardises_and_predicts_root_relative_camera_frame():
-    cfg = load_config(None, ["MODEL.LIFTER.NAME", "linear", "DATASETS.VIEWS", "single", "MODEL.LIFTER.HIDDEN", "32"])
+    cfg = load_config(None, [*LINEAR, "MODEL.LIFTER.HIDDEN", "32"])
     model = build_pipeline(cfg)
     assert isinstance(model, LiftingPipeline) and model.trainable and not model.predicts_absolute
     b = batch(views="single", n=16)
@@ -65,7 +69,7 @@ def test_lifting_pipeline_standardises_and_predicts_root_relative_camera_frame()
 
 
 def test_linear_lifter_can_take_principal_components_of_its_input():
-    cfg = load_config(None, ["MODEL.LIFTER.NAME", "linear", "DATASETS.VIEWS", "single", "MODEL.LIFTER.HIDDEN", "32",
+    cfg = load_config(None, [*LINEAR, "MODEL.LIFTER.HIDDEN", "32",
                              "MODEL.LIFTER.PCA_COMPONENTS", "6"])
     model = build_pipeline(cfg)
     assert model.lifter.input_layer[0].in_features == 6
@@ -83,13 +87,13 @@ def test_linear_lifter_can_take_principal_components_of_its_input():
 
 
 @pytest.mark.parametrize("overrides, error, message", [
-    (["MODEL.LIFTER.NAME", "lcn", "DATASETS.VIEWS", "single", "MODEL.LIFTER.PCA_COMPONENTS", "6"],
+    ([*LIFTING, "MODEL.LIFTER.NAME", "lcn", "DATASETS.VIEWS", "single", "MODEL.LIFTER.PCA_COMPONENTS", "6"],
      PipelineConfigError, "MODEL.LIFTER.PCA_COMPONENTS codes a flat input vector"),
-    (["MODEL.LIFTER.NAME", "linear", "DATASETS.VIEWS", "single", "MODEL.LIFTER.PCA_COMPONENTS", "40"],
+    ([*LINEAR, "MODEL.LIFTER.PCA_COMPONENTS", "40"],
      PipelineConfigError, "MODEL.LIFTER.PCA_COMPONENTS must be in 0..34"),
     (["MODEL.HEAD.NAME", "voxel"], RegistryError, "unknown head 'voxel'; registered head names: "),
     (["MODEL.HEAD.NAME", "dlt", "DATASETS.VIEWS", "single"], PipelineConfigError, "set DATASETS.VIEWS all"),
-    (["MODEL.HEAD.NAME", "dlt", "MODEL.LIFTER.NAME", "linear"], PipelineConfigError, "choose one"),
+    ([*LIFTING, "MODEL.HEAD.NAME", "dlt", "MODEL.LIFTER.NAME", "linear"], PipelineConfigError, "choose one"),
     ([], PipelineConfigError, "nothing to build"),
 ])
 def test_bad_compositions(overrides, error, message):
@@ -100,8 +104,8 @@ def test_bad_compositions(overrides, error, message):
 
 def test_pose3d_needs_multi_view_training_samples_and_tests_single_views():
     with pytest.raises(PipelineConfigError, match="DATASETS.TRAIN_VIEWS all"):
-        build_pipeline(load_config(None, ["MODEL.LIFTER.NAME", "pose3d", "DATASETS.VIEWS", "single"]))
-    model = build_pipeline(load_config(None, ["MODEL.LIFTER.NAME", "pose3d", "DATASETS.VIEWS", "single",
+        build_pipeline(load_config(None, POSE3D))
+    model = build_pipeline(load_config(None, [*POSE3D,
                                               "DATASETS.TRAIN_VIEWS", "all", "MODEL.LIFTER.HIDDEN", "32"]))
     model.eval()
     single = model(batch(views="single"))
@@ -116,7 +120,7 @@ def test_pose3d_needs_multi_view_training_samples_and_tests_single_views():
 
 def test_flip_averaging_is_refused_where_it_is_not_implemented():
     with pytest.raises(PipelineConfigError, match="TEST.FLIP"):
-        build_pipeline(load_config(None, ["MODEL.LIFTER.NAME", "linear", "DATASETS.VIEWS", "single", "TEST.FLIP",
+        build_pipeline(load_config(None, [*LINEAR, "TEST.FLIP",
                                           "True"]))
     with pytest.raises(PipelineConfigError, match="TEST.FLIP"):
         build_pipeline(load_config(None, ["MODEL.HEAD.NAME", "dlt", "TEST.FLIP", "True"]))

@@ -7,9 +7,9 @@ from core.batch import collate_samples
 from datasets.sequences import mirror_sample
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise
-from modeling.pipeline import MultiViewLiftingPipeline, PipelineConfigError, build_pipeline
+from modeling.pipelines import MultiViewLiftingPipeline, PipelineConfigError, build_pipeline
 
-ESM = ["MODEL.LIFTER.NAME", "esmformer", "DATASETS.FRAMES", "9"]
+ESM = ["MODEL.PIPELINE", "multiview_lifting", "MODEL.LIFTER.NAME", "esmformer", "DATASETS.FRAMES", "9"]
 
 
 def window_batch(n=6, noise=None):
@@ -88,7 +88,7 @@ def test_configuration_errors_name_the_keys():
     with pytest.raises(PipelineConfigError, match="RIG h36m_ring"):
         build_pipeline(load_config(None, ESM + ["DATASETS.SYNTHETIC.RIG", "random"]))
     with pytest.raises(PipelineConfigError, match="multiple of 9"):
-        build_pipeline(load_config(None, ["MODEL.LIFTER.NAME", "esmformer", "DATASETS.FRAMES", "5"]))
+        build_pipeline(load_config(None, ESM + ["DATASETS.FRAMES", "5"]))
     with pytest.raises(PipelineConfigError, match=r"PROJECTION_DROPOUT must be a dropout probability in \[0, 1\)"):
         build_pipeline(load_config(None, ESM + ["MODEL.LIFTER.PROJECTION_DROPOUT", "1.0"]))
 

@@ -8,9 +8,11 @@ from core.batch import collate_samples
 from datasets.sequences import mirror_sample
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from modeling.lifters.poseformer import PoseFormer
-from modeling.pipeline import PipelineConfigError, ScreenLiftingPipeline, build_pipeline, normalised_screen_coordinates
+from modeling.pipelines import PipelineConfigError, ScreenLiftingPipeline, build_pipeline
+from modeling.pipelines.targets import normalised_screen_coordinates
 
-TINY = ["MODEL.LIFTER.NAME", "poseformer", "DATASETS.VIEWS", "single", "DATASETS.FRAMES", "9",
+POSEFORMER = ["MODEL.PIPELINE", "screen_lifting", "MODEL.LIFTER.NAME", "poseformer"]
+TINY = [*POSEFORMER, "DATASETS.VIEWS", "single", "DATASETS.FRAMES", "9",
         "MODEL.LIFTER.EMBED_DIM", "8", "MODEL.LIFTER.DEPTH", "1", "MODEL.LIFTER.NUM_HEADS", "2"]
 
 
@@ -30,12 +32,11 @@ def test_screen_coordinates_span_the_width_and_keep_the_aspect_ratio():
 
 
 def test_poseformer_is_built_from_the_config_with_the_reference_sizes():
-    model = build_pipeline(load_config(None, ["MODEL.LIFTER.NAME", "poseformer", "DATASETS.VIEWS", "single",
-                                              "DATASETS.FRAMES", "81"]))
+    model = build_pipeline(load_config(None, [*POSEFORMER, "DATASETS.VIEWS", "single", "DATASETS.FRAMES", "81"]))
     assert isinstance(model, ScreenLiftingPipeline) and isinstance(model.lifter, PoseFormer)
     assert sum(p.numel() for p in model.parameters()) == 9_602_885
     with pytest.raises(PipelineConfigError, match="DATASETS.VIEWS single"):
-        build_pipeline(load_config(None, ["MODEL.LIFTER.NAME", "poseformer"]))
+        build_pipeline(load_config(None, POSEFORMER))
 
 
 def test_flip_averaging_is_mirror_symmetric_and_targets_mirror_with_the_input():

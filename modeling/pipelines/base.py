@@ -1,0 +1,51 @@
+"""The pipeline base class: the end-to-end models that ``main.py`` trains and tests.
+
+A pipeline maps a batch of the shared form (``datasets``) to an outputs dict holding at least
+``pred_3d`` and ``target_3d``, (B, J, 3) millimetres for each sample's target (centre) frame and in
+the same frame of reference, so the evaluator can compare them without knowing the method.
+``predicts_absolute`` says whether ``pred_3d`` is absolute (world frame) or root-relative.
+"""
+from typing import Dict, Tuple
+
+import torch
+from torch import nn
+
+
+class PipelineConfigError(ValueError):
+    """The configured pieces do not fit together."""
+
+
+class Pipeline(nn.Module):
+    """Subclasses register in ``core.registry.PIPELINES`` under their MODEL.PIPELINE name and build from a config
+    with ``from_config(cfg)``, which reads their keys and calls the constructor with plain arguments.
+
+    ``parts`` says (for errors) which MODEL.*.NAME keys make the pipeline. ``pretrained_parts`` maps child modules
+    that start from an earlier run's checkpoint to (the config key of that checkpoint, the settings that run must
+    share); the engine loads them (``core.engine.trained_run.load_pretrained_parts``), not ``from_config``."""
+
+    predicts_absolute = False
+    partially_trained = False  # some trainable parameters get no gradient in some steps (DDP must look for them)
+    parts = ""
+    pretrained_parts: Dict[str, Tuple[str, str]] = {}
+
+    @classmethod
+    def from_config(cls, cfg) -> "Pipeline":
+        raise NotImplementedError(f"{cls.__name__} has no from_config")
+
+    @property
+    def insertable_modules(self) -> tuple:
+        """Child modules that fine-tuning may add to a checkpoint's (they start at their initialisation)."""
+        return ()
+
+    @property
+    def trainable(self) -> bool:
+        return any(p.requires_grad for p in self.parameters())
+
+    def prepare(self, train_loader) -> None:
+        """Fit data-dependent state (e.g. normalisation statistics) before training; default: nothing."""
+
+    def start_epoch(self, epoch: int) -> None:
+        """Called before each training epoch (0-based), also when resuming; default: nothing."""
+
+    def losses(self, outputs: Dict[str, torch.Tensor], batch) -> Dict[str, torch.Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} has nothing to train")

@@ -1,0 +1,125 @@
+"""The lifting pipeline: single-view 2D keypoints -> lifter -> root-relative camera-frame 3D, with the inputs and
+outputs standardised by training-set statistics (Martinez et al. 2017)."""
+import logging
+from typing import Dict
+
+import torch
+from torch import nn
+
+from core.registry import PIPELINES
+from core.skeleton import NUM_JOINTS, ROOT
+from core.missing_joints import filled, masked_mean, present_joints
+from modeling.pca import principal_axes
+from modeling.pipelines.base import Pipeline, PipelineConfigError
+from modeling.pipelines.lifter_config import configured_lifter
+from modeling.pipelines.targets import root_relative_camera_targets
+
+logger = logging.getLogger("epipose")
+
+
+@PIPELINES.register("lifting")
+class LiftingPipeline(Pipeline):
+    """Single-view lifting of a window of 2D keypoints to the centre frame's root-relative 3D pose in the
+    camera frame. Inputs (full-image pixels) and outputs (mm) are standardised with statistics fitted on
+    the training set by ``prepare``; the loss is the MSE of the standardised outputs (Martinez et al.).
+    Lifters with ``outputs_all_joints`` (the graph networks) predict every joint; their pelvis is dropped.
+    With ``pca_components`` the lifter takes the standardised input's first principal components instead
+    (ERD's ``--pca_input`` for the linear lifter), fitted with the statistics."""
+
+    parts = "MODEL.LIFTER.NAME {lifters} (standardised 2D), with MODEL.BACKBONE.NAME and MODEL.REFINER.NAME none"
+
+    def __init__(self, lifter: nn.Module, num_frames: int, num_joints: int, pca_components: int = 0):
+        super().__init__()
+        self.lifter = lifter
+        in_features, out_features = num_frames * num_joints * 2, (num_joints - 1) * 3
+        if not 0 <= pca_components <= in_features:
+            raise PipelineConfigError(f"MODEL.LIFTER.PCA_COMPONENTS must be in 0..{in_features} (the input's "
+                                      f"coordinates; 0 = off), got {pca_components}")
+        self.register_buffer("input_mean", torch.zeros(in_features))
+        self.register_buffer("input_std", torch.ones(in_features))
+        self.pca_components = pca_components
+        if pca_components:
+            self.register_buffer("pca_mean", torch.zeros(in_features))
+            self.register_buffer("pca_basis", torch.eye(in_features)[:pca_components])
+        self.register_buffer("target_mean", torch.zeros(out_features))
+        self.register_buffer("target_std", torch.ones(out_features))
+        self.register_buffer("statistics_fitted", torch.tensor(False))
+        self.register_buffer("non_root", torch.tensor([j for j in range(num_joints) if j != ROOT]),
+                             persistent=False)
+
+    @classmethod
+    def from_config(cls, cfg) -> "LiftingPipeline":
+        lifter_cls, lf, frames, joints = configured_lifter(cfg), cfg.MODEL.LIFTER, cfg.DATASETS.FRAMES, NUM_JOINTS
+        if getattr(lifter_cls, "outputs_all_joints", False):  # graph lifters: one node per joint of one frame
+            if frames != 1:
+                raise PipelineConfigError(f"MODEL.LIFTER.NAME '{lf.NAME}' is a graph of one frame's joints: set "
+                                          "DATASETS.FRAMES 1")
+            graph_options = {"lcn": dict(knn=lf.KNN), "semgcn": dict(non_local=lf.NON_LOCAL)}.get(lf.NAME, {})
+            lifter = lifter_cls(num_joints=joints, hidden=lf.HIDDEN, num_blocks=lf.NUM_BLOCKS, dropout=lf.DROPOUT,
+                                **graph_options)
+            return cls(lifter=lifter, num_frames=1, num_joints=joints)
+        lifter = lifter_cls(in_features=lf.PCA_COMPONENTS or frames * joints * 2, out_features=(joints - 1) * 3,
+                            hidden=lf.HIDDEN, num_blocks=lf.NUM_BLOCKS, dropout=lf.DROPOUT,
+                            max_norm=1.0 if lf.MAX_NORM else None)
+        return cls(lifter=lifter, num_frames=frames, num_joints=joints, pca_components=lf.PCA_COMPONENTS)
+
+    def _inputs_and_targets(self, batch):
+        keypoints_2d = batch["keypoints_2d"]                      # B, T, 1, J, 2
+        if keypoints_2d.shape[2] != 1:
+            raise PipelineConfigError(f"a single-view lifter got {keypoints_2d.shape[2]} views per sample; "
+                                      "set DATASETS.VIEWS single")
+        inputs = keypoints_2d.flatten(1)
+        return inputs, root_relative_camera_targets(batch).to(inputs.dtype)
+
+    def _non_root(self, pose):
+        return pose[:, self.non_root].flatten(1)
+
+    @torch.no_grad()
+    def prepare(self, train_loader) -> None:
+        if bool(self.statistics_fitted):
+            return
+        inputs, targets = [], []
+        for batch in train_loader:
+            x, y = self._inputs_and_targets(batch)
+            inputs.append(x)
+            targets.append(self._non_root(y))
+        inputs, targets = torch.cat(inputs).double(), torch.cat(targets).double()
+        self.input_mean.copy_(inputs.mean(0))
+        self.input_std.copy_(inputs.std(0).clamp_min(1e-6))
+        present = torch.isfinite(targets)                       # missing target joints: left out
+        if (present.sum(0) < 2).any():
+            raise PipelineConfigError("the training set has fewer than 2 samples with a target for some joint: "
+                                      "its output statistics cannot be fitted")
+        mean = targets.nanmean(0)
+        variance = torch.where(present, targets - mean, 0.0).pow(2).sum(0) / (present.sum(0) - 1)
+        self.target_mean.copy_(mean)
+        self.target_std.copy_(variance.sqrt().clamp_min(1e-6))
+        if self.pca_components:
+            mean, basis = principal_axes((inputs - self.input_mean.double()) / self.input_std.double(),
+                                         self.pca_components)
+            self.pca_mean.copy_(mean)
+            self.pca_basis.copy_(basis)
+        self.statistics_fitted.fill_(True)
+        logger.info("fitted input/output standardisation%s on %d training samples",
+                    f" and a {self.pca_components}-component PCA" if self.pca_components else "", len(inputs))
+
+    def lifter_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(B, D) pixels -> what the lifter takes: the standardised input, or its principal components."""
+        standardised = (inputs - self.input_mean) / self.input_std
+        return (standardised - self.pca_mean) @ self.pca_basis.T if self.pca_components else standardised
+
+    def forward(self, batch) -> Dict[str, torch.Tensor]:
+        inputs, target_rel = self._inputs_and_targets(batch)
+        normalised = self.lifter(self.lifter_inputs(inputs))
+        if getattr(self.lifter, "outputs_all_joints", False):  # graph lifters: one output node per joint
+            normalised = self._non_root(normalised.view(len(normalised), -1, 3))
+        pred = normalised * self.target_std + self.target_mean
+        pred_3d = torch.zeros_like(target_rel)
+        pred_3d[:, self.non_root] = pred.view(len(pred), -1, 3)
+        return {"pred_3d": pred_3d, "target_3d": target_rel, "pred_normalised": normalised}
+
+    def losses(self, outputs, batch):
+        pred = outputs["pred_normalised"].view(len(outputs["pred_normalised"]), -1, 3)
+        target = ((self._non_root(outputs["target_3d"]) - self.target_mean) / self.target_std).view_as(pred)
+        present = present_joints(target)
+        return {"mse_3d": masked_mean((pred - filled(target, present, pred)).pow(2).mean(-1), present)}

@@ -1,0 +1,93 @@
+"""The refined pipeline: a trained single-view lifting pipeline, frozen, whose 3D a refiner improves stage by stage
+from how it re-projects (ERD, Kang et al. 2020)."""
+import logging
+from typing import Dict
+
+import torch
+from torch import nn
+
+from core.registry import PIPELINES, REFINERS
+from core.skeleton import NUM_JOINTS, ROOT
+from core.missing_joints import joint_errors, masked_mean
+from modeling.pipelines.base import Pipeline, PipelineConfigError
+from modeling.pipelines.lifter_config import keypoint_lifting
+from modeling.pipelines.lifting import LiftingPipeline
+from modeling.pipelines.screen_lifting import ScreenLiftingPipeline
+
+logger = logging.getLogger("epipose")
+
+
+@PIPELINES.register("refined")
+class RefinedPipeline(Pipeline):
+    """A trained single-view lifting pipeline (``base``, frozen and always in eval mode) whose root-relative
+    camera-frame 3D a refiner (``modeling.refiners``) improves from the centre frame's input 2D and camera.
+
+    Greedy stage-wise training (ERD): epoch e trains refinement stage e // ``epochs_per_stage`` alone. The
+    loss is the mean squared error, mm^2, of the refined non-root joints (ERD's MSE on the cumulative estimate).
+    Outputs ``pred_lifter``, the base's estimate, besides ``pred_3d``.
+    """
+
+    partially_trained = True  # only the current stage trains
+    parts = "MODEL.REFINER.NAME and MODEL.LIFTER.NAME (a single-view lifter), with MODEL.BACKBONE.NAME none"
+    pretrained_parts = {"base": ("MODEL.LIFTER.WEIGHTS", "MODEL.LIFTER")}
+
+    def __init__(self, base: Pipeline, refiner: nn.Module, epochs_per_stage: int):
+        super().__init__()
+        self.base, self.refiner, self.epochs_per_stage = base, refiner, epochs_per_stage
+        self.base.requires_grad_(False)
+        self.register_buffer("non_root", torch.tensor([j for j in range(NUM_JOINTS) if j != ROOT]), persistent=False)
+
+    @classmethod
+    def from_config(cls, cfg) -> "RefinedPipeline":
+        """The configured refiner around the single-view lifting pipeline of MODEL.LIFTER (its weights:
+        MODEL.LIFTER.WEIGHTS, loaded by the engine)."""
+        r, d = cfg.MODEL.REFINER, cfg.DATASETS
+        base = keypoint_lifting(cfg)
+        if not isinstance(base, (LiftingPipeline, ScreenLiftingPipeline)) or d.VIEWS != "single" or \
+                d.TRAIN_VIEWS not in ("", "single"):
+            raise PipelineConfigError(f"MODEL.REFINER.NAME '{r.NAME}' refines single-view lifters trained with 3D "
+                                      f"(linear, lcn, semgcn, poseformer) on single views: set DATASETS.VIEWS single "
+                                      f"and DATASETS.TRAIN_VIEWS ''")
+        if r.EPOCHS_PER_STAGE < 1 or (cfg.DOTRAIN and cfg.SOLVER.MAX_EPOCHS != r.STAGES * r.EPOCHS_PER_STAGE):
+            raise PipelineConfigError(f"greedy stage-wise training: SOLVER.MAX_EPOCHS ({cfg.SOLVER.MAX_EPOCHS}) must "
+                                      f"be MODEL.REFINER.STAGES x EPOCHS_PER_STAGE ({r.STAGES} x {r.EPOCHS_PER_STAGE})")
+        try:
+            refiner = REFINERS.get(r.NAME)(num_joints=NUM_JOINTS, num_stages=r.STAGES, hidden=r.HIDDEN,
+                                           num_blocks=r.NUM_BLOCKS, dropout=r.DROPOUT, features=r.FEATURES,
+                                           pca_components=r.PCA_COMPONENTS, root=r.ROOT, update_root=r.UPDATE_ROOT)
+        except ValueError as err:
+            raise PipelineConfigError(f"MODEL.REFINER: {err}") from None
+        return cls(base=base, refiner=refiner, epochs_per_stage=r.EPOCHS_PER_STAGE)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.base.eval()
+        return self
+
+    def start_epoch(self, epoch: int) -> None:
+        self.refiner.start_stage(epoch // self.epochs_per_stage)
+
+    @staticmethod
+    def _view(batch):
+        """The centre frame's (B, J, 2) input pixels, (B,) cameras and (B, 3) true camera-frame pelvis."""
+        centre = batch["keypoints_2d"].shape[1] // 2
+        cameras = batch["cameras"][:, 0]
+        pelvis = cameras.world_to_camera(batch["keypoints_3d"][:, centre, ROOT:ROOT + 1].to(cameras.dtype))[:, 0]
+        return batch["keypoints_2d"][:, centre, 0], cameras, pelvis
+
+    @torch.no_grad()
+    def prepare(self, train_loader) -> None:
+        self.refiner.fit(torch.cat([self._view(batch)[0] for batch in train_loader]))
+        logger.info("fitted the refiner's 2D statistics on %d training samples", len(train_loader.dataset))
+
+    def forward(self, batch) -> Dict[str, torch.Tensor]:
+        with torch.no_grad():
+            outputs = self.base(batch)
+        lifted = outputs["pred_3d"] - outputs["pred_3d"][:, ROOT:ROOT + 1]
+        keypoints_2d, cameras, pelvis = self._view(batch)
+        refined = self.refiner(lifted, keypoints_2d.to(lifted.dtype), cameras, pelvis)
+        return {"pred_3d": refined, "target_3d": outputs["target_3d"], "pred_lifter": lifted}
+
+    def losses(self, outputs, batch):
+        errors, present = joint_errors(outputs["pred_3d"][:, self.non_root], outputs["target_3d"][:, self.non_root])
+        return {"mse_3d_mm2": masked_mean(errors.pow(2), present) / 3}

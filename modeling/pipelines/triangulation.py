@@ -1,0 +1,61 @@
+"""The triangulation pipeline, and the configured triangulation head that image pipelines end in too."""
+from typing import Dict
+
+import torch
+from torch import nn
+
+from core.registry import HEADS, PIPELINES
+from core.skeleton import NUM_JOINTS
+from modeling.pipelines.base import Pipeline, PipelineConfigError
+
+
+def build_head(cfg, backbone=None) -> nn.Module:
+    """The configured triangulation head (MODEL.HEAD; the algebraic head needs the backbone's trunk channels)."""
+    m, h = cfg.MODEL, cfg.MODEL.HEAD
+    head_cls = HEADS.get(h.NAME)
+    if h.NAME == "algebraic":
+        if backbone is None:
+            raise PipelineConfigError("MODEL.HEAD.NAME 'algebraic' learns from images: set MODEL.BACKBONE.NAME resnet")
+        if h.CONFIDENCE_FALLBACK > 0 or not h.UNDISTORT:
+            raise PipelineConfigError("MODEL.HEAD.CONFIDENCE_FALLBACK and UNDISTORT False are options of the dlt and "
+                                      "ransac heads; the algebraic head weighs every view by its learned confidence "
+                                      "and follows the lens: set 0 and True")
+        return head_cls(num_joints=NUM_JOINTS, in_channels=backbone.trunk_channels, beta=m.BACKBONE.SOFT_ARGMAX_BETA,
+                        min_confidence=h.MIN_CONFIDENCE)
+    if h.CONFIDENCE_FALLBACK < 0:
+        raise PipelineConfigError(f"MODEL.HEAD.CONFIDENCE_FALLBACK must be >= 0 (0 = off), got {h.CONFIDENCE_FALLBACK}")
+    kwargs = dict(confidence_weighted=h.CONFIDENCE_WEIGHTED, min_confidence=h.MIN_CONFIDENCE,
+                  fallback_step=h.CONFIDENCE_FALLBACK, undistort=h.UNDISTORT)
+    if h.NAME == "ransac":
+        kwargs["inlier_threshold_px"] = h.INLIER_THRESHOLD_PX
+    return head_cls(**kwargs)
+
+
+@PIPELINES.register("triangulation")
+class TriangulationPipeline(Pipeline):
+    """2D keypoints of every view -> triangulation head -> world 3D: triangulates the centre frame's 2D keypoints of
+    all views."""
+
+    predicts_absolute = True
+    parts = "MODEL.HEAD.NAME (e.g. dlt) on keypoints, with MODEL.BACKBONE.NAME and MODEL.LIFTER.NAME none"
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.head = head
+
+    @classmethod
+    def from_config(cls, cfg) -> "TriangulationPipeline":
+        m = cfg.MODEL
+        if m.HEAD.NAME == "none":
+            raise PipelineConfigError("nothing to build: set MODEL.HEAD.NAME (e.g. dlt) or MODEL.LIFTER.NAME (e.g. "
+                                      "linear)")
+        if cfg.DATASETS.VIEWS != "all":
+            raise PipelineConfigError(f"MODEL.HEAD.NAME '{m.HEAD.NAME}' triangulates several views but "
+                                      f"DATASETS.VIEWS is '{cfg.DATASETS.VIEWS}'; set DATASETS.VIEWS all")
+        return cls(head=build_head(cfg))
+
+    def forward(self, batch) -> Dict[str, torch.Tensor]:
+        centre = batch["keypoints_2d"].shape[1] // 2
+        result = self.head(batch["keypoints_2d"][:, centre], batch["confidence_2d"][:, centre], batch["cameras"])
+        return {"pred_3d": result.points_3d, "target_3d": batch["keypoints_3d"][:, centre],
+                "valid_3d": result.valid}
