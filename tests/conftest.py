@@ -1,5 +1,7 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures shared by the test modules, and the slow tier: every test under tests/integration/ is marked ``slow``
+(``pytest -m "not slow"`` leaves the end-to-end runs out)."""
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -13,3 +15,12 @@ def epipose_log(caplog):
     caplog.set_level(logging.INFO, logger="epipose")
     yield caplog
     logger.removeHandler(caplog.handler)
+
+
+INTEGRATION = Path(__file__).resolve().parent / "integration"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if INTEGRATION in Path(item.fspath).resolve().parents:
+            item.add_marker(pytest.mark.slow)

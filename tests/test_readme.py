@@ -1,6 +1,6 @@
 """The README is a short guide whose commands run from a fresh clone: its size, its links, and every main.py and
 script command it states (configs and overrides load, scripts and their options exist). The demo's commands run
-verbatim in tests/scripts/test_make_demo_footage.py."""
+verbatim in tests/integration/test_make_demo_footage.py."""
 import re
 import shlex
 import subprocess
@@ -52,6 +52,7 @@ def test_the_readme_names_a_wrong_key_as_it_shows():
         load_config(str(ROOT / "configs/synthetic/linear_lifter.yaml"), ["SOLVER.MAX_EPOCH", "2"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("line", [line for line in commands(README) if " scripts/" in line], ids=lambda x: x[:50])
 def test_every_script_command_names_options_the_script_has(line):
     words = shlex.split(line.replace("$S", "shared"))

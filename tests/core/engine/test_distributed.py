@@ -30,6 +30,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path):
     single, ddp = tmp_path / "single", tmp_path / "ddp"
     assert main.main(["--cfg", CONFIG, "OUTPUT_DIR", str(single), "SOLVER.BATCH_SIZE", "32", *TINY]) == 0

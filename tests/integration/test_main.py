@@ -16,7 +16,7 @@ from core.engine.output_dir import check_free_space
 from datasets.synthetic.dataset import build_synthetic
 from modeling.pipelines import build_pipeline
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # A small world: 2 actions, 40 frames per sequence, so each run takes seconds.
 SMALL = ["DATASETS.SYNTHETIC.ACTIONS", "['walk','squat']", "DATASETS.SYNTHETIC.FRAMES_PER_SEQUENCE", "40",
          "DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1','S5']", "DATASETS.VAL_SUBJECTS", "[]",

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--cfg", str(ROOT / "configs" / "synthetic" / "linear_lifter.yaml"),
         "DATASETS.SYNTHETIC.ACTIONS", "['walk','squat']", "DATASETS.SYNTHETIC.FRAMES_PER_SEQUENCE", "60",
         "DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1','S5','S6']", "DATASETS.VAL_SUBJECTS", "[]",
