@@ -18,6 +18,19 @@ def epipose_log(caplog):
 
 
 INTEGRATION = Path(__file__).resolve().parent / "integration"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the clone
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """``shared_data("h36m/camera-parameters.json")``: that path under ``../shared/data``, or the test is skipped,
+    naming the path it did not find (the shared folder is read, never committed, and absent beside a bare clone)."""
+    def path(relative: str) -> Path:
+        found = SHARED_DATA / relative
+        if not found.exists():
+            pytest.skip(f"shared data not found at {found}")
+        return found
+    return path
 
 
 def pytest_collection_modifyitems(items):

@@ -15,7 +15,6 @@ from core.batch import collate_samples
 from datasets.formats.videopose3d import CAMERA_IDS, H36M_32_TO_17
 from datasets.synthetic.rigs import h36m_like_ring
 
-SHARED_CAMERAS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "h36m" / "camera-parameters.json"
 SYMMETRY = [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]
 TAKES = {"S1": {"Walking": 40, "Eating 2": 30}, "S9": {"Walking 1": 25}}
 
@@ -126,12 +125,12 @@ def test_bad_inputs_name_the_file_or_key(h36m_root, tmp_path_factory):
         build_dataset(config(h36m_root, "DATASETS.MODE", "images"), "train")
 
 
-@pytest.mark.skipif(not SHARED_CAMERAS.is_file(), reason=f"Human3.6M cameras not found at {SHARED_CAMERAS}")
-def test_the_real_human36m_cameras_project_the_3d_onto_the_2d(tmp_path):
+def test_the_real_human36m_cameras_project_the_3d_onto_the_2d(tmp_path, shared_data):
+    shared_cameras = shared_data("h36m/camera-parameters.json")
     from datasets.formats.calibration import read_h36m_cameras
-    rig = read_h36m_cameras(SHARED_CAMERAS, "S9", CAMERA_IDS)[0]
-    write_dataset(tmp_path, rig, cameras_file=SHARED_CAMERAS)
-    cfg = config(tmp_path, "DATASETS.H36M.CAMERAS", str(SHARED_CAMERAS), "DATASETS.H36M.TEST_SUBJECTS", "['S9']")
+    rig = read_h36m_cameras(shared_cameras, "S9", CAMERA_IDS)[0]
+    write_dataset(tmp_path, rig, cameras_file=shared_cameras)
+    cfg = config(tmp_path, "DATASETS.H36M.CAMERAS", str(shared_cameras), "DATASETS.H36M.TEST_SUBJECTS", "['S9']")
     sample = build_dataset(cfg, "test")[3]
     assert sample["cameras"].image_size[0].tolist() == [1000.0, 1002.0]
     assert torch.allclose(sample["keypoints_2d"], sample["keypoints_2d_gt"], atol=1e-2)

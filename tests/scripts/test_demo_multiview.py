@@ -16,7 +16,6 @@ from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, World
 from datasets.synthetic.noise import DetectorNoise
 from scripts.demo_multiview import main as demo
 
-POSE2SIM = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "pose2sim"
 FRAMES = 6
 
 
@@ -152,10 +151,10 @@ def test_smoothing_keeps_constants_and_gaps_and_reduces_noise():
     assert torch.equal(smooth_trajectories(noisy, 0.0), noisy)
 
 
-@pytest.mark.skipif(not POSE2SIM.is_dir(), reason=f"Pose2Sim recording not found at {POSE2SIM}")
-def test_demo_on_the_real_pose2sim_recording(tmp_path):
-    keypoints = [str(POSE2SIM / "openpose" / f"cam0{i}_json") for i in range(1, 5)]
-    assert demo(["--calibration", str(POSE2SIM / "calibration" / "Calib_qualisys.toml"), "--keypoints", *keypoints,
+def test_demo_on_the_real_pose2sim_recording(tmp_path, shared_data):
+    pose2sim = shared_data("pose2sim")
+    keypoints = [str(pose2sim / "openpose" / f"cam0{i}_json") for i in range(1, 5)]
+    assert demo(["--calibration", str(pose2sim / "calibration" / "Calib_qualisys.toml"), "--keypoints", *keypoints,
                  "--layout", "body25b", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["frames"] == 100 and summary["valid_joints"] > 0.95 * summary["joints"]

@@ -1,5 +1,4 @@
 """Shared fixtures for the geometry tests: seeded random camera rigs and the real Human3.6M cameras."""
-from pathlib import Path
 
 import pytest
 import torch
@@ -7,7 +6,6 @@ import torch
 from core.geometry import Cameras
 from datasets.formats.calibration import read_h36m_cameras
 
-H36M_CAMERAS = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "h36m" / "camera-parameters.json"
 
 
 def _normalize(v: torch.Tensor) -> torch.Tensor:
@@ -52,21 +50,15 @@ def random_points(generator: torch.Generator, *shape, dtype=torch.float64) -> to
     return unit * unit.new_tensor([2000.0, 2000.0, 2000.0]) - unit.new_tensor([1000.0, 1000.0, 0.0])
 
 
-def load_h36m_cameras(subject: str) -> Cameras:
-    """The 4 Human3.6M cameras (4,) of ``subject`` in float64, in the file's camera order."""
-    return read_h36m_cameras(H36M_CAMERAS, subject)[0]
-
-
 @pytest.fixture
 def generator() -> torch.Generator:
     return torch.Generator().manual_seed(0)
 
 
 @pytest.fixture(params=["S1", "S9", "S11"])
-def h36m_cameras(request) -> Cameras:
-    if not H36M_CAMERAS.is_file():
-        pytest.skip(f"Human3.6M camera file not found at {H36M_CAMERAS} (shared data folder absent)")
-    return load_h36m_cameras(request.param)
+def h36m_cameras(request, shared_data) -> Cameras:
+    """The 4 Human3.6M cameras (4,) of a subject in float64, in the file's camera order."""
+    return read_h36m_cameras(shared_data("h36m/camera-parameters.json"), request.param)[0]
 
 
 @pytest.fixture

@@ -1,5 +1,4 @@
 """Tests of datasets/formats/bvh.py: parsing, forward kinematics, Human3.6M conversion, errors."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +8,6 @@ from datasets.formats.bvh import (BVH_JOINT_MAPS, UNIT_CANDIDATES_MM, BvhFormatE
                                   load_motion_file, read_bvh, resample)
 from core.geometry.kinematics import euler_to_matrix, tree_forward_kinematics
 
-CMU_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "cmu_mocap"
 CMU_FILES = {"01_01.bvh": ("cmu_cgspeed", "ToeBase"), "131_01.bvh": ("cmu_3dsmax", "Toe")}
 
 TINY_BVH = """HIERARCHY
@@ -171,16 +169,9 @@ def test_unknown_skeleton_needs_a_joint_map(tmp_path):
 
 
 # ----- the real CMU files ----------------------------------------------------------------------------
-def needs_cmu(name):
-    path = CMU_DIR / name
-    if not path.is_file():
-        pytest.skip(f"shared CMU mocap data not found at {path}")
-    return path
-
-
 @pytest.fixture(scope="module", params=sorted(CMU_FILES))
-def cmu(request):
-    path = needs_cmu(request.param)
+def cmu(request, shared_data):
+    path = shared_data(f"cmu_mocap/{request.param}")
     motion = read_bvh(path)
     return request.param, motion, bvh_to_h36m(motion)
 
@@ -233,8 +224,8 @@ def test_cmu_left_is_left(cmu):
         assert (np.einsum("ti,ti->t", across, left) > 0).mean() > 0.95
 
 
-def test_load_motion_file_resamples_to_50_fps():
-    path = needs_cmu("131_01.bvh")
+def test_load_motion_file_resamples_to_50_fps(shared_data):
+    path = shared_data("cmu_mocap/131_01.bvh")
     motion = read_bvh(path)
     full = bvh_to_h36m(motion)
     joints = load_motion_file(path, target_fps=50)

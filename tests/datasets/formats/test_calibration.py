@@ -7,7 +7,6 @@ import torch
 
 from datasets.formats.calibration import CalibrationError, read_h36m_cameras
 
-H36M = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "h36m" / "camera-parameters.json"
 
 
 def write(tmp_path, data) -> Path:
@@ -51,10 +50,8 @@ def test_missing_subject_file_and_json(tmp_path):
         read_h36m_cameras(bad, "S1")
 
 
-def test_real_human36m_cameras():
-    if not H36M.is_file():
-        pytest.skip(f"shared Human3.6M calibration not found at {H36M}")
-    cams, ids = read_h36m_cameras(H36M, "S9")
+def test_real_human36m_cameras(shared_data):
+    cams, ids = read_h36m_cameras(shared_data("h36m/camera-parameters.json"), "S9")
     assert ids == ["54138969", "55011271", "58860488", "60457274"]
     assert cams.image_size[:, 1].tolist() == [1002.0, 1000.0, 1000.0, 1002.0]
     distance = cams.centers.norm(dim=-1)
@@ -64,7 +61,6 @@ def test_real_human36m_cameras():
 # ----- aniposelib / Pose2Sim TOML, CMU Panoptic JSON, and read_calibration ----------------------------------------
 from datasets.formats.calibration import read_calibration, rodrigues_to_matrix  # noqa: E402
 
-POSE2SIM = H36M.parents[1] / "pose2sim" / "calibration" / "Calib_qualisys.toml"
 ROTATION_VECTOR = np.array([0.3, -1.2, 0.5])
 CAMERA = {"K": [[1500.0, 0.0, 530.0], [0.0, 1498.0, 960.0], [0.0, 0.0, 1.0]], "R": rodrigues_to_matrix(ROTATION_VECTOR),
           "t_mm": np.array([320.0, -150.0, 4200.0]), "dist": [-0.12, 0.05, 0.001, -0.002, 0.0], "size": [1088, 1920]}
@@ -154,9 +150,8 @@ def test_read_calibration_dispatch_errors(tmp_path):
         read_calibration(tmp_path / "missing.toml")
 
 
-@pytest.mark.skipif(not POSE2SIM.is_file(), reason=f"Pose2Sim calibration not found at {POSE2SIM}")
-def test_reads_the_pose2sim_calibration():
-    cameras, names = read_calibration(POSE2SIM)
+def test_reads_the_pose2sim_calibration(shared_data):
+    cameras, names = read_calibration(shared_data("pose2sim/calibration/Calib_qualisys.toml"))
     assert names == ["cam_01", "cam_02", "cam_03", "cam_04"]
     # the four cameras stand 2 to 5 m from the origin, where the person is, and look at it
     distances = cameras.centers.norm(dim=-1)

@@ -1,5 +1,4 @@
 import gc
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +10,6 @@ from core.batch import collate_samples
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise
 
-SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
 
 
 def world(**kw):
@@ -143,10 +141,8 @@ def test_bad_sample_settings():
 
 
 @pytest.mark.parametrize("clip", ["01_01", "131_01"])
-def test_motion_from_a_bvh_clip(clip):
-    path = SHARED / "cmu_mocap" / f"{clip}.bvh"
-    if not path.is_file():
-        pytest.skip(f"shared CMU mocap clip not found at {path}")
+def test_motion_from_a_bvh_clip(clip, shared_data):
+    path = shared_data(f"cmu_mocap/{clip}.bvh")
     w = world(subjects=[], motion_files=[str(path)], frames_per_sequence=5)
     seq = w.sequences[0]
     assert seq.subject == "mocap" and seq.action == clip.replace("_", "-") and len(seq.keypoints_3d) > 50
