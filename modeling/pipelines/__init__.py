@@ -44,6 +44,8 @@ __all__ = ["build_pipeline", "Pipeline", "PipelineConfigError", "TriangulationPi
            "ScreenLiftingPipeline", "MultiViewLiftingPipeline", "MultiViewConsistencyPipeline", "RefinedPipeline",
            "ImagePipeline", "DetectAndLiftPipeline"]
 
+FLIPPING_PIPELINES = ("screen_lifting", "multiview_lifting")  # the lifting pipelines that average TEST.FLIP
+
 
 def _check_parts(cfg) -> None:
     """The checks across pipelines: dropouts, TEST.FLIP, a refiner without a lifter, and that MODEL.PIPELINE is the
@@ -53,9 +55,11 @@ def _check_parts(cfg) -> None:
         node, name = key.split(".")
         if not 0.0 <= m[node][name] < 1.0:
             raise PipelineConfigError(f"MODEL.{key} must be a dropout probability in [0, 1), got {m[node][name]}")
-    if cfg.TEST.FLIP and (m.LIFTER.NAME == "none" or m.BACKBONE.NAME != "none"):
+    if cfg.TEST.FLIP and (m.LIFTER.NAME == "none" or m.BACKBONE.NAME != "none"
+                          or lifter_pipeline(m.LIFTER.NAME) not in FLIPPING_PIPELINES):
         raise PipelineConfigError("TEST.FLIP is implemented for the screen-coordinate lifters (poseformer, esmformer), "
-                                  "not for triangulation or image pipelines")
+                                  f"not for MODEL.LIFTER.NAME '{m.LIFTER.NAME}' with MODEL.BACKBONE.NAME "
+                                  f"'{m.BACKBONE.NAME}'")
     if m.REFINER.NAME != "none" and (m.LIFTER.NAME == "none" or m.BACKBONE.NAME != "none"):
         raise PipelineConfigError(f"MODEL.REFINER.NAME '{m.REFINER.NAME}' refines a keypoint lifter: set "
                                   "MODEL.LIFTER.NAME (and MODEL.BACKBONE.NAME none)")

@@ -26,9 +26,6 @@ def configured_lifter(cfg):
                                     getattr(lifter_cls, "outputs_all_joints", False)):
         raise PipelineConfigError(f"MODEL.LIFTER.PCA_COMPONENTS codes a flat input vector (the linear lifter); "
                                   f"'{m.LIFTER.NAME}' takes per-joint coordinates: set it to 0")
-    if cfg.TEST.FLIP and lifter_cls.inputs not in ("screen", "screen_views"):
-        raise PipelineConfigError(f"TEST.FLIP is implemented for the screen-coordinate lifters (poseformer, "
-                                  f"esmformer), not for MODEL.LIFTER.NAME '{m.LIFTER.NAME}'")
     return lifter_cls
 
 
