@@ -11,6 +11,11 @@ JOINT_NAMES = (
 NUM_JOINTS = len(JOINT_NAMES)
 ROOT = 0
 
+
+def non_root_joints(num_joints: int = NUM_JOINTS) -> tuple:
+    """The joint indices other than ROOT, in order (what root-relative models predict)."""
+    return tuple(j for j in range(num_joints) if j != ROOT)
+
 # Parent of each joint in the kinematic tree (-1 for the root).
 PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
 

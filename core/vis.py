@@ -32,6 +32,7 @@ GROUND_TRUTH_STYLE = SkeletonStyle(left=GREEN, right=GREEN, center=GREEN, thickn
 GROUND_TRUTH_3D_STYLE = SkeletonStyle(left=GREEN, right=GREEN, center=GREEN, thickness=5, joint_radius=4)  # opaque
 PREDICTION_STYLE = SkeletonStyle(left=(255, 230, 40), right=(255, 230, 40), center=(255, 230, 40), thickness=2,
                                  joint_radius=2)
+SIDED_PREDICTION_STYLE = SkeletonStyle(thickness=2, joint_radius=2)  # a prediction in left / right colours (videos)
 # the multi-view demo's overlay (scripts/demo_multiview.py): the reprojected 3D in left / right colours, the
 # detections thin and grey over it, a known truth as a band wide enough to show around both
 DETECTION_STYLE = SkeletonStyle(left=(200, 200, 200), right=(200, 200, 200), center=(200, 200, 200), thickness=1,

@@ -13,7 +13,6 @@ re-centred on their own pelvis (as ``core.metrics`` scores them) and:
   front view looking along the camera's z) or the world frame (V > 1, multi-view lifters; world z up, the front
   view facing the person, whose facing is taken from the true hips).
 """
-from dataclasses import replace
 from typing import Optional, Tuple
 
 import numpy as np
@@ -28,8 +27,6 @@ from core.vis import (BORDER_PX, GROUND_TRUTH_3D_STYLE, GROUND_TRUTH_STYLE, PRED
 CANVAS_SIDE = 320  # pixels of a view's panel when there is no image (keypoints mode)
 ZOOM_MARGIN = 1.5  # keypoints mode: the panel shows a square this many times the person's 2D box
 ELEVATION_DEG = 12.0  # the 3D panels' viewers look down this much
-# 3D panels: the ground truth (GROUND_TRUTH_3D_STYLE) is drawn wider than the prediction, which stays visible over it
-PREDICTION_3D_STYLE = replace(PREDICTION_STYLE, thickness=2, joint_radius=2)
 INPUT_STYLE = SkeletonStyle(thickness=1, joint_radius=2)
 # camera frame (x right, y down, z forward) -> the z-up frame of draw_pose_3d (x right, y forward, z up)
 CAMERA_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
@@ -109,7 +106,7 @@ def _panels_3d(relative: dict, size: Tuple[int, int]) -> list:
         front = 0.0  # looking along the camera's z, as the camera sees the person
     else:
         front = front_azimuth_deg(target)
-    poses, styles = [target, pred], [GROUND_TRUTH_3D_STYLE, PREDICTION_3D_STYLE]
+    poses, styles = [target, pred], [GROUND_TRUTH_3D_STYLE, PREDICTION_STYLE]  # the truth wider, under it
     panels = []
     for name, azimuth in (("front", front), ("side", front + 90.0)):
         panel = draw_pose_3d(poses, styles, size=size, elevation_deg=ELEVATION_DEG, azimuth_deg=azimuth)

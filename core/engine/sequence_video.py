@@ -23,14 +23,12 @@ from core.engine.preview import CAMERA_TO_Z_UP, ELEVATION_DEG, GROUND_TRUTH_3D_S
 from core.geometry.body_orientation import front_azimuth_deg
 from core.images import to_uint8_images
 from core.video import Mp4Writer
-from core.vis import (GROUND_TRUTH_STYLE, SkeletonStyle, draw_pose_3d, draw_skeleton, join_panels, put_label,
-                      with_legend)
+from core.vis import (GROUND_TRUTH_STYLE, SIDED_PREDICTION_STYLE, draw_pose_3d, draw_skeleton, join_panels,
+                      put_label, with_legend)
 
 logger = logging.getLogger("epipose")
 
-PREDICTION_2D_STYLE = SkeletonStyle(thickness=2, joint_radius=2)
-PREDICTION_3D_STYLE = SkeletonStyle(thickness=2, joint_radius=2)
-LEGEND = (("truth", GROUND_TRUTH_STYLE), ("prediction, left / right", PREDICTION_2D_STYLE))
+LEGEND = (("truth", GROUND_TRUTH_STYLE), ("prediction, left / right", SIDED_PREDICTION_STYLE))
 PATH_MARGIN = 1.15  # keypoint datasets: the canvas shows the person's 2D path over the sequence, with this margin
 
 
@@ -102,9 +100,9 @@ def video_frame(sample, pose: dict, view: SequenceView, height: int, frame_numbe
             image = np.full((height, height, 3), 40, dtype=np.uint8)
             scale, offset = view.scales[v], view.offsets[v]
         panel = draw_skeleton(image, exact[v], GROUND_TRUTH_STYLE, scale=scale, offset=offset)
-        panel = draw_skeleton(panel, projected[v], PREDICTION_2D_STYLE, scale=scale, offset=offset)
+        panel = draw_skeleton(panel, projected[v], SIDED_PREDICTION_STYLE, scale=scale, offset=offset)
         panels.append(put_label(panel, f"cam {int(sample['camera_ids'][v])}"))
-    panel_3d = draw_pose_3d([pose["target"], pose["pred"]], [GROUND_TRUTH_3D_STYLE, PREDICTION_3D_STYLE],
+    panel_3d = draw_pose_3d([pose["target"], pose["pred"]], [GROUND_TRUTH_3D_STYLE, SIDED_PREDICTION_STYLE],
                             size=(height, height), elevation_deg=ELEVATION_DEG, azimuth_deg=view.azimuth,
                             center=view.centre, radius=view.radius)
     kind = ", root-relative" if pose["relative"] else ""

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from core.registry import PIPELINES
-from core.skeleton import NUM_JOINTS, ROOT
+from core.skeleton import NUM_JOINTS, non_root_joints
 from core.missing_joints import filled, masked_mean, present_joints
 from modeling.pca import principal_axes
 from modeling.pipelines.base import Pipeline, PipelineConfigError
@@ -44,7 +44,7 @@ class LiftingPipeline(Pipeline):
         self.register_buffer("target_mean", torch.zeros(out_features))
         self.register_buffer("target_std", torch.ones(out_features))
         self.register_buffer("statistics_fitted", torch.tensor(False))
-        self.register_buffer("non_root", torch.tensor([j for j in range(num_joints) if j != ROOT]),
+        self.register_buffer("non_root", torch.tensor(non_root_joints(num_joints)),
                              persistent=False)
 
     @classmethod

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from core.registry import PIPELINES
-from core.skeleton import NUM_JOINTS, ROOT
+from core.skeleton import NUM_JOINTS, ROOT, non_root_joints
 from modeling.losses.multiview import multiview_consistency_losses
 from modeling.pipelines.base import Pipeline, PipelineConfigError
 from modeling.pipelines.lifter_config import configured_lifter
@@ -39,7 +39,7 @@ class MultiViewConsistencyPipeline(Pipeline):
     def __init__(self, lifter: nn.Module, num_joints: int, reprojection_weight: float = 0.0):
         super().__init__()
         self.lifter, self.reprojection_weight = lifter, reprojection_weight
-        self.register_buffer("non_root", torch.tensor([j for j in range(num_joints) if j != ROOT]),
+        self.register_buffer("non_root", torch.tensor(non_root_joints(num_joints)),
                              persistent=False)
 
     @classmethod

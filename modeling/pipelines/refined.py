@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from core.registry import PIPELINES, REFINERS
-from core.skeleton import NUM_JOINTS, ROOT
+from core.skeleton import NUM_JOINTS, ROOT, non_root_joints
 from core.missing_joints import joint_errors, masked_mean
 from modeling.pipelines.base import Pipeline, PipelineConfigError
 from modeling.pipelines.lifter_config import keypoint_lifting
@@ -35,7 +35,7 @@ class RefinedPipeline(Pipeline):
         super().__init__()
         self.base, self.refiner, self.epochs_per_stage = base, refiner, epochs_per_stage
         self.base.requires_grad_(False)
-        self.register_buffer("non_root", torch.tensor([j for j in range(NUM_JOINTS) if j != ROOT]), persistent=False)
+        self.register_buffer("non_root", torch.tensor(non_root_joints()), persistent=False)
 
     @classmethod
     def from_config(cls, cfg) -> "RefinedPipeline":

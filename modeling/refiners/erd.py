@@ -43,7 +43,7 @@ from torch import nn
 from core.geometry.projection import pixels_to_normalized, undistort
 from core.missing_joints import present_joints
 from core.registry import REFINERS
-from core.skeleton import ROOT
+from core.skeleton import non_root_joints
 from modeling.pca import principal_axes
 
 FEATURES = ("delta", "proj", "cat")
@@ -117,7 +117,7 @@ class ResidualDescent(nn.Module):
         self.register_buffer("pca_mean", torch.zeros(2 * num_joints))
         self.register_buffer("pca_basis", torch.eye(2 * num_joints)[:pca_components or 2 * num_joints])
         self.register_buffer("num_active", torch.tensor(1))
-        self.register_buffer("non_root", torch.tensor([j for j in range(num_joints) if j != ROOT]), persistent=False)
+        self.register_buffer("non_root", torch.tensor(non_root_joints(num_joints)), persistent=False)
         self.use_pca = pca_components > 0
 
     @torch.no_grad()

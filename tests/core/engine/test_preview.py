@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.engine.preview import CANVAS_SIDE, GROUND_TRUTH_3D_STYLE, PREDICTION_3D_STYLE, preview_sample
+from core.engine.preview import CANVAS_SIDE, GROUND_TRUTH_3D_STYLE, preview_sample
 from core.vis import BORDER_COLOR, BORDER_PX, GROUND_TRUTH_STYLE, LEGEND_ROW_PX, PREDICTION_STYLE, draw_pose_3d
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 
@@ -98,7 +98,7 @@ def test_prediction_equal_to_the_target_lies_within_the_ground_truth():
     sample = SyntheticMultiView(WORLD, views="single")[1]
     target = _camera_target(sample)
     truth_only = draw_pose_3d([target], [GROUND_TRUTH_3D_STYLE], grid=False)
-    both = draw_pose_3d([target, target], [GROUND_TRUTH_3D_STYLE, PREDICTION_3D_STYLE], grid=False)
+    both = draw_pose_3d([target, target], [GROUND_TRUTH_3D_STYLE, PREDICTION_STYLE], grid=False)
     assert _has(both, YELLOW)
     assert ((both != truth_only).any(-1) <= (truth_only != 40).any(-1)).all()  # yellow only where green is
 
