@@ -77,17 +77,52 @@ def multiview_consistency_losses(pred: Tensor, keypoints_2d: Tensor, cameras: Ca
     return losses
 
 
+def root_relative_reprojection(world: Tensor, cameras: Cameras, observed: Tensor, valid: Tensor):
+    """The root-relative projection of ``world`` (..., J, 3) mm through ``cameras`` (batch shape ...) minus the
+    root-relative ``observed`` 2D (..., J, 2) pixels (shapes broadcast): (difference (..., J, 2) pixels, zero where
+    not finite; seen (..., J): ``valid`` and finite, so a joint behind a camera counts for nothing)."""
+    projected = cameras.project(world)
+    projected = projected - projected[..., ROOT:ROOT + 1, :]
+    observed = observed.to(cameras.dtype)
+    difference = projected - (observed - observed[..., ROOT:ROOT + 1, :])
+    seen = valid & torch.isfinite(difference).all(-1)
+    return difference.nan_to_num(0.0, posinf=0.0, neginf=0.0), seen
+
+
 def _reprojection_l1(pred: Tensor, keypoints_2d: Tensor, cameras: Cameras, valid: Tensor, root_cam: Tensor) -> Tensor:
     """Sum over (source, target) view pairs of the pixel L1 of the root-relative projections (see above)."""
     views = pred.shape[1]
-    absolute_cam = pred.to(cameras.dtype) + root_cam                              # B, V(source), J, 3
-    world = cameras.camera_to_world(absolute_cam)                                  # B, V(source), J, 3
+    world = cameras.camera_to_world(pred.to(cameras.dtype) + root_cam)            # B, V(source), J, 3
     target_cameras = cameras.unsqueeze(1).expand(-1, views, views)                 # B, source, target
-    projected = target_cameras.project(world.unsqueeze(2).expand(-1, -1, views, -1, -1))  # B, s, t, J, 2
-    projected = projected - projected[..., ROOT:ROOT + 1, :]
-    observed = keypoints_2d.to(cameras.dtype)
-    observed = (observed - observed[..., ROOT:ROOT + 1, :]).unsqueeze(1)          # B, 1, t, J, 2
-    difference = projected - observed
-    seen = valid[:, None, None] & torch.isfinite(difference).all(-1)     # a joint behind a camera: NaN
-    pair_errors = _masked_l1(difference.nan_to_num(0.0, posinf=0.0, neginf=0.0), seen)
-    return pair_errors.mean(0).sum().to(pred.dtype)
+    difference, seen = root_relative_reprojection(world.unsqueeze(2).expand(-1, -1, views, -1, -1), target_cameras,
+                                                  keypoints_2d.unsqueeze(1), valid[:, None, None])  # B, s, t, J
+    return _masked_l1(difference, seen).mean(0).sum().to(pred.dtype)
+
+
+def triangulation_reprojection_losses(pred: Tensor, keypoints_2d: Tensor, cameras: Cameras,
+                                      loss_weight: float) -> Dict[str, Tensor]:
+    """ESMformer's self-supervised losses of one root-relative world pose per window, ``pred`` (B, J, 3) metres,
+    from the input 2D of all views ``keypoints_2d`` (B, V, J, 2) pixels, per window (B,):
+
+    - ``triangulation``: ``loss_weight`` x the mean over the valid joints of the L1 norm (m) between ``pred`` and
+      the root-relative DLT of the 2D (``triangulated_pose``);
+    - ``reprojection``: (1 - ``loss_weight``) x the mean over views of the mean over valid joints of the L1 norm
+      of the root-relative reprojection error (``pred`` placed at the DLT's pelvis) in normalised screen
+      coordinates (pixels x 2 / the image width: ``modeling.pipelines.targets.normalised_screen_coordinates``).
+    A term whose weight is 0 is left out."""
+    relative, valid, root = triangulated_pose(keypoints_2d, cameras)
+    pseudo, valid = (relative / 1000.0).to(pred.dtype), valid.to(pred.dtype)                # B, J, 3; B, J
+    losses = {}
+    if loss_weight > 0:
+        error = (pred - pseudo).abs().sum(-1)
+        losses["triangulation"] = loss_weight * (error * valid).sum(1) / valid.sum(1).clamp(min=1)
+    if loss_weight < 1:
+        world = (pred * 1000.0).to(cameras.dtype) + root                                   # B, J, 3 mm
+        views = keypoints_2d.shape[1]
+        difference, seen = root_relative_reprojection(world.unsqueeze(1).expand(-1, views, -1, -1), cameras,
+                                                      keypoints_2d, valid[:, None] > 0)      # B, V, J
+        screen_scale = 2.0 / cameras.image_size[..., 0]                                      # B, V
+        error = (difference * screen_scale[..., None, None]).abs().sum(-1).to(pred.dtype)
+        seen = seen.to(pred.dtype)
+        losses["reprojection"] = (1 - loss_weight) * ((error * seen).sum(-1) / seen.sum(-1).clamp(min=1)).mean(1)
+    return losses

@@ -8,11 +8,11 @@ from torch import nn
 
 from core.geometry.mirror import mirror_joints_3d
 from core.registry import PIPELINES
-from core.skeleton import NUM_JOINTS, ROOT
+from core.skeleton import NUM_JOINTS
 from datasets.sequences import mirror_sample
 from modeling.losses.error_aware import ErrorAwareWeights
 from core.missing_joints import joint_errors, masked_mean, present_joints
-from modeling.losses.multiview import triangulated_pose
+from modeling.losses.multiview import triangulation_reprojection_losses
 from modeling.pipelines.base import Pipeline, PipelineConfigError
 from modeling.pipelines.lifter_config import configured_lifter
 from modeling.pipelines.targets import normalised_screen_coordinates, root_relative_world_targets
@@ -104,26 +104,8 @@ class MultiViewLiftingPipeline(Pipeline):
         if not self.self_supervised:
             return {"mpjpe": masked_mean(*joint_errors(pred, outputs["target_window"] / 1000.0), dim=(1, 2))}
         keypoints_2d = batch["keypoints_2d"][:, batch["keypoints_2d"].shape[1] // 2]            # B, V, J, 2
-        cameras = batch["cameras"]
-        relative, valid, root = triangulated_pose(keypoints_2d, cameras)
-        pseudo, valid = (relative / 1000.0).to(pred.dtype), valid.to(pred.dtype)               # B, J, 3; B, J
-        pred = pred[:, pred.shape[1] // 2]                                                      # B, J, 3
-        losses = {}
-        if self.loss_weight > 0:
-            error = (pred - pseudo).abs().sum(-1)
-            losses["triangulation"] = self.loss_weight * (error * valid).sum(1) / valid.sum(1).clamp(min=1)
-        if self.loss_weight < 1:
-            world = (pred * 1000.0).to(cameras.dtype) + root                                   # B, J, 3 mm
-            projected = cameras.project(world.unsqueeze(1).expand(-1, keypoints_2d.shape[1], -1, -1))
-            screen = normalised_screen_coordinates(torch.stack([projected, keypoints_2d.to(cameras.dtype)], 1),
-                                                   cameras)                                     # B, 2, V, J, 2
-            screen = screen - screen[..., ROOT:ROOT + 1, :]
-            error = (screen[:, 0] - screen[:, 1]).abs().sum(-1)                                 # B, V, J
-            seen = valid[:, None] * torch.isfinite(error).to(pred.dtype)    # a joint behind a camera: NaN
-            error = error.nan_to_num(0.0, posinf=0.0).to(pred.dtype)
-            per_view = (error * seen).sum(-1) / seen.sum(-1).clamp(min=1)
-            losses["reprojection"] = (1 - self.loss_weight) * per_view.mean(1)
-        return losses
+        return triangulation_reprojection_losses(pred[:, pred.shape[1] // 2], keypoints_2d, batch["cameras"],
+                                                 self.loss_weight)
 
     def losses(self, outputs, batch):
         """The per-window losses averaged over the windows (error-aware: weighted); supervised, a window without
