@@ -39,10 +39,16 @@ def views_of_split(cfg, split: str) -> str:
     return cfg.DATASETS.TRAIN_VIEWS if split == "train" and cfg.DATASETS.TRAIN_VIEWS else cfg.DATASETS.VIEWS
 
 
-def build_dataset(cfg, split: str):
-    if split not in SPLITS:
-        raise DatasetError(f"unknown split '{split}'; expected one of {', '.join(SPLITS)}")
+def registered_datasets() -> list:
+    """The DATASETS.NAME values, once every reader has registered itself."""
     import datasets.h36m_images  # noqa: F401  (registers the Human3.6M image layouts)
     import datasets.h36m_keypoints  # noqa: F401  (registers the Human3.6M keypoints)
     import datasets.synthetic.dataset  # noqa: F401  (registers the synthetic world)
+    return sorted(DATASETS)
+
+
+def build_dataset(cfg, split: str):
+    if split not in SPLITS:
+        raise DatasetError(f"unknown split '{split}'; expected one of {', '.join(SPLITS)}")
+    registered_datasets()
     return DATASETS.get(cfg.DATASETS.NAME)(cfg, split)

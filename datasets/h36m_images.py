@@ -27,10 +27,10 @@ One file holds every subject; ``TRAIN_FILE`` and ``TEST_FILE`` may be the same f
 
 Both: ``TRAIN_SUBJECTS`` / ``TEST_SUBJECTS`` select subjects, ``TRAIN_STRIDE`` / ``TEST_STRIDE`` keep every
 n-th frame (Epipolar Transformers: 5 and 64), ``SKIP_DAMAGED`` drops the three damaged S9 takes
-(Greeting-2, SittingDown-2, Waiting-1). Samples have the keys of the synthetic world's image mode: a
+(Greeting-2, SittingDown-2, Waiting-1). Samples have the image form of ``core.sample_schema``: a
 square crop per view of side ``CROP_SCALE`` x the box, resized to ``IMAGE_SIZE`` (training: random zoom
 and rotation with ``AUGMENT``), the crop folded into each camera's K (``datasets.crops``), and the 2D
-targets are the exact projections of the 3D joints into the crops (visible = inside the crop). The
+targets (``keypoints_2d_crop``) are the exact projections of the 3D joints into the crops (visible = inside the crop). The
 annotation files are read with ``datasets.formats.safe_pickle`` (plain data only, never code).
 """
 import logging
@@ -300,9 +300,9 @@ class H36MMultiViewImages(Dataset):
             "camera_ids": torch.arange(self.num_views),
             "meta": {"subject": subject, "action": f"{action} {take}", "frame": int(t.frames[index]),
                      "sequence": f"{subject}/{action}-{take}"},
-            "keypoints_2d": crop_2d[None],
-            "keypoints_2d_gt": crop_2d[None].clone(),
-            "confidence_2d": visible[None].clone(),
+            "keypoints_2d_crop": crop_2d[None],
+            "frame_ids": torch.tensor([index]),
+            "flipped": torch.tensor(False),
             "cameras": crop_cameras,
             "image_cameras": cameras,
             "images": to_image_tensor(images),

@@ -5,19 +5,11 @@ A ``KeypointSequence`` is one take: the 3D motion and, for each of its V calibra
 keypoints, their exact projections, confidences and visibility. ``SequenceSamples`` makes samples of
 every ``stride``-th frame: a window of ``frames`` frames centred on it (edge-padded at the ends of the
 take) with all views (``views="all"``: the cameras of one frame together, never grouped by row order)
-or one view per sample (``"single"``). Keys of a sample (T frames, V views or 1, J = 17 joints):
-
-- ``keypoints_2d`` (T,V,J,2) float32 pixels of the image ``cameras`` map into (the input);
-- ``keypoints_2d_gt`` (T,V,J,2): exact projections of ``keypoints_3d``, same pixels;
-- ``confidence_2d`` (T,V,J) and ``visibility`` (T,V,J) float32;
-- ``keypoints_3d`` (T,J,3) float32 world frame, mm; NaN where a joint is missing from the data (counted
-  as ``num_missing_joints`` and reported when the samples are made; ``core.missing_joints``);
-- ``cameras``: ``Cameras`` (V,) float64; ``camera_ids`` (V,) int64, each view's index in its rig;
-- ``frame_ids`` (T,) int64: each window frame's index among all ``num_frames`` frames of the split's takes
-  (for per-frame state such as ESMformer's error-aware weights);
-- ``flipped``: whether the sample was mirrored (below);
-- ``meta``: subject, action, sequence (with ``/camN`` in single-view mode, so that metrics pair the
-  frames of one 2D track), frame (index of the target frame in its take).
+or one view per sample (``"single"``). Samples have the keypoint form of ``core.sample_schema``: the 2D input in
+the pixels of the full image, its exact projections, confidences and visibility, the world 3D (NaN where a joint
+is missing from the data: counted as ``num_missing_joints`` and reported when the samples are made,
+``core.missing_joints``); in single-view mode ``meta["sequence"]`` ends in ``/camN``, so that metrics pair the
+frames of one 2D track.
 
 With ``flip=True`` (training augmentation), each sample is mirrored with probability 1/2 (torch's RNG,
 so the trainer's per-epoch seeding makes it reproducible): the world pose, the 2D of every view and the
@@ -158,20 +150,17 @@ class SequenceSamples(Dataset):
 
 def mirror_sample(sample: Dict) -> Dict:
     """The left-right mirror image of a keypoint sample (or batch): world 3D, every view's 2D, the cameras and
-    the per-joint values, with left and right swapped (``core.geometry.mirror``)."""
+    the per-joint values, with left and right swapped (``core.geometry.mirror``); the keys it lacks (a batch of
+    inputs alone, without the truth) stay absent."""
     cameras = sample["cameras"]
     per_frame = cameras.unsqueeze(len(cameras.batch_shape) - 1)     # (..., 1, V) against (..., T, V, J, 2)
-
-    def mirror_2d(key):
-        return mirror_joints_2d(sample[key].to(cameras.dtype), per_frame).to(sample[key].dtype)
-
+    mirrors = {"keypoints_3d": mirror_joints_3d,
+               "keypoints_2d": lambda x: mirror_joints_2d(x.to(cameras.dtype), per_frame).to(x.dtype),
+               "confidence_2d": lambda x: swap_left_right(x, -1), "visibility": lambda x: swap_left_right(x, -1)}
+    mirrors["keypoints_2d_gt"] = mirrors["keypoints_2d"]
     mirrored = dict(sample)
-    mirrored.update(
-        keypoints_3d=mirror_joints_3d(sample["keypoints_3d"]),
-        keypoints_2d=mirror_2d("keypoints_2d"),
-        keypoints_2d_gt=mirror_2d("keypoints_2d_gt"),
-        confidence_2d=swap_left_right(sample["confidence_2d"], -1),
-        visibility=swap_left_right(sample["visibility"], -1),
-        cameras=mirror_cameras(cameras),
-        flipped=~sample["flipped"])
+    mirrored.update({key: mirror(sample[key]) for key, mirror in mirrors.items() if key in sample})
+    mirrored["cameras"] = mirror_cameras(cameras)
+    if "flipped" in sample:
+        mirrored["flipped"] = ~sample["flipped"]
     return mirrored

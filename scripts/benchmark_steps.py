@@ -86,8 +86,7 @@ def benchmark(name: str, batch_size: int, device: torch.device, args) -> str:
     train = median_seconds(train_step, args.repeats, args.warmup, device)
     infer = median_seconds(inference_step, args.repeats, args.warmup, device)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6
-    views = batch["keypoints_2d"].shape[2]
-    frames = batch["keypoints_2d"].shape[1]
+    views, frames = batch["cameras"].batch_shape[1], batch["keypoints_3d"].shape[1]
     return (f"{name:<18} {params:7.2f} M  batch {batch_size:>4} x {views} view(s) x {frames:>2} frame(s)  "
             f"train {1000 * train:9.1f} ms ({batch_size / train:8.1f} samples/s)  "
             f"infer {1000 * infer:8.1f} ms ({batch_size / infer:9.1f} samples/s)  data {1000 * data_seconds:8.1f} ms")

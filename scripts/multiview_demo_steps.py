@@ -148,7 +148,7 @@ def reconstruct(footage: Footage, min_confidence: float = 0.3, inlier_threshold_
     points_3d = smooth_trajectories(result.points_3d, smooth_sigma_frames)
     errors = _reprojection_errors(cameras, points_3d, result.valid, points_2d, conf, min_confidence)
     return Reconstruction(points_3d.numpy(), result.valid.numpy(), points_2d.numpy(), conf.numpy(), person.numpy(),
-                          result.inliers.numpy(), errors.numpy())
+                          result.used.numpy(), errors.numpy())
 
 
 def _reprojection_errors(cameras: Cameras, points_3d, valid, points_2d, confidence, min_confidence: float):
@@ -191,11 +191,9 @@ def lift_views(footage: Footage, recon: Reconstruction, lifting, virtual: Camera
         for start in range(0, len(rows), batch_size):
             chosen = rows[start:start + batch_size]
             points = torch.nan_to_num(inputs[chosen]).float()
-            batch = {"keypoints_2d": points, "keypoints_2d_gt": points, "confidence_2d": torch.ones(points.shape[:-1]),
-                     "visibility": torch.ones(points.shape[:-1]), "cameras": view_cameras[chosen],
-                     "keypoints_3d": torch.zeros(len(chosen), frames, points.shape[-2], 3),
-                     "flipped": torch.zeros(len(chosen), dtype=torch.bool)}
-            lifted[chosen] = lifting(batch)["pred_3d"].double()                          # root-relative, camera frame
+            inputs_only = {"keypoints_2d": points, "confidence_2d": torch.ones(points.shape[:-1]),
+                           "cameras": view_cameras[chosen]}
+            lifted[chosen] = lifting(inputs_only)["pred_3d"].double()                          # root-relative, camera frame
     world = (lifted.reshape(T, V, -1, 3) @ cameras.R.unsqueeze(0)).double()             # R^T x for each row
     target = torch.from_numpy(recon.points_3d).unsqueeze(1).expand(T, V, -1, 3)
     mask = torch.from_numpy(recon.valid).unsqueeze(1).expand(T, V, -1)

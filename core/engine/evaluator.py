@@ -12,6 +12,7 @@ from core.geometry.triangulation import triangulate_dlt
 from core.engine.checkpoint import unwrap
 from core.engine.distributed import DistContext, gather_in_order
 from core.missing_joints import present_joints
+from core.sample_schema import centre_frame, exact_2d
 from core.skeleton import JOINT_NAMES
 
 logger = logging.getLogger("epipose")
@@ -26,9 +27,9 @@ GROUND_TRUTHS = {  # TEST.GT_3D -> what metrics.json says the 3D truth is
 
 
 def triangulated_truth(batch) -> torch.Tensor:
-    """(B, J, 3) mm: the unweighted DLT of the target frame's ground-truth 2D (``keypoints_2d_gt``) of every view,
-    distortion ignored (the reference's ``computereal3d``: ``triangulate_pymvg`` with confidences 1)."""
-    exact = batch["keypoints_2d_gt"][:, batch["keypoints_2d_gt"].shape[1] // 2]            # (B, V, J, 2)
+    """(B, J, 3) mm: the unweighted DLT of the target frame's exact 2D (``core.sample_schema.exact_2d``) of every
+    view, distortion ignored (the reference's ``computereal3d``: ``triangulate_pymvg`` with confidences 1)."""
+    exact = centre_frame(exact_2d(batch))                                                  # (B, V, J, 2)
     cameras = batch["cameras"].pinhole()
     seen = torch.isfinite(exact).all(-1).to(cameras.dtype)
     return triangulate_dlt(exact.to(cameras.dtype).nan_to_num(), cameras.projection_matrices, seen).points_3d
@@ -65,20 +66,18 @@ def run_inference(model, loader, device: torch.device, ground_truth: str = "moca
     ids = {key: [] for key in IDS}
     for batch in tqdm(loader, desc="test", disable=None, leave=False, dynamic_ncols=True):
         batch = move_batch(batch, device, non_blocking=True)
-        outputs = model(batch)
+        outputs, targets = model(batch), model.targets(batch)
         collected["pred_3d"].append(outputs["pred_3d"])
-        collected["target_3d"].append(outputs["target_3d"] if ground_truth == "mocap" else triangulated_truth(batch))
+        collected["target_3d"].append(targets["target_3d"] if ground_truth == "mocap" else triangulated_truth(batch))
         if "pred_2d" in outputs:
-            centre = batch["keypoints_2d_gt"].shape[1] // 2
             collected["pred_2d"].append(outputs["pred_2d"])
             collected["confidence_2d"].append(outputs["confidence_2d"])
-            collected["target_2d"].append(batch["keypoints_2d_gt"][:, centre])
-            collected["visibility"].append(batch["visibility"][:, centre])
+            collected["target_2d"].append(targets["target_2d"])
+            collected["visibility"].append(centre_frame(batch["visibility"]))
             collected["crop_size"].append(batch["cameras"].image_size[..., 0])
         else:
-            centre = batch["keypoints_2d"].shape[1] // 2
-            collected["input_2d"].append(batch["keypoints_2d"][:, centre])
-            collected["input_confidence"].append(batch["confidence_2d"][:, centre])
+            collected["input_2d"].append(centre_frame(batch["keypoints_2d"]))
+            collected["input_confidence"].append(centre_frame(batch["confidence_2d"]))
         for key in IDS:
             ids[key].extend(batch["meta"][key])
     predictions = {k: torch.cat(v).float().cpu().numpy() for k, v in collected.items() if v}

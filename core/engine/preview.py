@@ -20,6 +20,7 @@ import torch
 
 from core.geometry.body_orientation import front_azimuth_deg
 from core.images import to_uint8_images
+from core.sample_schema import exact_2d, unbatched_centre
 from core.skeleton import ROOT
 from core.vis import (BORDER_PX, GROUND_TRUTH_3D_STYLE, GROUND_TRUTH_STYLE, PREDICTION_STYLE, SkeletonStyle,
                       draw_pose_3d, draw_skeleton, put_label, tile, with_legend)
@@ -39,9 +40,8 @@ def preview_sample(sample, pred_3d: Optional[np.ndarray] = None, title: str = ""
     ``pred_3d`` (J, 3) mm: with ``absolute``, world coordinates; otherwise root-relative, in the camera frame of
     the sample's single view when it has one view, else in the world frame (see the module docstring)."""
     cameras = sample["cameras"]
-    centre = sample["keypoints_2d"].shape[0] // 2
-    inputs = sample["keypoints_2d"][centre].numpy()
-    exact = sample["keypoints_2d_gt"][centre].numpy()
+    exact = unbatched_centre(exact_2d(sample)).numpy()
+    inputs = unbatched_centre(sample["keypoints_2d"]).numpy() if "keypoints_2d" in sample else None
     has_prediction = pred_3d is not None and np.isfinite(np.asarray(pred_3d, dtype=np.float64)).any()
     relative = None if absolute or pred_3d is None else root_relative_poses(sample, pred_3d)
     projected = None
@@ -65,10 +65,11 @@ def preview_sample(sample, pred_3d: Optional[np.ndarray] = None, title: str = ""
             panel = draw_skeleton(panel, projected[v], PREDICTION_STYLE, **zoom)
             if relative is not None:
                 panel = put_label(panel, "pred at true root", "bottom_left")
-        panel = draw_skeleton(panel, inputs[v], INPUT_STYLE, **zoom)
+        if inputs is not None:  # keypoint samples: the 2D the pipeline was given (image samples' input is the image)
+            panel = draw_skeleton(panel, inputs[v], INPUT_STYLE, **zoom)
         panels.append(put_label(panel, f"{title} cam {int(sample['camera_ids'][v])}".strip()))
     entries = [("truth", GROUND_TRUTH_STYLE)] + ([("prediction", PREDICTION_STYLE)] if has_prediction else [])
-    entries += [("2D input, left / right", INPUT_STYLE)]
+    entries += [("2D input, left / right", INPUT_STYLE)] if inputs is not None else []
     if relative is not None:
         panels += _panels_3d(relative, canvases.shape[1:3])
     columns = len(panels) if relative is not None and len(panels) <= 3 else None
@@ -79,8 +80,7 @@ def root_relative_poses(sample, pred_3d) -> dict:
     """The centre frame's true pose and the prediction (re-centred on its pelvis), root-relative in the
     prediction's frame, the prediction placed at the true pelvis in world mm, and the frame's name."""
     cameras = sample["cameras"]
-    centre = sample["keypoints_3d"].shape[0] // 2
-    target_world = sample["keypoints_3d"][centre].to(cameras.dtype)                  # J, 3
+    target_world = unbatched_centre(sample["keypoints_3d"]).to(cameras.dtype)        # J, 3
     pred = torch.as_tensor(np.asarray(pred_3d, dtype=np.float64), dtype=cameras.dtype)
     if pred.shape != target_world.shape:
         raise ValueError(f"preview_sample: pred_3d must have shape {tuple(target_world.shape)}, "

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from core.engine.preview import CAMERA_TO_Z_UP, ELEVATION_DEG, GROUND_TRUTH_3D_STYLE, root_relative_poses
 from core.geometry.body_orientation import front_azimuth_deg
 from core.images import to_uint8_images
+from core.sample_schema import exact_2d, unbatched_centre
 from core.video import Mp4Writer
 from core.vis import (GROUND_TRUTH_STYLE, SIDED_PREDICTION_STYLE, draw_pose_3d, draw_skeleton, join_panels,
                       put_label, with_legend)
@@ -56,8 +57,7 @@ def choose_sequences(sequence_ids: np.ndarray, count: int) -> Dict[str, np.ndarr
 def _poses(sample, pred_3d: np.ndarray, absolute: bool) -> dict:
     """The frame's truth and prediction for the 3D panel (z-up), the prediction in world mm, and the MPJPE."""
     if absolute:
-        centre = sample["keypoints_3d"].shape[0] // 2
-        target = sample["keypoints_3d"][centre].double().numpy()
+        target = unbatched_centre(sample["keypoints_3d"]).double().numpy()
         pred_world = np.asarray(pred_3d, dtype=np.float64)
         return {"target": target, "pred": pred_world, "pred_world": pred_world, "frame": "world", "relative": False,
                 "error": np.nanmean(np.linalg.norm(pred_world - target, axis=-1))}
@@ -76,7 +76,7 @@ def sequence_view(samples: Sequence[dict], poses: Sequence[dict], canvas: int) -
     radius = float(np.linalg.norm(finite - centre, axis=-1).max())
     azimuth = 0.0 if poses[0]["frame"] == "camera" else float(np.median([front_azimuth_deg(p["target"])
                                                                           for p in poses]))
-    exact = np.stack([s["keypoints_2d_gt"][s["keypoints_2d_gt"].shape[0] // 2].numpy() for s in samples])  # T,V,J,2
+    exact = np.stack([unbatched_centre(exact_2d(s)).numpy() for s in samples])                            # T,V,J,2
     low, high = np.nanmin(exact, axis=(0, 2)), np.nanmax(exact, axis=(0, 2))                                # V, 2
     scales = canvas / (PATH_MARGIN * (high - low).max(-1).clip(min=1.0))
     offsets = canvas / 2 - (low + high) / 2 * scales[:, None]
@@ -86,8 +86,7 @@ def sequence_view(samples: Sequence[dict], poses: Sequence[dict], canvas: int) -
 def video_frame(sample, pose: dict, view: SequenceView, height: int, frame_number: int) -> np.ndarray:
     """One video frame: the views and the 3D panel side by side, ``height`` pixels high."""
     cameras = sample["cameras"]
-    centre = sample["keypoints_2d_gt"].shape[0] // 2
-    exact = sample["keypoints_2d_gt"][centre].numpy()
+    exact = unbatched_centre(exact_2d(sample)).numpy()
     points = torch.as_tensor(pose["pred_world"], dtype=cameras.dtype).expand(len(cameras), -1, -1)
     projected = cameras.project(points).numpy()
     panels = []

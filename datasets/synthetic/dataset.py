@@ -15,15 +15,15 @@ Two options (both off by default, which leaves the world exactly as it was):
   sequences too): poles, boxes and other people (acting in place), each standing between one
   random camera and the person, clear of the person, so it hides part of the person in that view
   while the other views see it. They are drawn in the crops, hide joints in ``visibility`` (and so
-  ``confidence_2d`` in images mode and the detector noise of occluded joints in keypoints mode);
+  the detector noise of occluded joints in keypoints mode);
   the crop box still frames the person alone.
 
 ``SyntheticMultiView`` turns it into samples: the windowed keypoint samples of ``datasets.sequences``
 (their keys are listed there), whose 2D input is the noisy detections of the full image in keypoints
 mode. In images mode a sample also holds ``images`` (V,3,S,S) float32, ImageNet-normalised RGB crops;
-its ``cameras`` then have the crop and resize folded into K (``image_cameras``: those of the full images),
-``keypoints_2d`` and ``keypoints_2d_gt``
-are both the exact projections in the crop (heatmap targets) and ``confidence_2d`` is the visibility.
+its ``cameras`` then have the crop and resize folded into K (``image_cameras``: those of the full images) and
+``keypoints_2d_crop`` holds the exact projections in the crop (the heatmap targets), in place of the 2D input
+keys (``core.sample_schema``).
 
 Images are rendered on the fly (deterministic per sample) or read from an HDF5 cache that is built
 once, atomically, when ``cache_dir`` is set. The detector noise is drawn once per sequence when the
@@ -254,8 +254,7 @@ class SyntheticMultiView(SequenceSamples):
         crop_2d = crop_2d.reshape(len(views), len(window), NUM_JOINTS, 2).transpose(0, 1).float()
         images = self._cached_images(frame_sample, views) if self.cache_path else \
             self.render(seq, frame, crop_cameras, stable_seed(self.world.spec.seed, seq.name, frame, "image"), views)
-        sample.update(keypoints_2d=crop_2d, keypoints_2d_gt=crop_2d.clone(),
-                      confidence_2d=sample["visibility"].clone(), cameras=crop_cameras, image_cameras=cameras,
+        sample.update(keypoints_2d_crop=crop_2d, cameras=crop_cameras, image_cameras=cameras,
                       images=to_image_tensor(images))
         return sample
 

@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from core.geometry.cameras import Cameras
-from core.geometry.triangulation import Triangulation, triangulate_cameras
+from core.geometry.triangulation import triangulate_cameras
 from core.registry import HEADS
+from modeling.heads.result import HeadResult
 from modeling.heads.views import check_fallback_step, view_weights
 
 
@@ -26,8 +27,13 @@ class DLTHead(nn.Module):
         self.confidence_weighted = confidence_weighted
         self.min_confidence, self.fallback_step, self.undistort = min_confidence, fallback_step, undistort
 
-    def forward(self, keypoints_2d: torch.Tensor, confidence: torch.Tensor, cameras: Cameras) -> Triangulation:
-        """keypoints_2d (B,V,J,2) distorted pixels of ``cameras`` (B,V); confidence (B,V,J) -> (B,J,3) mm."""
+    def forward(self, keypoints_2d: torch.Tensor, confidence: torch.Tensor, cameras: Cameras,
+                features: torch.Tensor = None) -> HeadResult:
+        """keypoints_2d (B,V,J,2) distorted pixels of ``cameras`` (B,V); confidence (B,V,J) -> (B,J,3) mm
+        (``features``, the image backbone's, are not used)."""
         weights = view_weights(confidence, self.confidence_weighted, self.min_confidence, self.fallback_step)
         cameras = cameras if self.undistort else cameras.pinhole()
-        return triangulate_cameras(cameras, keypoints_2d.to(cameras.dtype), weights.to(cameras.dtype))
+        result = triangulate_cameras(cameras, keypoints_2d.to(cameras.dtype), weights.to(cameras.dtype))
+        used = result.valid.unsqueeze(1) & torch.isfinite(keypoints_2d).all(-1)
+        return HeadResult(result.points_3d, result.valid, result.num_views,
+                          torch.where(used, weights, torch.zeros_like(weights)), confidence)

@@ -18,8 +18,6 @@ Follows the RANSAC baseline of Iskakov et al. (ICCV 2019, ``triangulate_ransac``
 except: hypotheses are all pairs instead of random draws, ties are broken by error instead of by
 draw order, and there is no final nonlinear (reprojection-error) refinement.
 """
-from typing import NamedTuple
-
 import torch
 from torch import Tensor, nn
 
@@ -27,14 +25,8 @@ from core.geometry.cameras import Cameras
 from core.geometry.projection import check_shape
 from core.geometry.triangulation import reprojection_errors, triangulate_dlt
 from core.registry import HEADS
+from modeling.heads.result import HeadResult
 from modeling.heads.views import check_fallback_step, view_weights
-
-
-class RansacTriangulation(NamedTuple):
-    points_3d: Tensor  # (B, J, 3) world mm; NaN where not valid
-    valid: Tensor      # (B, J) bool
-    num_views: Tensor  # (B, J) int64: number of views in the refit
-    inliers: Tensor    # (B, V, J) bool: the views of the refit (all False where not valid)
 
 
 @HEADS.register("ransac")
@@ -50,14 +42,17 @@ class RansacHead(nn.Module):
         self.confidence_weighted = confidence_weighted
         self.min_confidence = min_confidence
 
-    def forward(self, keypoints_2d: Tensor, confidence: Tensor, cameras: Cameras) -> RansacTriangulation:
-        """keypoints_2d (B,V,J,2) distorted pixels of ``cameras`` (B,V); confidence (B,V,J) -> (B,J,3) mm."""
+    def forward(self, keypoints_2d: Tensor, confidence: Tensor, cameras: Cameras,
+                features: Tensor = None) -> HeadResult:
+        """keypoints_2d (B,V,J,2) distorted pixels of ``cameras`` (B,V); confidence (B,V,J) -> (B,J,3) mm; the
+        result's ``weights`` are non-zero exactly on the inliers (``features`` are not used)."""
         check_shape(keypoints_2d, (-1, -1, -1, 2), "keypoints_2d")
         batch, views, joints = keypoints_2d.shape[-4:-1]
         if keypoints_2d.dim() != 4 or tuple(confidence.shape) != (batch, views, joints) \
                 or tuple(cameras.batch_shape) != (batch, views):
             raise ValueError(f"expected keypoints_2d (B, V, J, 2), confidence (B, V, J) and cameras (B, V), got "
                              f"{tuple(keypoints_2d.shape)}, {tuple(confidence.shape)}, {tuple(cameras.batch_shape)}")
+        given = confidence
         keypoints_2d, confidence = keypoints_2d.to(cameras.dtype), confidence.to(cameras.dtype)
         cameras = cameras if self.undistort else cameras.pinhole()
         weights = view_weights(confidence, self.confidence_weighted, self.min_confidence, self.fallback_step)
@@ -79,4 +74,5 @@ class RansacHead(nn.Module):
             inliers = torch.zeros_like(usable)
         refit = triangulate_dlt(undistorted, P, torch.where(inliers, weights, torch.zeros_like(weights)))
         inliers = inliers & refit.valid.unsqueeze(1)
-        return RansacTriangulation(refit.points_3d, refit.valid, refit.num_views, inliers)
+        return HeadResult(refit.points_3d, refit.valid, refit.num_views,
+                          torch.where(inliers, weights, torch.zeros_like(weights)), given)

@@ -1,9 +1,12 @@
 """The pipeline base class: the end-to-end models that ``main.py`` trains and tests.
 
-A pipeline maps a batch of the shared form (``datasets``) to an outputs dict holding at least
-``pred_3d`` and ``target_3d``, (B, J, 3) millimetres for each sample's target (centre) frame and in
-the same frame of reference, so the evaluator can compare them without knowing the method.
-``predicts_absolute`` says whether ``pred_3d`` is absolute (world frame) or root-relative.
+A pipeline's ``forward`` maps a batch of the shared form (``core.sample_schema``) to predictions, never reading the
+ground truth, so it runs on the inputs alone (2D and cameras, or images and cameras): an outputs dict holding at
+least ``pred_3d``, (B, J, 3) millimetres for each sample's target (centre) frame. ``targets(batch)`` gives the truth
+it is scored and trained against: at least ``target_3d``, in the same frame of reference as ``pred_3d``, so the
+evaluator compares them without knowing the method (and ``target_2d`` for pipelines that predict 2D).
+``losses(outputs, batch)`` reads its targets through ``targets``. ``predicts_absolute`` says whether
+``pred_3d`` is absolute (world frame) or root-relative.
 """
 from typing import Dict, Tuple
 
@@ -46,6 +49,9 @@ class Pipeline(nn.Module):
 
     def start_epoch(self, epoch: int) -> None:
         """Called before each training epoch (0-based), also when resuming; default: nothing."""
+
+    def targets(self, batch) -> Dict[str, torch.Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} has no targets")
 
     def losses(self, outputs: Dict[str, torch.Tensor], batch) -> Dict[str, torch.Tensor]:
         raise NotImplementedError(f"{type(self).__name__} has nothing to train")

@@ -6,6 +6,7 @@ import torch
 
 from core.geometry.projection import crop_to_image_pixels
 from core.registry import LIFTERS, PIPELINES
+from core.sample_schema import centre_frame
 from modeling.pipelines.base import Pipeline, PipelineConfigError
 from modeling.pipelines.image import ImagePipeline
 from modeling.pipelines.lifter_config import keypoint_lifting
@@ -66,21 +67,25 @@ class DetectAndLiftPipeline(Pipeline):
         with torch.set_grad_enabled(torch.is_grad_enabled() and "detector" not in self.frozen):
             detected = self.detector.detect(batch)
         pixels = crop_to_image_pixels(detected["pred_2d"], batch["cameras"], batch["image_cameras"])  # B, V, J, 2
-        (b, v), centre = pixels.shape[:2], batch["keypoints_3d"].shape[1] // 2
+        b, v = pixels.shape[:2]
         views = {"keypoints_2d": pixels.reshape(b * v, 1, 1, *pixels.shape[2:]),
-                 "cameras": batch["image_cameras"].reshape(b * v, 1),
-                 "keypoints_3d": batch["keypoints_3d"][:, centre:centre + 1].repeat_interleave(v, 0)}
+                 "cameras": batch["image_cameras"].reshape(b * v, 1)}
         lifted = self.lifting(views)
         rotations = views["cameras"].R[:, 0].to(lifted["pred_3d"].dtype)          # world -> camera
         world = (lifted["pred_3d"] @ rotations).view(b, v, *lifted["pred_3d"].shape[1:])
-        return {"pred_3d": world.mean(1), "target_3d": root_relative_world_targets(batch)[:, centre],
-                "lifting_outputs": lifted, "lifting_batch": views, **detected}
+        return {"pred_3d": world.mean(1), "lifting_outputs": lifted, "lifting_batch": views, **detected}
+
+    def targets(self, batch) -> Dict[str, torch.Tensor]:
+        """``target_3d``: the target frame's root-relative world 3D (mm); ``target_2d``: the detector's."""
+        return {**self.detector.targets(batch), "target_3d": centre_frame(root_relative_world_targets(batch))}
 
     def losses(self, outputs, batch):
         losses = {}
         if "detector" not in self.frozen:
             losses.update(self.detector.losses(outputs, batch))
         if "lifting" not in self.frozen:
-            lifting = self.lifting.losses(outputs["lifting_outputs"], outputs["lifting_batch"])
+            views = outputs["lifting_batch"]                  # each view a sample, with the target frame's 3D
+            truth = centre_frame(batch["keypoints_3d"])[:, None].repeat_interleave(batch["cameras"].batch_shape[1], 0)
+            lifting = self.lifting.losses(outputs["lifting_outputs"], {**views, "keypoints_3d": truth})
             losses.update({f"lifter_{k}": v for k, v in lifting.items()})
         return losses

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from core.registry import BACKBONES, FUSIONS, LOSSES, PIPELINES
+from core.sample_schema import centre_frame, exact_2d
 from core.skeleton import NUM_JOINTS
 from modeling.heads.decoding import argmax_decode, centre_of_mass_decode, heatmap_to_image, soft_argmax
 from modeling.losses.keypoints3d import mean_joint_error_m, smooth_mse_cm
@@ -18,13 +19,13 @@ from modeling.pipelines.triangulation import build_head
 class ImagePipeline(Pipeline):
     """Multi-view images to world 3D through heatmaps (He et al. 2020; Iskakov et al. 2019).
 
-    Outputs, besides ``pred_3d`` / ``target_3d``: ``heatmaps`` (B,V,J,h,w), ``pred_2d`` (B,V,J,2) crop
+    Outputs, besides ``pred_3d``: ``heatmaps`` (B,V,J,h,w), ``pred_2d`` (B,V,J,2) crop
     pixels, ``confidence_2d`` (B,V,J) and ``valid_3d`` (B,J).
 
     - 2D: ``decode`` is argmax with SimpleBaseline's quarter-pixel refinement (``argmax``), argmax with
       a second-order Taylor step (``argmax_taylor``), Epipolar Transformers' argmax + centre of mass of a
       window of ``decode_radius`` heatmap pixels (``centre_of_mass``), or the differentiable
-      ``soft_argmax``. The algebraic head decodes by soft-argmax itself.
+      ``soft_argmax`` (which the algebraic head needs: its 3D loss trains the heatmaps through it).
     - Confidences: for dlt / ransac the heatmap peak clamped to [0, 1]; for the algebraic head its
       learned confidence branch (sigmoid). ``MODEL.HEAD.MIN_CONFIDENCE`` thresholds these.
     - Losses: ``heatmap_loss_weight`` x the heatmap MSE of every labelled joint inside the crop (occluded
@@ -127,19 +128,24 @@ class ImagePipeline(Pipeline):
         return argmax_decode(heatmaps, "taylor" if self.decode == "argmax_taylor" else "quarter")
 
     def forward(self, batch) -> Dict[str, torch.Tensor]:
-        outputs = self.detect(batch)
-        if "points_3d" in outputs:  # the algebraic head triangulates as it decodes
-            points_3d, valid = outputs.pop("points_3d"), outputs.pop("valid_3d")
-        else:
-            result = self.head(outputs["pred_2d"], outputs["confidence_2d"], batch["cameras"])
-            points_3d, valid = result.points_3d, result.valid
-        centre = batch["keypoints_3d"].shape[1] // 2
-        return {"pred_3d": points_3d, "target_3d": batch["keypoints_3d"][:, centre], "valid_3d": valid, **outputs}
+        """The world 3D of the target frame from the images and cameras alone (the detections of ``detect``, the
+        head's ``pred_3d`` and ``valid_3d``; ``confidence_2d`` is the confidence the head used)."""
+        outputs, trunk = self._detect(batch)
+        result = self.head(outputs["pred_2d"], outputs["confidence_2d"], batch["cameras"], features=trunk)
+        return {**outputs, "pred_3d": result.points_3d, "valid_3d": result.valid, "confidence_2d": result.confidence}
+
+    def targets(self, batch) -> Dict[str, torch.Tensor]:
+        """``target_3d`` (B, J, 3) world mm and ``target_2d`` (B, V, J, 2) crop pixels of the target frame."""
+        return {"target_3d": centre_frame(batch["keypoints_3d"]), "target_2d": centre_frame(exact_2d(batch))}
 
     def detect(self, batch, attention: bool = False) -> Dict[str, torch.Tensor]:
-        """``heatmaps``, ``pred_2d`` (crop pixels) and ``confidence_2d`` of every view (and, for the algebraic
-        head, its ``points_3d`` and ``valid_3d``); with ``attention`` and a fusion layer, also ``epipolar``: the
-        layer's attention dict (``EpipolarTransformer.forward``), its feature pixels at the backbone's stride."""
+        """``heatmaps``, ``pred_2d`` (crop pixels) and ``confidence_2d`` (the heatmap peaks) of every view; with
+        ``attention`` and a fusion layer, also ``epipolar``: the layer's attention dict
+        (``EpipolarTransformer.forward``), its feature pixels at the backbone's stride."""
+        return self._detect(batch, attention)[0]
+
+    def _detect(self, batch, attention: bool = False):
+        """``detect``'s outputs and the backbone's trunk features (B, V, C, h', w'), which the algebraic head reads."""
         images, cameras = batch["images"], batch["cameras"]
         features = self.backbone.forward_early(images)
         feature_cameras = cameras.for_feature_map(self.backbone.stride, tuple(features.shape[-1:-3:-1]))
@@ -157,25 +163,20 @@ class ImagePipeline(Pipeline):
         if self.fusion is not None and self.merge == "late":
             features = fuse(features)
         heatmaps = self.backbone.forward_final(features).float()
-        if getattr(self.head, "consumes_heatmaps", False):
-            result = self.head(heatmaps, trunk, feature_cameras)
-            return {"heatmaps": heatmaps, "pred_2d": heatmap_to_image(result["keypoints_2d"], self.backbone.stride),
-                    "confidence_2d": result["confidences"], "points_3d": result["points_3d"],
-                    "valid_3d": result["valid"], **extra}
         coords, peaks = self._decode(heatmaps)
         return {"heatmaps": heatmaps, "pred_2d": heatmap_to_image(coords, self.backbone.stride),
-                "confidence_2d": peaks.clamp(0.0, 1.0), **extra}
+                "confidence_2d": peaks.clamp(0.0, 1.0), **extra}, trunk
 
     def losses(self, outputs, batch):
         """``heatmap``: MSE against Gaussians at the exact 2D of every joint in the crop; ``joint_error_3d`` (m) or
         ``smooth_mse_3d`` (cm^2)."""
-        losses = {}
+        losses, targets = {}, self.targets(batch)
         if self.heatmap_loss_weight > 0:
-            exact_2d = batch["keypoints_2d_gt"][:, batch["keypoints_2d_gt"].shape[1] // 2]
+            exact = targets["target_2d"]
             losses["heatmap"] = self.heatmap_loss_weight * self.heatmap_loss(
-                outputs["heatmaps"], exact_2d, torch.ones_like(exact_2d[..., 0]))
+                outputs["heatmaps"], exact, torch.ones_like(exact[..., 0]))
         if self.loss_3d_weight > 0:
-            pred, target, valid = outputs["pred_3d"], outputs["target_3d"], outputs["valid_3d"]
+            pred, target, valid = outputs["pred_3d"], targets["target_3d"], outputs["valid_3d"]
             if self.loss_3d == "smooth_mse":
                 losses["smooth_mse_3d"] = self.loss_3d_weight * smooth_mse_cm(
                     pred, target, valid, self.smooth_mse_threshold).float()

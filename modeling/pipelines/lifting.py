@@ -63,13 +63,17 @@ class LiftingPipeline(Pipeline):
                             max_norm=1.0 if lf.MAX_NORM else None)
         return cls(lifter=lifter, num_frames=frames, num_joints=joints, pca_components=lf.PCA_COMPONENTS)
 
-    def _inputs_and_targets(self, batch):
+    @staticmethod
+    def _inputs(batch):
         keypoints_2d = batch["keypoints_2d"]                      # B, T, 1, J, 2
         if keypoints_2d.shape[2] != 1:
             raise PipelineConfigError(f"a single-view lifter got {keypoints_2d.shape[2]} views per sample; "
                                       "set DATASETS.VIEWS single")
-        inputs = keypoints_2d.flatten(1)
-        return inputs, root_relative_camera_targets(batch).to(inputs.dtype)
+        return keypoints_2d.flatten(1)
+
+    def targets(self, batch) -> Dict[str, torch.Tensor]:
+        """``target_3d`` (B, J, 3): the centre frame's root-relative camera-frame 3D, mm."""
+        return {"target_3d": root_relative_camera_targets(batch).to(batch["keypoints_2d"].dtype)}
 
     def _non_root(self, pose):
         return pose[:, self.non_root].flatten(1)
@@ -80,9 +84,8 @@ class LiftingPipeline(Pipeline):
             return
         inputs, targets = [], []
         for batch in train_loader:
-            x, y = self._inputs_and_targets(batch)
-            inputs.append(x)
-            targets.append(self._non_root(y))
+            inputs.append(self._inputs(batch))
+            targets.append(self._non_root(self.targets(batch)["target_3d"]))
         inputs, targets = torch.cat(inputs).double(), torch.cat(targets).double()
         self.input_mean.copy_(inputs.mean(0))
         self.input_std.copy_(inputs.std(0).clamp_min(1e-6))
@@ -109,17 +112,17 @@ class LiftingPipeline(Pipeline):
         return (standardised - self.pca_mean) @ self.pca_basis.T if self.pca_components else standardised
 
     def forward(self, batch) -> Dict[str, torch.Tensor]:
-        inputs, target_rel = self._inputs_and_targets(batch)
+        inputs = self._inputs(batch)
         normalised = self.lifter(self.lifter_inputs(inputs))
         if getattr(self.lifter, "outputs_all_joints", False):  # graph lifters: one output node per joint
             normalised = self._non_root(normalised.view(len(normalised), -1, 3))
         pred = normalised * self.target_std + self.target_mean
-        pred_3d = torch.zeros_like(target_rel)
+        pred_3d = pred.new_zeros(len(pred), len(self.non_root) + 1, 3)
         pred_3d[:, self.non_root] = pred.view(len(pred), -1, 3)
-        return {"pred_3d": pred_3d, "target_3d": target_rel, "pred_normalised": normalised}
+        return {"pred_3d": pred_3d, "pred_normalised": normalised}
 
     def losses(self, outputs, batch):
         pred = outputs["pred_normalised"].view(len(outputs["pred_normalised"]), -1, 3)
-        target = ((self._non_root(outputs["target_3d"]) - self.target_mean) / self.target_std).view_as(pred)
+        target = ((self._non_root(self.targets(batch)["target_3d"]) - self.target_mean) / self.target_std).view_as(pred)
         present = present_joints(target)
         return {"mse_3d": masked_mean((pred - filled(target, present, pred)).pow(2).mean(-1), present)}

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from core.registry import PIPELINES
+from core.sample_schema import centre_frame
 from core.skeleton import NUM_JOINTS, ROOT, non_root_joints
 from modeling.losses.multiview import multiview_consistency_losses
 from modeling.pipelines.base import Pipeline, PipelineConfigError
@@ -61,16 +62,18 @@ class MultiViewConsistencyPipeline(Pipeline):
         return pred
 
     def forward(self, batch) -> Dict[str, torch.Tensor]:
-        keypoints_2d = batch["keypoints_2d"][:, batch["keypoints_2d"].shape[1] // 2].float()
-        pred = self._lift(keypoints_2d)
+        pred = self._lift(centre_frame(batch["keypoints_2d"]).float())
         if pred.shape[1] == 1:
-            return {"pred_3d": pred[:, 0], "target_3d": root_relative_camera_targets(batch)}
+            return {"pred_3d": pred[:, 0]}
         return {"pred_views": pred}
+
+    def targets(self, batch) -> Dict[str, torch.Tensor]:
+        """``target_3d`` (B, J, 3): a single-view sample's root-relative camera-frame 3D, mm (training has none)."""
+        return {"target_3d": root_relative_camera_targets(batch)}
 
     def losses(self, outputs, batch):
         if "pred_views" not in outputs:
             raise PipelineConfigError("the multi-view consistency losses need every view of a frame in a training "
                                       "sample: set DATASETS.TRAIN_VIEWS all")
-        keypoints_2d = batch["keypoints_2d"][:, batch["keypoints_2d"].shape[1] // 2]
-        return multiview_consistency_losses(outputs["pred_views"], keypoints_2d, batch["cameras"],
+        return multiview_consistency_losses(outputs["pred_views"], centre_frame(batch["keypoints_2d"]), batch["cameras"],
                                             self.reprojection_weight)

@@ -8,6 +8,7 @@ from torch import nn
 
 from core.geometry.mirror import mirror_joints_3d
 from core.registry import PIPELINES
+from core.sample_schema import centre_frame
 from core.skeleton import NUM_JOINTS
 from datasets.sequences import mirror_sample
 from modeling.losses.error_aware import ErrorAwareWeights
@@ -94,25 +95,29 @@ class MultiViewLiftingPipeline(Pipeline):
         pred_3d = pred[:, centre]
         if self.test_flip and not self.training:
             pred_3d = (pred_3d + mirror_joints_3d(self._lift(mirror_sample(batch))[:, centre])) / 2
-        targets = root_relative_world_targets(batch)
-        return {"pred_3d": pred_3d, "target_3d": targets[:, targets.shape[1] // 2], "pred_window": pred,
-                "target_window": targets}
+        return {"pred_3d": pred_3d, "pred_window": pred}
+
+    def targets(self, batch) -> Dict[str, torch.Tensor]:
+        """``target_window`` (B, T, J, 3): every window frame's root-relative world 3D, mm; ``target_3d``: its centre
+        frame."""
+        window = root_relative_world_targets(batch)
+        return {"target_3d": centre_frame(window), "target_window": window}
 
     def _window_losses(self, outputs, batch) -> Dict[str, torch.Tensor]:
         """Per-window (B,) losses."""
         pred = outputs["pred_window"] / 1000.0
         if not self.self_supervised:
-            return {"mpjpe": masked_mean(*joint_errors(pred, outputs["target_window"] / 1000.0), dim=(1, 2))}
-        keypoints_2d = batch["keypoints_2d"][:, batch["keypoints_2d"].shape[1] // 2]            # B, V, J, 2
-        return triangulation_reprojection_losses(pred[:, pred.shape[1] // 2], keypoints_2d, batch["cameras"],
-                                                 self.loss_weight)
+            target = self.targets(batch)["target_window"]
+            return {"mpjpe": masked_mean(*joint_errors(pred, target / 1000.0), dim=(1, 2))}
+        return triangulation_reprojection_losses(centre_frame(pred), centre_frame(batch["keypoints_2d"]),
+                                                 batch["cameras"], self.loss_weight)
 
     def losses(self, outputs, batch):
         """The per-window losses averaged over the windows (error-aware: weighted); supervised, a window without
         any target joint (``core.missing_joints``) weighs nothing."""
         per_window = self._window_losses(outputs, batch)
         counted = torch.ones_like(batch["frame_ids"][:, 0], dtype=torch.bool) if self.self_supervised else \
-            present_joints(outputs["target_window"]).flatten(1).any(1)
+            present_joints(self.targets(batch)["target_window"]).flatten(1).any(1)
         if self.error_weights is None:
             return {name: masked_mean(value, counted) for name, value in per_window.items()}
         weights = self.error_weights(sum(per_window.values()).detach(), batch["frame_ids"], counted)

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from core.registry import PIPELINES, REFINERS
+from core.sample_schema import centre_frame
 from core.skeleton import NUM_JOINTS, ROOT, non_root_joints
 from core.missing_joints import joint_errors, masked_mean
 from modeling.pipelines.base import Pipeline, PipelineConfigError
@@ -24,7 +25,9 @@ class RefinedPipeline(Pipeline):
 
     Greedy stage-wise training (ERD): epoch e trains refinement stage e // ``epochs_per_stage`` alone. The
     loss is the mean squared error, mm^2, of the refined non-root joints (ERD's MSE on the cumulative estimate).
-    Outputs ``pred_lifter``, the base's estimate, besides ``pred_3d``.
+    Outputs ``pred_lifter``, the base's estimate, besides ``pred_3d``. With the refiner's ``root='gt'`` (the protocol
+    of every number ERD reports) the true pelvis is one of its inputs, read from ``keypoints_3d``; with
+    ``least_squares`` the pipeline runs on the 2D and cameras alone.
     """
 
     partially_trained = True  # only the current stage trains
@@ -67,27 +70,33 @@ class RefinedPipeline(Pipeline):
     def start_epoch(self, epoch: int) -> None:
         self.refiner.start_stage(epoch // self.epochs_per_stage)
 
-    @staticmethod
-    def _view(batch):
-        """The centre frame's (B, J, 2) input pixels, (B,) cameras and (B, 3) true camera-frame pelvis."""
-        centre = batch["keypoints_2d"].shape[1] // 2
+    def _true_pelvis(self, batch):
+        """(B, 3) the true camera-frame pelvis for the refiner's ``root='gt'``, else None."""
+        if self.refiner.root != "gt":
+            return None
+        if "keypoints_3d" not in batch:
+            raise ValueError("MODEL.REFINER.ROOT gt takes the true pelvis (keypoints_3d) as an input, ERD's protocol; "
+                             "set MODEL.REFINER.ROOT least_squares to refine from the 2D and cameras alone")
         cameras = batch["cameras"][:, 0]
-        pelvis = cameras.world_to_camera(batch["keypoints_3d"][:, centre, ROOT:ROOT + 1].to(cameras.dtype))[:, 0]
-        return batch["keypoints_2d"][:, centre, 0], cameras, pelvis
+        return cameras.world_to_camera(centre_frame(batch["keypoints_3d"])[:, None, ROOT].to(cameras.dtype))[:, 0]
 
     @torch.no_grad()
     def prepare(self, train_loader) -> None:
-        self.refiner.fit(torch.cat([self._view(batch)[0] for batch in train_loader]))
+        self.refiner.fit(torch.cat([centre_frame(batch["keypoints_2d"])[:, 0] for batch in train_loader]))
         logger.info("fitted the refiner's 2D statistics on %d training samples", len(train_loader.dataset))
 
     def forward(self, batch) -> Dict[str, torch.Tensor]:
         with torch.no_grad():
             outputs = self.base(batch)
         lifted = outputs["pred_3d"] - outputs["pred_3d"][:, ROOT:ROOT + 1]
-        keypoints_2d, cameras, pelvis = self._view(batch)
-        refined = self.refiner(lifted, keypoints_2d.to(lifted.dtype), cameras, pelvis)
-        return {"pred_3d": refined, "target_3d": outputs["target_3d"], "pred_lifter": lifted}
+        keypoints_2d = centre_frame(batch["keypoints_2d"])[:, 0].to(lifted.dtype)
+        refined = self.refiner(lifted, keypoints_2d, batch["cameras"][:, 0], self._true_pelvis(batch))
+        return {"pred_3d": refined, "pred_lifter": lifted}
+
+    def targets(self, batch) -> Dict[str, torch.Tensor]:
+        return self.base.targets(batch)
 
     def losses(self, outputs, batch):
-        errors, present = joint_errors(outputs["pred_3d"][:, self.non_root], outputs["target_3d"][:, self.non_root])
+        target = self.targets(batch)["target_3d"]
+        errors, present = joint_errors(outputs["pred_3d"][:, self.non_root], target[:, self.non_root])
         return {"mse_3d_mm2": masked_mean(errors.pow(2), present) / 3}

@@ -54,7 +54,11 @@ class ScreenLiftingPipeline(Pipeline):
         pred = self._lift(batch)
         if self.test_flip and not self.training:
             pred = (pred + mirror_joints_3d(self._lift(mirror_sample(batch)))) / 2
-        return {"pred_3d": pred, "target_3d": root_relative_camera_targets(batch)}
+        return {"pred_3d": pred}
+
+    def targets(self, batch) -> Dict[str, torch.Tensor]:
+        """``target_3d`` (B, J, 3): the centre frame's root-relative camera-frame 3D, mm."""
+        return {"target_3d": root_relative_camera_targets(batch)}
 
     def losses(self, outputs, batch):
-        return {"mpjpe": masked_mean(*joint_errors(outputs["pred_3d"], outputs["target_3d"])) / 1000.0}
+        return {"mpjpe": masked_mean(*joint_errors(outputs["pred_3d"], self.targets(batch)["target_3d"])) / 1000.0}

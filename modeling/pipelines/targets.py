@@ -1,14 +1,14 @@
 """The 3D targets and 2D input coordinates that several pipelines share."""
 import torch
 
+from core.sample_schema import centre_frame
 from core.skeleton import ROOT
 
 
 def root_relative_camera_targets(batch) -> torch.Tensor:
     """(B, J, 3) mm: the centre frame's 3D in the camera frame of the sample's single view, pelvis at 0."""
     cameras = batch["cameras"]
-    centre = batch["keypoints_3d"].shape[1] // 2
-    target_cam = cameras.world_to_camera(batch["keypoints_3d"][:, centre:centre + 1].to(cameras.dtype))[:, 0]
+    target_cam = cameras.world_to_camera(centre_frame(batch["keypoints_3d"])[:, None].to(cameras.dtype))[:, 0]
     return (target_cam - target_cam[:, ROOT:ROOT + 1]).float()
 
 

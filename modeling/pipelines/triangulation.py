@@ -5,13 +5,14 @@ import torch
 from torch import nn
 
 from core.registry import HEADS, PIPELINES
+from core.sample_schema import centre_frame
 from core.skeleton import NUM_JOINTS
 from modeling.pipelines.base import Pipeline, PipelineConfigError
 
 
 def build_head(cfg, backbone=None) -> nn.Module:
     """The configured triangulation head (MODEL.HEAD; the algebraic head needs the backbone's trunk channels)."""
-    m, h = cfg.MODEL, cfg.MODEL.HEAD
+    h = cfg.MODEL.HEAD
     head_cls = HEADS.get(h.NAME)
     if h.NAME == "algebraic":
         if backbone is None:
@@ -20,8 +21,7 @@ def build_head(cfg, backbone=None) -> nn.Module:
             raise PipelineConfigError("MODEL.HEAD.CONFIDENCE_FALLBACK and UNDISTORT False are options of the dlt and "
                                       "ransac heads; the algebraic head weighs every view by its learned confidence "
                                       "and follows the lens: set 0 and True")
-        return head_cls(num_joints=NUM_JOINTS, in_channels=backbone.trunk_channels, beta=m.BACKBONE.SOFT_ARGMAX_BETA,
-                        min_confidence=h.MIN_CONFIDENCE)
+        return head_cls(num_joints=NUM_JOINTS, in_channels=backbone.trunk_channels, min_confidence=h.MIN_CONFIDENCE)
     if h.CONFIDENCE_FALLBACK < 0:
         raise PipelineConfigError(f"MODEL.HEAD.CONFIDENCE_FALLBACK must be >= 0 (0 = off), got {h.CONFIDENCE_FALLBACK}")
     kwargs = dict(confidence_weighted=h.CONFIDENCE_WEIGHTED, min_confidence=h.MIN_CONFIDENCE,
@@ -55,7 +55,8 @@ class TriangulationPipeline(Pipeline):
         return cls(head=build_head(cfg))
 
     def forward(self, batch) -> Dict[str, torch.Tensor]:
-        centre = batch["keypoints_2d"].shape[1] // 2
-        result = self.head(batch["keypoints_2d"][:, centre], batch["confidence_2d"][:, centre], batch["cameras"])
-        return {"pred_3d": result.points_3d, "target_3d": batch["keypoints_3d"][:, centre],
-                "valid_3d": result.valid}
+        result = self.head(centre_frame(batch["keypoints_2d"]), centre_frame(batch["confidence_2d"]), batch["cameras"])
+        return {"pred_3d": result.points_3d, "valid_3d": result.valid}
+
+    def targets(self, batch) -> Dict[str, torch.Tensor]:
+        return {"target_3d": centre_frame(batch["keypoints_3d"])}

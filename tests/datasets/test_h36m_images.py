@@ -1,14 +1,7 @@
-"""The Human3.6M image layouts on tiny fixtures written here (never real Human3.6M images).
-
-A scene of known 3D joints seen by an H36M-like ring of 4 distorted cameras: each view's image is black
-with a white disc at the head's projection (cv2.projectPoints, an independent path), and both
-annotation layouts describe it in their own conventions (toolbox: camera centre T and split k / p;
-learnable triangulation: R, t, K, dist, its own joint order, tlbr boxes).
-"""
+"""The Human3.6M image layouts on the tiny fixtures of ``h36m_fixtures`` (never real Human3.6M images)."""
 import os
 import pickle
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -19,113 +12,22 @@ from core.config import load_config
 from core.skeleton import NUM_JOINTS
 from datasets import DatasetError, build_dataset
 from core.batch import collate_samples
-from datasets.h36m_images import (LEARNABLE_TRIANGULATION_JOINTS, H36MMultiViewImages, read_learnable_triangulation_labels,
-                                  read_toolbox_annotations, select_frames)
-from datasets.synthetic.rigs import h36m_like_ring
-
-HEAD = 10
-CAMERA_NAMES = ["54138969", "55011271", "58860488", "60457274"]
-RIG = h36m_like_ring(4)
-
-
-def pose(frame: int) -> np.ndarray:
-    rng = np.random.default_rng(frame)
-    points = np.column_stack([rng.uniform(-300, 300, NUM_JOINTS), rng.uniform(-300, 300, NUM_JOINTS),
-                              rng.uniform(100, 1600, NUM_JOINTS)])
-    points[HEAD] = (40.0 * frame, -30.0, 1750.0)
-    return points
-
-
-def project_cv2(points: np.ndarray, view: int) -> np.ndarray:
-    rvec, _ = cv2.Rodrigues(RIG.R[view].numpy())
-    pixels, _ = cv2.projectPoints(points, rvec, RIG.t[view].numpy(), RIG.K[view].numpy(), RIG.dist[view].numpy())
-    return pixels[:, 0]
-
-
-def box(pixels: np.ndarray):
-    low, high = pixels.min(0), pixels.max(0)
-    return (low + high) / 2, 1.2 * (high - low).max()
-
-
-def write_image(path, head_px):
-    image = np.zeros((1000, 1000, 3), np.uint8)
-    cv2.circle(image, tuple(int(round(c * 16)) for c in head_px), 8 * 16, (255, 255, 255), -1, cv2.LINE_AA, shift=4)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), image)
-
-
-# (subject, action id, take, frame) of the fixture; S9 action 5 take 2 is a damaged take
-FRAMES = [(1, 2, 1, 1), (1, 2, 1, 2), (9, 3, 1, 1), (9, 5, 2, 1)]
-
-
-@pytest.fixture(scope="module")
-def toolbox(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toolbox")
-    records = []
-    for s, a, sa, i in FRAMES:
-        points = pose(i)
-        for c in range(4):
-            if (s, i, c) == (1, 2, 3):
-                continue   # frame 2 of S1 misses camera 4: dropped
-            name = f"s_{s:02d}_act_{a:02d}_subact_{sa:02d}_ca_{c + 1:02d}"
-            image = f"{name}/{name}_{i:06d}.jpg"
-            pixels = project_cv2(points, c)
-            write_image(root / "images" / image, pixels[HEAD])
-            centre, side = box(pixels)
-            R, t, K, d = (RIG.R[c].numpy(), RIG.t[c].numpy(), RIG.K[c].numpy(), RIG.dist[c].numpy())
-            camera = {"R": R, "T": (-R.T @ t)[:, None], "fx": K[0, 0], "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2],
-                      "k": d[[0, 1, 4]][:, None], "p": d[[2, 3]][:, None], "name": CAMERA_NAMES[c]}
-            records.append({"image": image, "joints_2d": pixels, "joints_3d": points, "joints_vis": np.ones((17, 3)),
-                            "video_id": 0, "image_id": i, "subject": s, "action": a, "subaction": sa, "camera_id": c,
-                            "source": "h36m", "camera": camera, "center": tuple(centre),
-                            "scale": (side / 200, side / 200), "box": [0, 0, 1, 1]})
-    path = root / "h36m_train.pkl"
-    path.write_bytes(pickle.dumps(records, protocol=2))
-    return root, path
-
-
-@pytest.fixture(scope="module")
-def learnable(tmp_path_factory):
-    root = tmp_path_factory.mktemp("learnable")
-    subjects, actions = ["S1", "S9"], ["Directions-1", "Discussion-1", "Greeting-2"]
-    cameras = np.zeros((2, 4), dtype=[("R", np.float32, (3, 3)), ("t", np.float32, (3, 1)),
-                                      ("K", np.float32, (3, 3)), ("dist", np.float32, 5)])
-    for c in range(4):
-        cameras[:, c] = (RIG.R[c].numpy(), RIG.t[c].numpy()[:, None], RIG.K[c].numpy(), RIG.dist[c].numpy())
-    table = np.zeros(len(FRAMES), dtype=[("subject_idx", np.int8), ("action_idx", np.int8), ("frame_idx", np.int16),
-                                         ("keypoints", np.float32, (17, 3)), ("bbox_by_camera_tlbr", np.int16, (4, 4))])
-    inverse = np.argsort(LEARNABLE_TRIANGULATION_JOINTS)
-    for row, (s, a, sa, i) in enumerate(FRAMES):
-        points = pose(i)
-        subject, action = f"S{s}", actions[{2: 0, 3: 1, 5: 2}[a]]
-        table[row]["subject_idx"], table[row]["action_idx"], table[row]["frame_idx"] = subjects.index(subject), \
-            actions.index(action), i - 1
-        table[row]["keypoints"] = points[inverse]
-        for c in range(4):
-            pixels = project_cv2(points, c)
-            centre, side = box(pixels)
-            if (s, i, c) != (1, 2, 3):
-                table[row]["bbox_by_camera_tlbr"][c] = np.round([centre[1] - side / 2, centre[0] - side / 2,
-                                                                 centre[1] + side / 2, centre[0] + side / 2])
-            write_image(root / subject / action / "imageSequence" / CAMERA_NAMES[c] / f"img_{i:06d}.jpg", pixels[HEAD])
-    path = root / "labels.npy"
-    np.save(path, {"subject_names": subjects, "camera_names": CAMERA_NAMES, "action_names": actions,
-                   "cameras": cameras, "table": table})
-    return root, path
-
+from datasets.h36m_images import (H36MMultiViewImages, read_learnable_triangulation_labels, read_toolbox_annotations,
+                                  select_frames)
+from tests.datasets.h36m_fixtures import HEAD, pose, project_cv2
 
 def check_sample(sample, frame: int, size: int, tolerance_px: float):
     assert sample["images"].shape == (4, 3, size, size)
-    assert sample["keypoints_2d"].shape == (1, 4, NUM_JOINTS, 2) and sample["keypoints_3d"].shape == (1, NUM_JOINTS, 3)
+    assert sample["keypoints_2d_crop"].shape == (1, 4, NUM_JOINTS, 2) and sample["keypoints_3d"].shape == (1, NUM_JOINTS, 3)
     assert np.allclose(sample["keypoints_3d"][0].numpy(), pose(frame), atol=1e-3)
     # the crop cameras put the 3D head where the warped image shows the disc
     white = sample["images"].mean(1).numpy() > 0.5                     # (V, S, S)
     ys, xs = np.mgrid[:size, :size]
     for v in range(4):
         centroid = np.array([xs[white[v]].mean(), ys[white[v]].mean()])
-        assert np.linalg.norm(centroid - sample["keypoints_2d"][0, v, HEAD].numpy()) < tolerance_px
+        assert np.linalg.norm(centroid - sample["keypoints_2d_crop"][0, v, HEAD].numpy()) < tolerance_px
     projected = sample["cameras"].project(sample["keypoints_3d"][0].double().expand(4, -1, -1)).float()
-    assert torch.allclose(projected, sample["keypoints_2d"][0], atol=1e-3)
+    assert torch.allclose(projected, sample["keypoints_2d_crop"][0], atol=1e-3)
 
 
 def test_toolbox_cameras_follow_its_convention_and_frames_are_grouped(toolbox):

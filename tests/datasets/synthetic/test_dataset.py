@@ -74,7 +74,7 @@ def test_image_samples_are_crops_with_the_crop_folded_into_k():
     ds = SyntheticMultiView(world(frames_per_sequence=4), mode="images", image_size=64)
     s = ds[2]
     assert s["images"].shape == (4, 3, 64, 64) and s["images"].dtype == torch.float32
-    kp = s["keypoints_2d"][0]
+    kp = s["keypoints_2d_crop"][0]
     assert (kp > 0).all() and (kp < 64).all()  # the person fills the crop
     projected = s["cameras"].project(s["keypoints_3d"][0].double().expand(4, -1, -1))
     assert torch.allclose(projected.float(), kp, atol=1e-3)
@@ -162,7 +162,7 @@ def test_augmented_crops_keep_the_epipolar_geometry_exact():
     assert (cams.K[..., 0, 1].abs() > 1e-6).any()  # some crops are rotated (K has a skew term)
     # the rendered 2D are the projections by the augmented cameras and stay in the crop
     projected = cams.project(s["keypoints_3d"][0].double().expand(4, -1, -1))
-    assert torch.allclose(projected.float(), s["keypoints_2d"][0], atol=1e-3)
+    assert torch.allclose(projected.float(), s["keypoints_2d_crop"][0], atol=1e-3)
     # a 3D point's undistorted projections lie on each other's epipolar lines in every pair of views
     undistorted = cams.undistort_pixels(projected)
     for a, b in [(0, 1), (1, 2), (3, 0)]:

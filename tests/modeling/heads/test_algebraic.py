@@ -5,6 +5,7 @@ from torch import nn
 from core.registry import HEADS
 from datasets.synthetic.rigs import h36m_like_ring
 from modeling.heads.algebraic import AlgebraicTriangulationHead
+from modeling.heads.decoding import soft_argmax
 
 HEATMAP_SIZE = 64
 J = 17
@@ -41,6 +42,11 @@ def scene():
     return cameras, points, pixels
 
 
+def decoded(heatmaps):
+    """The soft-argmax 2D (heatmap pixels) and peaks that the image pipeline gives the head (beta 20)."""
+    return soft_argmax(heatmaps, 20.0)
+
+
 def features(batch=2, views=4, channels=8, generator=None):
     return torch.randn(batch, views, channels, 8, 8, generator=generator)
 
@@ -48,25 +54,26 @@ def features(batch=2, views=4, channels=8, generator=None):
 def test_recovers_3d_from_exact_heatmaps(scene):
     cameras, points, pixels = scene
     assert ((pixels > 4) & (pixels < HEATMAP_SIZE - 5)).all()
-    head = HEADS.get("algebraic")(num_joints=J, in_channels=8, beta=20.0)
+    head = HEADS.get("algebraic")(num_joints=J, in_channels=8)
     assert isinstance(head, AlgebraicTriangulationHead)
-    out = head(gaussian_heatmaps(pixels, HEATMAP_SIZE).float(), features(), cameras)
-    assert out["points_3d"].shape == (2, J, 3) and out["keypoints_2d"].shape == (2, 4, J, 2)
-    assert out["confidences"].shape == out["weights"].shape == (2, 4, J) and out["valid"].all()
-    assert ((out["confidences"] > 0) & (out["confidences"] < 1)).all()
+    keypoints_2d, peaks = decoded(gaussian_heatmaps(pixels, HEATMAP_SIZE).float())
+    out = head(keypoints_2d, peaks, cameras, features=features())
+    assert out.points_3d.shape == (2, J, 3)
+    assert out.confidence.shape == out.weights.shape == (2, 4, J) and out.valid.all()
+    assert ((out.confidence > 0) & (out.confidence < 1)).all()
     # the weights are the confidences normalised over the views (+ 1e-5)
-    torch.testing.assert_close(out["weights"].sum(1), torch.full((2, J), 1 + 4e-5))
-    assert (out["keypoints_2d"].double() - pixels).abs().max() < 0.05  # heatmap pixels (~15.6 image px)
-    errors = (out["points_3d"] - points).norm(dim=-1)
+    torch.testing.assert_close(out.weights.sum(1), torch.full((2, J), 1 + 4e-5))
+    assert (keypoints_2d.double() - pixels).abs().max() < 0.05  # heatmap pixels (~15.6 image px)
+    errors = (out.points_3d - points).norm(dim=-1)
     assert errors.max() < 5.0 and errors.mean() < 3.0  # mm: the soft-argmax bias of ~0.03 heatmap px
 
 
 def test_without_confidences_is_the_plain_dlt(scene):
     cameras, points, pixels = scene
-    head = AlgebraicTriangulationHead(num_joints=J, in_channels=8, beta=20.0, use_confidences=False)
-    out = head(gaussian_heatmaps(pixels, HEATMAP_SIZE), None, cameras)
-    assert (out["confidences"] == 1).all() and list(head.parameters()) == []
-    assert (out["points_3d"] - points).norm(dim=-1).max() < 5.0
+    head = AlgebraicTriangulationHead(num_joints=J, in_channels=8, use_confidences=False)
+    out = head(*decoded(gaussian_heatmaps(pixels, HEATMAP_SIZE)), cameras, features=None)
+    assert (out.confidence == 1).all() and list(head.parameters()) == []
+    assert (out.points_3d - points).norm(dim=-1).max() < 5.0
 
 
 def test_gradient_reaches_the_confidence_branch_and_the_heatmaps(scene):
@@ -74,9 +81,9 @@ def test_gradient_reaches_the_confidence_branch_and_the_heatmaps(scene):
     generator = torch.Generator().manual_seed(1)
     noisy = pixels + 0.3 * torch.randn(pixels.shape, generator=generator, dtype=torch.float64)  # views disagree
     heatmaps = gaussian_heatmaps(noisy, HEATMAP_SIZE).float().requires_grad_(True)
-    head = AlgebraicTriangulationHead(num_joints=J, in_channels=8, beta=20.0)
-    out = head(heatmaps, features(generator=generator), cameras)
-    loss = (out["points_3d"] - points).norm(dim=-1).mean()
+    head = AlgebraicTriangulationHead(num_joints=J, in_channels=8)
+    out = head(*decoded(heatmaps), cameras, features=features(generator=generator))
+    loss = (out.points_3d - points).norm(dim=-1).mean()
     loss.backward()
     assert heatmaps.grad.isfinite().all() and heatmaps.grad.abs().sum() > 0
     for name, parameter in head.confidence_head.named_parameters():
@@ -92,33 +99,33 @@ def test_views_below_the_threshold_are_dropped(scene):
     confidences = torch.full((2, 4, J), 0.9)
     confidences[:, 0, :5] = 0.2                                             # ... and says so
     confidences[:, 1:, 5] = 0.1                                             # joint 5: only view 0 is left
-    head = AlgebraicTriangulationHead(num_joints=J, in_channels=8, beta=20.0, min_confidence=0.5)
+    head = AlgebraicTriangulationHead(num_joints=J, in_channels=8, min_confidence=0.5)
     head.confidence_head = FixedConfidences(confidences.flatten(0, 1))
-    out = head(gaussian_heatmaps(corrupted, HEATMAP_SIZE), features(), cameras)
-    assert (out["weights"][:, 0, :5] == 0).all() and (out["weights"][:, 1:, 5] == 0).all()
-    assert (out["num_views"][:, :5] == 3).all() and (out["num_views"][:, 5] == 1).all()
-    assert out["valid"][:, :5].all() and (out["points_3d"][:, :5] - points[:, :5]).norm(dim=-1).max() < 5.0
-    assert not out["valid"][:, 5].any() and out["points_3d"][:, 5].isnan().all()
-    assert out["valid"][:, 6:].all()
+    out = head(*decoded(gaussian_heatmaps(corrupted, HEATMAP_SIZE)), cameras, features=features())
+    assert (out.weights[:, 0, :5] == 0).all() and (out.weights[:, 1:, 5] == 0).all()
+    assert (out.num_views[:, :5] == 3).all() and (out.num_views[:, 5] == 1).all()
+    assert out.valid[:, :5].all() and (out.points_3d[:, :5] - points[:, :5]).norm(dim=-1).max() < 5.0
+    assert not out.valid[:, 5].any() and out.points_3d[:, 5].isnan().all()
+    assert out.valid[:, 6:].all()
 
-    no_threshold = AlgebraicTriangulationHead(num_joints=J, in_channels=8, beta=20.0)
+    no_threshold = AlgebraicTriangulationHead(num_joints=J, in_channels=8)
     no_threshold.confidence_head = FixedConfidences(confidences.flatten(0, 1))
-    polluted = no_threshold(gaussian_heatmaps(corrupted, HEATMAP_SIZE), features(), cameras)
-    assert (polluted["points_3d"][:, :5] - points[:, :5]).norm(dim=-1).min() > 5.0  # weighted, not dropped
+    polluted = no_threshold(*decoded(gaussian_heatmaps(corrupted, HEATMAP_SIZE)), cameras, features=features())
+    assert (polluted.points_3d[:, :5] - points[:, :5]).norm(dim=-1).min() > 5.0  # weighted, not dropped
 
 
 def test_bad_inputs_raise(scene):
     cameras, _, pixels = scene
     head = AlgebraicTriangulationHead(num_joints=J, in_channels=8)
-    heatmaps = gaussian_heatmaps(pixels, HEATMAP_SIZE)
-    with pytest.raises(ValueError, match="heatmaps"):
-        head(heatmaps[:, :, :3], features(), cameras)
+    keypoints_2d, peaks = decoded(gaussian_heatmaps(pixels, HEATMAP_SIZE))
+    with pytest.raises(ValueError, match="keypoints_2d"):
+        head(keypoints_2d[:, :, :3], peaks, cameras, features=features())
     with pytest.raises(ValueError, match="cameras"):
-        head(heatmaps, features(), cameras[:, :3])
+        head(keypoints_2d, peaks, cameras[:, :3], features=features())
     with pytest.raises(ValueError, match="features"):
-        head(heatmaps, features(channels=5), cameras)
+        head(keypoints_2d, peaks, cameras, features=features(channels=5))
     with pytest.raises(ValueError, match="features"):
-        head(heatmaps, None, cameras)
+        head(keypoints_2d, peaks, cameras)
     with pytest.raises(ValueError, match="num_joints"):
         AlgebraicTriangulationHead(num_joints=0, in_channels=8)
 

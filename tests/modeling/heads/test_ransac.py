@@ -7,7 +7,8 @@ from core.geometry.triangulation import reprojection_errors, triangulate_cameras
 from core.registry import HEADS
 from datasets.synthetic.rigs import h36m_like_ring
 from modeling.heads.dlt import DLTHead
-from modeling.heads.ransac import RansacHead, RansacTriangulation
+from modeling.heads.ransac import RansacHead
+from modeling.heads.result import HeadResult
 
 J = 17
 
@@ -29,11 +30,11 @@ def test_rejects_a_gross_outlier_where_the_dlt_fails():
     confidence = torch.ones(2, 4, J)
     head = HEADS.get("ransac")(inlier_threshold_px=15.0)
     result = head(corrupted, confidence, cameras)
-    assert isinstance(result, RansacTriangulation) and result.valid.all()
+    assert isinstance(result, HeadResult) and result.valid.all()
     assert (result.points_3d - points).norm(dim=-1).max() < 1e-6
-    assert not result.inliers[0, 2].any() and result.inliers[0, [0, 1, 3]].all()
-    assert not result.inliers[1, 0, ::2].any() and result.inliers[1, 0, 1::2].all()
-    assert (result.num_views == result.inliers.sum(1)).all()
+    assert not result.used[0, 2].any() and result.used[0, [0, 1, 3]].all()
+    assert not result.used[1, 0, ::2].any() and result.used[1, 0, 1::2].all()
+    assert (result.num_views == result.used.sum(1)).all()
     dlt = DLTHead()(corrupted, confidence, cameras)
     assert (dlt.points_3d[0] - points[0]).norm(dim=-1).min() > 50.0
 
@@ -45,7 +46,7 @@ def test_matches_the_dlt_without_outliers():
     for weighted in (False, True):
         result = RansacHead(inlier_threshold_px=15.0, confidence_weighted=weighted)(noisy, confidence, cameras)
         dlt = DLTHead(confidence_weighted=weighted)(noisy, confidence, cameras)
-        assert result.inliers.all() and (result.num_views == 5).all()
+        assert result.used.all() and (result.num_views == 5).all()
         torch.testing.assert_close(result.points_3d, dlt.points_3d, rtol=0, atol=1e-9)
 
 
@@ -54,7 +55,7 @@ def test_agrees_with_core_geometry_and_opencv_on_the_inlier_set():
     noisy = pixels + 0.8 * torch.randn(pixels.shape, generator=generator, dtype=torch.float64)
     noisy[:, 1] += 200.0                     # view 1 is an outlier: the inlier set is views 0 and 2
     result = RansacHead(inlier_threshold_px=10.0)(noisy, torch.ones(1, 3, J), cameras)
-    assert result.inliers[:, [0, 2]].all() and not result.inliers[:, 1].any()
+    assert result.used[:, [0, 2]].all() and not result.used[:, 1].any()
     inlier_weights = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)[None, :, None].expand(1, 3, J)
     expected = triangulate_cameras(cameras, noisy, inlier_weights)
     torch.testing.assert_close(result.points_3d, expected.points_3d, rtol=0, atol=1e-9)
@@ -84,7 +85,7 @@ def test_ties_in_the_inlier_count_go_to_the_lowest_error():
     tied = (mixed_errors[:, [0, 2]] < threshold).all(1) & (mixed_errors[:, 1] >= threshold)
     assert tied.sum() >= J // 2 and (mixed_errors[:, [0, 2]].sum(1) > 1e-3).all()
     result = RansacHead(inlier_threshold_px=threshold)(keypoints, torch.ones(1, 3, J), cameras)
-    assert result.inliers[:, 1:][tied.unsqueeze(1).expand(1, 2, J)].all() and not result.inliers[:, 0][tied].any()
+    assert result.used[:, 1:][tied.unsqueeze(1).expand(1, 2, J)].all() and not result.used[:, 0][tied].any()
     assert (result.points_3d[tied] - points[tied]).norm(dim=-1).max() < 1e-6
 
 
@@ -96,7 +97,7 @@ def test_too_few_views_give_nan_never_a_crash():
     confidence[1, :3, 1] = 0.1               # joint 1 of sample 1: one view above the threshold
     confidence[1, :2, 2] = 0.1               # joint 2 of sample 1: two views left, still fine
     result = RansacHead(min_confidence=0.5)(keypoints, confidence, cameras)
-    assert not result.valid[0, 0] and result.points_3d[0, 0].isnan().all() and not result.inliers[0, :, 0].any()
+    assert not result.valid[0, 0] and result.points_3d[0, 0].isnan().all() and not result.used[0, :, 0].any()
     assert not result.valid[1, 1] and result.points_3d[1, 1].isnan().all()
     assert result.valid[1, 2] and result.num_views[1, 2] == 2 and (result.points_3d[1, 2] - points[1, 2]).norm() < 1e-6
     assert result.valid.sum() == 2 * J - 2

@@ -98,3 +98,37 @@ def yaml_without_pipeline(cfg) -> str:
     cfg.defrost()
     del cfg.MODEL["PIPELINE"]
     return cfg.dump()
+
+
+def _inputs_only(cfg, split="test"):
+    """Two samples of the configured dataset, batched, with every ground-truth key removed."""
+    from core.batch import collate_samples
+    from core.sample_schema import TRUTH_KEYS
+    from datasets import build_dataset
+    dataset = build_dataset(cfg, split)
+    batch = collate_samples([dataset[0], dataset[1]])
+    return {key: value for key, value in batch.items() if key not in TRUTH_KEYS}, batch
+
+
+SMALL_WORLD = ["DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1']", "DATASETS.SYNTHETIC.TEST_SUBJECTS", "['S9']",
+               "DATASETS.SYNTHETIC.ACTIONS", "['walk']",
+               "DATASETS.SYNTHETIC.FRAMES_PER_SEQUENCE", "12", "DATASETS.SYNTHETIC.IMAGE_SIZE", "64"]
+
+
+@pytest.mark.parametrize("name", sorted(MINIMAL))
+def test_every_pipeline_predicts_from_the_inputs_alone(name):
+    """``forward`` reads no ground truth (``core.sample_schema.TRUTH_KEYS``); ``targets`` reads it, in the frame of
+    ``pred_3d``. ERD with its true-pelvis root says it needs the pelvis; its least-squares root needs nothing."""
+    overrides = MINIMAL[name] + SMALL_WORLD + (["MODEL.REFINER.ROOT", "least_squares"] if name == "refined" else [])
+    cfg = load_config(None, overrides)
+    model = build_pipeline(cfg).eval()
+    inputs, batch = _inputs_only(cfg)
+    with torch.no_grad():
+        pred = model(inputs)["pred_3d"]
+        assert torch.equal(pred, model(batch)["pred_3d"])
+        target = model.targets(batch)["target_3d"]
+    assert pred.shape == target.shape == (2, 17, 3) and torch.isfinite(pred).all()
+    if name == "refined":
+        truth_root = build_pipeline(load_config(None, MINIMAL[name] + SMALL_WORLD)).eval()
+        with pytest.raises(ValueError, match="MODEL.REFINER.ROOT gt takes the true pelvis"):
+            truth_root(inputs)
