@@ -9,10 +9,10 @@ from torch import nn
 from core.registry import PIPELINES
 from core.skeleton import NUM_JOINTS, non_root_joints
 from core.missing_joints import filled, masked_mean, present_joints
-from modeling.pca import principal_axes
 from modeling.pipelines.base import Pipeline, PipelineConfigError
 from modeling.pipelines.lifter_config import configured_lifter
 from modeling.pipelines.targets import root_relative_camera_targets
+from modeling.standardizer import Standardizer, load_old_statistics_names
 
 logger = logging.getLogger("epipose")
 
@@ -35,14 +35,12 @@ class LiftingPipeline(Pipeline):
         if not 0 <= pca_components <= in_features:
             raise PipelineConfigError(f"MODEL.LIFTER.PCA_COMPONENTS must be in 0..{in_features} (the input's "
                                       f"coordinates; 0 = off), got {pca_components}")
-        self.register_buffer("input_mean", torch.zeros(in_features))
-        self.register_buffer("input_std", torch.ones(in_features))
         self.pca_components = pca_components
-        if pca_components:
-            self.register_buffer("pca_mean", torch.zeros(in_features))
-            self.register_buffer("pca_basis", torch.eye(in_features)[:pca_components])
-        self.register_buffer("target_mean", torch.zeros(out_features))
-        self.register_buffer("target_std", torch.ones(out_features))
+        self.inputs = Standardizer((in_features,), pca_components)
+        self.outputs = Standardizer((out_features,))
+        load_old_statistics_names(self, {"input_mean": "inputs.mean", "input_std": "inputs.std",
+                                         "pca_mean": "inputs.pca_mean", "pca_basis": "inputs.pca_basis",
+                                         "target_mean": "outputs.mean", "target_std": "outputs.std"})
         self.register_buffer("statistics_fitted", torch.tensor(False))
         self.register_buffer("non_root", torch.tensor(non_root_joints(num_joints)),
                              persistent=False)
@@ -86,43 +84,27 @@ class LiftingPipeline(Pipeline):
         for batch in train_loader:
             inputs.append(self._inputs(batch))
             targets.append(self._non_root(self.targets(batch)["target_3d"]))
-        inputs, targets = torch.cat(inputs).double(), torch.cat(targets).double()
-        self.input_mean.copy_(inputs.mean(0))
-        self.input_std.copy_(inputs.std(0).clamp_min(1e-6))
-        present = torch.isfinite(targets)                       # missing target joints: left out
-        if (present.sum(0) < 2).any():
+        inputs, targets = torch.cat(inputs), torch.cat(targets)
+        if (torch.isfinite(targets).sum(0) < 2).any():          # missing target joints are left out
             raise PipelineConfigError("the training set has fewer than 2 samples with a target for some joint: "
                                       "its output statistics cannot be fitted")
-        mean = targets.nanmean(0)
-        variance = torch.where(present, targets - mean, 0.0).pow(2).sum(0) / (present.sum(0) - 1)
-        self.target_mean.copy_(mean)
-        self.target_std.copy_(variance.sqrt().clamp_min(1e-6))
-        if self.pca_components:
-            mean, basis = principal_axes((inputs - self.input_mean.double()) / self.input_std.double(),
-                                         self.pca_components)
-            self.pca_mean.copy_(mean)
-            self.pca_basis.copy_(basis)
+        self.inputs.fit(inputs)
+        self.outputs.fit(targets)
         self.statistics_fitted.fill_(True)
         logger.info("fitted input/output standardisation%s on %d training samples",
                     f" and a {self.pca_components}-component PCA" if self.pca_components else "", len(inputs))
 
-    def lifter_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
-        """(B, D) pixels -> what the lifter takes: the standardised input, or its principal components."""
-        standardised = (inputs - self.input_mean) / self.input_std
-        return (standardised - self.pca_mean) @ self.pca_basis.T if self.pca_components else standardised
-
     def forward(self, batch) -> Dict[str, torch.Tensor]:
-        inputs = self._inputs(batch)
-        normalised = self.lifter(self.lifter_inputs(inputs))
+        normalised = self.lifter(self.inputs(self._inputs(batch)))
         if getattr(self.lifter, "outputs_all_joints", False):  # graph lifters: one output node per joint
             normalised = self._non_root(normalised.view(len(normalised), -1, 3))
-        pred = normalised * self.target_std + self.target_mean
+        pred = self.outputs.restore(normalised)
         pred_3d = pred.new_zeros(len(pred), len(self.non_root) + 1, 3)
         pred_3d[:, self.non_root] = pred.view(len(pred), -1, 3)
         return {"pred_3d": pred_3d, "pred_normalised": normalised}
 
     def losses(self, outputs, batch):
         pred = outputs["pred_normalised"].view(len(outputs["pred_normalised"]), -1, 3)
-        target = ((self._non_root(self.targets(batch)["target_3d"]) - self.target_mean) / self.target_std).view_as(pred)
+        target = self.outputs(self._non_root(self.targets(batch)["target_3d"])).view_as(pred)
         present = present_joints(target)
         return {"mse_3d": masked_mean((pred - filled(target, present, pred)).pow(2).mean(-1), present)}

@@ -44,7 +44,7 @@ from core.geometry.projection import pixels_to_normalized, undistort
 from core.missing_joints import present_joints
 from core.registry import REFINERS
 from core.skeleton import non_root_joints
-from modeling.pca import principal_axes
+from modeling.standardizer import Standardizer, load_old_statistics_names
 
 FEATURES = ("delta", "proj", "cat")
 ROOTS = ("gt", "least_squares")
@@ -104,33 +104,22 @@ class ResidualDescent(nn.Module):
         if update_root and root != "least_squares":
             raise ValueError(f"update_root re-solves the least-squares root after every stage: it needs root "
                              f"'least_squares', got '{root}'")
-        if not 0 <= pca_components <= 2 * num_joints:
-            raise ValueError(f"pca_components must be in 0..{2 * num_joints} (0 = off), got {pca_components}")
         self.features, self.root, self.update_root = features, root, update_root
         code = pca_components or 2 * num_joints
         in_features = 2 * code if features == "cat" else code
         out_features = (num_joints - 1) * 3
         self.stages = nn.ModuleList(ResidualStage(in_features, out_features, hidden, num_blocks, dropout)
                                     for _ in range(num_stages))
-        self.register_buffer("input_mean", torch.zeros(num_joints, 2))
-        self.register_buffer("input_std", torch.ones(num_joints, 2))
-        self.register_buffer("pca_mean", torch.zeros(2 * num_joints))
-        self.register_buffer("pca_basis", torch.eye(2 * num_joints)[:pca_components or 2 * num_joints])
+        self.inputs = Standardizer((num_joints, 2), pca_components)
+        load_old_statistics_names(self, {"input_mean": "inputs.mean", "input_std": "inputs.std",
+                                         "pca_mean": "inputs.pca_mean", "pca_basis": "inputs.pca_basis"})
         self.register_buffer("num_active", torch.tensor(1))
         self.register_buffer("non_root", torch.tensor(non_root_joints(num_joints)), persistent=False)
-        self.use_pca = pca_components > 0
 
     @torch.no_grad()
     def fit(self, keypoints_2d: torch.Tensor) -> None:
         """Input statistics (and the PCA basis) from (N, J, 2) training 2D, pixels."""
-        points = keypoints_2d.double()
-        self.input_mean.copy_(points.mean(0))
-        self.input_std.copy_(points.std(0).clamp_min(1e-6))
-        if self.use_pca:
-            mean, basis = principal_axes(((points - self.input_mean.double()) / self.input_std.double()).flatten(1),
-                                         len(self.pca_basis))
-            self.pca_mean.copy_(mean)
-            self.pca_basis.copy_(basis)
+        self.inputs.fit(keypoints_2d)
 
     def start_stage(self, stage: int) -> None:
         """Train stage ``stage`` (0-based) next: it and every stage before it are in use."""
@@ -147,19 +136,11 @@ class ResidualDescent(nn.Module):
             stage.eval()
         return self
 
-    def _code(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, J, 2) z-scored 2D -> (B, code)."""
-        flat = z.flatten(1)
-        return (flat - self.pca_mean) @ self.pca_basis.T if self.use_pca else flat
-
-    def _input_code(self, keypoints_2d: torch.Tensor) -> torch.Tensor:
-        """(B, J, 2) input pixels -> (B, code), the same for every stage."""
-        return self._code((keypoints_2d - self.input_mean) / self.input_std)
-
     def _feature(self, pose_rel, root, input_code, cameras) -> torch.Tensor:
         points_cam = (pose_rel + root[:, None]).to(cameras.dtype)
         projected = cameras.project(cameras.camera_to_world(points_cam)).to(pose_rel.dtype)
-        proj_code = self._code(torch.nan_to_num((projected - self.input_mean) / self.input_std))
+        # a joint that does not project (behind the camera) codes as the mean input
+        proj_code = self.inputs(torch.where(torch.isfinite(projected), projected, self.inputs.mean))
         if self.features == "proj":
             return proj_code
         delta = input_code - proj_code
@@ -179,7 +160,7 @@ class ResidualDescent(nn.Module):
                 root = torch.where(missing, least_squares_root(pose_rel, keypoints_2d, cameras), root)
         else:
             root = least_squares_root(pose_rel, keypoints_2d, cameras)
-        pose, input_code = pose_rel, self._input_code(keypoints_2d)
+        pose, input_code = pose_rel, self.inputs(keypoints_2d)
         for k, stage in enumerate(self.stages[:self.active]):
             if k and self.update_root:
                 root = least_squares_root(pose, keypoints_2d, cameras)

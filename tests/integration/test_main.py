@@ -63,7 +63,7 @@ def test_linear_lifter_trains_tests_reloads_and_resumes(tmp_path):
     # After 3 short epochs the lifter clearly beats predicting the training set's mean pose.
     final = torch.load(out / "model_final.pth", weights_only=True)["model"]
     predictions = np.load(out / "predictions.npz")
-    mean_pose = np.concatenate([[0.0, 0.0, 0.0], final["target_mean"].numpy()]).reshape(17, 3)
+    mean_pose = np.concatenate([[0.0, 0.0, 0.0], final["outputs.mean"].numpy()]).reshape(17, 3)
     mean_pose_error = np.linalg.norm(predictions["target_3d"] - mean_pose, axis=-1).mean()
     assert first["mpjpe_root_relative_mm"]["frame_avg"] < 0.8 * mean_pose_error
 

@@ -76,15 +76,15 @@ def test_linear_lifter_can_take_principal_components_of_its_input():
     assert model.lifter.input_layer[0].in_features == 6
     b = batch(views="single", n=64)
     model.prepare([b])
-    basis = model.pca_basis.double()
+    basis = model.inputs.pca_basis.double()
     assert torch.allclose(basis @ basis.T, torch.eye(6, dtype=torch.float64), atol=1e-5)
-    codes = model.lifter_inputs(b["keypoints_2d"].flatten(1))
+    codes = model.inputs(b["keypoints_2d"].flatten(1))
     assert codes.shape == (64, 6)
     variances = codes.var(0)
     assert torch.all(variances[:-1] >= variances[1:] - 1e-4)  # largest variance first
     model.eval()
     assert model(b)["pred_3d"].shape == (64, 17, 3)
-    assert "pca_basis" in model.state_dict()  # the basis travels with the checkpoint
+    assert "inputs.pca_basis" in model.state_dict()  # the basis travels with the checkpoint
 
 
 @pytest.mark.parametrize("overrides, error, message", [
