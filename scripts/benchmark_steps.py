@@ -73,7 +73,7 @@ def benchmark(name: str, batch_size: int, device: torch.device, args) -> str:
     def train_step():
         model.train()
         with torch.autocast(**amp):
-            losses = model.losses(model(batch), batch)
+            losses = model.losses(model(batch, **model.truth_inputs(batch)), batch)
         optimizer.zero_grad(set_to_none=True)
         sum(losses.values()).backward()
         optimizer.step()
@@ -81,7 +81,7 @@ def benchmark(name: str, batch_size: int, device: torch.device, args) -> str:
     def inference_step():
         model.eval()
         with torch.no_grad(), torch.autocast(**amp):
-            model(batch)
+            model(batch, **model.truth_inputs(batch))
 
     train = median_seconds(train_step, args.repeats, args.warmup, device)
     infer = median_seconds(inference_step, args.repeats, args.warmup, device)

@@ -66,7 +66,7 @@ def run_inference(model, loader, device: torch.device, ground_truth: str = "moca
     ids = {key: [] for key in IDS}
     for batch in tqdm(loader, desc="test", disable=None, leave=False, dynamic_ncols=True):
         batch = move_batch(batch, device, non_blocking=True)
-        outputs, targets = model(batch), model.targets(batch)
+        outputs, targets = model(batch, **model.truth_inputs(batch)), model.targets(batch)
         collected["pred_3d"].append(outputs["pred_3d"])
         collected["target_3d"].append(targets["target_3d"] if ground_truth == "mocap" else triangulated_truth(batch))
         if "pred_2d" in outputs:

@@ -2,7 +2,8 @@
 TensorBoard scalars, per-epoch LR schedule, periodic (the newest few kept, see ``Checkpointer.save_periodic``)
 and final checkpoints, and resumption.
 
-The model is a pipeline (``modeling.pipelines.base.Pipeline``): ``model(batch)`` returns an outputs dict
+The model is a pipeline (``modeling.pipelines.base.Pipeline``): ``model(batch, **truth_inputs(batch))`` returns an
+outputs dict
 and ``model.losses(outputs, batch)`` a dict of named scalar losses whose sum is minimised;
 ``model.start_epoch(epoch)`` is called before each epoch (stage-wise training, e.g. ERD).
 
@@ -121,8 +122,9 @@ class Trainer:
     def _step(self, batch):
         batch = move_batch(batch, self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-            outputs = self.model(batch)
-            losses = unwrap(self.model).losses(outputs, batch)
+            pipeline = unwrap(self.model)
+            outputs = self.model(batch, **pipeline.truth_inputs(batch))
+            losses = pipeline.losses(outputs, batch)
         total = sum(losses.values())
         finite = torch.isfinite(total.detach()).to(torch.int32)
         if dist.is_initialized():  # every rank stops together (one alone would leave the others waiting)

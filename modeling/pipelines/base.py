@@ -7,6 +7,10 @@ it is scored and trained against: at least ``target_3d``, in the same frame of r
 evaluator compares them without knowing the method (and ``target_2d`` for pipelines that predict 2D).
 ``losses(outputs, batch)`` reads its targets through ``targets``. ``predicts_absolute`` says whether
 ``pred_3d`` is absolute (world frame) or root-relative.
+
+A protocol may hand a method a piece of the truth as an input (ERD's true pelvis): ``truth_inputs(batch)`` reads it
+and returns the keyword arguments of ``forward`` that carry it (none by default), so the engine calls
+``model(batch, **model.truth_inputs(batch))`` and ``forward`` itself still reads no ground truth.
 """
 from typing import Dict, Tuple
 
@@ -49,6 +53,11 @@ class Pipeline(nn.Module):
 
     def start_epoch(self, epoch: int) -> None:
         """Called before each training epoch (0-based), also when resuming; default: nothing."""
+
+    def truth_inputs(self, batch) -> Dict[str, torch.Tensor]:
+        """The pieces of ground truth that the method's protocol takes as inputs, as keyword arguments of
+        ``forward``; default: none."""
+        return {}
 
     def targets(self, batch) -> Dict[str, torch.Tensor]:
         raise NotImplementedError(f"{type(self).__name__} has no targets")

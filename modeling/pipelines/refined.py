@@ -1,7 +1,7 @@
 """The refined pipeline: a trained single-view lifting pipeline, frozen, whose 3D a refiner improves stage by stage
 from how it re-projects (ERD, Kang et al. 2020)."""
 import logging
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 from torch import nn
@@ -17,6 +17,10 @@ from modeling.pipelines.screen_lifting import ScreenLiftingPipeline
 
 logger = logging.getLogger("epipose")
 
+TRUE_PELVIS_NEEDED = ("MODEL.REFINER.ROOT gt takes the true pelvis as an input (ERD's protocol: "
+                      "model(batch, **model.truth_inputs(batch))); set MODEL.REFINER.ROOT least_squares to refine "
+                      "from the 2D and cameras alone")
+
 
 @PIPELINES.register("refined")
 class RefinedPipeline(Pipeline):
@@ -26,8 +30,9 @@ class RefinedPipeline(Pipeline):
     Greedy stage-wise training (ERD): epoch e trains refinement stage e // ``epochs_per_stage`` alone. The
     loss is the mean squared error, mm^2, of the refined non-root joints (ERD's MSE on the cumulative estimate).
     Outputs ``pred_lifter``, the base's estimate, besides ``pred_3d``. With the refiner's ``root='gt'`` (the protocol
-    of every number ERD reports) the true pelvis is one of its inputs, read from ``keypoints_3d``; with
-    ``least_squares`` the pipeline runs on the 2D and cameras alone.
+    of every number ERD reports) the true pelvis is one of its inputs, ``forward``'s ``root_true``, which
+    ``truth_inputs`` reads from ``keypoints_3d``; with ``least_squares`` the pipeline runs on the 2D and cameras
+    alone.
     """
 
     partially_trained = True  # only the current stage trains
@@ -70,27 +75,32 @@ class RefinedPipeline(Pipeline):
     def start_epoch(self, epoch: int) -> None:
         self.refiner.start_stage(epoch // self.epochs_per_stage)
 
-    def _true_pelvis(self, batch):
-        """(B, 3) the true camera-frame pelvis for the refiner's ``root='gt'``, else None."""
+    def truth_inputs(self, batch) -> Dict[str, torch.Tensor]:
+        """With the refiner's ``root='gt'``: ``root_true``, the true camera-frame pelvis (B, 3), from ``keypoints_3d``."""
         if self.refiner.root != "gt":
-            return None
+            return {}
         if "keypoints_3d" not in batch:
-            raise ValueError("MODEL.REFINER.ROOT gt takes the true pelvis (keypoints_3d) as an input, ERD's protocol; "
-                             "set MODEL.REFINER.ROOT least_squares to refine from the 2D and cameras alone")
+            raise ValueError(TRUE_PELVIS_NEEDED + " (the batch has no keypoints_3d)")
         cameras = batch["cameras"][:, 0]
-        return cameras.world_to_camera(centre_frame(batch["keypoints_3d"])[:, None, ROOT].to(cameras.dtype))[:, 0]
+        pelvis = centre_frame(batch["keypoints_3d"])[:, None, ROOT].to(cameras.dtype)
+        return {"root_true": cameras.world_to_camera(pelvis)[:, 0]}
 
     @torch.no_grad()
     def prepare(self, train_loader) -> None:
         self.refiner.fit(torch.cat([centre_frame(batch["keypoints_2d"])[:, 0] for batch in train_loader]))
         logger.info("fitted the refiner's 2D statistics on %d training samples", len(train_loader.dataset))
 
-    def forward(self, batch) -> Dict[str, torch.Tensor]:
+    def forward(self, batch, root_true: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """``root_true`` (B, 3): the true camera-frame pelvis, which the refiner's ``root='gt'`` needs
+        (``truth_inputs``) and any other root ignores."""
+        if self.refiner.root == "gt" and root_true is None:
+            raise ValueError(TRUE_PELVIS_NEEDED)
         with torch.no_grad():
             outputs = self.base(batch)
         lifted = outputs["pred_3d"] - outputs["pred_3d"][:, ROOT:ROOT + 1]
         keypoints_2d = centre_frame(batch["keypoints_2d"])[:, 0].to(lifted.dtype)
-        refined = self.refiner(lifted, keypoints_2d, batch["cameras"][:, 0], self._true_pelvis(batch))
+        refined = self.refiner(lifted, keypoints_2d, batch["cameras"][:, 0],
+                               root_true if self.refiner.root == "gt" else None)
         return {"pred_3d": refined, "pred_lifter": lifted}
 
     def targets(self, batch) -> Dict[str, torch.Tensor]:

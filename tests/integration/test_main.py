@@ -380,7 +380,7 @@ def _training_errors_by_stage(config_file, checkpoint, overrides):
     with torch.no_grad():
         for k in range(len(model.refiner.stages) + 1):
             model.refiner.num_active.fill_(k)
-            out = model(batch)
+            out = model(batch, **model.truth_inputs(batch))
             errors.append((out["pred_3d"] - model.targets(batch)["target_3d"]).norm(dim=-1).mean().item())
     return errors
 

@@ -118,7 +118,8 @@ SMALL_WORLD = ["DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1']", "DATASETS.SYNTHETI
 @pytest.mark.parametrize("name", sorted(MINIMAL))
 def test_every_pipeline_predicts_from_the_inputs_alone(name):
     """``forward`` reads no ground truth (``core.sample_schema.TRUTH_KEYS``); ``targets`` reads it, in the frame of
-    ``pred_3d``. ERD with its true-pelvis root says it needs the pelvis; its least-squares root needs nothing."""
+    ``pred_3d``. ERD with its true-pelvis root takes the pelvis from ``truth_inputs`` and says so when it is not
+    given; its least-squares root needs nothing."""
     overrides = MINIMAL[name] + SMALL_WORLD + (["MODEL.REFINER.ROOT", "least_squares"] if name == "refined" else [])
     cfg = load_config(None, overrides)
     model = build_pipeline(cfg).eval()
@@ -132,3 +133,8 @@ def test_every_pipeline_predicts_from_the_inputs_alone(name):
         truth_root = build_pipeline(load_config(None, MINIMAL[name] + SMALL_WORLD)).eval()
         with pytest.raises(ValueError, match="MODEL.REFINER.ROOT gt takes the true pelvis"):
             truth_root(inputs)
+        with pytest.raises(ValueError, match="MODEL.REFINER.ROOT gt takes the true pelvis"):
+            truth_root.truth_inputs(inputs)
+        with torch.no_grad():
+            given = truth_root(inputs, **truth_root.truth_inputs(batch))["pred_3d"]
+        assert torch.isfinite(given).all() and given.shape == (2, 17, 3)
