@@ -6,7 +6,9 @@ the base is merged first, then the file's own keys, so a variant states only wha
 one-line message names the key (and the closest valid keys) or the file; so do values of the enumerated keys
 (``defaults.CHOICES``) outside their allowed values, naming the key, the value and those.
 A file (with its bases) that does not set MODEL.PIPELINE was written before that key existed: it gets the pipeline
-its model's parts then built (``core.config.pipelines``), with a warning where that is not the default.
+its model's parts then built (``core.config.pipelines``), with a warning where that is not the default. Keys of
+MODEL.LIFTER from before every lifter had its own node are read as their new keys (``core.config.lifter_keys``), with
+a warning.
 """
 import ast
 import difflib
@@ -18,6 +20,7 @@ import yaml
 from yacs.config import CfgNode as CN
 
 from core.config.defaults import CHOICES, get_defaults
+from core.config.lifter_keys import OLD_KEYS, upgrade_lifter_keys
 from core.config.pipelines import PIPELINE_KEY, legacy_pipeline
 
 __all__ = ["ConfigError", "load_config", "get_defaults", "default_output_dir", "config_differences"]
@@ -105,6 +108,20 @@ def _merge(cfg: CN, updates: Dict[str, Any], source: str) -> None:
         node[leaf] = _check_choice(_coerce(value, valid[key], key, source), key, source)
 
 
+def _upgrade(cfg: CN, flat: Dict[str, Any], source: str) -> Dict[str, Any]:
+    """``flat`` with the old keys of MODEL.LIFTER moved into the node of the lifter it (or ``cfg``) names, with one
+    warning that lists the moves."""
+    if not OLD_KEYS.intersection(flat):
+        return flat
+    lifter = flat.get("MODEL.LIFTER.NAME", cfg.MODEL.LIFTER.NAME)
+    flat, moves = upgrade_lifter_keys(flat, lifter)
+    moved = ", ".join(f"{old} -> {new}" for old, new in moves if new) or "none"
+    dropped = ", ".join(old for old, new in moves if not new) or "none"
+    logger.warning("%s uses keys of MODEL.LIFTER from before every lifter had its own node (MODEL.LIFTER.<NAME>); "
+                   "read as: %s; ignored (MODEL.LIFTER.NAME '%s' never took them): %s", source, moved, lifter, dropped)
+    return flat
+
+
 BASE_KEY = "_BASE_"
 
 
@@ -137,13 +154,13 @@ def load_config(config_file: Optional[str] = None, overrides: Optional[List[str]
     states_pipeline = not config_file  # without a file, MODEL.PIPELINE is its default or the override's
     if config_file:
         for path, loaded in _read_with_bases(Path(config_file)):
-            flat = _flatten(loaded)
+            flat = _upgrade(cfg, _flatten(loaded), f"config file '{path}'")
             _merge(cfg, flat, f"config file '{path}'")
             states_pipeline |= PIPELINE_KEY in flat
     overrides = list(overrides or [])
     if len(overrides) % 2:
         raise ConfigError(f"command-line overrides must be KEY VALUE pairs; '{overrides[-1]}' has no value")
-    updates = {k: _parse_override(v) for k, v in zip(overrides[0::2], overrides[1::2])}
+    updates = _upgrade(cfg, {k: _parse_override(v) for k, v in zip(overrides[0::2], overrides[1::2])}, "command line")
     _merge(cfg, updates, "command line")
     if not states_pipeline and PIPELINE_KEY not in updates:  # a file written before the key existed
         cfg.MODEL.PIPELINE = legacy_pipeline(_flatten(cfg))
@@ -161,9 +178,11 @@ def config_differences(old_yaml: str, cfg: CN, ignore: Iterable[str] = ()) -> Li
     """(key, old value, current value) for every key whose value in the dumped config ``old_yaml``
     differs from ``cfg``, skipping the keys in ``ignore``. Keys the old config lacks (added to the
     defaults since) count as their default, MODEL.PIPELINE as the pipeline it was built with
-    (``core.config.pipelines.legacy_pipeline``); keys it has that no longer exist are ignored."""
+    (``core.config.pipelines.legacy_pipeline``), the old keys of MODEL.LIFTER as their new ones
+    (``core.config.lifter_keys``); keys it has that no longer exist are ignored."""
     old = _flatten(yaml.safe_load(old_yaml) or {})
     old.setdefault(PIPELINE_KEY, legacy_pipeline(old))  # a config dumped before the key existed
+    old, _ = upgrade_lifter_keys(old, old.get("MODEL.LIFTER.NAME", "none"))
     new = _flatten(cfg)
     defaults = _flatten(get_defaults())
     skip = set(ignore)

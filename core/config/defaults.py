@@ -6,6 +6,13 @@ copy of this tree and rejects unknown keys and values of the wrong type.
 """
 from yacs.config import CfgNode as CN
 
+# Keys that may change between a run and its resumption from OUTPUT_DIR: they do not change the model being trained
+# (more epochs, another device, other test or picture settings). Every other key must be as the run's checkpoint says.
+RESUMABLE = ("SOLVER.MAX_EPOCHS", "SOLVER.LOG_PERIOD", "SOLVER.CHECKPOINT_PERIOD", "SOLVER.KEEP_CHECKPOINTS", "DOTRAIN",
+             "DOTEST", "DEVICE", "OUTPUT_DIR", "DATASETS.NUM_WORKERS", "TEST.BATCH_SIZE", "TEST.SAVE_PREDICTIONS",
+             "VIS.PREVIEW_SAMPLES", "VIS.VIDEO", "VIS.VIDEO_SEQUENCES", "VIS.VIDEO_FPS", "VIS.VIDEO_HEIGHT",
+             "MODEL.COMPILE", "MODEL.CHANNELS_LAST")
+
 _C = CN()
 
 # ----------------------------------------------------------------------------- run control
@@ -83,29 +90,48 @@ _C.MODEL.LIFTER.NAME = "none"        # registry LIFTERS: linear (Martinez et al.
 _C.MODEL.LIFTER.WEIGHTS = ""         # checkpoint of a run of this lifter on keypoints: the one MODEL.REFINER refines,
                                      # or the start of a lifter composed with MODEL.BACKBONE
 _C.MODEL.LIFTER.FREEZE = False       # with MODEL.BACKBONE: keep the lifter fixed
-_C.MODEL.LIFTER.HIDDEN = 1024        # linear, pose3d: width of the residual MLP; lcn, semgcn: channels per joint
-_C.MODEL.LIFTER.NUM_BLOCKS = 2       # linear, pose3d, lcn, semgcn: number of residual blocks (pose3d: in encoder and
-                                     # decoder each)
-_C.MODEL.LIFTER.DROPOUT = 0.5        # linear, pose3d, lcn, semgcn: dropout probability
-_C.MODEL.LIFTER.KNN = 3              # lcn: each joint connects to the joints within this many skeleton hops
-_C.MODEL.LIFTER.NON_LOCAL = True     # semgcn: non-local blocks after the input layer and every residual block
-_C.MODEL.LIFTER.LATENT = 1024        # pose3d: size of the code between encoder and decoder
+_C.MODEL.LIFTER.PCA_COMPONENTS = 0   # lifting pipeline, linear lifter: take this many principal components of the
+                                     # standardised 2D (0 = off, the 2D itself; ERD: 30)
 _C.MODEL.LIFTER.REPROJECTION_WEIGHT = 0.0  # pose3d: weight of the pixel reprojection loss (0 = off, the reference)
-_C.MODEL.LIFTER.MAX_NORM = True      # linear lifter: rescale each layer's weight to norm <= 1 in the forward pass
-_C.MODEL.LIFTER.PCA_COMPONENTS = 0   # linear lifter: take this many principal components of the standardised 2D
-                                     # (0 = off, the 2D itself; ERD: 30)
-_C.MODEL.LIFTER.EMBED_DIM = 32       # poseformer: channels per joint (the temporal tokens have 17 x this)
-_C.MODEL.LIFTER.DEPTH = 4            # poseformer: blocks of the spatial and of the temporal transformer
-_C.MODEL.LIFTER.NUM_HEADS = 8        # poseformer: attention heads
-_C.MODEL.LIFTER.MLP_RATIO = 2.0      # poseformer: MLP width / token width
-_C.MODEL.LIFTER.DROP_PATH = 0.1      # poseformer, esmformer: stochastic depth of the last block (rising from 0)
-_C.MODEL.LIFTER.NUM_VIEWS = 4        # esmformer: cameras of the rig (one feature extractor per view)
-_C.MODEL.LIFTER.LEVEL_DIM = 512      # esmformer: channels of each level's features after SMFE (512 in the paper)
-_C.MODEL.LIFTER.TRANSFORMER_DROPOUT = 0.1  # esmformer: dropout in its transformers and on the fused levels (0.1)
-_C.MODEL.LIFTER.PROJECTION_DROPOUT = 0.25  # esmformer: dropout after each level's projection to LEVEL_DIM (0.25)
 _C.MODEL.LIFTER.SELF_SUPERVISED = False  # esmformer: train from the 2D of all views alone (no 3D labels)
 _C.MODEL.LIFTER.LOSS_W = 0.8         # esmformer self-supervised: weight of triangulation vs (1 - w) reprojection
 _C.MODEL.LIFTER.ERROR_AWARE = False  # esmformer: error-aware adaptive weighting of the training windows
+# One node per registered lifter, MODEL.LIFTER.<NAME>: its constructor's arguments (the keys are their names in upper
+# case; the sizes the data fixes, such as frames and joints, come from DATASETS), with the constructor's defaults.
+_C.MODEL.LIFTER.LINEAR = CN()        # Martinez et al. 2017 (modeling/lifters/linear.py)
+_C.MODEL.LIFTER.LINEAR.HIDDEN = 1024   # width of the residual MLP
+_C.MODEL.LIFTER.LINEAR.NUM_BLOCKS = 2  # residual blocks
+_C.MODEL.LIFTER.LINEAR.DROPOUT = 0.5
+_C.MODEL.LIFTER.LINEAR.MAX_NORM = 1.0  # rescale each layer's weight to at most this norm in the forward pass (0 = off)
+_C.MODEL.LIFTER.LCN = CN()           # Ci et al. 2019 (modeling/lifters/lcn.py)
+_C.MODEL.LIFTER.LCN.HIDDEN = 64        # channels per joint
+_C.MODEL.LIFTER.LCN.NUM_BLOCKS = 2
+_C.MODEL.LIFTER.LCN.DROPOUT = 0.25
+_C.MODEL.LIFTER.LCN.KNN = 3            # each joint connects to the joints within this many skeleton hops
+_C.MODEL.LIFTER.SEMGCN = CN()        # Zhao et al. 2019 (modeling/lifters/semgcn.py)
+_C.MODEL.LIFTER.SEMGCN.HIDDEN = 128    # channels per joint
+_C.MODEL.LIFTER.SEMGCN.NUM_BLOCKS = 4
+_C.MODEL.LIFTER.SEMGCN.DROPOUT = 0.0
+_C.MODEL.LIFTER.SEMGCN.NON_LOCAL = True  # non-local blocks after the input layer and every residual block
+_C.MODEL.LIFTER.POSE3D = CN()        # Bouazizi et al. 2021 (modeling/lifters/pose3d.py)
+_C.MODEL.LIFTER.POSE3D.HIDDEN = 1024   # width of the encoder's and decoder's residual MLPs
+_C.MODEL.LIFTER.POSE3D.LATENT = 1024   # size of the code between encoder and decoder
+_C.MODEL.LIFTER.POSE3D.NUM_BLOCKS = 2  # residual blocks in the encoder and in the decoder
+_C.MODEL.LIFTER.POSE3D.DROPOUT = 0.5
+_C.MODEL.LIFTER.POSEFORMER = CN()    # Zheng et al. 2021 (modeling/lifters/poseformer.py)
+_C.MODEL.LIFTER.POSEFORMER.EMBED_DIM_RATIO = 32  # channels per joint (the temporal tokens have 17 x this)
+_C.MODEL.LIFTER.POSEFORMER.DEPTH = 4   # blocks of the spatial and of the temporal transformer
+_C.MODEL.LIFTER.POSEFORMER.NUM_HEADS = 8
+_C.MODEL.LIFTER.POSEFORMER.MLP_RATIO = 2.0  # MLP width / token width
+_C.MODEL.LIFTER.POSEFORMER.DROP_PATH_RATE = 0.1  # stochastic depth of the last block (rising from 0)
+_C.MODEL.LIFTER.ESMFORMER = CN()     # multi-view ESMformer (modeling/lifters/esmformer.py)
+_C.MODEL.LIFTER.ESMFORMER.NUM_VIEWS = 4  # cameras of the rig (one feature extractor per view)
+_C.MODEL.LIFTER.ESMFORMER.FEATURES = 512  # channels of each level's features after SMFE (512 in the paper)
+_C.MODEL.LIFTER.ESMFORMER.SMFE_DEPTH = 5  # transformer blocks of each view's single-view feature extractor
+_C.MODEL.LIFTER.ESMFORMER.MILF_DEPTH = 2  # transformer blocks of the multi-level fusion
+_C.MODEL.LIFTER.ESMFORMER.DROPOUT = 0.1   # dropout in its transformers and on the fused levels
+_C.MODEL.LIFTER.ESMFORMER.DROP_PATH_RATE = 0.2  # stochastic depth of the last block (rising from 0)
+_C.MODEL.LIFTER.ESMFORMER.PROJECTION_DROPOUT = 0.25  # dropout after each level's projection to FEATURES
 
 _C.MODEL.REFINER = CN()              # refines the single-view lifter's 3D (MODEL.LIFTER), loaded from
                                      # MODEL.LIFTER.WEIGHTS and frozen

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from core.batch import collate_samples
 from core.config import ConfigError, config_differences, load_config
+from core.config.defaults import RESUMABLE
 from core.engine.checkpoint import (Checkpointer, CheckpointError, last_checkpoint, load_weights, log_loaded,
                                    read_checkpoint, unwrap)
 from core.engine.distributed import (DistContext, barrier, cleanup, init_distributed, launched_world_size,
@@ -43,12 +44,6 @@ from modeling.pipelines import PipelineConfigError, build_pipeline
 
 logger = logging.getLogger("epipose")
 
-# Keys that may change between a run and its resumption from OUTPUT_DIR (they do not change the model
-# being trained): e.g. more epochs, another device, other test or picture settings.
-RESUMABLE_CHANGES = ("SOLVER.MAX_EPOCHS", "SOLVER.LOG_PERIOD", "SOLVER.CHECKPOINT_PERIOD", "SOLVER.KEEP_CHECKPOINTS",
-                     "DOTRAIN", "DOTEST", "DEVICE", "OUTPUT_DIR", "DATASETS.NUM_WORKERS", "TEST.BATCH_SIZE",
-                     "TEST.SAVE_PREDICTIONS", "VIS.PREVIEW_SAMPLES", "VIS.VIDEO", "VIS.VIDEO_SEQUENCES", "VIS.VIDEO_FPS",
-                     "VIS.VIDEO_HEIGHT", "MODEL.COMPILE", "MODEL.CHANNELS_LAST")
 
 
 class UsageError(Exception):
@@ -130,7 +125,7 @@ def resume_point(cfg, model) -> Optional[Path]:
         old_config = read_checkpoint(str(last)).get("config", "")
     except CheckpointError as err:
         raise ConfigError(str(err)) from None
-    differences = config_differences(old_config, cfg, RESUMABLE_CHANGES)
+    differences = config_differences(old_config, cfg, RESUMABLE)
     if differences:
         key, old, new = differences[0]
         raise ConfigError(f"OUTPUT_DIR '{cfg.OUTPUT_DIR}' holds a checkpoint of another configuration ({key}: "

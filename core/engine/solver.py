@@ -24,9 +24,8 @@ def build_scheduler(optimizer, name: str, gamma: float, steps: Sequence[int], ma
                     halving_period: int = 0):
     """An epoch-level schedule (``scheduler.step()`` once per epoch). ``exponential`` multiplies the rate by
     ``gamma`` after every epoch, or, with ``halving_period`` n > 0, by 0.5 after every n-th epoch instead
-    (ESMformer's schedule: 0.95, and 0.5 every 5th epoch)."""
-    if halving_period < 0:
-        raise ValueError(f"SOLVER.HALVING_PERIOD must be >= 0, got {halving_period}")
+    (ESMformer's schedule: 0.95, and 0.5 every 5th epoch). The arguments are checked with the config
+    (``core.engine.run.check_solver``)."""
     if name == "exponential" and halving_period:
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda epoch: gamma ** (epoch - epoch // halving_period) * 0.5 ** (epoch // halving_period))

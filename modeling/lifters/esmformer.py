@@ -44,6 +44,7 @@ import torch
 from torch import Tensor, nn
 
 from core.registry import LIFTERS
+from modeling.arguments import check_dropout
 from modeling.lifters.transformer import DropPath, check_heads, merge_heads, split_heads, transformer_blocks
 
 LEVELS = 3
@@ -169,6 +170,10 @@ class ESMformer(nn.Module):
                  features: int = 512, smfe_depth: int = 5, milf_depth: int = 2, dropout: float = 0.1,
                  drop_path_rate: float = 0.2, projection_dropout: float = 0.25):
         super().__init__()
+        check_dropout(dropout)
+        check_dropout(projection_dropout, "projection_dropout")
+        if not 0.0 <= drop_path_rate < 1.0:
+            raise ValueError(f"drop_path_rate must be in [0, 1), got {drop_path_rate!r}")
         if num_views < 2:
             raise ValueError(f"ESMformer fuses several views: num_views must be >= 2, got {num_views}")
         if num_frames % 9:

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from core.registry import LIFTERS
 from core.skeleton import NUM_JOINTS
+from modeling.arguments import check_dropout
 
 # The LCN graph of the 17 Human3.6M joints (core.skeleton order): the joints adjacent to each joint, itself included.
 LCN_NEIGHBOURS = (
@@ -131,6 +132,7 @@ class LCNLifter(nn.Module):
     def __init__(self, num_joints: int = 17, hidden: int = 64, num_blocks: int = 2, dropout: float = 0.25,
                  knn: int = 3):
         super().__init__()
+        check_dropout(dropout)
         if num_joints != NUM_JOINTS:
             raise ValueError(f"LCNLifter: the LCN graph is defined for the {NUM_JOINTS}-joint Human3.6M skeleton, "
                              f"got num_joints={num_joints}")

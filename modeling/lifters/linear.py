@@ -3,7 +3,7 @@
 A linear layer to ``hidden`` units, ``num_blocks`` residual blocks of two (linear, batch norm,
 ReLU, dropout) layers each, and a linear output layer; every linear layer uses a weight whose
 L2 norm is clipped to ``max_norm`` in the forward pass, as the reference TensorFlow code does with
-``tf.clip_by_norm`` (``max_norm=None`` disables it). Kaiming-normal initialisation. Published
+``tf.clip_by_norm`` (``max_norm`` 0 disables it). Kaiming-normal initialisation. Published
 setting: 1024 units, 2 blocks, dropout 0.5, Adam 1e-3 with exponential decay, batch 64, inputs and
 outputs standardised by training-set mean and std (done by ``modeling.pipelines.lifting.LiftingPipeline``).
 
@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.registry import LIFTERS
+from modeling.arguments import check_dropout
 
 
 class MaxNormLinear(nn.Linear):
@@ -66,8 +67,12 @@ class LinearLifter(nn.Module):
     inputs = "standardised"
 
     def __init__(self, in_features: int, out_features: int, hidden: int = 1024, num_blocks: int = 2,
-                 dropout: float = 0.5, max_norm: Optional[float] = 1.0):
+                 dropout: float = 0.5, max_norm: float = 1.0):
         super().__init__()
+        check_dropout(dropout)
+        if not max_norm >= 0:
+            raise ValueError(f"max_norm must be >= 0 (0 = no clipping), got {max_norm!r}")
+        max_norm = float(max_norm) or None
         self.input_layer = DenseLayer(hidden, dropout, max_norm, in_features=in_features)
         self.blocks = nn.Sequential(*(ResidualBlock(hidden, dropout, max_norm) for _ in range(num_blocks)))
         self.output_layer = MaxNormLinear(hidden, out_features, max_norm)

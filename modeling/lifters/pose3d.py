@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from core.registry import LIFTERS
+from modeling.arguments import check_dropout
 from modeling.lifters.linear import DenseLayer, ResidualBlock
 
 
@@ -28,6 +29,7 @@ class Pose3DLifter(nn.Module):
     def __init__(self, num_joints: int = 17, hidden: int = 1024, latent: int = 1024, num_blocks: int = 2,
                  dropout: float = 0.5):
         super().__init__()
+        check_dropout(dropout)
         self.num_joints = num_joints
         inputs, outputs = 2 * (num_joints - 1), 3 * (num_joints - 1)
         self.encoder = nn.Sequential(DenseLayer(hidden, dropout, None, in_features=inputs, kaiming=False),

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from core.registry import LIFTERS
 from core.skeleton import BONES, NUM_JOINTS
+from modeling.arguments import check_dropout
 
 
 def skeleton_adjacency() -> Tensor:
@@ -139,6 +140,7 @@ class SemGCNLifter(nn.Module):
     def __init__(self, num_joints: int = 17, hidden: int = 128, num_blocks: int = 4, dropout: float = 0.0,
                  non_local: bool = True):
         super().__init__()
+        check_dropout(dropout)
         if num_joints != NUM_JOINTS:
             raise ValueError(f"SemGCNLifter: the graph is the {NUM_JOINTS}-joint Human3.6M skeleton, "
                              f"got num_joints={num_joints}")

@@ -48,13 +48,9 @@ FLIPPING_PIPELINES = ("screen_lifting", "multiview_lifting")  # the lifting pipe
 
 
 def _check_parts(cfg) -> None:
-    """The checks across pipelines: dropouts, TEST.FLIP, a refiner without a lifter, and that MODEL.PIPELINE is the
+    """The checks across pipelines: TEST.FLIP, a refiner without a lifter, and that MODEL.PIPELINE is the
     pipeline that the model's NAMEs make (``core.config.pipelines.pipeline_of_parts``)."""
     m = cfg.MODEL
-    for key in ("LIFTER.DROPOUT", "LIFTER.TRANSFORMER_DROPOUT", "LIFTER.PROJECTION_DROPOUT", "REFINER.DROPOUT"):
-        node, name = key.split(".")
-        if not 0.0 <= m[node][name] < 1.0:
-            raise PipelineConfigError(f"MODEL.{key} must be a dropout probability in [0, 1), got {m[node][name]}")
     if cfg.TEST.FLIP and (m.LIFTER.NAME == "none" or m.BACKBONE.NAME != "none"
                           or lifter_pipeline(m.LIFTER.NAME) not in FLIPPING_PIPELINES):
         raise PipelineConfigError("TEST.FLIP is implemented for the screen-coordinate lifters (poseformer, esmformer), "

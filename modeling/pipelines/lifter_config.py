@@ -1,4 +1,9 @@
-"""The configured lifter (MODEL.LIFTER) of the keypoint-lifting pipelines, and which pipeline feeds it."""
+"""The configured lifter (MODEL.LIFTER) of the keypoint-lifting pipelines, and which pipeline feeds it.
+
+A lifter's options live in its own node, MODEL.LIFTER.<NAME>, whose keys are its constructor's argument names in upper
+case (``build_lifter`` passes them on as they are); the sizes that the data fixes (frames, joints, the input width)
+are given by the pipeline that builds it. The constructor checks its arguments, once.
+"""
 from core.registry import LIFTERS, PIPELINES
 from modeling.pipelines.base import PipelineConfigError
 
@@ -27,6 +32,22 @@ def configured_lifter(cfg):
         raise PipelineConfigError(f"MODEL.LIFTER.PCA_COMPONENTS codes a flat input vector (the linear lifter); "
                                   f"'{m.LIFTER.NAME}' takes per-joint coordinates: set it to 0")
     return lifter_cls
+
+
+def lifter_options(cfg) -> dict:
+    """The constructor arguments that MODEL.LIFTER.<NAME> holds for the lifter MODEL.LIFTER.NAME."""
+    name = cfg.MODEL.LIFTER.NAME
+    return {key.lower(): value for key, value in cfg.MODEL.LIFTER[name.upper()].items()}
+
+
+def build_lifter(cfg, **sizes):
+    """The lifter MODEL.LIFTER.NAME built from its node MODEL.LIFTER.<NAME> and the ``sizes`` the pipeline fixes; a
+    bad argument fails naming the node."""
+    lifter_cls, node = configured_lifter(cfg), f"MODEL.LIFTER.{cfg.MODEL.LIFTER.NAME.upper()}"
+    try:
+        return lifter_cls(**sizes, **lifter_options(cfg))
+    except ValueError as err:
+        raise PipelineConfigError(f"{node}: {err}") from None
 
 
 def keypoint_lifting(cfg):

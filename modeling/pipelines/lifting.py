@@ -10,7 +10,7 @@ from core.registry import PIPELINES
 from core.skeleton import NUM_JOINTS, non_root_joints
 from core.missing_joints import filled, masked_mean, present_joints
 from modeling.pipelines.base import Pipeline, PipelineConfigError
-from modeling.pipelines.lifter_config import configured_lifter
+from modeling.pipelines.lifter_config import build_lifter, configured_lifter
 from modeling.pipelines.targets import root_relative_camera_targets
 from modeling.standardizer import Standardizer, load_old_statistics_names
 
@@ -52,13 +52,8 @@ class LiftingPipeline(Pipeline):
             if frames != 1:
                 raise PipelineConfigError(f"MODEL.LIFTER.NAME '{lf.NAME}' is a graph of one frame's joints: set "
                                           "DATASETS.FRAMES 1")
-            graph_options = {"lcn": dict(knn=lf.KNN), "semgcn": dict(non_local=lf.NON_LOCAL)}.get(lf.NAME, {})
-            lifter = lifter_cls(num_joints=joints, hidden=lf.HIDDEN, num_blocks=lf.NUM_BLOCKS, dropout=lf.DROPOUT,
-                                **graph_options)
-            return cls(lifter=lifter, num_frames=1, num_joints=joints)
-        lifter = lifter_cls(in_features=lf.PCA_COMPONENTS or frames * joints * 2, out_features=(joints - 1) * 3,
-                            hidden=lf.HIDDEN, num_blocks=lf.NUM_BLOCKS, dropout=lf.DROPOUT,
-                            max_norm=1.0 if lf.MAX_NORM else None)
+            return cls(lifter=build_lifter(cfg, num_joints=joints), num_frames=1, num_joints=joints)
+        lifter = build_lifter(cfg, in_features=lf.PCA_COMPONENTS or frames * joints * 2, out_features=(joints - 1) * 3)
         return cls(lifter=lifter, num_frames=frames, num_joints=joints, pca_components=lf.PCA_COMPONENTS)
 
     @staticmethod

@@ -10,7 +10,7 @@ from core.sample_schema import centre_frame
 from core.skeleton import NUM_JOINTS, ROOT, non_root_joints
 from modeling.losses.multiview import multiview_consistency_losses
 from modeling.pipelines.base import Pipeline, PipelineConfigError
-from modeling.pipelines.lifter_config import configured_lifter
+from modeling.pipelines.lifter_config import build_lifter
 from modeling.pipelines.targets import root_relative_camera_targets
 
 
@@ -45,13 +45,12 @@ class MultiViewConsistencyPipeline(Pipeline):
 
     @classmethod
     def from_config(cls, cfg) -> "MultiViewConsistencyPipeline":
-        lifter_cls, lf = configured_lifter(cfg), cfg.MODEL.LIFTER
+        lf = cfg.MODEL.LIFTER
         if cfg.DATASETS.TRAIN_VIEWS != "all" or cfg.DATASETS.FRAMES != 1:
             raise PipelineConfigError(f"MODEL.LIFTER.NAME '{lf.NAME}' trains on every view of single frames: "
                                       "set DATASETS.TRAIN_VIEWS all and DATASETS.FRAMES 1")
-        lifter = lifter_cls(num_joints=NUM_JOINTS, hidden=lf.HIDDEN, latent=lf.LATENT, num_blocks=lf.NUM_BLOCKS,
-                            dropout=lf.DROPOUT)
-        return cls(lifter=lifter, num_joints=NUM_JOINTS, reprojection_weight=lf.REPROJECTION_WEIGHT)
+        return cls(lifter=build_lifter(cfg, num_joints=NUM_JOINTS), num_joints=NUM_JOINTS,
+                   reprojection_weight=lf.REPROJECTION_WEIGHT)
 
     def _lift(self, keypoints_2d: torch.Tensor) -> torch.Tensor:
         """(B, V, J, 2) pixels -> (B, V, J, 3) root-relative camera-frame mm, root at 0."""

@@ -15,7 +15,7 @@ from modeling.losses.error_aware import ErrorAwareWeights
 from core.missing_joints import joint_errors, masked_mean, present_joints
 from modeling.losses.multiview import triangulation_reprojection_losses
 from modeling.pipelines.base import Pipeline, PipelineConfigError
-from modeling.pipelines.lifter_config import configured_lifter
+from modeling.pipelines.lifter_config import build_lifter
 from modeling.pipelines.targets import normalised_screen_coordinates, root_relative_world_targets
 
 
@@ -60,7 +60,7 @@ class MultiViewLiftingPipeline(Pipeline):
 
     @classmethod
     def from_config(cls, cfg) -> "MultiViewLiftingPipeline":
-        lifter_cls, lf, d = configured_lifter(cfg), cfg.MODEL.LIFTER, cfg.DATASETS
+        lf, d = cfg.MODEL.LIFTER, cfg.DATASETS
         if d.VIEWS != "all" or d.TRAIN_VIEWS not in ("", "all"):
             raise PipelineConfigError(f"MODEL.LIFTER.NAME '{lf.NAME}' fuses every view of a frame: set "
                                       "DATASETS.VIEWS all (and DATASETS.TRAIN_VIEWS '' or all)")
@@ -71,12 +71,7 @@ class MultiViewLiftingPipeline(Pipeline):
         if d.NAME == "synthetic" and d.SYNTHETIC.RIG != "h36m_ring":
             raise PipelineConfigError(f"MODEL.LIFTER.NAME '{lf.NAME}' learns one fixed rig (it never sees "
                                       "the cameras): set DATASETS.SYNTHETIC.RIG h36m_ring")
-        try:
-            lifter = lifter_cls(num_frames=d.FRAMES, num_views=lf.NUM_VIEWS, num_joints=NUM_JOINTS,
-                                centre_frame=lf.SELF_SUPERVISED, features=lf.LEVEL_DIM, drop_path_rate=lf.DROP_PATH,
-                                dropout=lf.TRANSFORMER_DROPOUT, projection_dropout=lf.PROJECTION_DROPOUT)
-        except ValueError as err:
-            raise PipelineConfigError(f"MODEL.LIFTER / DATASETS.FRAMES: {err}") from None
+        lifter = build_lifter(cfg, num_frames=d.FRAMES, num_joints=NUM_JOINTS, centre_frame=lf.SELF_SUPERVISED)
         return cls(lifter=lifter, self_supervised=lf.SELF_SUPERVISED, loss_weight=lf.LOSS_W,
                    error_aware=lf.ERROR_AWARE, test_flip=cfg.TEST.FLIP)
 

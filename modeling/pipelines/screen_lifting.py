@@ -12,7 +12,7 @@ from core.skeleton import NUM_JOINTS
 from datasets.sequences import mirror_sample
 from core.missing_joints import joint_errors, masked_mean
 from modeling.pipelines.base import Pipeline, PipelineConfigError
-from modeling.pipelines.lifter_config import configured_lifter
+from modeling.pipelines.lifter_config import build_lifter
 from modeling.pipelines.targets import normalised_screen_coordinates, root_relative_camera_targets
 
 
@@ -37,9 +37,7 @@ class ScreenLiftingPipeline(Pipeline):
 
     @classmethod
     def from_config(cls, cfg) -> "ScreenLiftingPipeline":
-        lifter_cls, lf = configured_lifter(cfg), cfg.MODEL.LIFTER
-        lifter = lifter_cls(num_frames=cfg.DATASETS.FRAMES, num_joints=NUM_JOINTS, embed_dim_ratio=lf.EMBED_DIM,
-                            depth=lf.DEPTH, num_heads=lf.NUM_HEADS, mlp_ratio=lf.MLP_RATIO, drop_path_rate=lf.DROP_PATH)
+        lifter = build_lifter(cfg, num_frames=cfg.DATASETS.FRAMES, num_joints=NUM_JOINTS)
         return cls(lifter=lifter, test_flip=cfg.TEST.FLIP)
 
     def _lift(self, batch) -> torch.Tensor:

@@ -44,6 +44,7 @@ from core.geometry.projection import pixels_to_normalized, undistort
 from core.missing_joints import present_joints
 from core.registry import REFINERS
 from core.skeleton import non_root_joints
+from modeling.arguments import check_dropout
 from modeling.standardizer import Standardizer, load_old_statistics_names
 
 FEATURES = ("delta", "proj", "cat")
@@ -98,6 +99,7 @@ class ResidualDescent(nn.Module):
                  dropout: float = 0.25, features: str = "delta", pca_components: int = 0, root: str = "gt",
                  update_root: bool = False):
         super().__init__()
+        check_dropout(dropout)
         if features not in FEATURES or root not in ROOTS or num_stages < 1:
             raise ValueError(f"features must be one of {', '.join(FEATURES)}, root one of {', '.join(ROOTS)} and "
                              f"stages >= 1; got '{features}', '{root}', {num_stages}")

@@ -113,6 +113,46 @@ def test_a_checkpoint_config_without_model_pipeline_resumes_as_the_pipeline_its_
                                  "erd"])
     assert ("MODEL.PIPELINE", "lifting", "refined") in config_differences(old.dump(), refined)
 
+def test_a_file_with_the_old_flat_lifter_keys_reads_them_into_its_lifters_node(tmp_path, epipose_log):
+    (tmp_path / "old.yaml").write_text("MODEL:\n  PIPELINE: lifting\n  LIFTER:\n    NAME: linear\n    HIDDEN: 32\n"
+                                       "    MAX_NORM: False\n    EMBED_DIM: 8\n")
+    cfg = load_config(str(tmp_path / "old.yaml"), ["MODEL.LIFTER.DROPOUT", "0.1"])
+    assert (cfg.MODEL.LIFTER.LINEAR.HIDDEN, cfg.MODEL.LIFTER.LINEAR.MAX_NORM, cfg.MODEL.LIFTER.LINEAR.DROPOUT) == \
+        (32, 0.0, 0.1)
+    assert cfg.MODEL.LIFTER.POSEFORMER.EMBED_DIM_RATIO == get_defaults().MODEL.LIFTER.POSEFORMER.EMBED_DIM_RATIO
+    warned = list(dict.fromkeys(r.getMessage() for r in epipose_log.records if "own node" in r.getMessage()))
+    assert warned == [f"config file '{tmp_path / 'old.yaml'}' uses keys of MODEL.LIFTER from before every lifter had "
+                      "its own node (MODEL.LIFTER.<NAME>); read as: MODEL.LIFTER.HIDDEN -> MODEL.LIFTER.LINEAR.HIDDEN, "
+                      "MODEL.LIFTER.MAX_NORM -> MODEL.LIFTER.LINEAR.MAX_NORM; ignored (MODEL.LIFTER.NAME 'linear' "
+                      "never took them): MODEL.LIFTER.EMBED_DIM",
+                      "command line uses keys of MODEL.LIFTER from before every lifter had its own node "
+                      "(MODEL.LIFTER.<NAME>); read as: MODEL.LIFTER.DROPOUT -> MODEL.LIFTER.LINEAR.DROPOUT; ignored "
+                      "(MODEL.LIFTER.NAME 'linear' never took them): none"]
+
+
+def test_a_checkpoint_config_with_the_old_flat_lifter_keys_resumes_as_the_same_model():
+    cfg = load_config(None, ["MODEL.PIPELINE", "screen_lifting", "MODEL.LIFTER.NAME", "poseformer",
+                             "MODEL.LIFTER.POSEFORMER.EMBED_DIM_RATIO", "8", "MODEL.LIFTER.POSEFORMER.DROP_PATH_RATE",
+                             "0.0"])
+    old = cfg.clone()
+    old.defrost()
+    for node in ("LINEAR", "LCN", "SEMGCN", "POSE3D", "POSEFORMER", "ESMFORMER"):
+        del old.MODEL.LIFTER[node]
+    old.MODEL.LIFTER.update({"EMBED_DIM": 8, "DROP_PATH": 0.0, "DEPTH": 4, "HIDDEN": 1024, "LEVEL_DIM": 512})
+    assert config_differences(old.dump(), cfg) == []
+    old.MODEL.LIFTER.EMBED_DIM = 16
+    assert config_differences(old.dump(), cfg) == [("MODEL.LIFTER.POSEFORMER.EMBED_DIM_RATIO", 16, 8)]
+
+
+def test_the_resumable_keys_are_keys():
+    from core.config.defaults import RESUMABLE
+    defaults = get_defaults()
+    for key in RESUMABLE:
+        node = defaults
+        for part in key.split("."):
+            node = node[part]
+
+
 def test_base_files_are_merged_first(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "root.yaml").write_text("SOLVER:\n  BASE_LR: 0.01\n  MAX_EPOCHS: 3\n")

@@ -109,8 +109,8 @@ def test_the_published_poseformer_settings_build_and_run_on_the_fixture(h36m_roo
     out = h36m_root / "out"
     code = main.main(["--cfg", str(POSEFORMER_CONFIGS[0]), "DATASETS.H36M.ROOT", str(h36m_root), "DATASETS.H36M.KEYPOINTS",
                       "gt", "DATASETS.H36M.TRAIN_SUBJECTS", "['S1']", "DATASETS.H36M.TEST_SUBJECTS", "['S9']",
-                      "DATASETS.NUM_WORKERS", "0", "DATASETS.FRAMES", "9", "MODEL.LIFTER.DEPTH", "1",
-                      "MODEL.LIFTER.EMBED_DIM", "8", "SOLVER.MAX_EPOCHS", "1", "SOLVER.BATCH_SIZE", "32",
+                      "DATASETS.NUM_WORKERS", "0", "DATASETS.FRAMES", "9", "MODEL.LIFTER.POSEFORMER.DEPTH", "1",
+                      "MODEL.LIFTER.POSEFORMER.EMBED_DIM_RATIO", "8", "SOLVER.MAX_EPOCHS", "1", "SOLVER.BATCH_SIZE", "32",
                       "OUTPUT_DIR", str(out)])
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -188,7 +188,7 @@ def test_missing_3d_joints_are_counted_and_left_out_of_losses_and_metrics(h36m_r
     linear = Path(__file__).resolve().parents[2] / "configs" / "h36m" / "linear_gt.yaml"
     code = main.main(["--cfg", str(linear), "DATASETS.H36M.ROOT", str(h36m_root),
                       "DATASETS.H36M.TRAIN_SUBJECTS", "['S1']", "DATASETS.H36M.TEST_SUBJECTS", "['S9']",
-                      "DATASETS.VAL_SUBJECTS", "[]", "DATASETS.NUM_WORKERS", "0", "MODEL.LIFTER.HIDDEN", "16",
+                      "DATASETS.VAL_SUBJECTS", "[]", "DATASETS.NUM_WORKERS", "0", "MODEL.LIFTER.LINEAR.HIDDEN", "16",
                       "SOLVER.MAX_EPOCHS", "2", "SOLVER.BATCH_SIZE", "16", "OUTPUT_DIR", str(out)])
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())

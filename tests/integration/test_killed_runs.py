@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--cfg", str(ROOT / "configs" / "synthetic" / "linear_lifter.yaml"),
         "DATASETS.SYNTHETIC.ACTIONS", "['walk','squat']", "DATASETS.SYNTHETIC.FRAMES_PER_SEQUENCE", "60",
         "DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1','S5','S6']", "DATASETS.VAL_SUBJECTS", "[]",
-        "VIS.PREVIEW_SAMPLES", "0", "MODEL.LIFTER.HIDDEN", "256", "SOLVER.BATCH_SIZE", "32", "SOLVER.MAX_EPOCHS", "6"]
+        "VIS.PREVIEW_SAMPLES", "0", "MODEL.LIFTER.LINEAR.HIDDEN", "256", "SOLVER.BATCH_SIZE", "32", "SOLVER.MAX_EPOCHS", "6"]
 
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # every run alike: the thread count changes float sums

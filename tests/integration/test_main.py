@@ -53,7 +53,7 @@ def test_dlt_on_noisy_2d_reports_a_realistic_error(tmp_path):
 
 
 def test_linear_lifter_trains_tests_reloads_and_resumes(tmp_path):
-    tiny = ["MODEL.LIFTER.HIDDEN", "128", "MODEL.LIFTER.DROPOUT", "0.0", "SOLVER.BASE_LR", "0.01",
+    tiny = ["MODEL.LIFTER.LINEAR.HIDDEN", "128", "MODEL.LIFTER.LINEAR.DROPOUT", "0.0", "SOLVER.BASE_LR", "0.01",
             "SOLVER.BATCH_SIZE", "32"]
     code, out = run(tmp_path, "linear_lifter.yaml", *tiny, "SOLVER.MAX_EPOCHS", "3")
     assert code == 0
@@ -89,7 +89,7 @@ def hashes(folder: Path) -> dict:
 
 
 def test_evaluations_write_their_own_subfolder_and_leave_the_training_run_as_it_was(tmp_path, capsys):
-    tiny = ["MODEL.LIFTER.HIDDEN", "32", "SOLVER.MAX_EPOCHS", "2", "DATASETS.VAL_SUBJECTS", "['S5']"]
+    tiny = ["MODEL.LIFTER.LINEAR.HIDDEN", "32", "SOLVER.MAX_EPOCHS", "2", "DATASETS.VAL_SUBJECTS", "['S5']"]
     code, out = run(tmp_path, "linear_lifter.yaml", *tiny)
     assert code == 0
     trained = hashes(out)
@@ -156,7 +156,7 @@ def test_weights_that_are_not_a_checkpoint_stop_before_anything_is_written(tmp_p
 
 
 def test_only_the_newest_periodic_checkpoints_are_kept_and_resumption_finds_them(tmp_path):
-    tiny = ["MODEL.LIFTER.HIDDEN", "32", "DOTEST", "False", "DATASETS.VAL_SUBJECTS", "['S5']", "SOLVER.MAX_EPOCHS", "3"]
+    tiny = ["MODEL.LIFTER.LINEAR.HIDDEN", "32", "DOTEST", "False", "DATASETS.VAL_SUBJECTS", "['S5']", "SOLVER.MAX_EPOCHS", "3"]
     code, out = run(tmp_path / "one", "linear_lifter.yaml", *tiny)  # SOLVER.KEEP_CHECKPOINTS 1 by default
     assert code == 0
     assert sorted(p.name for p in out.glob("*.pth")) == ["model_best.pth", "model_epoch0002.pth", "model_final.pth"]
@@ -178,7 +178,7 @@ def test_the_free_space_needed_counts_the_checkpoints_kept(monkeypatch):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**12, 10**12 - 2**30, 2**30))  # 1 GB free
     config = str(ROOT / "configs" / "synthetic" / "linear_lifter.yaml")
-    long_run = ["SOLVER.MAX_EPOCHS", "200", "MODEL.LIFTER.HIDDEN", "1024"]  # 16 MB of weights
+    long_run = ["SOLVER.MAX_EPOCHS", "200", "MODEL.LIFTER.LINEAR.HIDDEN", "1024"]  # 16 MB of weights
     cfg = load_config(config, long_run)
     check_free_space(cfg, build_pipeline(cfg), training=True)  # the newest periodic, the best and the final
     cfg = load_config(config, [*long_run, "SOLVER.KEEP_CHECKPOINTS", "0"])
@@ -187,18 +187,18 @@ def test_the_free_space_needed_counts_the_checkpoints_kept(monkeypatch):
 
 
 def test_a_changed_config_does_not_resume_a_foreign_checkpoint(tmp_path, capsys):
-    code, out = run(tmp_path, "linear_lifter.yaml", "MODEL.LIFTER.HIDDEN", "32", "SOLVER.MAX_EPOCHS", "1")
+    code, out = run(tmp_path, "linear_lifter.yaml", "MODEL.LIFTER.LINEAR.HIDDEN", "32", "SOLVER.MAX_EPOCHS", "1")
     assert code == 0
     config_before = (out / "config.yaml").read_text()
-    code, _ = run(tmp_path, "linear_lifter.yaml", "MODEL.LIFTER.HIDDEN", "64", "SOLVER.MAX_EPOCHS", "1")
+    code, _ = run(tmp_path, "linear_lifter.yaml", "MODEL.LIFTER.LINEAR.HIDDEN", "64", "SOLVER.MAX_EPOCHS", "1")
     assert code == 2
     err = capsys.readouterr().err
-    assert "holds a checkpoint of another configuration (MODEL.LIFTER.HIDDEN: 32 there, 64 now" in err
+    assert "holds a checkpoint of another configuration (MODEL.LIFTER.LINEAR.HIDDEN: 32 there, 64 now" in err
     assert (out / "config.yaml").read_text() == config_before  # nothing was overwritten
 
 
 def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
-    tiny = ["MODEL.LIFTER.HIDDEN", "32", "SOLVER.BATCH_SIZE", "256", "DOTEST", "False"]
+    tiny = ["MODEL.LIFTER.LINEAR.HIDDEN", "32", "SOLVER.BATCH_SIZE", "256", "DOTEST", "False"]
     straight = tmp_path / "straight"
     assert main.main(["--cfg", str(ROOT / "configs/synthetic/linear_lifter.yaml"), "OUTPUT_DIR", str(straight),
                       *SMALL, *tiny, "SOLVER.MAX_EPOCHS", "2"]) == 0
@@ -315,7 +315,7 @@ def test_epipolar_layer_fine_tunes_into_a_trained_baseline(tmp_path, capsys):
 
 
 def test_poseformer_trains_with_flips_and_tests_with_flip_averaging(tmp_path):
-    tiny = ["DATASETS.FRAMES", "9", "MODEL.LIFTER.DEPTH", "1", "MODEL.LIFTER.EMBED_DIM", "8", "SOLVER.MAX_EPOCHS", "1",
+    tiny = ["DATASETS.FRAMES", "9", "MODEL.LIFTER.POSEFORMER.DEPTH", "1", "MODEL.LIFTER.POSEFORMER.EMBED_DIM_RATIO", "8", "SOLVER.MAX_EPOCHS", "1",
             "DATASETS.TRAIN_STRIDE", "4", "DATASETS.TEST_STRIDE", "10"]
     code, out = run(tmp_path, "poseformer_27f.yaml", *tiny)
     assert code == 0
@@ -325,7 +325,7 @@ def test_poseformer_trains_with_flips_and_tests_with_flip_averaging(tmp_path):
 
 
 def test_pose3d_trains_from_multi_view_2d_alone_and_tests_on_single_views(tmp_path):
-    tiny = ["MODEL.LIFTER.HIDDEN", "64", "MODEL.LIFTER.LATENT", "32", "SOLVER.MAX_EPOCHS", "2",
+    tiny = ["MODEL.LIFTER.POSE3D.HIDDEN", "64", "MODEL.LIFTER.POSE3D.LATENT", "32", "SOLVER.MAX_EPOCHS", "2",
             "MODEL.LIFTER.REPROJECTION_WEIGHT", "0.1", "DATASETS.TEST_STRIDE", "10", "SOLVER.LOG_PERIOD", "1"]
     code, out = run(tmp_path, "pose3d_selfsup.yaml", *tiny)
     assert code == 0
@@ -348,7 +348,7 @@ def test_self_supervised_esmformer_trains_and_tests_on_every_view(tmp_path):
 
 
 def test_validation_subjects_choose_the_tested_checkpoint(tmp_path):
-    code, out = run(tmp_path, "linear_lifter.yaml", "MODEL.LIFTER.HIDDEN", "64", "SOLVER.MAX_EPOCHS", "2",
+    code, out = run(tmp_path, "linear_lifter.yaml", "MODEL.LIFTER.LINEAR.HIDDEN", "64", "SOLVER.MAX_EPOCHS", "2",
                     "DATASETS.VAL_SUBJECTS", "['S5']")
     assert code == 0
     best = torch.load(out / "model_best.pth", weights_only=True)
@@ -386,7 +386,7 @@ def _training_errors_by_stage(config_file, checkpoint, overrides):
 
 
 def test_erd_stages_trained_greedily_reduce_the_training_error(tmp_path):
-    tiny = ["MODEL.LIFTER.HIDDEN", "64", "SOLVER.BATCH_SIZE", "32"]
+    tiny = ["MODEL.LIFTER.LINEAR.HIDDEN", "64", "SOLVER.BATCH_SIZE", "32"]
     code, lifter_out = run(tmp_path / "lifter", "linear_lifter.yaml", *tiny, "SOLVER.MAX_EPOCHS", "1")
     assert code == 0
     erd = [*SMALL, *tiny, "MODEL.LIFTER.WEIGHTS", str(lifter_out / "model_final.pth"),
@@ -422,10 +422,10 @@ def test_one_yaml_composes_an_image_pipeline_with_a_lifter(tmp_path):
             "SOLVER.MAX_EPOCHS", "1", "DATASETS.NUM_WORKERS", "0", "MODEL.FUSION.SAMPLES", "8")
     code, detector = run(tmp_path / "detector", "r18_epipolar_dlt.yaml", *tiny)
     assert code == 0
-    code, lifter = run(tmp_path / "lifter", "linear_lifter.yaml", "MODEL.LIFTER.HIDDEN", "64", "SOLVER.MAX_EPOCHS", "1")
+    code, lifter = run(tmp_path / "lifter", "linear_lifter.yaml", "MODEL.LIFTER.LINEAR.HIDDEN", "64", "SOLVER.MAX_EPOCHS", "1")
     assert code == 0
     parts = ("MODEL.BACKBONE.WEIGHTS", str(detector / "model_final.pth"), "MODEL.LIFTER.WEIGHTS",
-             str(lifter / "model_final.pth"), "MODEL.LIFTER.HIDDEN", "64")
+             str(lifter / "model_final.pth"), "MODEL.LIFTER.LINEAR.HIDDEN", "64")
     code, out = run(tmp_path / "frozen", "r18_epipolar_linear.yaml", *tiny, *parts)
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())

@@ -167,7 +167,7 @@ def test_a_trained_lifter_fills_the_joints_triangulation_misses(tmp_path, capsys
     lifter = tmp_path / "lifter"
     world = ["DATASETS.SYNTHETIC.ACTIONS", "['walk']", "DATASETS.SYNTHETIC.FRAMES_PER_SEQUENCE", "60",
              "DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1','S5','S6']", "DATASETS.VAL_SUBJECTS", "[]",
-             "VIS.PREVIEW_SAMPLES", "0", "MODEL.LIFTER.HIDDEN", "256", "SOLVER.MAX_EPOCHS", "4"]
+             "VIS.PREVIEW_SAMPLES", "0", "MODEL.LIFTER.LINEAR.HIDDEN", "256", "SOLVER.MAX_EPOCHS", "4"]
     assert main.main(["--cfg", str(Path(__file__).resolve().parents[2] / "configs" / "synthetic" /
                                    "linear_lifter.yaml"), "OUTPUT_DIR", str(lifter), *world]) == 0
     cameras, truth, pixels = scene()

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[3]
 # GPU-only), no stochastic depth and no flips (random draws differ between the ranks and one process).
 TINY = ["DATASETS.SYNTHETIC.ACTIONS", "['walk','squat']", "DATASETS.SYNTHETIC.FRAMES_PER_SEQUENCE", "40",
         "DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1','S5']", "DATASETS.VAL_SUBJECTS", "['S5']",
-        "VIS.PREVIEW_SAMPLES", "0", "MODEL.LIFTER.EMBED_DIM", "8", "MODEL.LIFTER.DEPTH", "1",
-        "MODEL.LIFTER.NUM_HEADS", "2", "MODEL.LIFTER.DROP_PATH", "0.0", "DATASETS.FRAMES", "3",
+        "VIS.PREVIEW_SAMPLES", "0", "MODEL.LIFTER.POSEFORMER.EMBED_DIM_RATIO", "8", "MODEL.LIFTER.POSEFORMER.DEPTH", "1",
+        "MODEL.LIFTER.POSEFORMER.NUM_HEADS", "2", "MODEL.LIFTER.POSEFORMER.DROP_PATH_RATE", "0.0", "DATASETS.FRAMES", "3",
         "DATASETS.FLIP", "False", "TEST.FLIP", "False", "DATASETS.TRAIN_STRIDE", "1", "SOLVER.MAX_EPOCHS", "2",
         "SOLVER.OPTIMIZER", "sgd", "SOLVER.BASE_LR", "0.01", "DEVICE", "cpu"]
 CONFIG = str(ROOT / "configs" / "synthetic" / "poseformer_27f.yaml")

@@ -57,7 +57,7 @@ def test_videos_without_a_test_run_the_model_on_the_chosen_sequences(tmp_path):
 
 def test_videos_of_a_lifter_from_main_and_from_saved_predictions(tmp_path):
     out = tmp_path / "lifter"
-    tiny = ["MODEL.LIFTER.HIDDEN", "32", "SOLVER.MAX_EPOCHS", "1", "SOLVER.BATCH_SIZE", "32"]
+    tiny = ["MODEL.LIFTER.LINEAR.HIDDEN", "32", "SOLVER.MAX_EPOCHS", "1", "SOLVER.BATCH_SIZE", "32"]
     assert main.main(["--cfg", config("linear_lifter.yaml"), "OUTPUT_DIR", str(out), *WORLD, *tiny, "VIS.VIDEO",
                       "True", "VIS.VIDEO_SEQUENCES", "1"]) == 0
     assert json.loads((out / "metrics.json").read_text())["num_poses"] == 4 * 2 * 2 * 12  # views x subjects x ...

@@ -40,7 +40,7 @@ def test_channels_last_needs_an_image_pipeline(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_compiled_training_matches_and_keeps_the_checkpoint_keys(tmp_path):
-    tiny = ["MODEL.LIFTER.HIDDEN", "32", "MODEL.LIFTER.DROPOUT", "0.0", "SOLVER.MAX_EPOCHS", "1", "SOLVER.AMP", "True"]
+    tiny = ["MODEL.LIFTER.LINEAR.HIDDEN", "32", "MODEL.LIFTER.LINEAR.DROPOUT", "0.0", "SOLVER.MAX_EPOCHS", "1", "SOLVER.AMP", "True"]
     results = {}
     for compiled in ("False", "True"):
         out = tmp_path / compiled

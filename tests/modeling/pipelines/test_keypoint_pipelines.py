@@ -52,7 +52,7 @@ def test_confidence_weighting_downweights_an_outlier_view():
 
 
 def test_lifting_pipeline_standardises_and_predicts_root_relative_camera_frame():
-    cfg = load_config(None, [*LINEAR, "MODEL.LIFTER.HIDDEN", "32"])
+    cfg = load_config(None, [*LINEAR, "MODEL.LIFTER.LINEAR.HIDDEN", "32"])
     model = build_pipeline(cfg)
     assert isinstance(model, LiftingPipeline) and model.trainable and not model.predicts_absolute
     b = batch(views="single", n=16)
@@ -70,7 +70,7 @@ def test_lifting_pipeline_standardises_and_predicts_root_relative_camera_frame()
 
 
 def test_linear_lifter_can_take_principal_components_of_its_input():
-    cfg = load_config(None, [*LINEAR, "MODEL.LIFTER.HIDDEN", "32",
+    cfg = load_config(None, [*LINEAR, "MODEL.LIFTER.LINEAR.HIDDEN", "32",
                              "MODEL.LIFTER.PCA_COMPONENTS", "6"])
     model = build_pipeline(cfg)
     assert model.lifter.input_layer[0].in_features == 6
@@ -107,7 +107,7 @@ def test_pose3d_needs_multi_view_training_samples_and_tests_single_views():
     with pytest.raises(PipelineConfigError, match="DATASETS.TRAIN_VIEWS all"):
         build_pipeline(load_config(None, POSE3D))
     model = build_pipeline(load_config(None, [*POSE3D,
-                                              "DATASETS.TRAIN_VIEWS", "all", "MODEL.LIFTER.HIDDEN", "32"]))
+                                              "DATASETS.TRAIN_VIEWS", "all", "MODEL.LIFTER.POSE3D.HIDDEN", "32"]))
     model.eval()
     single = model(batch(views="single"))
     assert single["pred_3d"].shape == (8, 17, 3) and torch.equal(single["pred_3d"][:, 0], torch.zeros(8, 3))

@@ -46,13 +46,13 @@ def test_masked_errors_ignore_missing_joints_and_give_finite_gradients():
 def lifting_model(name: str):
     if name == "erd":
         base = build_pipeline(load_config(None, ["MODEL.PIPELINE", "lifting", "MODEL.LIFTER.NAME", "linear",
-                                                 "DATASETS.VIEWS", "single", "MODEL.LIFTER.HIDDEN", "16"]))
+                                                 "DATASETS.VIEWS", "single", "MODEL.LIFTER.LINEAR.HIDDEN", "16"]))
         return RefinedPipeline(base, ResidualDescent(17, num_stages=2, hidden=16), 1), "single", 1
-    overrides = {"linear": (["MODEL.PIPELINE", "lifting", "MODEL.LIFTER.HIDDEN", "16"], "single", 1),
+    overrides = {"linear": (["MODEL.PIPELINE", "lifting", "MODEL.LIFTER.LINEAR.HIDDEN", "16"], "single", 1),
                  "poseformer": (["MODEL.PIPELINE", "screen_lifting", "DATASETS.FRAMES", "9",
-                                 "MODEL.LIFTER.EMBED_DIM", "8", "MODEL.LIFTER.DEPTH", "1"], "single", 9),
+                                 "MODEL.LIFTER.POSEFORMER.EMBED_DIM_RATIO", "8", "MODEL.LIFTER.POSEFORMER.DEPTH", "1"], "single", 9),
                  "esmformer": (["MODEL.PIPELINE", "multiview_lifting", "DATASETS.FRAMES", "9",
-                                "MODEL.LIFTER.LEVEL_DIM", "16"], "all", 9)}[name]
+                                "MODEL.LIFTER.ESMFORMER.FEATURES", "16"], "all", 9)}[name]
     cfg = load_config(None, ["MODEL.LIFTER.NAME", name, "DATASETS.VIEWS", overrides[1], *overrides[0]])
     return build_pipeline(cfg), overrides[1], overrides[2]
 

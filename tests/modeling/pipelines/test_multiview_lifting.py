@@ -90,8 +90,9 @@ def test_configuration_errors_name_the_keys():
         build_pipeline(load_config(None, ESM + ["DATASETS.SYNTHETIC.RIG", "random"]))
     with pytest.raises(PipelineConfigError, match="multiple of 9"):
         build_pipeline(load_config(None, ESM + ["DATASETS.FRAMES", "5"]))
-    with pytest.raises(PipelineConfigError, match=r"PROJECTION_DROPOUT must be a dropout probability in \[0, 1\)"):
-        build_pipeline(load_config(None, ESM + ["MODEL.LIFTER.PROJECTION_DROPOUT", "1.0"]))
+    with pytest.raises(PipelineConfigError,
+                       match=r"MODEL.LIFTER.ESMFORMER: projection_dropout must be a dropout probability in \[0, 1\)"):
+        build_pipeline(load_config(None, ESM + ["MODEL.LIFTER.ESMFORMER.PROJECTION_DROPOUT", "1.0"]))
 
 
 def dropout_rates(model):
@@ -100,8 +101,8 @@ def dropout_rates(model):
 
 def test_dropout_rates_come_from_the_config():
     assert dropout_rates(build_pipeline(load_config(None, ESM))) == [0.1, 0.25]     # the reference's
-    model = build_pipeline(load_config(None, ESM + ["MODEL.LIFTER.TRANSFORMER_DROPOUT", "0.0",
-                                                    "MODEL.LIFTER.PROJECTION_DROPOUT", "0.3"]))
+    model = build_pipeline(load_config(None, ESM + ["MODEL.LIFTER.ESMFORMER.DROPOUT", "0.0",
+                                                    "MODEL.LIFTER.ESMFORMER.PROJECTION_DROPOUT", "0.3"]))
     assert dropout_rates(model) == [0.0, 0.3]
     projections = [m for name, m in model.named_modules() if ".projections." in name and isinstance(m, torch.nn.Dropout)]
     assert projections and all(m.p == 0.3 for m in projections)

@@ -8,20 +8,20 @@ from core.registry import PIPELINES, RegistryError
 from modeling.pipelines import PipelineConfigError, build_pipeline
 
 IMAGES = ["MODEL.BACKBONE.NAME", "resnet", "MODEL.BACKBONE.DEPTH", "18", "DATASETS.MODE", "images"]
-SINGLE_LINEAR = ["MODEL.LIFTER.NAME", "linear", "DATASETS.VIEWS", "single", "MODEL.LIFTER.HIDDEN", "16"]
+SINGLE_LINEAR = ["MODEL.LIFTER.NAME", "linear", "DATASETS.VIEWS", "single", "MODEL.LIFTER.LINEAR.HIDDEN", "16"]
 REFINED = ["MODEL.PIPELINE", "refined", *SINGLE_LINEAR, "MODEL.REFINER.NAME", "erd", "MODEL.REFINER.STAGES", "2",
            "MODEL.REFINER.HIDDEN", "16", "SOLVER.MAX_EPOCHS", "2"]
-DETECT_AND_LIFT = ["MODEL.PIPELINE", "detect_and_lift", *IMAGES, *SINGLE_LINEAR[:2], "MODEL.LIFTER.HIDDEN", "16"]
+DETECT_AND_LIFT = ["MODEL.PIPELINE", "detect_and_lift", *IMAGES, *SINGLE_LINEAR[:2], "MODEL.LIFTER.LINEAR.HIDDEN", "16"]
 MINIMAL = {  # the smallest config of every registered pipeline
     "triangulation": ["MODEL.HEAD.NAME", "dlt"],
     "lifting": ["MODEL.PIPELINE", "lifting", *SINGLE_LINEAR],
     "screen_lifting": ["MODEL.PIPELINE", "screen_lifting", "MODEL.LIFTER.NAME", "poseformer", "DATASETS.VIEWS",
-                       "single", "DATASETS.FRAMES", "9", "MODEL.LIFTER.EMBED_DIM", "8", "MODEL.LIFTER.DEPTH", "1",
-                       "MODEL.LIFTER.NUM_HEADS", "2"],
+                       "single", "DATASETS.FRAMES", "9", "MODEL.LIFTER.POSEFORMER.EMBED_DIM_RATIO", "8", "MODEL.LIFTER.POSEFORMER.DEPTH", "1",
+                       "MODEL.LIFTER.POSEFORMER.NUM_HEADS", "2"],
     "multiview_lifting": ["MODEL.PIPELINE", "multiview_lifting", "MODEL.LIFTER.NAME", "esmformer", "DATASETS.FRAMES",
-                          "9", "MODEL.LIFTER.LEVEL_DIM", "16"],
+                          "9", "MODEL.LIFTER.ESMFORMER.FEATURES", "16"],
     "multiview_consistency": ["MODEL.PIPELINE", "multiview_consistency", "MODEL.LIFTER.NAME", "pose3d",
-                              "DATASETS.VIEWS", "single", "DATASETS.TRAIN_VIEWS", "all", "MODEL.LIFTER.HIDDEN", "16"],
+                              "DATASETS.VIEWS", "single", "DATASETS.TRAIN_VIEWS", "all", "MODEL.LIFTER.POSE3D.HIDDEN", "16"],
     "refined": REFINED,
     "image": ["MODEL.PIPELINE", "image", *IMAGES, "MODEL.HEAD.NAME", "dlt"],
     "detect_and_lift": DETECT_AND_LIFT,

@@ -13,7 +13,7 @@ from modeling.pipelines.targets import normalised_screen_coordinates
 
 POSEFORMER = ["MODEL.PIPELINE", "screen_lifting", "MODEL.LIFTER.NAME", "poseformer"]
 TINY = [*POSEFORMER, "DATASETS.VIEWS", "single", "DATASETS.FRAMES", "9",
-        "MODEL.LIFTER.EMBED_DIM", "8", "MODEL.LIFTER.DEPTH", "1", "MODEL.LIFTER.NUM_HEADS", "2"]
+        "MODEL.LIFTER.POSEFORMER.EMBED_DIM_RATIO", "8", "MODEL.LIFTER.POSEFORMER.DEPTH", "1", "MODEL.LIFTER.POSEFORMER.NUM_HEADS", "2"]
 
 
 def single_view_batch(n=12, frames=9):
@@ -57,7 +57,7 @@ def test_flip_averaging_is_mirror_symmetric_and_targets_mirror_with_the_input():
 
 def test_training_steps_reduce_the_mpjpe_loss():
     torch.manual_seed(0)
-    model = build_pipeline(load_config(None, TINY + ["MODEL.LIFTER.DROP_PATH", "0.0"]))
+    model = build_pipeline(load_config(None, TINY + ["MODEL.LIFTER.POSEFORMER.DROP_PATH_RATE", "0.0"]))
     batch = single_view_batch()
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
