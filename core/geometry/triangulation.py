@@ -23,8 +23,10 @@ Conditioning (Hartley normalisation, adapted to a per-point DLT):
   Human3.6M rig with 2 px noise: 0.1 mm on average, against an error of 11-19 mm, and not worse).
   In float32 on that rig it brings the error for exact data from 0.6 mm down to 0.002 mm.
   (``eigh`` of ``A^T A`` would square the condition number; the SVD of A is used, except for float64 systems
-  that need no gradient: there the null vector comes from inverse iteration on ``A^T A`` with its adjugate,
-  about 8x faster, with the SVD as the fallback for systems that do not settle; see ``_null_vectors``.)
+  that need no gradient: there the normal matrix ``A^T A`` is accumulated view by view without building A and
+  its null vector comes from inverse iteration with its adjugate, one fused pass over the points for large
+  batches (``core.geometry.fused``), with the SVD as the fallback for the systems that do not settle; see
+  ``_smallest_eigenvectors``.)
 
 Missing data: a view is unusable for a point when its 2D point is not finite, its weight is not a
 finite positive number, or its P is not a finite projective camera. Its rows are exactly zero (no
@@ -38,6 +40,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
+from core.geometry import fused
 from core.geometry.cameras import Cameras
 from core.geometry.projection import check_shape
 
@@ -102,15 +105,15 @@ def _null_vectors_svd(A: Tensor):
     return Vh[..., -1, :], rank_ok
 
 
-def _adjugate4(M: Tensor) -> Tensor:
-    """Adjugates of (..., 4, 4) matrices (``det(M) M^-1``) from their 2x2 minors, elementwise over the batch."""
-    (m00, m01, m02, m03), (m10, m11, m12, m13), (m20, m21, m22, m23), (m30, m31, m32, m33) = (
-        row.unbind(-1) for row in M.unbind(-2))
+def _adjugate(m):
+    """The adjugate (``det(M) M^-1``) of 4x4 matrices given entry by entry (``m[i][j]``, tensors of one shape), from
+    their 2x2 minors; entry by entry."""
+    (m00, m01, m02, m03), (m10, m11, m12, m13), (m20, m21, m22, m23), (m30, m31, m32, m33) = m
     s0, s1, s2 = m00 * m11 - m10 * m01, m00 * m12 - m10 * m02, m00 * m13 - m10 * m03
     s3, s4, s5 = m01 * m12 - m11 * m02, m01 * m13 - m11 * m03, m02 * m13 - m12 * m03
     c0, c1, c2 = m20 * m31 - m30 * m21, m20 * m32 - m30 * m22, m20 * m33 - m30 * m23
     c3, c4, c5 = m21 * m32 - m31 * m22, m21 * m33 - m31 * m23, m22 * m33 - m32 * m23
-    rows = ((m11 * c5 - m12 * c4 + m13 * c3, -m01 * c5 + m02 * c4 - m03 * c3,
+    return ((m11 * c5 - m12 * c4 + m13 * c3, -m01 * c5 + m02 * c4 - m03 * c3,
              m31 * s5 - m32 * s4 + m33 * s3, -m21 * s5 + m22 * s4 - m23 * s3),
             (-m10 * c5 + m12 * c2 - m13 * c1, m00 * c5 - m02 * c2 + m03 * c1,
              -m30 * s5 + m32 * s2 - m33 * s1, m20 * s5 - m22 * s2 + m23 * s1),
@@ -118,42 +121,148 @@ def _adjugate4(M: Tensor) -> Tensor:
              m30 * s4 - m31 * s2 + m33 * s0, -m20 * s4 + m21 * s2 - m23 * s0),
             (-m10 * c3 + m11 * c1 - m12 * c0, m00 * c3 - m01 * c1 + m02 * c0,
              -m30 * s3 + m31 * s1 - m32 * s0, m20 * s3 - m21 * s1 + m22 * s0))
-    return torch.stack([torch.stack(row, -1) for row in rows], -2)
 
 
-def _null_vectors(A: Tensor):
-    """``_null_vectors_svd``, computed faster for float64 systems that need no gradient: inverse iteration on
-    ``M = A^T A`` with its adjugate (``adj(M) = det(M) M^-1``, started from its largest column, which already
-    leans towards the smallest eigenvector by the eigenvalue ratios), 3 steps. Systems that did not settle
-    (eigen-residual above 1e-9 |M|, or a last step above 1e-10: close smallest eigenvalues) or are nearly
-    rank-deficient (``tr adj(M)``, the sum of the eigenvalue triples, below 1e6 eps tr(M)^3) are solved by
-    the SVD instead, so the results and the rank decisions are the SVD's (to 1e-12 in the tests)."""
-    if A.dtype != torch.float64 or (torch.is_grad_enabled() and A.requires_grad) or A.numel() == 0:
-        return _null_vectors_svd(A)
-    M = A.transpose(-1, -2) @ A
-    adjugate = _adjugate4(M)
-    column = adjugate.diagonal(dim1=-2, dim2=-1).clone().argmax(-1)  # argmax of a strided view is slow
-    h = adjugate.gather(-1, column[..., None, None].expand(*column.shape, 4, 1))
-    for _ in range(3):
+def _column(m, j: int):
+    return [row[j] for row in m]
+
+
+def _times(m, h):
+    """The matrix ``m`` (entry by entry) times the vector ``h`` (4 tensors)."""
+    return [sum(m_ij * h_j for m_ij, h_j in zip(row, h)) for row in m]
+
+
+def _unit(h):
+    norm = sum(h_i * h_i for h_i in h).sqrt().clamp_min(torch.finfo(h[0].dtype).tiny)
+    return [h_i / norm for h_i in h]
+
+
+def _smallest_eigenvectors(m):
+    """The unit eigenvectors (4 tensors) of the smallest eigenvalue of the 4x4 normal matrices ``M = A^T A``, given
+    entry by entry (``m[i][j]``, tensors of one shape), and whether each settled: inverse iteration with the
+    adjugate (``adj(M) = det(M) M^-1``, started from its largest column, which already leans towards the smallest
+    eigenvector by the eigenvalue ratios), 6 steps: each shrinks the error by the ratio of the two smallest
+    eigenvalues, about 1e-5 for 2 px of noise on a 4-view point, 3e-3 (1e-2 for the worst percent) for 40 px.
+    A system has not settled when its eigen-residual is above 1e-9 |M|, its last step above 1e-10 (close
+    smallest eigenvalues), it is nearly rank-deficient (``tr adj(M)``, the sum of the eigenvalue triples, below
+    1e6 eps tr(M)^3) or the result is not finite; those are for the SVD to solve (``_null_vectors_svd``), so
+    the results and the rank decisions are the SVD's (to 1e-12 in the tests). Float64 only: the normal matrix
+    squares the condition number. Entry by entry, so that a compiled loop over the points vectorises."""
+    adjugate = _adjugate(m)
+    diagonal = [adjugate[i][i] for i in range(4)]
+    best, h = diagonal[0], list(_column(adjugate, 0))
+    for j in range(1, 4):
+        larger = diagonal[j] > best
+        best = torch.where(larger, diagonal[j], best)
+        h = [torch.where(larger, new, old) for new, old in zip(_column(adjugate, j), h)]
+    for _ in range(6):
         previous = h
-        h = adjugate @ h
-        h = h / h.norm(dim=-2, keepdim=True).clamp_min(torch.finfo(h.dtype).tiny)
+        h = _unit(_times(adjugate, h))
     # adj(M) is positive semi-definite, so the iterates keep their sign: a last step that still moved h means
     # the two smallest eigenvalues are close and the iteration has not separated them
-    step = (h - previous).squeeze(-1).norm(dim=-1)
-    h = h.squeeze(-1)
-    Mh = (M @ h.unsqueeze(-1)).squeeze(-1)
-    residual = (Mh - (h * Mh).sum(-1, keepdim=True) * h).norm(dim=-1)
-    size = M.diagonal(dim1=-2, dim2=-1).sum(-1)
-    triples = adjugate.diagonal(dim1=-2, dim2=-1).sum(-1)
+    step = sum((h_i - p_i) ** 2 for h_i, p_i in zip(h, previous)).sqrt()
+    Mh = _times(m, h)
+    rayleigh = sum(h_i * Mh_i for h_i, Mh_i in zip(h, Mh))
+    residual = sum((Mh_i - rayleigh * h_i) ** 2 for h_i, Mh_i in zip(h, Mh)).sqrt()
+    size = sum(m[i][i] for i in range(4))
     settled = (residual <= 1e-9 * size) & (step <= 1e-10) & \
-        (triples > 1e6 * torch.finfo(M.dtype).eps * size ** 3) & torch.isfinite(h).all(-1)
-    rank_ok = torch.ones_like(settled)
-    if not settled.all():
-        h_svd, rank_svd = _null_vectors_svd(A[~settled])
-        h, rank_ok = h.clone(), rank_ok.clone()
-        h[~settled], rank_ok[~settled] = h_svd, rank_svd
-    return h, rank_ok
+        (sum(diagonal) > 1e6 * torch.finfo(size.dtype).eps * size ** 3) & \
+        torch.isfinite(h[0] + h[1] + h[2] + h[3])
+    return h, settled
+
+
+def _usable_observations(points_2d: Tensor, weights: Tensor, view_ok: Tensor):
+    """(usable (*B, V, N), points with zeros where unusable, weights with zeros where unusable)."""
+    usable = (torch.isfinite(points_2d).all(-1) & torch.isfinite(weights) & (weights > 0) & view_ok.unsqueeze(-1))
+    x = torch.where(usable.unsqueeze(-1), points_2d, torch.zeros_like(points_2d))
+    w = torch.where(usable, weights, torch.zeros_like(weights))
+    return usable, x, w
+
+
+def _view_rows(x: Tensor, P: Tensor):
+    """The two DLT rows of every view's point, unweighted: ``x P[2] - P[0]`` and ``y P[2] - P[1]`` (*B, V, N, 4)."""
+    P = P.unsqueeze(-3)
+    return x[..., 0:1] * P[..., 2, :] - P[..., 0, :], x[..., 1:2] * P[..., 2, :] - P[..., 1, :]
+
+
+def _solution(h, solvable: Tensor, usable: Tensor, w: Tensor, P: Tensor, facing: Tensor, center: Tensor,
+              scale: Tensor):
+    """World points (*B, N, 3) (NaN where not valid) and ``valid`` from the normalised homogeneous solutions h
+    (4 tensors (*B, N)) of the systems that are ``solvable`` (enough views, rank >= 3).
+
+    Cheirality: a point behind a camera that saw it is no solution (depth = sign(det M) (P X)_3 / X_4, with
+    ``facing`` the sign (*B, V)); views with a negligible weight (under 5 % of the point's largest) hardly shaped
+    the solution and are not asked."""
+    ok = solvable & (h[3] != 0)
+    h_w = torch.where(ok, h[3], torch.ones_like(h[3]))
+    points = center.unsqueeze(-2) + scale[..., None, None] * torch.stack(h[:3], -1) / h_w.unsqueeze(-1)
+    depth_row = P[..., 2, :].unsqueeze(-2).unbind(-1)                                     # 4 x (*B, V, 1)
+    depth = facing.unsqueeze(-1) * sum(p * h_k.unsqueeze(-2) for p, h_k in zip(depth_row, h)) / h_w.unsqueeze(-2)
+    weighty = usable & (w >= 0.05 * w.amax(-2, keepdim=True))
+    in_front = ((depth > 0) | ~weighty).all(-2)                                              # (*B, N)
+    valid = ok & in_front & torch.isfinite(points).all(-1)
+    return torch.where(valid.unsqueeze(-1), points, torch.full_like(points, float("nan"))), valid
+
+
+def _dlt_by_svd(points_2d, weights, P, view_ok, facing, center, scale, min_views: int):
+    """The DLT by the SVD of the weighted design matrix A (*B, N, 2V, 4): differentiable, any float type.
+    Returns (points, valid, count)."""
+    usable, x, w = _usable_observations(points_2d, weights, view_ok)
+    first, second = _view_rows(x, P)
+    rows = w[..., None, None] * torch.stack([first, second], -2)                           # (*B, V, N, 2, 4)
+    A = rows.movedim(-4, -3).flatten(-3, -2)                                                # (*B, N, 2V, 4)
+    count = usable.sum(-2)
+    enough = count >= min_views
+    # Points without enough views get a harmless stand-in system, so that the SVD (and its
+    # gradient, which needs distinct singular values) stays finite; their result is discarded.
+    stand_in = A.new_zeros(A.shape[-2:])
+    stand_in[:4] = torch.diag(torch.arange(4.0, 0.0, -1.0, dtype=A.dtype, device=A.device))
+    h, rank_ok = _null_vectors_svd(torch.where(enough[..., None, None], A, stand_in))
+    points, valid = _solution(h.unbind(-1), enough & rank_ok, usable, w, P, facing, center, scale)
+    return points, valid, count
+
+
+def _dlt_by_normal_matrix(points_2d, weights, P, view_ok, facing, center, scale, min_views: int):
+    """The DLT from the 4x4 normal matrix ``A^T A = sum_v w_v^2 (a a^T + b b^T)`` accumulated over the views
+    entry by entry without building A, solved by ``_smallest_eigenvectors``: float64 without gradients, one graph
+    (``fused.run`` compiles it for large batches into one loop over the points). Returns (points, valid, count,
+    needs_svd): the points whose iteration did not settle are left for the SVD."""
+    usable, x, w = _usable_observations(points_2d, weights, view_ok)
+    u, v, squared = x[..., 0].unsqueeze(-1), x[..., 1].unsqueeze(-1), (w * w).unsqueeze(-1)   # (*B, V, N, 1)
+    rows = P.unsqueeze(-3)                                                                       # (*B, V, 1, 3, 4)
+    first = (u * rows[..., 2, :] - rows[..., 0, :]).unbind(-1)                                   # 4 x (*B, V, N)
+    second = (v * rows[..., 2, :] - rows[..., 1, :]).unbind(-1)
+    squared = squared.squeeze(-1)
+    upper = {(i, j): (squared * (first[i] * first[j] + second[i] * second[j])).sum(-2)
+             for i in range(4) for j in range(i, 4)}
+    m = [[upper[min(i, j), max(i, j)] for j in range(4)] for i in range(4)]
+    count = usable.sum(-2)
+    enough = count >= min_views
+    h, settled = _smallest_eigenvectors(m)
+    points, valid = _solution(h, enough & settled, usable, w, P, facing, center, scale)
+    return points, valid, count, enough & ~settled
+
+
+def _refine_by_svd(result, needs_svd, points_2d, weights, P, view_ok, facing, center, scale, min_views):
+    """``result`` (points, valid) with the points in ``needs_svd`` (*B, N) solved again by the SVD, one system each."""
+    points, valid = result
+    batch, num_points = needs_svd.shape[:-1], needs_svd.shape[-1]
+    which = needs_svd.reshape(-1).nonzero().squeeze(-1)
+    sample, point = which // num_points, which % num_points
+
+    def per_sample(t: Tensor, trailing: int) -> Tensor:  # (*B, ...) -> (S, ...) with the batch flattened
+        tail = t.shape[t.dim() - trailing:]
+        return t.expand(*batch, *tail).reshape(-1, *tail) if batch else t.reshape(1, *tail)
+
+    x = per_sample(points_2d, 3)[sample, :, point].unsqueeze(-2)                           # (K, V, 1, 2)
+    w = per_sample(weights, 2)[sample, :, point].unsqueeze(-1)                             # (K, V, 1)
+    cameras = [per_sample(t, trailing)[sample] for t, trailing in ((P, 3), (view_ok, 1), (facing, 1), (center, 1),
+                                                                    (scale, 0))]
+    again, again_valid, _ = _dlt_by_svd(x, w, *cameras, min_views)
+    points = points.reshape(-1, 3).clone()
+    valid = valid.reshape(-1).clone()
+    points[which], valid[which] = again[:, 0], again_valid[:, 0]
+    return points.reshape(*batch, num_points, 3), valid.reshape(*batch, num_points)
 
 
 def triangulate_dlt(points_2d: Tensor, projection_matrices: Tensor, weights: Optional[Tensor] = None,
@@ -187,40 +296,19 @@ def triangulate_dlt(points_2d: Tensor, projection_matrices: Tensor, weights: Opt
         return Triangulation(nan, count > 0, count)
 
     P, view_ok, center, scale = _normalize_cameras(projection_matrices)
-    cameras_P = P
-    if weights is None:
-        weights = torch.ones_like(points_2d[..., 0])
-    usable = (torch.isfinite(points_2d).all(-1) & torch.isfinite(weights) & (weights > 0)
-              & view_ok.unsqueeze(-1))                                                    # (*B, V, N)
-    usable = usable.expand(*batch, num_views, num_points)
-    x = torch.where(usable.unsqueeze(-1), points_2d, torch.zeros_like(points_2d))
-    w = torch.where(usable, weights, torch.zeros_like(weights))
-
-    # rows w * (x P[2] - P[:2]): (*B, V, N, 2, 4) -> (*B, N, 2V, 4)
-    P = P.unsqueeze(-3)
-    rows = w[..., None, None] * (x.unsqueeze(-1) * P[..., 2:3, :] - P[..., :2, :])
-    A = rows.movedim(-4, -3).reshape(*batch, num_points, 2 * num_views, 4)
-
-    count = usable.sum(-2)
-    enough = count >= min_views
-    # Points without enough views get a harmless stand-in system, so that the SVD (and its
-    # gradient, which needs distinct singular values) stays finite; their result is discarded.
-    stand_in = A.new_zeros(2 * num_views, 4)
-    stand_in[:4] = torch.diag(torch.arange(4.0, 0.0, -1.0, dtype=A.dtype, device=A.device))
-    A = torch.where(enough[..., None, None], A, stand_in)
-
-    h, rank_ok = _null_vectors(A)
-    ok = enough & rank_ok & (h[..., 3] != 0)
-    h_w = torch.where(ok, h[..., 3], torch.ones_like(h[..., 3]))
-    points = center.unsqueeze(-2) + scale[..., None, None] * h[..., :3] / h_w.unsqueeze(-1)
-    # cheirality: a point behind a camera that saw it is no solution (depth = sign(det M) (P X)_3 / X_4); views
-    # with a negligible weight (under 5 % of the point's largest) hardly shaped the solution and are not asked
-    facing = torch.sign(torch.linalg.det(cameras_P[..., :3]))                                 # (*B, V)
-    depth = facing.unsqueeze(-1) * (cameras_P[..., 2, :].unsqueeze(-2) * h.unsqueeze(-3)).sum(-1) / h_w.unsqueeze(-2)
-    weighty = usable & (w >= 0.05 * w.amax(-2, keepdim=True))
-    in_front = ((depth > 0) | ~weighty).all(-2)                                              # (*B, N)
-    valid = ok & in_front & torch.isfinite(points).all(-1)
-    points = torch.where(valid.unsqueeze(-1), points, torch.full_like(points, float("nan")))
+    facing = torch.sign(torch.linalg.det(P[..., :3]))                                       # (*B, V)
+    points_2d = points_2d.expand(*batch, num_views, num_points, 2)
+    weights = torch.ones_like(points_2d[..., 0]) if weights is None else weights.expand(*batch, num_views, num_points)
+    cameras = (P, view_ok, facing, center, scale)
+    gradients = torch.is_grad_enabled() and any(t.requires_grad for t in (points_2d, weights, projection_matrices))
+    if points_2d.dtype != torch.float64 or gradients or points_2d.numel() == 0:
+        points, valid, count = _dlt_by_svd(points_2d, weights, *cameras, min_views)
+        return Triangulation(points, valid, count)
+    with torch.no_grad():
+        points, valid, count, needs_svd = fused.run(_dlt_by_normal_matrix, points_2d.numel() // 2, points_2d, weights,
+                                                     *cameras, min_views)
+        if needs_svd.any():
+            points, valid = _refine_by_svd((points, valid), needs_svd, points_2d, weights, *cameras, min_views)
     return Triangulation(points, valid, count)
 
 

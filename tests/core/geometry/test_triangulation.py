@@ -236,11 +236,11 @@ def test_shape_errors(generator, make_rig):
 
 @pytest.mark.parametrize("noise_px", [0.0, 2.0, 40.0])
 def test_fast_float64_path_gives_the_svd_solution(generator, make_rig, make_points, noise_px):
-    from core.geometry.triangulation import _null_vectors, _null_vectors_svd
+    from core.geometry.triangulation import _normalize_cameras, _null_vectors_svd, _smallest_eigenvectors
     cams = make_rig(generator, num_views=4)
     points = make_points(generator, 64, 17)
     x = _undistorted(cams, points) + noise_px * torch.randn(64, 4, 17, 2, generator=generator, dtype=torch.float64)
-    P = cams.projection_matrices
+    P = _normalize_cameras(cams.projection_matrices)[0]                      # as triangulate_dlt solves it
     rows = x.unsqueeze(-1) * P[:, None, 2:3, :] - P[:, None, :2, :]          # (T, V, J, 2, 4)
     A = rows.movedim(1, 2).reshape(64 * 17, 8, 4)
     # plus a rank-0 system and systems whose two smallest singular values are close (inverse iteration cannot
@@ -249,14 +249,13 @@ def test_fast_float64_path_gives_the_svd_solution(generator, make_rig, make_poin
     R = torch.linalg.qr(torch.randn(50, 4, 4, generator=generator, dtype=torch.float64))[0]
     close = Q @ torch.diag_embed(torch.tensor([1.0, 0.5, 1e-3, 0.9e-3], dtype=torch.float64).expand(50, 4)) @ R
     A = torch.cat([A, torch.zeros(1, 8, 4, dtype=A.dtype), close])
-    fast, fast_ok = _null_vectors(A)
+    M = A.transpose(-1, -2) @ A
+    fast, settled = _smallest_eigenvectors([[M[:, i, j] for j in range(4)] for i in range(4)])
+    fast = torch.stack(fast, -1)
     exact, exact_ok = _null_vectors_svd(A)
-    assert torch.equal(fast_ok, exact_ok)
+    assert not settled[-51:].any() and settled[:-51].float().mean() > 0.9   # the close and rank-0 ones: the SVD's
     sign = torch.sign((fast * exact).sum(-1, keepdim=True))
-    assert torch.allclose(fast[exact_ok] * sign[exact_ok], exact[exact_ok], atol=1e-12)
-    with torch.enable_grad():  # a system that needs a gradient takes the SVD
-        B = A[:3].clone().requires_grad_(True)
-        assert _null_vectors(B)[0].requires_grad
+    assert torch.allclose(fast[settled] * sign[settled], exact[settled], atol=1e-12)
 
 
 def test_points_behind_the_cameras_are_invalid(generator, make_rig, make_points):
