@@ -212,22 +212,41 @@ def optimise_sequence(points_3d: Tensor, keypoints_2d: Tensor, confidence: Tenso
             total = total + bone_weight * (bone_mask * (lengths - target).square()).sum()
         return total / normaliser
 
-    offset = torch.zeros_like(start, requires_grad=True)
-    length_offset = torch.zeros_like(lengths_start, requires_grad=True)
+    # L-BFGS solves for scaled offsets y = sqrt(h) x, with h a diagonal estimate of the cost's curvature per joint
+    # (reprojection: w (f / depth)^2 per view; priors: their weights times their terms' counts), so that joints
+    # seen by many or few views, and the bone lengths, start on the same footing
+    depth = cameras.world_to_camera(start.unsqueeze(1))[..., 2]                              # T, V, J
+    pull = cameras.focal_lengths.mean(-1)[..., None] / depth.clamp_min(1.0)
+    curvature = 2.0 * (weights * pull.square()).sum(1)                                        # T, J
+    curvature = curvature + 12.0 * smooth_weight * (smooth_mask.sum(0, keepdim=True) > 0).to(dtype)
+    if len(bones_t):
+        degree = torch.zeros(joints, dtype=dtype, device=device).index_add_(
+            0, bones_t.flatten(), torch.ones(bones_t.numel(), dtype=dtype, device=device))
+        curvature = curvature + 2.0 * bone_weight * degree
+    point_scale = curvature.clamp_min(1e-6).rsqrt().unsqueeze(-1)                             # T, J, 1
+    length_scale = (2.0 * bone_weight * torch.zeros(runs, dtype=dtype, device=device).index_add_(
+        0, run, torch.ones(frames, dtype=dtype, device=device))).clamp_min(1e-6).rsqrt().unsqueeze(-1)
+
+    def scaled_cost(y: Tensor, z: Tensor) -> Tensor:
+        return cost(point_scale * y, length_scale * z)
+
+    y = torch.zeros_like(start, requires_grad=True)
+    z = torch.zeros_like(lengths_start, requires_grad=True)
     with torch.enable_grad():
-        before = cost(offset, length_offset).detach()
-        optimiser = torch.optim.LBFGS([offset, length_offset], lr=1.0, max_iter=iterations,
-                                      max_eval=2 * iterations, history_size=20, tolerance_grad=1e-10,
-                                      tolerance_change=1e-14, line_search_fn="strong_wolfe")
+        before = scaled_cost(y, z).detach()
+        optimiser = torch.optim.LBFGS([y, z], lr=1.0, max_iter=iterations, max_eval=2 * iterations,
+                                      history_size=20, tolerance_grad=1e-12, tolerance_change=1e-16,
+                                      line_search_fn="strong_wolfe")
 
         def closure():
             optimiser.zero_grad()
-            value = cost(offset, length_offset)
+            value = scaled_cost(y, z)
             value.backward()
             return value
         optimiser.step(closure)
-        after = cost(offset, length_offset).detach()
-    points = (start + offset).detach()
+        after = scaled_cost(y, z).detach()
+    offset, length_offset = point_scale * y.detach(), length_scale * z.detach()
+    points = start + offset
     points = torch.where(active.unsqueeze(-1), points, torch.full_like(points, float("nan")))
     return SequenceFit(points, active, active & ~known, (lengths_start + length_offset).detach(), run,
                        torch.stack([before, after]))
