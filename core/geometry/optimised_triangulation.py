@@ -162,6 +162,10 @@ def optimise_sequence(points_3d: Tensor, keypoints_2d: Tensor, confidence: Tenso
 
     dtype, device = torch.float64, points_3d.device
     frames, joints = points_3d.shape[:2]
+    if frames == 0:
+        empty = torch.zeros(0, joints, dtype=torch.bool, device=device)
+        return SequenceFit(points_3d.to(dtype).clone(), empty, empty, points_3d.new_zeros(0, len(bones), dtype=dtype),
+                           torch.zeros(0, dtype=torch.int64, device=device), points_3d.new_zeros(2, dtype=dtype))
     cameras = cameras.to(dtype=dtype)
     keypoints_2d, confidence = keypoints_2d.to(dtype), confidence.to(dtype)
     run = _runs(sequence_ids, frames, device)
