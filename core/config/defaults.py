@@ -81,6 +81,8 @@ _C.MODEL.HEAD.OPTIMISE_ROBUST_PX = 5.0  # optimised: scale of that loss, pixels 
 _C.MODEL.HEAD.OPTIMISE_SMOOTH_WEIGHT = 1.0  # optimised: px^2 per (mm / frame^2)^2 of each joint's acceleration
 _C.MODEL.HEAD.OPTIMISE_BONE_WEIGHT = 1.0  # optimised: px^2 per mm^2 of a bone's deviation from its sequence's length
 _C.MODEL.HEAD.OPTIMISE_ITERATIONS = 100  # optimised: L-BFGS iterations per batch
+_C.MODEL.HEAD.OPTIMISE_VIEWS = "all"    # optimised: the views whose reprojection error counts: all (those passing
+                                        # MIN_CONFIDENCE) or inliers (RANSAC's, where it triangulated the joint)
 _C.MODEL.HEAD.OPTIMISE_OVER_TIME = True  # optimised: group each batch's samples by sequence and frame (smoothness and
                                          # bone lengths per sequence); False: per frame, the robust reprojection only
 _C.MODEL.HEAD.LOSS_3D_WEIGHT = 0.0   # image pipelines: weight of the 3D loss besides heatmaps (algebraic: must be > 0)
@@ -287,6 +289,7 @@ CHOICES = {
     "MODEL.FUSION.RESIDUAL": ("reference", "gated"),
     "MODEL.HEAD.LOSS_3D": ("mean_error", "smooth_mse"),
     "MODEL.HEAD.OPTIMISE_LOSS": ("huber", "soft_l1"),
+    "MODEL.HEAD.OPTIMISE_VIEWS": ("all", "inliers"),
     "MODEL.REFINER.FEATURES": ("delta", "proj", "cat"),
     "MODEL.REFINER.ROOT": ("gt", "least_squares"),
     "DATASETS.MODE": ("keypoints", "images"),

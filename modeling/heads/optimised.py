@@ -2,8 +2,9 @@
 (``core.geometry.optimised_triangulation``) for test-time use.
 
 RANSAC (``modeling.heads.ransac``, with this head's view options) gives the starting points; the optimisation then
-minimises the Huber / soft-L1 reprojection error of every view that passes ``min_confidence`` (weighted by its
-confidence, whatever ``confidence_weighted`` says for the RANSAC refit), the smoothness of the trajectories and
+minimises the Huber / soft-L1 reprojection error of every view that passes ``min_confidence`` (``views`` "all") or
+of RANSAC's inliers only ("inliers"; every passing view for the joints RANSAC could not triangulate), weighted by
+its confidence whatever ``confidence_weighted`` says for the RANSAC refit, plus the smoothness of the trajectories and
 the spread of the bone lengths (``core.skeleton.BONES``, one length per bone and sequence, solved jointly).
 
 Which samples form a sequence. A batch is whatever the loader stacked: the triangulation pipeline's test batches
@@ -33,6 +34,8 @@ from modeling.heads.ransac import RansacHead
 from modeling.heads.result import HeadResult
 from modeling.heads.views import view_weights
 
+VIEWS = ("all", "inliers")  # the views whose reprojection error is minimised
+
 
 @HEADS.register("optimised")
 class OptimisedHead(nn.Module):
@@ -41,7 +44,7 @@ class OptimisedHead(nn.Module):
     def __init__(self, inlier_threshold_px: float = 15.0, confidence_weighted: bool = False,
                  min_confidence: float = 0.0, fallback_step: float = 0.0, undistort: bool = True,
                  loss: str = "huber", robust_px: float = 5.0, smooth_weight: float = 1.0, bone_weight: float = 1.0,
-                 iterations: int = 100, over_time: bool = True):
+                 iterations: int = 100, over_time: bool = True, views: str = "all"):
         super().__init__()
         self.ransac = RansacHead(inlier_threshold_px, confidence_weighted, min_confidence, fallback_step, undistort)
         if loss not in LOSSES:
@@ -50,10 +53,12 @@ class OptimisedHead(nn.Module):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf") or \
                     (name == "robust_px" and value == 0):
                 raise ValueError(f"{name} must be a finite number >= 0 (robust_px > 0), got {value!r}")
+        if views not in VIEWS:
+            raise ValueError(f"views must be one of {', '.join(VIEWS)}, got {views!r}")
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
             raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
         self.loss, self.robust_px, self.iterations, self.over_time = loss, float(robust_px), iterations, over_time
-        self.smooth_weight, self.bone_weight = float(smooth_weight), float(bone_weight)
+        self.smooth_weight, self.bone_weight, self.views = float(smooth_weight), float(bone_weight), views
 
     def forward(self, keypoints_2d: Tensor, confidence: Tensor, cameras: Cameras, features: Tensor = None,
                 sequence: Optional[Tensor] = None, frames: Optional[Tensor] = None) -> HeadResult:
@@ -78,6 +83,8 @@ class OptimisedHead(nn.Module):
         dtype = cameras.dtype
         weights = view_weights(confidence.to(dtype), True, self.ransac.min_confidence, self.ransac.fallback_step)
         weights = torch.where(torch.isfinite(keypoints_2d).all(-1), weights, torch.zeros_like(weights))
+        if self.views == "inliers":  # RANSAC's inliers where it triangulated the joint, every view elsewhere
+            weights = torch.where(start.used | ~start.valid.unsqueeze(1), weights, torch.zeros_like(weights))
         used_cameras = cameras if self.ransac.undistort else cameras.pinhole()
         fit = optimise_sequence(start.points_3d[order], keypoints_2d.to(dtype)[order], weights[order],
                                 used_cameras[order], BONES if keypoints_2d.shape[2] == NUM_JOINTS else (),

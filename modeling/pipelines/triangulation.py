@@ -32,7 +32,7 @@ def build_head(cfg, backbone=None) -> nn.Module:
     if h.NAME == "optimised":
         kwargs.update(loss=h.OPTIMISE_LOSS, robust_px=h.OPTIMISE_ROBUST_PX, smooth_weight=h.OPTIMISE_SMOOTH_WEIGHT,
                       bone_weight=h.OPTIMISE_BONE_WEIGHT, iterations=h.OPTIMISE_ITERATIONS,
-                      over_time=h.OPTIMISE_OVER_TIME)
+                      over_time=h.OPTIMISE_OVER_TIME, views=h.OPTIMISE_VIEWS)
     return head_cls(**kwargs)
 
 
