@@ -23,6 +23,9 @@ def build_head(cfg, backbone=None) -> nn.Module:
                                       "ransac heads; the algebraic head weighs every view by its learned confidence "
                                       "and follows the lens: set 0 and True")
         return head_cls(num_joints=NUM_JOINTS, in_channels=backbone.trunk_channels, min_confidence=h.MIN_CONFIDENCE)
+    if h.NAME == "optimised" and backbone is not None and h.LOSS_3D_WEIGHT > 0:
+        raise PipelineConfigError("MODEL.HEAD.NAME 'optimised' runs its own optimiser and passes no gradient to the "
+                                  "2D: set MODEL.HEAD.LOSS_3D_WEIGHT 0 (it is for test-time use)")
     if h.CONFIDENCE_FALLBACK < 0:
         raise PipelineConfigError(f"MODEL.HEAD.CONFIDENCE_FALLBACK must be >= 0 (0 = off), got {h.CONFIDENCE_FALLBACK}")
     kwargs = dict(confidence_weighted=h.CONFIDENCE_WEIGHTED, min_confidence=h.MIN_CONFIDENCE,
