@@ -11,7 +11,8 @@ COCO-style keypoint JSON files, or ``--backbone-run`` (a trained image pipeline 
 the 2D in the videos itself, tracking the person from a first whole-image crop). ``--lifter-run`` names a trained single-view lifter whose per-view 3D fills
 the joints triangulation misses. ``--truth`` names a known 3D (``truth.npz`` of ``scripts/make_demo_footage.py``)
 to score the result against. Writes ``poses_3d.npz``, ``poses_3d.json`` (world mm), ``summary.json`` (median
-reprojection errors), with ``--truth`` ``truth_error.json`` and, with videos, ``overlay.mp4`` and
+reprojection errors, bone-length spread; with ``--optimise`` also those before it), with ``--truth``
+``truth_error.json`` and, with videos, ``overlay.mp4`` and
 ``overlay_still.png``. The steps are in ``scripts/multiview_demo_steps.py``.
 """
 import argparse
@@ -37,7 +38,7 @@ from core.vis import write_png  # noqa: E402
 from datasets.formats.calibration import CalibrationError  # noqa: E402
 from datasets.formats.keypoints2d import LAYOUTS, KeypointFormatError  # noqa: E402
 from scripts.multiview_demo_steps import (check_output_folder, lift_views, load_footage, reconstruct,  # noqa: E402
-                                         refine_with_lifter, render_overlay, save_reconstruction)
+                                         refine_with_lifter, render_overlay, save_reconstruction, summary)
 
 
 def parse_args(argv=None):
@@ -61,6 +62,14 @@ def parse_args(argv=None):
     parser.add_argument("--inlier-px", type=float, default=20.0, help="RANSAC inlier threshold, pixels")
     parser.add_argument("--smooth", type=float, default=0.0,
                         help="Gaussian temporal smoothing of the 3D, sigma in frames (0 = off)")
+    parser.add_argument("--optimise", action="store_true",
+                        help="instead of --smooth: refine the RANSAC 3D over the whole recording (robust reprojection "
+                             "error of RANSAC's inliers weighted by the confidences, smooth motion, one length per "
+                             "bone; fills gaps)")
+    parser.add_argument("--optimise-smooth", type=float, default=0.3,
+                        help="--optimise: weight of the accelerations, px^2 per (mm / frame^2)^2")
+    parser.add_argument("--optimise-bones", type=float, default=0.3,
+                        help="--optimise: weight of the bone-length deviations, px^2 per mm^2")
     parser.add_argument("--lifter-run", default="", help="output folder of a trained single-view lifter (e.g. "
                                                           "outs/linear_lifter): fills the joints triangulation misses")
     parser.add_argument("--lifter-blend", type=float, default=0.0,
@@ -162,7 +171,16 @@ def main(argv=None) -> int:
                  len(footage.camera_names), ", ".join(footage.camera_names), footage.layout,
                  ", ".join(footage.approximated) or "none")
         truth = load_truth(args.truth, footage.num_frames) if args.truth else None
-        recon = reconstruct(footage, args.min_confidence, args.inlier_px, args.smooth)
+        recon = reconstruct(footage, args.min_confidence, args.inlier_px, args.smooth, args.optimise,
+                            args.optimise_smooth, args.optimise_bones)
+        if recon.before_optimisation is not None:
+            after = summary(footage, recon)
+            log.info("optimised over %d frames: median reprojection error over the inliers %s -> %s px, bone-length "
+                     "std over the frames (median over the bones) %s -> %s mm, %d -> %d joints",
+                     footage.num_frames, recon.before_optimisation["median_reprojection_error_px_inliers"],
+                     after["median_reprojection_error_px_inliers"],
+                     recon.before_optimisation["bone_length_std_mm_median"], after["bone_length_std_mm_median"],
+                     recon.before_optimisation["valid_joints"], after["valid_joints"])
         if args.lifter_run:
             lifting, virtual, frames = load_lifter(args.lifter_run)
             lifted = lift_views(footage, recon, lifting, virtual, frames, args.min_confidence)

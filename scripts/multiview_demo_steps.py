@@ -5,8 +5,10 @@
    before any work, an output folder that cannot be made.
 2. ``reconstruct``: per frame, the detections of one person are associated across views
    (``core.geometry.association``), triangulated per joint with RANSAC over the views (inlier threshold in
-   pixels, confidence-weighted refit; ``modeling.heads.ransac``), optionally smoothed in time, and scored by
-   the reprojection error of every joint in every view that saw it.
+   pixels, confidence-weighted refit; ``modeling.heads.ransac``), optionally smoothed in time or instead
+   optimised over the whole recording (robust reprojection, smoothness, constant bone lengths;
+   ``core.geometry.optimised_triangulation``), and scored by the reprojection error of every joint in every view
+   that saw it and by the spread of the bone lengths.
 3. ``lift_views`` and ``refine_with_lifter``: optionally, a trained single-view lifter fills the joints
    triangulation misses.
 4. ``save_reconstruction``: npz and JSON (world frame of the calibration, millimetres).
@@ -30,12 +32,13 @@ from tqdm import tqdm
 from core.geometry.association import associate_people
 from core.geometry.body_orientation import front_azimuth_deg, up_rotation
 from core.geometry.cameras import Cameras
+from core.geometry.optimised_triangulation import optimise_sequence
 from core.geometry.projection import normalized_to_pixels, pixels_to_normalized, undistort
 from core.geometry.triangulation import reprojection_errors
 from core.images import to_image_tensor
 from core.io import save_npz_atomic, write_json_atomic
 from core.metrics import align_similarity
-from core.skeleton import JOINT_NAMES
+from core.skeleton import BONES, JOINT_NAMES
 from core.smoothing import smooth_trajectories
 from core.video import FrameSource, Mp4Writer
 from core.vis import (DETECTION_STYLE, GROUND_TRUTH_3D_STYLE, PROJECTION_STYLE, TRUTH_BAND_STYLE, draw_pose_3d,
@@ -62,6 +65,7 @@ class Reconstruction:
     lifted: Optional[np.ndarray] = None   # (T, 17, 3) world mm: the lifter's views, aligned and averaged
     filled: Optional[np.ndarray] = None   # (T, 17) bool: joints the lifter supplied (triangulation had none)
     lifter_gap_mm: Optional[float] = None  # median distance of the lifted joints from the triangulated ones
+    before_optimisation: Optional[dict] = None  # with optimise: the RANSAC result's reprojection and bone statistics
 
 
 def load_footage(calibration, keypoints: Sequence, layout: str = "auto", videos: Sequence = (),
@@ -132,8 +136,18 @@ def network_keypoints(videos: Sequence[FrameSource], cameras: Cameras, detector,
 
 
 def reconstruct(footage: Footage, min_confidence: float = 0.3, inlier_threshold_px: float = 20.0,
-                smooth_sigma_frames: float = 0.0) -> Reconstruction:
-    """Associate, triangulate (RANSAC over views), optionally smooth, and score by reprojection."""
+                smooth_sigma_frames: float = 0.0, optimise: bool = False, smooth_weight: float = 0.3,
+                bone_weight: float = 0.3) -> Reconstruction:
+    """Associate, triangulate (RANSAC over views), optionally smooth or optimise, and score by reprojection.
+
+    ``optimise``: instead of the Gaussian smoothing (giving both is refused), the RANSAC result is refined over the
+    whole recording (``core.geometry.optimised_triangulation``: Huber reprojection error of RANSAC's inliers, or of
+    every detection at or above ``min_confidence`` for the joints RANSAC missed, weighted by the confidence, plus ``smooth_weight`` x the accelerations and
+    ``bone_weight`` x the deviations from one length per bone, solved jointly), which also fills the joints
+    RANSAC missed from their other frames. The reprojection and bone statistics of the RANSAC result are kept in
+    ``before_optimisation``; the inliers stay RANSAC's, so the errors over inliers compare the same observations."""
+    if optimise and smooth_sigma_frames > 0:
+        raise FootageError("--smooth and --optimise: choose one (the optimisation has its own temporal smoothness term)")
     cameras = footage.cameras
     keypoints = torch.from_numpy(footage.keypoints_2d)
     confidence = torch.from_numpy(footage.confidence)
@@ -145,10 +159,32 @@ def reconstruct(footage: Footage, min_confidence: float = 0.3, inlier_threshold_
     points_2d = torch.where(conf[..., None] > 0, points_2d, torch.full_like(points_2d, float("nan")))
     head = RansacHead(inlier_threshold_px, confidence_weighted=True, min_confidence=min_confidence)
     result = head(points_2d, conf, cameras.expand(len(points_2d), len(footage.camera_names)))
-    points_3d = smooth_trajectories(result.points_3d, smooth_sigma_frames)
-    errors = _reprojection_errors(cameras, points_3d, result.valid, points_2d, conf, min_confidence)
-    return Reconstruction(points_3d.numpy(), result.valid.numpy(), points_2d.numpy(), conf.numpy(), person.numpy(),
-                          result.used.numpy(), errors.numpy())
+    points_3d, valid, before = smooth_trajectories(result.points_3d, smooth_sigma_frames), result.valid, None
+    errors = _reprojection_errors(cameras, points_3d, valid, points_2d, conf, min_confidence)
+    if optimise:
+        before = {"median_reprojection_error_px_inliers": _number(_nan_median(
+                      np.where(result.used.numpy(), errors.numpy(), np.nan))),
+                  "valid_joints": int(valid.sum()), **bone_length_spread(points_3d.numpy())}
+        weights = torch.where((conf >= min_confidence) & (result.used | ~result.valid.unsqueeze(1)), conf,
+                              torch.zeros_like(conf))
+        fit = optimise_sequence(result.points_3d, points_2d, weights, cameras, BONES, smooth_weight=smooth_weight,
+                                bone_weight=bone_weight)
+        points_3d, valid = fit.points_3d, fit.valid
+        errors = _reprojection_errors(cameras, points_3d, valid, points_2d, conf, min_confidence)
+    return Reconstruction(points_3d.numpy(), valid.numpy(), points_2d.numpy(), conf.numpy(), person.numpy(),
+                          result.used.numpy(), errors.numpy(), before_optimisation=before)
+
+
+def bone_length_spread(points_3d: np.ndarray) -> dict:
+    """How far the bone lengths of (T, 17, 3) world mm poses (NaN = missing) vary over the frames: the standard
+    deviation over the frames of each bone (``core.skeleton.BONES``, named by its child joint), mm, and its median
+    and mean over the bones (a rigid skeleton gives 0)."""
+    parents, children = np.array(BONES).T
+    lengths = np.linalg.norm(points_3d[:, children] - points_3d[:, parents], axis=-1)        # T, bones
+    spread = _quietly(np.nanstd, lengths, axis=0)
+    return {"bone_length_std_mm_median": _number(_nan_median(spread)),
+            "bone_length_std_mm_mean": _number(_quietly(np.nanmean, spread)),
+            "bone_length_std_mm_per_bone": {JOINT_NAMES[c]: _number(v) for c, v in zip(children, spread)}}
 
 
 def _reprojection_errors(cameras: Cameras, points_3d, valid, points_2d, confidence, min_confidence: float):
@@ -250,13 +286,16 @@ def summary(footage: Footage, recon: Reconstruction) -> dict:
         lifter = {"lifter_filled_joints": int(recon.filled.sum()),
                   "lifter_to_triangulation_median_mm": None if recon.lifter_gap_mm is None else
                   _number(recon.lifter_gap_mm)}
-    return {**lifter, "frames": footage.num_frames, "cameras": footage.camera_names, "layout": footage.layout,
+    optimised = {} if recon.before_optimisation is None else {"before_optimisation": recon.before_optimisation}
+    return {**lifter, **optimised, "frames": footage.num_frames, "cameras": footage.camera_names,
+            "layout": footage.layout,
             "approximated_joints": footage.approximated,
             "valid_joints": int(recon.valid.sum()), "joints": int(recon.valid.size),
             "median_reprojection_error_px": _number(overall),
             "median_reprojection_error_px_inliers": _number(inliers),
             "median_reprojection_error_px_per_joint": dict(zip(JOINT_NAMES, map(_number, per_joint))),
-            "median_reprojection_error_px_per_camera": dict(zip(footage.camera_names, map(_number, per_camera)))}
+            "median_reprojection_error_px_per_camera": dict(zip(footage.camera_names, map(_number, per_camera))),
+            **bone_length_spread(recon.points_3d)}
 
 
 def _number(value) -> Optional[float]:

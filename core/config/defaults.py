@@ -64,7 +64,8 @@ _C.MODEL.FUSION.RESIDUAL = "reference"  # reference: features + merged + BN0(z(m
                                         # identity at initialisation, for inserting the layer into a trained backbone)
 
 _C.MODEL.HEAD = CN()
-_C.MODEL.HEAD.NAME = "none"          # registry HEADS: dlt (triangulation of the 2D keypoints of all views)
+_C.MODEL.HEAD.NAME = "none"          # registry HEADS: dlt (triangulation of the 2D keypoints of all views), ransac,
+                                     # optimised (ransac, then a robust optimisation over time), algebraic
 _C.MODEL.HEAD.CONFIDENCE_WEIGHTED = False  # weight each view's DLT rows by its 2D confidence
 _C.MODEL.HEAD.MIN_CONFIDENCE = 0.0   # views whose 2D confidence is below this are dropped
 _C.MODEL.HEAD.CONFIDENCE_FALLBACK = 0.0  # dlt, ransac: where fewer than 2 views pass MIN_CONFIDENCE, lower it for
@@ -74,6 +75,16 @@ _C.MODEL.HEAD.UNDISTORT = True      # dlt, ransac: undistort the 2D before the D
                                      # (lens distortion ignored, as Epipolar Transformers' pymvg cameras)
 _C.MODEL.HEAD.INLIER_THRESHOLD_PX = 15.0  # ransac: inlier reprojection error, pixels of the 2D input (crop pixels
                                          # in image pipelines; 15 is Iskakov et al.'s value for 384 px crops)
+_C.MODEL.HEAD.OPTIMISE_LOSS = "huber"  # optimised (RANSAC, then a robust joint optimisation over each sequence,
+                                      # modeling/heads/optimised.py): huber or soft_l1 reprojection loss
+_C.MODEL.HEAD.OPTIMISE_ROBUST_PX = 5.0  # optimised: scale of that loss, pixels of the 2D input (quadratic below it)
+_C.MODEL.HEAD.OPTIMISE_SMOOTH_WEIGHT = 1.0  # optimised: px^2 per (mm / frame^2)^2 of each joint's acceleration
+_C.MODEL.HEAD.OPTIMISE_BONE_WEIGHT = 1.0  # optimised: px^2 per mm^2 of a bone's deviation from its sequence's length
+_C.MODEL.HEAD.OPTIMISE_ITERATIONS = 100  # optimised: L-BFGS iterations per batch
+_C.MODEL.HEAD.OPTIMISE_VIEWS = "all"    # optimised: the views whose reprojection error counts: all (those passing
+                                        # MIN_CONFIDENCE) or inliers (RANSAC's, where it triangulated the joint)
+_C.MODEL.HEAD.OPTIMISE_OVER_TIME = True  # optimised: group each batch's samples by sequence and frame (smoothness and
+                                         # bone lengths per sequence); False: per frame, the robust reprojection only
 _C.MODEL.HEAD.LOSS_3D_WEIGHT = 0.0   # image pipelines: weight of the 3D loss besides heatmaps (algebraic: must be > 0)
 _C.MODEL.HEAD.LOSS_3D = "mean_error"  # mean_error (mean joint error, m) or smooth_mse (learnable triangulation's
                                       # MSESmooth on the world 3D in cm: squared errors above the threshold grow as
@@ -277,6 +288,8 @@ CHOICES = {
     "MODEL.FUSION.AGGREGATION": ("mean", "learned"),
     "MODEL.FUSION.RESIDUAL": ("reference", "gated"),
     "MODEL.HEAD.LOSS_3D": ("mean_error", "smooth_mse"),
+    "MODEL.HEAD.OPTIMISE_LOSS": ("huber", "soft_l1"),
+    "MODEL.HEAD.OPTIMISE_VIEWS": ("all", "inliers"),
     "MODEL.REFINER.FEATURES": ("delta", "proj", "cat"),
     "MODEL.REFINER.ROOT": ("gt", "least_squares"),
     "DATASETS.MODE": ("keypoints", "images"),

@@ -2,3 +2,4 @@
 from modeling.heads import dlt  # noqa: F401
 from modeling.heads import algebraic  # noqa: F401
 from modeling.heads import ransac  # noqa: F401
+from modeling.heads import optimised  # noqa: F401

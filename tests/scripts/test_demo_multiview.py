@@ -160,6 +160,54 @@ def test_demo_on_the_real_pose2sim_recording(tmp_path, shared_data):
     assert summary["frames"] == 100 and summary["valid_joints"] > 0.95 * summary["joints"]
     assert summary["median_reprojection_error_px_inliers"] < 10.0
     assert summary["approximated_joints"] == ["pelvis", "spine", "thorax", "neck", "head"]
+    optimised = tmp_path / "optimised"
+    assert demo(["--calibration", str(pose2sim / "calibration" / "Calib_qualisys.toml"), "--keypoints", *keypoints,
+                 "--layout", "body25b", "--out", str(optimised), "--optimise"]) == 0
+    after = json.loads((optimised / "summary.json").read_text())
+    smoothed = tmp_path / "smoothed"
+    assert demo(["--calibration", str(pose2sim / "calibration" / "Calib_qualisys.toml"), "--keypoints", *keypoints,
+                 "--layout", "body25b", "--out", str(smoothed), "--smooth", "1"]) == 0
+    smooth = json.loads((smoothed / "summary.json").read_text())
+    # measured: 6.61 px RANSAC, 6.82 px smoothed (sigma 1), 6.37 px optimised; bone-length std 18.8, 14.1, 2.9 mm
+    assert after["before_optimisation"]["median_reprojection_error_px_inliers"] == \
+        summary["median_reprojection_error_px_inliers"]
+    assert after["median_reprojection_error_px_inliers"] < smooth["median_reprojection_error_px_inliers"]
+    assert after["median_reprojection_error_px_inliers"] < summary["median_reprojection_error_px_inliers"]
+    assert after["bone_length_std_mm_median"] < 0.3 * smooth["bone_length_std_mm_median"]
+    assert after["valid_joints"] >= summary["valid_joints"]
+
+
+def test_optimise_refines_noisy_2d_holds_the_bones_and_fills_a_gap(tmp_path, capsys):
+    cameras, truth, pixels = scene()
+    rng = np.random.default_rng(1)
+    noisy = pixels + rng.normal(0.0, 3.0, pixels.shape)
+    calibration = write_toml(tmp_path / "calib.toml", cameras)
+    sources, _ = write_inputs(tmp_path, cameras, noisy, decoy_view=-1, images=False)
+    for path in sorted(Path(sources[0]).glob("*.json"))[2:4]:   # frames 2, 3: the left wrist seen by view 0 alone
+        for source in sources[1:]:
+            other = Path(source) / path.name
+            data = json.loads(other.read_text())
+            keypoints = np.array(data["people"][0]["pose_keypoints_2d"]).reshape(17, 3)
+            keypoints[13, 2] = 0.0
+            data["people"][0]["pose_keypoints_2d"] = keypoints.ravel().tolist()
+            other.write_text(json.dumps(data))
+    common = ["--calibration", str(calibration), "--keypoints", *sources, "--layout", "h36m"]
+    assert demo([*common, "--out", str(tmp_path / "plain")]) == 0
+    assert demo([*common, "--out", str(tmp_path / "optimised"), "--optimise"]) == 0
+    plain, optimised = (np.load(tmp_path / name / "poses_3d.npz") for name in ("plain", "optimised"))
+    assert not plain["valid"][2:4, 13].any() and optimised["valid"].all()          # the gap is filled
+    error = lambda p: np.nanmean(np.linalg.norm(p - truth, axis=-1))  # noqa: E731
+    assert error(optimised["points_3d_mm"]) < error(plain["points_3d_mm"])
+    assert np.linalg.norm(optimised["points_3d_mm"][2:4, 13] - truth[2:4, 13], axis=-1).max() < 40.0
+    summary = json.loads((tmp_path / "optimised" / "summary.json").read_text())
+    before = summary["before_optimisation"]
+    assert summary["bone_length_std_mm_median"] < 0.5 * before["bone_length_std_mm_median"]
+    assert before["valid_joints"] == FRAMES * 17 - 2 and summary["valid_joints"] == FRAMES * 17
+    assert set(summary["bone_length_std_mm_per_bone"]) == set(before["bone_length_std_mm_per_bone"])
+    assert "before_optimisation" not in json.loads((tmp_path / "plain" / "summary.json").read_text())
+    capsys.readouterr()
+    assert demo([*common, "--out", str(tmp_path / "both"), "--optimise", "--smooth", "2"]) == 2
+    assert "--smooth and --optimise: choose one" in capsys.readouterr().err
 
 
 def test_a_trained_lifter_fills_the_joints_triangulation_misses(tmp_path, capsys):
