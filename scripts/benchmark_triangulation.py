@@ -16,11 +16,13 @@ MPJPE of each. Two sets of points, each 100k+ points of 4 views with lens distor
   joints, views below 0.3 confidence missing) through its calibration, repeated to 100k+ points; no truth, so the
   "MPJPE" column is the mean distance from aniposelib's DLT.
 
+Every row also gives the median reprojection error (px) of its points over the views that saw them.
+
 EpiPose's large float64 batches run fused (``core.geometry.fused``); the first call compiles (seconds, not timed:
 every figure is the median of ``--repeats`` calls after a warm-up). aniposelib is an optional install, not a
 requirement of EpiPose; without it the script says how to get it and prints EpiPose's columns alone:
 
-    pip install --no-deps aniposelib && pip install numba scipy toml pandas
+    pip install --no-deps aniposelib && pip install numba scipy toml pandas jax
     python scripts/benchmark_triangulation.py --vs-aniposelib [--repeats 5] [--threads N]
     python scripts/benchmark_triangulation.py [--batch 256] [--repeats 20]
 
@@ -39,14 +41,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.benchmark import environment, median_seconds  # noqa: E402  (first: core sets thread defaults before numpy loads)
 
 from core.geometry.cameras import Cameras  # noqa: E402
-from core.geometry.triangulation import triangulate_cameras, triangulate_dlt  # noqa: E402
+from core.geometry.triangulation import reprojection_errors, triangulate_cameras, triangulate_dlt  # noqa: E402
 from datasets.synthetic.rigs import h36m_like_ring  # noqa: E402
 from modeling.heads.dlt import DLTHead  # noqa: E402
 from modeling.heads.ransac import RansacHead  # noqa: E402
 
 NUM_JOINTS = 17
 POSE2SIM = Path(__file__).resolve().parents[2] / "shared" / "data" / "pose2sim"
-INSTALL_ANIPOSELIB = "pip install --no-deps aniposelib && pip install numba scipy toml pandas"
+INSTALL_ANIPOSELIB = "pip install --no-deps aniposelib && pip install numba scipy toml pandas jax"
 
 
 def algebraic_dlt(keypoints_2d, confidence, cameras):
@@ -95,7 +97,7 @@ def pose2sim_points(count: int):
     """The Pose2Sim recording's detections of person 0, repeated to at least ``count`` points (no truth)."""
     from datasets.footage import read_footage
     footage = read_footage(POSE2SIM / "calibration" / "Calib_qualisys.toml",
-                           [POSE2SIM / "openpose" / f"cam0{i}_json" for i in range(1, 5)])
+                           [POSE2SIM / "openpose" / f"cam0{i}_json" for i in range(1, 5)], layout="body25b")
     keypoints = torch.from_numpy(footage.keypoints_2d[:, :, 0]).movedim(1, 0).flatten(1, 2)   # (V, T J, 2)
     confidence = torch.from_numpy(footage.confidence[:, :, 0]).movedim(1, 0).flatten(1, 2)
     keypoints = torch.where((confidence >= 0.3).unsqueeze(-1), keypoints, torch.nan)
@@ -109,6 +111,13 @@ def aniposelib_group(cameras: Cameras):
     from aniposelib.cameras import Camera, CameraGroup
     return CameraGroup([Camera(matrix=K.numpy(), dist=dist.numpy(), rvec=cv2.Rodrigues(R.numpy())[0].ravel(),
                                tvec=t.numpy()) for K, R, t, dist in zip(cameras.K, cameras.R, cameras.t, cameras.dist)])
+
+
+def median_reprojection_px(points: np.ndarray, cameras: Cameras, keypoints: torch.Tensor) -> float:
+    """Median distance (px) between the detections and the projections of ``points`` (N, 3), over the views that
+    saw each point."""
+    errors = reprojection_errors(torch.from_numpy(points), cameras, keypoints)
+    return float(errors[torch.isfinite(errors)].median())
 
 
 def mpjpe(points: np.ndarray, reference: np.ndarray) -> float:
@@ -127,7 +136,8 @@ def versus_aniposelib(repeats: int, count: int) -> None:
         sets["pose2sim"] = pose2sim_points
     else:
         print(f"{POSE2SIM} is absent: the Pose2Sim rows are left out")
-    print(f"{'points':>9} {'set':>10}  {'method':<36} {'us/point':>9} {'speed-up':>9} {'MPJPE mm':>9}")
+    print(f"{'points':>9} {'set':>10}  {'method':<38} {'us/point':>9} {'speed-up':>9} {'MPJPE mm':>9} "
+          f"{'reproj. px':>10}")
     for name, make in sets.items():
         cameras, keypoints, confidence, truth = make(count)
         points = keypoints.shape[1]
@@ -154,8 +164,9 @@ def versus_aniposelib(repeats: int, count: int) -> None:
             reference = torch.from_numpy(results["EpiPose DLT (triangulate_cameras)"][1])
         for method, (seconds, result) in results.items():
             speed_up = f"{baseline / seconds:>8.1f}x" if baseline is not None else f"{'-':>9}"
-            print(f"{points:>9,} {name:>10}  {method:<36} {1e6 * seconds / points:>9.3f} {speed_up} "
-                  f"{mpjpe(result, reference.numpy()):>9.4f}")
+            reprojection = median_reprojection_px(result, cameras, keypoints)
+            print(f"{points:>9,} {name:>10}  {method:<38} {1e6 * seconds / points:>9.3f} {speed_up} "
+                  f"{mpjpe(result, reference.numpy()):>9.4f} {reprojection:>10.3f}")
 
 
 def main() -> None:

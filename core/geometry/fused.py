@@ -54,9 +54,9 @@ def run(function: Callable, elements: int, *args):
     global _mode
     if not wants_fused(elements):
         return function(*args)
-    if function not in _compiled:
-        _compiled[function] = torch.compile(function, dynamic=True, fullgraph=True)
     try:
+        if function not in _compiled:
+            _compiled[function] = torch.compile(function, dynamic=True, fullgraph=True)
         return _compiled[function](*args)
     except Exception as err:  # a missing or failing compiler: the eager function gives the same result
         logger.warning("compiling %s failed (%s: %s); the geometry runs eagerly from now on (slower on large "

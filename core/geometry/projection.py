@@ -38,6 +38,8 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
+from core.geometry import fused
+
 UNDISTORT_ITERATIONS = 12
 
 
@@ -119,6 +121,53 @@ def _newton_update(x: Tensor, y: Tensor, res_x: Tensor, res_y: Tensor, cache, te
     return x - step_x, y - step_y
 
 
+# Newton steps of the fused undistortion (``core.geometry.fused``): enough for the usual lenses (a point of the
+# Human3.6M or Pose2Sim cameras converges in 3-4); the points that have not converged by then finish eagerly.
+FUSED_NEWTON_STEPS = 5
+
+
+def _newton_until_converged(x, y, target_x, target_y, terms, squared_tolerance, iterations: int):
+    """Newton steps from (x, y) towards ``distort((x, y)) = target`` until every point meets the tolerance (Newton
+    converges quadratically) or ``iterations`` were taken: (x, y, converged)."""
+    for step in range(iterations + 1):
+        res_x, res_y, cache = _residual(x, y, target_x, target_y, terms)
+        if step:
+            squared = torch.addcmul(res_x * res_x, res_y, res_y)
+            converged = squared <= squared_tolerance  # False for NaN, which never converges
+            if step == iterations or bool((converged | ~torch.isfinite(squared)).all()):
+                return x, y, converged
+        x, y = _newton_update(x, y, res_x, res_y, cache, terms)
+
+
+def _fixed_newton(x, y, target_x, target_y, terms):
+    """``FUSED_NEWTON_STEPS`` Newton steps without a test between them (one graph, for ``fused.run``): (x, y,
+    squared residual)."""
+    for _ in range(FUSED_NEWTON_STEPS):
+        res_x, res_y, cache = _residual(x, y, target_x, target_y, terms)
+        x, y = _newton_update(x, y, res_x, res_y, cache, terms)
+    res_x, res_y, _ = _residual(x, y, target_x, target_y, terms)
+    return x, y, torch.addcmul(res_x * res_x, res_y, res_y)
+
+
+def _solve_undistortion(target_x, target_y, terms, squared_tolerance, iterations: int):
+    """(x, y, converged) with ``distort((x, y)) = target`` (no autograd). Large float64 batches take the fused fixed
+    steps first and finish the few points that need more eagerly."""
+    if target_x.dtype != torch.float64 or not fused.wants_fused(target_x.numel()) or iterations <= FUSED_NEWTON_STEPS:
+        return _newton_until_converged(target_x, target_y, target_x, target_y, terms, squared_tolerance, iterations)
+    x, y, squared = fused.run(_fixed_newton, target_x.numel(), target_x, target_y, target_x, target_y, terms)
+    squared_tolerance = squared_tolerance.expand_as(squared)
+    converged = squared <= squared_tolerance
+    lagging = (~converged & torch.isfinite(squared)).nonzero(as_tuple=True)
+    if len(lagging[0]):
+        part = lambda t: t.expand_as(x)[lagging]  # noqa: E731
+        x_l, y_l, converged_l = _newton_until_converged(
+            x[lagging], y[lagging], target_x[lagging], target_y[lagging], [part(t) for t in terms],
+            squared_tolerance[lagging], iterations - FUSED_NEWTON_STEPS)
+        x, y, converged = x.clone(), y.clone(), converged.clone()
+        x[lagging], y[lagging], converged[lagging] = x_l, y_l, converged_l
+    return x, y, converged
+
+
 def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
               tolerance: Optional[float] = None) -> Tensor:
     """Invert ``distort``: distorted normalised (*C, N, 2), dist (*C, 5) -> undistorted normalised.
@@ -128,6 +177,7 @@ def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
     Points whose residual ``|distort(x) - xd|`` is still above ``tolerance`` (normalised units; default
     ``1e3 * eps(dtype) * (1 + |xd|)``: 2e-13 in float64, 1.2e-4 in float32, i.e. 0.1 px at f = 1000 px; a
     converged point is far more accurate) are returned as NaN, as are NaN inputs; their gradient is zero.
+    Large float64 batches run fused (``_solve_undistortion``); the result is the same to rounding.
     """
     check_shape(xd, (-1, 2), "xd")
     if iterations < 1:
@@ -136,20 +186,11 @@ def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
     with torch.no_grad():
         target = xd.detach()
         terms = _lens_terms([p.detach() for p in parts])
-        x, y = target.unbind(-1)
-        x, y = x.contiguous(), y.contiguous()  # strided views of xd are slower to compute with
-        target_x, target_y = x, y
+        target_x, target_y = (c.contiguous() for c in target.unbind(-1))  # strided views are slower to compute with
         if tolerance is None:
             tolerance = 1e3 * torch.finfo(xd.dtype).eps * (1 + target.norm(dim=-1))
-        squared_tolerance = torch.as_tensor(tolerance, dtype=xd.dtype) ** 2
-        for step in range(iterations + 1):
-            res_x, res_y, cache = _residual(x, y, target_x, target_y, terms)
-            if step:  # once every point meets the tolerance (Newton converges quadratically), stop
-                squared = torch.addcmul(res_x * res_x, res_y, res_y)
-                converged = squared <= squared_tolerance  # False for NaN, which never converges
-                if step == iterations or bool((converged | ~torch.isfinite(squared)).all()):
-                    break
-            x, y = _newton_update(x, y, res_x, res_y, cache, terms)
+        squared_tolerance = torch.as_tensor(tolerance, dtype=xd.dtype, device=xd.device) ** 2
+        x, y, converged = _solve_undistortion(target_x, target_y, terms, squared_tolerance, iterations)
         x = torch.where(converged, x, torch.zeros_like(x))
         y = torch.where(converged, y, torch.zeros_like(y))
     converged = converged.unsqueeze(-1)

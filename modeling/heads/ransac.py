@@ -6,7 +6,8 @@ A view is an inlier of a hypothesis when the reprojection error of the hypothesi
 pixels, ``reprojection_errors``) is below ``inlier_threshold_px``. The hypothesis with the most
 inliers wins, ties broken by the lowest total inlier error; the point is then the DLT of its
 inliers (weighted by the confidences if ``confidence_weighted``). Everything is batched over
-samples, joints and hypotheses.
+samples, joints and hypotheses; large float64 batches run the hypotheses' DLT and their scoring fused
+(``core.geometry.fused``).
 
 With ``undistort`` False every view is taken through its pinhole part (lens distortion ignored, as the
 pymvg cameras of Epipolar Transformers). Views are dropped first when their confidence is below
@@ -22,11 +23,30 @@ import torch
 from torch import Tensor, nn
 
 from core.geometry.cameras import Cameras
-from core.geometry.projection import check_shape
-from core.geometry.triangulation import reprojection_errors, triangulate_dlt
+from core.geometry import fused
+from core.geometry.projection import check_shape, project_points
+from core.geometry.triangulation import triangulate_dlt
 from core.registry import HEADS
 from modeling.heads.result import HeadResult
 from modeling.heads.views import check_fallback_step, view_weights
+
+
+def best_inliers(hypotheses: Tensor, K: Tensor, R: Tensor, t: Tensor, dist: Tensor, keypoints_2d: Tensor,
+                 usable: Tensor, threshold_px: float) -> Tensor:
+    """The inliers (B, V, J) of each joint's best hypothesis: hypotheses (B, H, J, 3) world points, the cameras'
+    K (B, V, 3, 3), R, t, dist, the distorted keypoints (B, V, J, 2) and which are usable (B, V, J). A view is an
+    inlier of a hypothesis where its reprojection error is below ``threshold_px``; the most inliers win, ties to the
+    lowest total inlier error. One graph (``fused.run`` compiles it for large batches)."""
+    camera = lambda c: c.unsqueeze(1)  # noqa: E731  (B, 1, V, ...): every hypothesis in every view
+    projected = project_points(hypotheses.unsqueeze(2), camera(K), camera(R), camera(t), camera(dist))
+    errors = torch.linalg.vector_norm(projected - keypoints_2d.unsqueeze(1), dim=-1)           # (B, H, V, J)
+    hypothesis_inliers = (errors < threshold_px) & usable.unsqueeze(1)
+    count = hypothesis_inliers.sum(2)                                                         # (B, H, J)
+    total_error = torch.where(hypothesis_inliers, errors, torch.zeros_like(errors)).sum(2)
+    most = count.amax(dim=1, keepdim=True)
+    best = torch.where(count == most, total_error, torch.full_like(total_error, float("inf"))).argmin(1)
+    index = best[:, None, None, :].expand(best.shape[0], 1, *usable.shape[1:])
+    return hypothesis_inliers.gather(1, index).squeeze(1)
 
 
 @HEADS.register("ransac")
@@ -63,13 +83,10 @@ class RansacHead(nn.Module):
         if views >= 2:
             pairs = torch.combinations(torch.arange(views, device=keypoints_2d.device), 2)             # (H, 2)
             hypotheses = triangulate_dlt(undistorted[:, pairs], P[:, pairs], usable[:, pairs].to(weights.dtype))
-            errors = reprojection_errors(hypotheses.points_3d, cameras.unsqueeze(1), keypoints_2d.unsqueeze(1))
-            hypothesis_inliers = (errors < self.inlier_threshold_px) & usable.unsqueeze(1)        # (B, H, V, J)
-            count = hypothesis_inliers.sum(2)                                                     # (B, H, J)
-            total_error = torch.where(hypothesis_inliers, errors, torch.zeros_like(errors)).sum(2)
-            most = count.amax(dim=1, keepdim=True)
-            best = torch.where(count == most, total_error, torch.full_like(total_error, float("inf"))).argmin(1)
-            inliers = hypothesis_inliers.gather(1, best[:, None, None, :].expand(batch, 1, views, joints)).squeeze(1)
+            with torch.no_grad():  # the choice of inliers has no gradient; the refit below does
+                inliers = fused.run(best_inliers, hypotheses.points_3d.numel() // 3 * views,
+                                    hypotheses.points_3d.detach(), cameras.K, cameras.R, cameras.t, cameras.dist,
+                                    keypoints_2d.detach(), usable, self.inlier_threshold_px)
         else:
             inliers = torch.zeros_like(usable)
         refit = triangulate_dlt(undistorted, P, torch.where(inliers, weights, torch.zeros_like(weights)))
