@@ -132,6 +132,18 @@ def _check_inputs(points_3d, keypoints_2d, confidence, cameras, bones, sequence_
                              f"{tuple(ids.shape) if isinstance(ids, Tensor) else type(ids).__name__}")
 
 
+def check_settings(loss: str, robust_px: float, smooth_weight: float, bone_weight: float, iterations: int) -> None:
+    """ValueError naming the first of ``optimise_sequence``'s settings that is out of range."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    for name, value in (("robust_px", robust_px), ("smooth_weight", smooth_weight), ("bone_weight", bone_weight)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf") or \
+                (name == "robust_px" and value == 0):
+            raise ValueError(f"{name} must be a finite number >= 0 (robust_px > 0), got {value!r}")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+
+
 def optimise_sequence(points_3d: Tensor, keypoints_2d: Tensor, confidence: Tensor, cameras: Cameras,
                       bones: Sequence[Tuple[int, int]], sequence_ids: Optional[Tensor] = None,
                       frame_ids: Optional[Tensor] = None, loss: str = "huber", robust_px: float = 5.0,
@@ -151,14 +163,7 @@ def optimise_sequence(points_3d: Tensor, keypoints_2d: Tensor, confidence: Tenso
         iterations: L-BFGS iterations (>= 1).
     """
     _check_inputs(points_3d, keypoints_2d, confidence, cameras, bones, sequence_ids, frame_ids)
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-    for name, value in (("robust_px", robust_px), ("smooth_weight", smooth_weight), ("bone_weight", bone_weight)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf") or \
-                (name == "robust_px" and value == 0):
-            raise ValueError(f"{name} must be a finite number >= 0 (robust_px > 0), got {value!r}")
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+    check_settings(loss, robust_px, smooth_weight, bone_weight, iterations)
 
     dtype, device = torch.float64, points_3d.device
     frames, joints = points_3d.shape[:2]

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from core.geometry.cameras import Cameras
-from core.geometry.optimised_triangulation import LOSSES, optimise_sequence
+from core.geometry.optimised_triangulation import check_settings, optimise_sequence
 from core.registry import HEADS
 from core.skeleton import BONES, NUM_JOINTS
 from modeling.heads.ransac import RansacHead
@@ -47,16 +47,9 @@ class OptimisedHead(nn.Module):
                  iterations: int = 100, over_time: bool = True, views: str = "all"):
         super().__init__()
         self.ransac = RansacHead(inlier_threshold_px, confidence_weighted, min_confidence, fallback_step, undistort)
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-        for name, value in (("robust_px", robust_px), ("smooth_weight", smooth_weight), ("bone_weight", bone_weight)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf") or \
-                    (name == "robust_px" and value == 0):
-                raise ValueError(f"{name} must be a finite number >= 0 (robust_px > 0), got {value!r}")
+        check_settings(loss, robust_px, smooth_weight, bone_weight, iterations)
         if views not in VIEWS:
             raise ValueError(f"views must be one of {', '.join(VIEWS)}, got {views!r}")
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-            raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
         self.loss, self.robust_px, self.iterations, self.over_time = loss, float(robust_px), iterations, over_time
         self.smooth_weight, self.bone_weight, self.views = float(smooth_weight), float(bone_weight), views
 
