@@ -3,7 +3,7 @@
 Eager torch runs a function such as the DLT of ``core.geometry.triangulation`` as a few dozen passes over the
 whole batch, each bound by memory; a point of 4 views needs a few hundred floating-point operations, so most of the
 time goes to moving intermediate tensors. ``torch.compile`` fuses those passes into one loop over the points (C++ on
-the CPU, Triton on CUDA), which is 10-30x faster on large batches. Compiling takes seconds to a minute the first time
+the CPU, Triton on CUDA): several times faster on large batches (docs/performance.md). Compiling takes seconds to a minute the first time
 in a process (Inductor caches the result on disk for the next ones), so ``run`` compiles only batches of at least
 ``MIN_ELEMENTS`` elements and runs smaller ones eagerly; both run the same function, so their results agree to
 rounding (the compiled code may contract multiply-adds and reorder sums: ~1e-15 relative).

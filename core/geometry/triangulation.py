@@ -147,10 +147,10 @@ def _smallest_eigenvectors(m):
     smallest eigenvalues), it is nearly rank-deficient (``tr adj(M)``, the sum of the eigenvalue triples, below
     1e6 eps tr(M)^3) or the result is not finite; those are for the SVD to solve (``_null_vectors_svd``), so
     the results and the rank decisions are the SVD's (to 1e-12 in the tests). Float64 only: the normal matrix
-    squares the condition number. Entry by entry, so that a compiled loop over the points vectorises."""
+    squares the condition number. Entry by entry, so that compiled it is one loop over the points."""
     adjugate = _adjugate(m)
     diagonal = [adjugate[i][i] for i in range(4)]
-    best, h = diagonal[0], list(_column(adjugate, 0))
+    best, h = diagonal[0], _column(adjugate, 0)
     for j in range(1, 4):
         larger = diagonal[j] > best
         best = torch.where(larger, diagonal[j], best)
@@ -228,11 +228,8 @@ def _dlt_by_normal_matrix(points_2d, weights, P, view_ok, facing, center, scale,
     (``fused.run`` compiles it for large batches into one loop over the points). Returns (points, valid, count,
     needs_svd): the points whose iteration did not settle are left for the SVD."""
     usable, x, w = _usable_observations(points_2d, weights, view_ok)
-    u, v, squared = x[..., 0].unsqueeze(-1), x[..., 1].unsqueeze(-1), (w * w).unsqueeze(-1)   # (*B, V, N, 1)
-    rows = P.unsqueeze(-3)                                                                       # (*B, V, 1, 3, 4)
-    first = (u * rows[..., 2, :] - rows[..., 0, :]).unbind(-1)                                   # 4 x (*B, V, N)
-    second = (v * rows[..., 2, :] - rows[..., 1, :]).unbind(-1)
-    squared = squared.squeeze(-1)
+    first, second = (rows.unbind(-1) for rows in _view_rows(x, P))                             # 4 x (*B, V, N)
+    squared = w * w
     upper = {(i, j): (squared * (first[i] * first[j] + second[i] * second[j])).sum(-2)
              for i in range(4) for j in range(i, 4)}
     m = [[upper[min(i, j), max(i, j)] for j in range(4)] for i in range(4)]

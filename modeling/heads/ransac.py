@@ -36,7 +36,8 @@ def best_inliers(hypotheses: Tensor, K: Tensor, R: Tensor, t: Tensor, dist: Tens
     """The inliers (B, V, J) of each joint's best hypothesis: hypotheses (B, H, J, 3) world points, the cameras'
     K (B, V, 3, 3), R, t, dist, the distorted keypoints (B, V, J, 2) and which are usable (B, V, J). A view is an
     inlier of a hypothesis where its reprojection error is below ``threshold_px``; the most inliers win, ties to the
-    lowest total inlier error. One graph (``fused.run`` compiles it for large batches)."""
+    lowest total inlier error. One graph (``fused.run`` compiles it for large batches), hence the reprojection of
+    ``reprojection_errors`` written on the cameras' tensors rather than called on a ``Cameras``."""
     camera = lambda c: c.unsqueeze(1)  # noqa: E731  (B, 1, V, ...): every hypothesis in every view
     projected = project_points(hypotheses.unsqueeze(2), camera(K), camera(R), camera(t), camera(dist))
     errors = torch.linalg.vector_norm(projected - keypoints_2d.unsqueeze(1), dim=-1)           # (B, H, V, J)
