@@ -1,44 +1,154 @@
-"""The Human3.6M 17-joint skeleton: the one joint order used everywhere inside EpiPose.
+"""Skeletons as data: the joint names, the kinematic tree and the left/right pairs of each joint layout EpiPose reads.
 
-Readers convert other layouts to this order at the border (see ``datasets/formats``).
+A ``Skeleton`` is chosen by ``DATASETS.SKELETON`` (``skeleton_of(cfg)``); every model, metric, flip and picture takes
+its joint count, root, bones and left/right swap from it, and no code outside this module writes a joint index.
+Left and right are read from the names (``l_<part>`` pairs with ``r_<part>``), so a layout's swap cannot disagree
+with its names.
+
+Layouts (the order of each dataset's own files; readers keep it):
+
+- ``h36m17``: the 17 Human3.6M joints of VideoPose3D / Epipolar Transformers / learnable triangulation, pelvis
+  first. ``head`` is the top of the head, ``neck`` the point between neck and nose (H36M's "Neck/Nose").
+- ``mpi_inf_3dhp17``: the 17 test joints of MPI-INF-3DHP (``univ_annot3`` of the test set's ``annot_data.mat``, and
+  the processed files of PoseFormer / P-STMO / ESMformer), in 3DHP's order: head top, neck, right arm, left arm,
+  right leg, left leg, pelvis (the root, index 14), spine, head. 3DHP's ``head`` is the centre of the head (H36M's
+  ``neck``); its ``neck`` is the base of the neck (H36M's ``thorax``).
+- ``panoptic19``: CMU Panoptic's ``hdPose3d_stage1_coco19`` order (neck, nose, body centre = the root, left arm,
+  left leg, right arm, right leg, eyes and ears), with the Panoptic toolbox's bones.
+- ``hand21``: one hand of the Rendered Hand Pose dataset (RHD): the wrist (the root), then thumb, index, middle,
+  ring and little finger, each from the tip to the knuckle (RHD's order; its left hand is 0-20, its right 21-41).
 """
+from dataclasses import dataclass, field
+from typing import Dict, Tuple
 
-JOINT_NAMES = (
-    "pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle",
-    "spine", "thorax", "neck", "head",
-    "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist",
-)
-NUM_JOINTS = len(JOINT_NAMES)
-ROOT = 0
+import numpy as np
+
+
+class SkeletonError(ValueError):
+    """A skeleton that is unknown or malformed (names the skeleton and what was expected)."""
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    name: str
+    joint_names: Tuple[str, ...]
+    parents: Tuple[int, ...]          # the parent of each joint in the kinematic tree, -1 for the root
+    num_joints: int = field(init=False)
+    root: int = field(init=False)
+    bones: Tuple[Tuple[int, int], ...] = field(init=False)            # (parent, child) pairs, in joint order
+    left_joints: Tuple[int, ...] = field(init=False)                  # l_<part>, in joint order
+    right_joints: Tuple[int, ...] = field(init=False)                 # the r_<part> of each of left_joints
+    flip_permutation: Tuple[int, ...] = field(init=False)             # x_flipped = x[..., flip_permutation, :]
+
+    def __post_init__(self):
+        names, parents, where = self.joint_names, self.parents, f"skeleton '{self.name}'"
+        if len(set(names)) != len(names) or len(parents) != len(names):
+            raise SkeletonError(f"{where}: joint names must be unique and one parent per joint")
+        roots = [j for j, p in enumerate(parents) if p == -1]
+        if len(roots) != 1 or any(not -1 <= p < len(names) or p == j for j, p in enumerate(parents)):
+            raise SkeletonError(f"{where}: parents must name one root (-1) and a joint index for every other joint")
+        for joint in range(len(names)):                        # every joint reaches the root without a cycle
+            seen, j = set(), joint
+            while j != -1:
+                if j in seen:
+                    raise SkeletonError(f"{where}: the parents form a cycle through '{names[j]}'")
+                seen.add(j)
+                j = parents[j]
+        left = tuple(j for j, n in enumerate(names) if n.startswith("l_"))
+        unpaired = [names[j] for j in left if "r_" + names[j][2:] not in names] + \
+                   [n for n in names if n.startswith("r_") and "l_" + n[2:] not in names]
+        if unpaired:
+            raise SkeletonError(f"{where}: joints without their other side: {', '.join(unpaired)}")
+        right = tuple(names.index("r_" + names[j][2:]) for j in left)
+        swap = dict(zip(left, right)) | dict(zip(right, left))
+        object.__setattr__(self, "num_joints", len(names))
+        object.__setattr__(self, "root", roots[0])
+        object.__setattr__(self, "bones", tuple((p, c) for c, p in enumerate(parents) if p >= 0))
+        object.__setattr__(self, "left_joints", left)
+        object.__setattr__(self, "right_joints", right)
+        object.__setattr__(self, "flip_permutation", tuple(swap.get(j, j) for j in range(len(names))))
+
+    def index(self, name: str) -> int:
+        """The index of the joint ``name``; a SkeletonError lists the joints if there is none."""
+        if name not in self.joint_names:
+            raise SkeletonError(f"skeleton '{self.name}' has no joint '{name}'; its joints: "
+                                f"{', '.join(self.joint_names)}")
+        return self.joint_names.index(name)
+
+    def non_root_joints(self) -> Tuple[int, ...]:
+        """The joint indices other than the root, in order (what root-relative models predict)."""
+        return tuple(j for j in range(self.num_joints) if j != self.root)
+
+    def side(self, joint: int) -> str:
+        """'left', 'right' or 'center' for a joint (a bone is drawn in the colour of its child joint)."""
+        return "left" if joint in self.left_joints else "right" if joint in self.right_joints else "center"
+
+    def adjacency(self) -> np.ndarray:
+        """(J, J) boolean adjacency of the bones, symmetric, with self loops (the graph of the graph lifters)."""
+        adjacency = np.eye(self.num_joints, dtype=bool)
+        if self.bones:
+            parents, children = np.array(self.bones).T
+            adjacency[parents, children] = adjacency[children, parents] = True
+        return adjacency
+
+
+def _hand_parents() -> Tuple[int, ...]:
+    """Wrist 0; finger f's joints 1 + 4f (tip) .. 4 + 4f (knuckle), each the child of the next, the knuckle of the
+    wrist."""
+    return (-1,) + tuple(0 if k == 3 else 2 + 4 * f + k for f in range(5) for k in range(4))
+
+
+H36M17 = Skeleton(
+    "h36m17",
+    ("pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "spine", "thorax", "neck", "head",
+     "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist"),
+    (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15))
+
+MPI_INF_3DHP17 = Skeleton(
+    "mpi_inf_3dhp17",
+    ("head_top", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist", "r_hip", "r_knee",
+     "r_ankle", "l_hip", "l_knee", "l_ankle", "pelvis", "spine", "head"),
+    (16, 15, 1, 2, 3, 1, 5, 6, 14, 8, 9, 14, 11, 12, -1, 14, 1))
+
+PANOPTIC19 = Skeleton(
+    "panoptic19",
+    ("neck", "nose", "body_centre", "l_shoulder", "l_elbow", "l_wrist", "l_hip", "l_knee", "l_ankle", "r_shoulder",
+     "r_elbow", "r_wrist", "r_hip", "r_knee", "r_ankle", "l_eye", "l_ear", "r_eye", "r_ear"),
+    (2, 0, -1, 0, 3, 4, 2, 6, 7, 0, 9, 10, 2, 12, 13, 1, 15, 1, 17))
+
+HAND21 = Skeleton(
+    "hand21",
+    ("wrist",) + tuple(f"{finger}_{part}" for finger in ("thumb", "index", "middle", "ring", "little")
+                       for part in ("tip", "dip", "pip", "mcp")),
+    _hand_parents())
+
+SKELETONS: Dict[str, Skeleton] = {s.name: s for s in (H36M17, MPI_INF_3DHP17, PANOPTIC19, HAND21)}
+
+
+def get_skeleton(name: str) -> Skeleton:
+    """The skeleton registered as ``name``; a SkeletonError lists the known ones."""
+    if name not in SKELETONS:
+        raise SkeletonError(f"unknown skeleton '{name}'; expected one of {', '.join(SKELETONS)}")
+    return SKELETONS[name]
+
+
+def skeleton_of(cfg) -> Skeleton:
+    """The skeleton of ``DATASETS.SKELETON``."""
+    try:
+        return get_skeleton(cfg.DATASETS.SKELETON)
+    except SkeletonError as err:
+        raise SkeletonError(f"DATASETS.SKELETON: {err}") from None
+
+
+# Transitional names of the h36m17 layout, removed once every module takes its skeleton from the config.
+JOINT_NAMES, NUM_JOINTS, ROOT, PARENTS, BONES = (H36M17.joint_names, H36M17.num_joints, H36M17.root, H36M17.parents,
+                                                 H36M17.bones)
+LEFT_JOINTS, RIGHT_JOINTS, FLIP_PERMUTATION = H36M17.left_joints, H36M17.right_joints, H36M17.flip_permutation
 
 
 def non_root_joints(num_joints: int = NUM_JOINTS) -> tuple:
-    """The joint indices other than ROOT, in order (what root-relative models predict)."""
     return tuple(j for j in range(num_joints) if j != ROOT)
-
-# Parent of each joint in the kinematic tree (-1 for the root).
-PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
-
-# Bones as (parent, child) pairs, in joint order.
-BONES = tuple((p, c) for c, p in enumerate(PARENTS) if p >= 0)
-
-LEFT_JOINTS = (4, 5, 6, 11, 12, 13)
-RIGHT_JOINTS = (1, 2, 3, 14, 15, 16)
-
-# Index permutation that swaps left and right joints (used for flip augmentation and
-# for detector-like left/right confusions): x_flipped = x[..., FLIP_PERMUTATION, :].
-FLIP_PERMUTATION = tuple(
-    RIGHT_JOINTS[LEFT_JOINTS.index(j)] if j in LEFT_JOINTS
-    else LEFT_JOINTS[RIGHT_JOINTS.index(j)] if j in RIGHT_JOINTS
-    else j
-    for j in range(NUM_JOINTS)
-)
 
 
 def bone_side(parent: int, child: int) -> str:
-    """'left', 'right' or 'center' for a bone, by its child joint (for drawing colours)."""
-    if child in LEFT_JOINTS:
-        return "left"
-    if child in RIGHT_JOINTS:
-        return "right"
-    return "center"
+    return H36M17.side(child)

@@ -25,7 +25,7 @@ _C.DEVICE = "auto"           # auto (cuda when available), cpu, cuda, cuda:N
 _C.DETERMINISTIC = False     # torch.use_deterministic_algorithms (slower on CUDA)
 
 # ----------------------------------------------------------------------------- model
-_C.MODEL = CN()                  # joints: always the Human3.6M 17-joint order (core/skeleton.py)
+_C.MODEL = CN()                  # joints: in the layout of DATASETS.SKELETON
 _C.MODEL.PIPELINE = "triangulation"  # registry PIPELINES (modeling/pipelines/): triangulation, image, lifting,
                                      # screen_lifting, multiview_lifting, multiview_consistency, refined,
                                      # detect_and_lift; the NAMEs below choose its parts
@@ -163,6 +163,8 @@ _C.MODEL.REFINER.UPDATE_ROOT = False  # least_squares: solve the root again befo
 _C.DATASETS = CN()
 _C.DATASETS.NAME = "synthetic"       # registry DATASETS: synthetic, h36m (keypoints), h36m_toolbox,
                                      # h36m_learnable_triangulation (images)
+_C.DATASETS.SKELETON = "h36m17"      # joint layout (core/skeleton.py): h36m17, mpi_inf_3dhp17, panoptic19, hand21;
+                                     # the dataset must be able to give it (each reader keeps its files' own layout)
 _C.DATASETS.MODE = "keypoints"       # keypoints: 2D keypoint sequences only; images: rendered crops too
 _C.DATASETS.VIEWS = "all"            # all: one sample holds every view; single: one sample per view
 _C.DATASETS.VAL_SUBJECTS = []        # training subjects held out as the validation split: each epoch is scored on
