@@ -33,6 +33,8 @@ class Skeleton:
     name: str
     joint_names: Tuple[str, ...]
     parents: Tuple[int, ...]          # the parent of each joint in the kinematic tree, -1 for the root
+    # joint name -> the name of the same point in the common vocabulary (h36m17's names) where they differ
+    aliases: Dict[str, str] = field(default_factory=dict, hash=False)
     num_joints: int = field(init=False)
     root: int = field(init=False)
     bones: Tuple[Tuple[int, int], ...] = field(init=False)            # (parent, child) pairs, in joint order
@@ -75,6 +77,10 @@ class Skeleton:
                                 f"{', '.join(self.joint_names)}")
         return self.joint_names.index(name)
 
+    def common_names(self) -> Tuple[str, ...]:
+        """Each joint's name in the common vocabulary (``aliases`` applied), by which layouts are matched."""
+        return tuple(self.aliases.get(n, n) for n in self.joint_names)
+
     def non_root_joints(self) -> Tuple[int, ...]:
         """The joint indices other than the root, in order (what root-relative models predict)."""
         return tuple(j for j in range(self.num_joints) if j != self.root)
@@ -108,13 +114,15 @@ MPI_INF_3DHP17 = Skeleton(
     "mpi_inf_3dhp17",
     ("head_top", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist", "r_hip", "r_knee",
      "r_ankle", "l_hip", "l_knee", "l_ankle", "pelvis", "spine", "head"),
-    (16, 15, 1, 2, 3, 1, 5, 6, 14, 8, 9, 14, 11, 12, -1, 14, 1))
+    (16, 15, 1, 2, 3, 1, 5, 6, 14, 8, 9, 14, 11, 12, -1, 14, 1),
+    {"head_top": "head", "head": "neck", "neck": "thorax"})
 
 PANOPTIC19 = Skeleton(
     "panoptic19",
     ("neck", "nose", "body_centre", "l_shoulder", "l_elbow", "l_wrist", "l_hip", "l_knee", "l_ankle", "r_shoulder",
      "r_elbow", "r_wrist", "r_hip", "r_knee", "r_ankle", "l_eye", "l_ear", "r_eye", "r_ear"),
-    (2, 0, -1, 0, 3, 4, 2, 6, 7, 0, 9, 10, 2, 12, 13, 1, 15, 1, 17))
+    (2, 0, -1, 0, 3, 4, 2, 6, 7, 0, 9, 10, 2, 12, 13, 1, 15, 1, 17),
+    {"body_centre": "pelvis", "neck": "thorax"})
 
 HAND21 = Skeleton(
     "hand21",
@@ -130,6 +138,17 @@ def get_skeleton(name: str) -> Skeleton:
     if name not in SKELETONS:
         raise SkeletonError(f"unknown skeleton '{name}'; expected one of {', '.join(SKELETONS)}")
     return SKELETONS[name]
+
+
+def joint_map(source: Skeleton, target: Skeleton) -> np.ndarray:
+    """(target J,) for each joint of ``target`` the index of the same point in ``source`` (matched by common name),
+    so that ``x_target = x_source[..., joint_map(source, target), :]``; a SkeletonError names the joints of ``target``
+    that ``source`` lacks."""
+    names = source.common_names()
+    missing = [n for n, c in zip(target.joint_names, target.common_names()) if c not in names]
+    if missing:
+        raise SkeletonError(f"skeleton '{source.name}' has no joint for {', '.join(missing)} of '{target.name}'")
+    return np.array([names.index(c) for c in target.common_names()])
 
 
 def skeleton_of(cfg) -> Skeleton:

@@ -27,6 +27,7 @@ import torch
 
 from core.metrics import action_group
 from core.registry import DATASETS
+from core.skeleton import H36M17, skeleton_of
 from datasets import DatasetError, stride_of_split, subjects_of_split, views_of_split
 from datasets.formats.calibration import CalibrationError, PERSON_SIZE_MM, read_h36m_cameras
 from datasets.formats.videopose3d import CAMERA_IDS, VideoPose3DError, match_2d_to_3d, read_positions_2d, \
@@ -71,7 +72,7 @@ def load_h36m_sequences(root, keypoints: str, subjects, actions=(), skip_takes=(
                                    keypoints_2d_gt=projected.transpose(0, 1).float().numpy(),
                                    confidence_2d=scored_2d[..., 2].copy(),
                                    visibility=np.ones(scored_2d.shape[:3], bool))
-            check_sequence(seq, str(path_2d))
+            check_sequence(seq, str(path_2d), H36M17)
             sequences.append(seq)
     if not sequences:
         raise DatasetError(f"{path_3d}: no takes left for subjects {list(subjects)} with DATASETS.H36M.ACTIONS "
@@ -99,6 +100,6 @@ def build_h36m(cfg, split: str) -> SequenceSamples:
     subjects = subjects_of_split(cfg, split, h.TRAIN_SUBJECTS, h.TEST_SUBJECTS, "DATASETS.H36M")
     sequences = load_h36m_sequences(h.ROOT, h.KEYPOINTS, list(subjects), list(h.ACTIONS), list(h.SKIP_TAKES),
                                     h.CAMERAS)
-    return SequenceSamples(sequences, views=views_of_split(cfg, split), frames=d.FRAMES,
+    return SequenceSamples(sequences, skeleton_of(cfg), layout=H36M17, views=views_of_split(cfg, split), frames=d.FRAMES,
                            stride=stride_of_split(cfg, split),
                            flip=d.FLIP and split == "train")

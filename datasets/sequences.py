@@ -5,7 +5,8 @@ A ``KeypointSequence`` is one take: the 3D motion and, for each of its V calibra
 keypoints, their exact projections, confidences and visibility. ``SequenceSamples`` makes samples of
 every ``stride``-th frame: a window of ``frames`` frames centred on it (edge-padded at the ends of the
 take) with all views (``views="all"``: the cameras of one frame together, never grouped by row order)
-or one view per sample (``"single"``). Samples have the keypoint form of ``core.sample_schema``: the 2D input in
+or one view per sample (``"single"``), in the joint layout ``skeleton`` (``DATASETS.SKELETON``: the takes' own
+``layout``, or any layout whose joints it has, reordered by ``core.skeleton.joint_map``). Samples have the keypoint form of ``core.sample_schema``: the 2D input in
 the pixels of the full image, its exact projections, confidences and visibility, the world 3D (NaN where a joint
 is missing from the data: counted as ``num_missing_joints`` and reported when the samples are made,
 ``core.missing_joints``); in single-view mode ``meta["sequence"]`` ends in ``/camN``, so that metrics pair the
@@ -26,12 +27,15 @@ from torch.utils.data import Dataset
 
 from core.geometry.cameras import Cameras
 from core.geometry.mirror import mirror_cameras, mirror_joints_2d, mirror_joints_3d, swap_left_right
-from core.skeleton import JOINT_NAMES, ROOT
+from core.skeleton import Skeleton, SkeletonError, joint_map
 from datasets import DatasetError
 
 logger = logging.getLogger("epipose")
 
 VIEW_MODES = ("all", "single")
+# the joint axis of each per-joint key of a sample (``core.sample_schema``)
+JOINT_AXES = {"keypoints_3d": -2, "visibility": -1, "keypoints_2d": -2, "keypoints_2d_gt": -2, "confidence_2d": -1,
+              "keypoints_2d_crop": -2}
 
 
 @dataclass
@@ -47,9 +51,13 @@ class KeypointSequence:
     visibility: np.ndarray          # (T, V, J) bool
 
 
-def check_sequence(seq: KeypointSequence, source: str) -> None:
-    """Shapes agree and the 2D is finite; ``source`` names the file or key in the error."""
+def check_sequence(seq: KeypointSequence, source: str, skeleton: Skeleton) -> None:
+    """Shapes agree with each other and with ``skeleton`` and the 2D is finite; ``source`` names the file or key in
+    the error."""
     frames, joints = seq.keypoints_3d.shape[:2]
+    if joints != skeleton.num_joints:
+        raise DatasetError(f"{source}: {seq.name} has {joints} joints, expected the {skeleton.num_joints} of "
+                           f"'{skeleton.name}'")
     views = len(seq.cameras)
     expected = {"keypoints_2d": (frames, views, joints, 2), "keypoints_2d_gt": (frames, views, joints, 2),
                 "confidence_2d": (frames, views, joints), "visibility": (frames, views, joints)}
@@ -60,7 +68,7 @@ def check_sequence(seq: KeypointSequence, source: str) -> None:
     if len(bad):
         frame, view, joint = bad[0]
         raise DatasetError(f"{source}: {seq.name} has {len(bad)} NaN or infinite input 2D joints (the first: frame "
-                           f"{frame}, view {view}, joint {JOINT_NAMES[joint]}); every input joint needs coordinates")
+                           f"{frame}, view {view}, joint {skeleton.joint_names[joint]}); every input joint needs coordinates")
     if np.isinf(seq.keypoints_3d).any():
         raise DatasetError(f"{source}: {seq.name} has infinite 3D coordinates (a missing joint is NaN)")
 
@@ -68,8 +76,8 @@ def check_sequence(seq: KeypointSequence, source: str) -> None:
 class SequenceSamples(Dataset):
     """Windowed samples of ``sequences`` (see the module docstring); every take must have the same V."""
 
-    def __init__(self, sequences: Sequence[KeypointSequence], views: str = "all", frames: int = 1, stride: int = 1,
-                 flip: bool = False):
+    def __init__(self, sequences: Sequence[KeypointSequence], skeleton: Skeleton, views: str = "all", frames: int = 1,
+                 stride: int = 1, flip: bool = False, layout: Skeleton = None):
         if views not in VIEW_MODES:
             raise DatasetError(f"DATASETS.VIEWS: unknown value '{views}'; expected one of {', '.join(VIEW_MODES)}")
         if frames < 1 or stride < 1:
@@ -79,7 +87,17 @@ class SequenceSamples(Dataset):
         view_counts = sorted({len(s.cameras) for s in sequences})
         if len(view_counts) > 1:
             raise DatasetError(f"every take of a split must have the same number of views, found {view_counts}")
+        layout = layout or skeleton
+        joint_counts = sorted({s.keypoints_3d.shape[1] for s in sequences})
+        if joint_counts != [layout.num_joints]:
+            raise DatasetError(f"the takes have {joint_counts} joints, expected the {layout.num_joints} of skeleton "
+                               f"'{layout.name}'")
+        try:
+            self.joint_index = None if layout == skeleton else torch.from_numpy(joint_map(layout, skeleton))
+        except SkeletonError as err:
+            raise DatasetError(f"DATASETS.SKELETON '{skeleton.name}': the data cannot give it ({err})") from None
         self.sequences: List[KeypointSequence] = list(sequences)
+        self.skeleton = skeleton
         self.views, self.frames, self.flip = views, frames, flip
         self.num_views = view_counts[0]
         starts = [np.arange(0, len(seq.keypoints_3d), stride) for seq in self.sequences]
@@ -89,10 +107,11 @@ class SequenceSamples(Dataset):
         joints = self.sequences[0].keypoints_3d.shape[1]
         self.num_missing_joints = int(sum(np.isnan(seq.keypoints_3d).any(-1).sum() for seq in self.sequences))
         if self.num_missing_joints:
-            no_root = sum(int(np.isnan(seq.keypoints_3d[:, ROOT]).any(-1).sum()) for seq in self.sequences)
-            logger.warning("%d of %d target joints are missing (NaN in the 3D), %d of them pelvises: they are left "
-                           "out of the losses and the metrics, and a frame without its pelvis has no root-relative "
-                           "target", self.num_missing_joints, sum(lengths) * joints, no_root)
+            no_root = sum(int(np.isnan(seq.keypoints_3d[:, layout.root]).any(-1).sum()) for seq in self.sequences)
+            logger.warning("%d of %d target joints are missing (NaN in the 3D), %d of them the root (%s): they are "
+                           "left out of the losses and the metrics, and a frame without its root has no root-relative "
+                           "target", self.num_missing_joints, sum(lengths) * joints, no_root,
+                           layout.joint_names[layout.root])
         self.first_frame_id = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         self.num_frames = int(sum(lengths))
 
@@ -135,6 +154,13 @@ class SequenceSamples(Dataset):
                      "sequence": f"{seq.name}/cam{views[0]}" if self.views == "single" else seq.name},
         }
 
+    def in_skeleton(self, sample: Dict) -> Dict:
+        """``sample`` with its joints in ``self.skeleton`` (the takes' ``layout`` reordered and subset)."""
+        if self.joint_index is None:
+            return sample
+        return {key: value.index_select(JOINT_AXES[key], self.joint_index) if key in JOINT_AXES else value
+                for key, value in sample.items()}
+
     def __getitem__(self, index: int) -> Dict:
         _, views, number, frame, window = self.locate(index)
         sample = self.base_sample(number, frame, window, views)
@@ -143,20 +169,22 @@ class SequenceSamples(Dataset):
                       keypoints_2d_gt=torch.from_numpy(seq.keypoints_2d_gt[window][:, views]),
                       confidence_2d=torch.from_numpy(seq.confidence_2d[window][:, views]),
                       cameras=seq.cameras[torch.from_numpy(views)])
+        sample = self.in_skeleton(sample)
         if self.flip and bool(torch.rand(()) < 0.5):
-            sample = mirror_sample(sample)
+            sample = mirror_sample(sample, self.skeleton)
         return sample
 
 
-def mirror_sample(sample: Dict) -> Dict:
+def mirror_sample(sample: Dict, skeleton: Skeleton) -> Dict:
     """The left-right mirror image of a keypoint sample (or batch): world 3D, every view's 2D, the cameras and
     the per-joint values, with left and right swapped (``core.geometry.mirror``); the keys it lacks (a batch of
     inputs alone, without the truth) stay absent."""
     cameras = sample["cameras"]
     per_frame = cameras.unsqueeze(len(cameras.batch_shape) - 1)     # (..., 1, V) against (..., T, V, J, 2)
-    mirrors = {"keypoints_3d": mirror_joints_3d,
-               "keypoints_2d": lambda x: mirror_joints_2d(x.to(cameras.dtype), per_frame).to(x.dtype),
-               "confidence_2d": lambda x: swap_left_right(x, -1), "visibility": lambda x: swap_left_right(x, -1)}
+    mirrors = {"keypoints_3d": lambda x: mirror_joints_3d(x, skeleton),
+               "keypoints_2d": lambda x: mirror_joints_2d(x.to(cameras.dtype), per_frame, skeleton).to(x.dtype),
+               "confidence_2d": lambda x: swap_left_right(x, skeleton, -1),
+               "visibility": lambda x: swap_left_right(x, skeleton, -1)}
     mirrors["keypoints_2d_gt"] = mirrors["keypoints_2d"]
     mirrored = dict(sample)
     mirrored.update({key: mirror(sample[key]) for key, mirror in mirrors.items() if key in sample})

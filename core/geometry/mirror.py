@@ -13,7 +13,7 @@ negating ``p2``. So projections through the mirrored cameras are exactly the mir
 (triangulation and epipolar geometry stay exact). ``R'`` is a proper rotation (det F = det M = -1).
 
 Names also swap: the left wrist of the mirrored person is the right wrist of the original one
-(``core.skeleton.FLIP_PERMUTATION``); ``mirror_joints_*`` apply the swap with the mirroring.
+(the skeleton's ``flip_permutation``); ``mirror_joints_*`` apply the swap with the mirroring.
 
 Deviation from VideoPose3D / PoseFormer / ESMformer: they flip normalised screen coordinates about the
 image centre and the camera-frame 3D about x = 0, which disagree by twice the principal point's offset
@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from core.geometry.cameras import Cameras
-from core.skeleton import FLIP_PERMUTATION
+from core.skeleton import Skeleton
 
 _FLIP = (-1.0, 1.0, 1.0)
 
@@ -53,17 +53,20 @@ def mirror_world(points: Tensor) -> Tensor:
     return points * points.new_tensor(_FLIP)
 
 
-def swap_left_right(joints: Tensor, joint_dim: int = -2) -> Tensor:
-    """Swap the left and right joints along ``joint_dim`` (17 joints of ``core.skeleton``)."""
-    index = torch.tensor(FLIP_PERMUTATION, device=joints.device)
+def swap_left_right(joints: Tensor, skeleton: Skeleton, joint_dim: int = -2) -> Tensor:
+    """Swap the left and right joints of ``skeleton`` along ``joint_dim``."""
+    if joints.shape[joint_dim] != skeleton.num_joints:
+        raise ValueError(f"swap_left_right: expected the {skeleton.num_joints} joints of '{skeleton.name}' along "
+                         f"dimension {joint_dim}, got shape {tuple(joints.shape)}")
+    index = torch.tensor(skeleton.flip_permutation, device=joints.device)
     return joints.index_select(joint_dim, index)
 
 
-def mirror_joints_3d(joints: Tensor) -> Tensor:
+def mirror_joints_3d(joints: Tensor, skeleton: Skeleton) -> Tensor:
     """(..., J, 3) poses (world or camera frame) -> the mirrored person: x negated, left and right swapped."""
-    return swap_left_right(mirror_world(joints))
+    return swap_left_right(mirror_world(joints), skeleton)
 
 
-def mirror_joints_2d(joints: Tensor, cameras: Cameras) -> Tensor:
+def mirror_joints_2d(joints: Tensor, cameras: Cameras, skeleton: Skeleton) -> Tensor:
     """(..., J, 2) pixel poses in the views of ``cameras`` -> the mirrored person's pixel poses."""
-    return swap_left_right(mirror_pixels(joints, cameras))
+    return swap_left_right(mirror_pixels(joints, cameras), skeleton)

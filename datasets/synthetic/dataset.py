@@ -45,7 +45,7 @@ from core.geometry.cameras import Cameras
 from core.images import to_image_tensor
 from core.io import atomic_write
 from core.registry import DATASETS
-from core.skeleton import NUM_JOINTS
+from core.skeleton import H36M17, Skeleton, skeleton_of
 from datasets import DatasetError, stride_of_split, subjects_of_split, views_of_split
 from datasets.crops import random_zoom_rotation, square_crop_affines
 from datasets.sequences import KeypointSequence, SequenceSamples
@@ -196,15 +196,15 @@ class SyntheticWorld:
         pixels = pixels.transpose(0, 1).numpy()                   # T, V, P, 2
         depth = depth.transpose(0, 1).numpy()                      # T, V, P
         focal = cameras.focal_lengths.mean(-1).numpy()             # V
-        visibility = np.zeros((num_frames, num_views, NUM_JOINTS), dtype=bool)
+        visibility = np.zeros((num_frames, num_views, H36M17.num_joints), dtype=bool)
         sizes = cameras.image_size.numpy()
         for size in np.unique(sizes, axis=0):  # one call per distinct image size (usually one)
             views = np.flatnonzero((sizes == size).all(-1))
             visibility[:, views] = joint_visibility(
                 pixels[:, views].reshape(-1, num_points, 2), depth[:, views].reshape(-1, num_points),
                 np.broadcast_to(focal[views], (num_frames, len(views))).reshape(-1), part_joints, radius,
-                tuple(size), num_queried=NUM_JOINTS).reshape(num_frames, len(views), NUM_JOINTS)
-        pixels = pixels[:, :, :NUM_JOINTS]
+                tuple(size), num_queried=H36M17.num_joints).reshape(num_frames, len(views), H36M17.num_joints)
+        pixels = pixels[:, :, :H36M17.num_joints]
         rng = np.random.default_rng(stable_seed(seed, "noise"))
         noisy, confidence = apply_detector_noise(pixels, visibility, self.spec.noise, rng)
         return SyntheticSequence(name=name, subject=subject, action=action, keypoints_3d=points.astype(np.float32),
@@ -217,8 +217,8 @@ class SyntheticMultiView(SequenceSamples):
     """Samples of a ``SyntheticWorld`` (``datasets.sequences.SequenceSamples``), with rendered crops in images
     mode."""
 
-    def __init__(self, world: SyntheticWorld, mode: str = "keypoints", views: str = "all", frames: int = 1,
-                 stride: int = 1, image_size: int = 256, crop_scale: float = 1.25, cache_dir: str = "",
+    def __init__(self, world: SyntheticWorld, skeleton: Skeleton = H36M17, mode: str = "keypoints", views: str = "all",
+                 frames: int = 1, stride: int = 1, image_size: int = 256, crop_scale: float = 1.25, cache_dir: str = "",
                  augment: bool = False, scale_factor: float = 0.25, rotation_factor: float = 30.0,
                  flip: bool = False):
         if mode not in MODES:
@@ -234,7 +234,7 @@ class SyntheticMultiView(SequenceSamples):
         if not (0 <= scale_factor < 1 and rotation_factor >= 0):
             raise DatasetError(f"DATASETS.SCALE_FACTOR must be in [0, 1) and DATASETS.ROTATION_FACTOR >= 0, got "
                                f"{scale_factor} and {rotation_factor}")
-        super().__init__(world.sequences, views=views, frames=frames, stride=stride, flip=flip)
+        super().__init__(world.sequences, skeleton, layout=H36M17, views=views, frames=frames, stride=stride, flip=flip)
         self.world, self.mode = world, mode
         self.image_size, self.crop_scale = image_size, crop_scale
         self.augment, self.scale_factor, self.rotation_factor = augment, scale_factor, rotation_factor
@@ -251,12 +251,12 @@ class SyntheticMultiView(SequenceSamples):
         crop_cameras = self.crop_cameras(seq, frame, cameras, *self._augmentation(len(views)))
         world = torch.from_numpy(seq.keypoints_3d[window]).to(cameras.dtype).reshape(1, -1, 3)
         crop_2d = crop_cameras.project(world.expand(len(views), -1, -1))
-        crop_2d = crop_2d.reshape(len(views), len(window), NUM_JOINTS, 2).transpose(0, 1).float()
+        crop_2d = crop_2d.reshape(len(views), len(window), H36M17.num_joints, 2).transpose(0, 1).float()
         images = self._cached_images(frame_sample, views) if self.cache_path else \
             self.render(seq, frame, crop_cameras, stable_seed(self.world.spec.seed, seq.name, frame, "image"), views)
         sample.update(keypoints_2d_crop=crop_2d, cameras=crop_cameras, image_cameras=cameras,
                       images=to_image_tensor(images))
-        return sample
+        return self.in_skeleton(sample)
 
     # ----- images ---------------------------------------------------------------------------------
     def crop_cameras(self, seq: SyntheticSequence, frame: int, cameras: Cameras, zoom=None,
@@ -380,7 +380,7 @@ def world_spec_from_config(cfg, split: str) -> WorldSpec:
 @DATASETS.register("synthetic")
 def build_synthetic(cfg, split: str) -> SyntheticMultiView:
     d = cfg.DATASETS
-    return SyntheticMultiView(SyntheticWorld(world_spec_from_config(cfg, split)), mode=d.MODE,
+    return SyntheticMultiView(SyntheticWorld(world_spec_from_config(cfg, split)), skeleton_of(cfg), mode=d.MODE,
                               views=views_of_split(cfg, split),
                               frames=d.FRAMES, stride=stride_of_split(cfg, split),
                               image_size=d.SYNTHETIC.IMAGE_SIZE, crop_scale=d.SYNTHETIC.CROP_SCALE,

@@ -6,7 +6,8 @@ least ``pred_3d``, (B, J, 3) millimetres for each sample's target (centre) frame
 it is scored and trained against: at least ``target_3d``, in the same frame of reference as ``pred_3d``, so the
 evaluator compares them without knowing the method (and ``target_2d`` for pipelines that predict 2D).
 ``losses(outputs, batch)`` reads its targets through ``targets``. ``predicts_absolute`` says whether
-``pred_3d`` is absolute (world frame) or root-relative.
+``pred_3d`` is absolute (world frame) or root-relative. Joints are those of the pipeline's ``skeleton``
+(``DATASETS.SKELETON``, which ``from_config`` passes on).
 
 A protocol may hand a method a piece of the truth as an input (ERD's true pelvis): ``truth_inputs(batch)`` reads it
 and returns the keyword arguments of ``forward`` that carry it (none by default), so the engine calls
@@ -16,6 +17,8 @@ from typing import Dict, Tuple
 
 import torch
 from torch import nn
+
+from core.skeleton import H36M17, Skeleton
 
 
 class PipelineConfigError(ValueError):
@@ -34,6 +37,10 @@ class Pipeline(nn.Module):
     partially_trained = False  # some trainable parameters get no gradient in some steps (DDP must look for them)
     parts = ""
     pretrained_parts: Dict[str, Tuple[str, str]] = {}
+
+    def __init__(self, skeleton: Skeleton = H36M17):
+        super().__init__()
+        self.skeleton = skeleton
 
     @classmethod
     def from_config(cls, cfg) -> "Pipeline":

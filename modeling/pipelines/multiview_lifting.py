@@ -9,7 +9,7 @@ from torch import nn
 from core.geometry.mirror import mirror_joints_3d
 from core.registry import PIPELINES
 from core.sample_schema import centre_frame
-from core.skeleton import NUM_JOINTS
+from core.skeleton import H36M17, Skeleton, skeleton_of
 from datasets.sequences import mirror_sample
 from modeling.losses.error_aware import ErrorAwareWeights
 from core.missing_joints import joint_errors, masked_mean, present_joints
@@ -50,8 +50,8 @@ class MultiViewLiftingPipeline(Pipeline):
             "MODEL.REFINER.NAME none"
 
     def __init__(self, lifter: nn.Module, self_supervised: bool = False, loss_weight: float = 0.8,
-                 error_aware: bool = False, test_flip: bool = False):
-        super().__init__()
+                 error_aware: bool = False, test_flip: bool = False, skeleton: Skeleton = H36M17):
+        super().__init__(skeleton)
         if not 0.0 <= loss_weight <= 1.0:
             raise PipelineConfigError(f"MODEL.LIFTER.LOSS_W must be in [0, 1] (a convex weight), got {loss_weight}")
         self.lifter, self.self_supervised, self.loss_weight = lifter, self_supervised, loss_weight
@@ -71,9 +71,11 @@ class MultiViewLiftingPipeline(Pipeline):
         if d.NAME == "synthetic" and d.SYNTHETIC.RIG != "h36m_ring":
             raise PipelineConfigError(f"MODEL.LIFTER.NAME '{lf.NAME}' learns one fixed rig (it never sees "
                                       "the cameras): set DATASETS.SYNTHETIC.RIG h36m_ring")
-        lifter = build_lifter(cfg, num_frames=d.FRAMES, num_joints=NUM_JOINTS, centre_frame=lf.SELF_SUPERVISED)
+        skeleton = skeleton_of(cfg)
+        lifter = build_lifter(cfg, num_frames=d.FRAMES, num_joints=skeleton.num_joints,
+                              centre_frame=lf.SELF_SUPERVISED)
         return cls(lifter=lifter, self_supervised=lf.SELF_SUPERVISED, loss_weight=lf.LOSS_W,
-                   error_aware=lf.ERROR_AWARE, test_flip=cfg.TEST.FLIP)
+                   error_aware=lf.ERROR_AWARE, test_flip=cfg.TEST.FLIP, skeleton=skeleton)
 
     def prepare(self, train_loader) -> None:
         if self.error_weights is not None:
@@ -89,7 +91,7 @@ class MultiViewLiftingPipeline(Pipeline):
         centre = 0 if pred.shape[1] == 1 else pred.shape[1] // 2
         pred_3d = pred[:, centre]
         if self.test_flip and not self.training:
-            pred_3d = (pred_3d + mirror_joints_3d(self._lift(mirror_sample(batch))[:, centre])) / 2
+            pred_3d = (pred_3d + mirror_joints_3d(self._lift(mirror_sample(batch, self.skeleton))[:, centre], self.skeleton)) / 2
         return {"pred_3d": pred_3d, "pred_window": pred}
 
     def targets(self, batch) -> Dict[str, torch.Tensor]:

@@ -8,7 +8,7 @@ from torch import nn
 
 from core.geometry.mirror import mirror_joints_3d
 from core.registry import PIPELINES
-from core.skeleton import NUM_JOINTS
+from core.skeleton import H36M17, Skeleton, skeleton_of
 from datasets.sequences import mirror_sample
 from core.missing_joints import joint_errors, masked_mean
 from modeling.pipelines.base import Pipeline, PipelineConfigError
@@ -31,14 +31,15 @@ class ScreenLiftingPipeline(Pipeline):
 
     parts = "MODEL.LIFTER.NAME {lifters} (screen coordinates), with MODEL.BACKBONE.NAME and MODEL.REFINER.NAME none"
 
-    def __init__(self, lifter: nn.Module, test_flip: bool = False):
-        super().__init__()
+    def __init__(self, lifter: nn.Module, test_flip: bool = False, skeleton: Skeleton = H36M17):
+        super().__init__(skeleton)
         self.lifter, self.test_flip = lifter, test_flip
 
     @classmethod
     def from_config(cls, cfg) -> "ScreenLiftingPipeline":
-        lifter = build_lifter(cfg, num_frames=cfg.DATASETS.FRAMES, num_joints=NUM_JOINTS)
-        return cls(lifter=lifter, test_flip=cfg.TEST.FLIP)
+        skeleton = skeleton_of(cfg)
+        lifter = build_lifter(cfg, num_frames=cfg.DATASETS.FRAMES, num_joints=skeleton.num_joints)
+        return cls(lifter=lifter, test_flip=cfg.TEST.FLIP, skeleton=skeleton)
 
     def _lift(self, batch) -> torch.Tensor:
         keypoints_2d = batch["keypoints_2d"]                                     # B, T, 1, J, 2
@@ -51,7 +52,7 @@ class ScreenLiftingPipeline(Pipeline):
     def forward(self, batch) -> Dict[str, torch.Tensor]:
         pred = self._lift(batch)
         if self.test_flip and not self.training:
-            pred = (pred + mirror_joints_3d(self._lift(mirror_sample(batch)))) / 2
+            pred = (pred + mirror_joints_3d(self._lift(mirror_sample(batch, self.skeleton)), self.skeleton)) / 2
         return {"pred_3d": pred}
 
     def targets(self, batch) -> Dict[str, torch.Tensor]:

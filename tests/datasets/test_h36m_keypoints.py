@@ -183,7 +183,7 @@ def test_missing_3d_joints_are_counted_and_left_out_of_losses_and_metrics(h36m_r
         d["S9"]["Walking 1"][4, 27] = np.nan         # the right wrist of another
     rewrite(h36m_root / "data_3d_h36m.npz", "positions_3d", lose_markers)
     train = build_dataset(config(h36m_root, "DATASETS.VIEWS", "single"), "train")
-    assert train.num_missing_joints == 3 and "3 of 1190 target joints are missing (NaN in the 3D), 0 of them pelvises" in epipose_log.text
+    assert train.num_missing_joints == 3 and "3 of 1190 target joints are missing (NaN in the 3D), 0 of them the root (pelvis)" in epipose_log.text
     out = h36m_root / "out"
     linear = Path(__file__).resolve().parents[2] / "configs" / "h36m" / "linear_gt.yaml"
     code = main.main(["--cfg", str(linear), "DATASETS.H36M.ROOT", str(h36m_root),

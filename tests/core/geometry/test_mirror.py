@@ -1,3 +1,4 @@
+from core.skeleton import H36M17
 import torch
 
 from core.geometry import triangulate_cameras
@@ -31,13 +32,13 @@ def test_mirroring_is_an_involution_about_the_principal_point(generator, make_ri
 def test_mirrored_views_still_triangulate_to_the_mirrored_person(generator, make_rig, make_points):
     cams = make_rig(generator, (), num_views=4)
     pose = make_points(generator, NUM_JOINTS)
-    pixels_2d = mirror_joints_2d(cams.project(pose.expand(4, -1, -1)), cams)          # V, J, 2
+    pixels_2d = mirror_joints_2d(cams.project(pose.expand(4, -1, -1)), cams, H36M17)          # V, J, 2
     result = triangulate_cameras(mirror_cameras(cams).unsqueeze(0), pixels_2d.unsqueeze(0))
-    assert torch.allclose(result.points_3d[0], mirror_joints_3d(pose), atol=1e-6)
+    assert torch.allclose(result.points_3d[0], mirror_joints_3d(pose, H36M17), atol=1e-6)
 
 
 def test_swap_exchanges_left_and_right_joints():
     joints = torch.arange(NUM_JOINTS, dtype=torch.float64)[:, None].expand(-1, 3)
-    swapped = swap_left_right(joints)
+    swapped = swap_left_right(joints, H36M17)
     assert swapped[list(LEFT_JOINTS), 0].tolist() == list(map(float, RIGHT_JOINTS))
-    assert torch.equal(swap_left_right(swapped), joints)
+    assert torch.equal(swap_left_right(swapped, H36M17), joints)

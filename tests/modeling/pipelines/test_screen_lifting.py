@@ -1,3 +1,4 @@
+from core.skeleton import H36M17
 import pytest
 import torch
 
@@ -43,16 +44,16 @@ def test_flip_averaging_is_mirror_symmetric_and_targets_mirror_with_the_input():
     torch.manual_seed(0)
     model = build_pipeline(load_config(None, TINY + ["TEST.FLIP", "True"])).eval()
     batch = single_view_batch()
-    mirrored = mirror_sample(batch)
+    mirrored = mirror_sample(batch, H36M17)
     with torch.no_grad():
         out, out_mirrored = model(batch), model(mirrored)
     target, target_mirrored = model.targets(batch)["target_3d"], model.targets(mirrored)["target_3d"]
-    assert torch.allclose(target_mirrored, mirror_joints_3d(target), atol=1e-3)
-    assert torch.allclose(out_mirrored["pred_3d"], mirror_joints_3d(out["pred_3d"]), atol=0.05)  # float32 2D
+    assert torch.allclose(target_mirrored, mirror_joints_3d(target, H36M17), atol=1e-3)
+    assert torch.allclose(out_mirrored["pred_3d"], mirror_joints_3d(out["pred_3d"], H36M17), atol=0.05)  # float32 2D
     plain = build_pipeline(load_config(None, TINY)).eval()
     plain.load_state_dict(model.state_dict())
     with torch.no_grad():
-        assert not torch.allclose(plain(mirrored)["pred_3d"], mirror_joints_3d(plain(batch)["pred_3d"]), atol=1.0)
+        assert not torch.allclose(plain(mirrored)["pred_3d"], mirror_joints_3d(plain(batch)["pred_3d"], H36M17), atol=1.0)
 
 
 def test_training_steps_reduce_the_mpjpe_loss():
