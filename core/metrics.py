@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from core.skeleton import JOINT_NAMES, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS, ROOT
+from core.skeleton import Skeleton
 
 # Human3.6M take suffix: "Walking 1", "Walking_1".
 _TAKE_SUFFIX = re.compile(r"^(?P<base>.+?)[ _]\d+$")
@@ -103,7 +103,7 @@ def _check_names(names, n: int, what: str) -> np.ndarray:
 
 
 # ----- per-joint errors ----------------------------------------------------------------------------
-def root_relative(points, root: int = ROOT) -> Tensor:
+def root_relative(points, root: int) -> Tensor:
     """Points (..., J, 3) minus their root joint, so the root is at the origin."""
     points = torch.as_tensor(points)
     if not points.is_floating_point():
@@ -159,7 +159,7 @@ def p_mpjpe(pred, target, mask=None) -> Tensor:
                        torch.nan)
 
 
-def n_mpjpe(pred, target, mask=None, root: int = ROOT) -> Tensor:
+def n_mpjpe(pred, target, mask=None, *, root: int) -> Tensor:
     """Per-joint error (..., J) of the root-relative prediction after its least-squares scale.
 
     Both poses are made root-relative; the scale ``sum_j <x_j, p_j> / sum_j |p_j|^2`` uses the valid
@@ -228,9 +228,10 @@ def pck(pred_2d, target_2d, threshold, mask=None, normalize=None) -> Tensor:
     return _detection_rate(pred_2d, target_2d, threshold, mask, normalize, "pck")
 
 
-def left_right_confusion(pred_2d, target_2d, min_separation_px: float) -> Dict[str, Optional[float]]:
-    """How often a left/right joint pair (``core.skeleton``: hips, knees, ankles, shoulders, elbows, wrists)
-    is confused in 2D, over the pairs whose true joints lie at least ``min_separation_px`` apart.
+def left_right_confusion(pred_2d, target_2d, min_separation_px: float, skeleton: Skeleton) \
+        -> Dict[str, Optional[float]]:
+    """How often a left/right joint pair of ``skeleton`` (for h36m17: hips, knees, ankles, shoulders, elbows,
+    wrists) is confused in 2D, over the pairs whose true joints lie at least ``min_separation_px`` apart.
 
     A pair is *swapped* when the crossed assignment (left prediction to the right truth and back) is nearer
     than the right one, and *collapsed* when both predictions are nearer to one truth (both put on the
@@ -238,9 +239,10 @@ def left_right_confusion(pred_2d, target_2d, min_separation_px: float) -> Dict[s
     Returns percentages ``swapped_percent``, ``collapsed_percent`` and the number of pairs ``num_pairs``
     (None for the rates when no pair qualifies); pairs with a NaN prediction are left out."""
     pred, target, _ = _prepare(pred_2d, target_2d, None, "left_right_confusion", 2)
-    if pred.shape[-2] != NUM_JOINTS:
-        raise ValueError(f"left_right_confusion: expected {NUM_JOINTS} joints, got {pred.shape[-2]}")
-    left, right = list(LEFT_JOINTS), list(RIGHT_JOINTS)
+    if pred.shape[-2] != skeleton.num_joints:
+        raise ValueError(f"left_right_confusion: expected the {skeleton.num_joints} joints of '{skeleton.name}', got "
+                         f"{pred.shape[-2]}")
+    left, right = list(skeleton.left_joints), list(skeleton.right_joints)
     pl, pr, tl, tr = pred[..., left, :], pred[..., right, :], target[..., left, :], target[..., right, :]
 
     def dist(a, b):
@@ -342,9 +344,11 @@ def _consecutive_pairs(n: int, sequence_ids, frame_indices, device) -> Tuple[Ten
     return first[keep].to(device), second[keep].to(device)
 
 
-def pose_metrics(pred_3d, target_3d, actions: Sequence[str], sequence_ids: Optional[Sequence[str]] = None,
-                 frame_indices=None, absolute: bool = False, joint_mask=None) -> Dict:
-    """JSON-ready 3D pose metrics of N poses (N, J, 3) in mm, for metrics.json.
+def pose_metrics(pred_3d, target_3d, actions: Sequence[str], skeleton: Skeleton,
+                 sequence_ids: Optional[Sequence[str]] = None, frame_indices=None, absolute: bool = False,
+                 joint_mask=None) -> Dict:
+    """JSON-ready 3D pose metrics of N poses (N, J, 3) in mm, for metrics.json, in the joints of ``skeleton`` (root
+    and per-joint names).
 
     - ``actions``: one Human3.6M-style action name per pose (grouped by ``action_group``).
     - ``sequence_ids`` / ``frame_indices``: for MPJVE, poses are sorted by (sequence, frame) and only
@@ -360,15 +364,16 @@ def pose_metrics(pred_3d, target_3d, actions: Sequence[str], sequence_ids: Optio
     for NaN handling and the counts.
     """
     pred, target, mask = _prepare(pred_3d, target_3d, joint_mask, "pose_metrics", 3)
-    if pred.dim() != 3 or pred.shape[1] != NUM_JOINTS:
-        raise ValueError(f"pose_metrics: poses must have shape (N, {NUM_JOINTS}, 3) in the order of "
-                         f"core.skeleton.JOINT_NAMES, got {tuple(pred.shape)}")
+    if pred.dim() != 3 or pred.shape[1] != skeleton.num_joints:
+        raise ValueError(f"pose_metrics: poses must have shape (N, {skeleton.num_joints}, 3) in the joint order of "
+                         f"skeleton '{skeleton.name}', got {tuple(pred.shape)}")
+    root = skeleton.root
     n = pred.shape[0]
     group_names, group_index = _group_actions(actions, n)
     invalid_joints = mask & ~torch.isfinite(pred).all(-1)
 
     def summary(errors: Tensor, index: Tensor = group_index) -> Dict:
-        return _summarize(errors, index, group_names, JOINT_NAMES)
+        return _summarize(errors, index, group_names, skeleton.joint_names)
 
     result = {
         "num_poses": n,
@@ -378,11 +383,11 @@ def pose_metrics(pred_3d, target_3d, actions: Sequence[str], sequence_ids: Optio
     }
     if absolute:
         result["mpjpe_mm"] = summary(mpjpe(pred, target, mask))
-    pred_rel, target_rel = root_relative(pred), root_relative(target)
-    mask_rel = mask & mask[:, ROOT:ROOT + 1]
+    pred_rel, target_rel = root_relative(pred, root), root_relative(target, root)
+    mask_rel = mask & mask[:, root:root + 1]
     result["mpjpe_root_relative_mm"] = summary(mpjpe(pred_rel, target_rel, mask_rel))
     result["p_mpjpe_mm"] = summary(p_mpjpe(pred, target, mask))
-    result["n_mpjpe_mm"] = summary(n_mpjpe(pred, target, mask))
+    result["n_mpjpe_mm"] = summary(n_mpjpe(pred, target, mask, root=root))
 
     first, second = _consecutive_pairs(n, sequence_ids, frame_indices, pred.device)
     velocity_errors = mpjve(torch.stack([pred_rel[first], pred_rel[second]], 1),

@@ -1,8 +1,8 @@
 """The one sample form that every dataset yields and every pipeline reads (batched by ``core.batch``: a leading
 batch axis B on every tensor and ``Cameras``, ``meta`` values gathered into lists).
 
-T frames of a window (the target frame is the centre one, ``T // 2``), V views, J = 17 joints
-(``core.skeleton``). Every 2D key is in the pixels that the sample's ``cameras`` map into: the full image for
+T frames of a window (the target frame is the centre one, ``T // 2``), V views, J joints in the layout of
+``DATASETS.SKELETON`` (``core.skeleton``; the dataset's ``skeleton``). Every 2D key is in the pixels that the sample's ``cameras`` map into: the full image for
 keypoint samples, the square crop for image samples (whose ``cameras`` have the crop folded into K). Keys
 marked truth are ground truth: a pipeline's ``forward`` never reads them (its ``targets`` does), so it runs on
 the inputs alone.

@@ -132,6 +132,14 @@ HAND21 = Skeleton(
 
 SKELETONS: Dict[str, Skeleton] = {s.name: s for s in (H36M17, MPI_INF_3DHP17, PANOPTIC19, HAND21)}
 
+# File layouts that readers convert from (``joint_map``), not offered by DATASETS.SKELETON.
+# learnable triangulation's Human3.6M annotation (its ``human36m-multiview-labels``): h36m17's joints, feet first.
+H36M17_LEARNABLE_TRIANGULATION = Skeleton(
+    "h36m17_learnable_triangulation",
+    ("r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "spine", "thorax", "head", "r_wrist",
+     "r_elbow", "r_shoulder", "l_shoulder", "l_elbow", "l_wrist", "neck"),
+    (1, 2, 6, 6, 3, 4, -1, 6, 7, 16, 11, 12, 8, 8, 13, 14, 8))
+
 
 def get_skeleton(name: str) -> Skeleton:
     """The skeleton registered as ``name``; a SkeletonError lists the known ones."""
@@ -158,16 +166,3 @@ def skeleton_of(cfg) -> Skeleton:
     except SkeletonError as err:
         raise SkeletonError(f"DATASETS.SKELETON: {err}") from None
 
-
-# Transitional names of the h36m17 layout, removed once every module takes its skeleton from the config.
-JOINT_NAMES, NUM_JOINTS, ROOT, PARENTS, BONES = (H36M17.joint_names, H36M17.num_joints, H36M17.root, H36M17.parents,
-                                                 H36M17.bones)
-LEFT_JOINTS, RIGHT_JOINTS, FLIP_PERMUTATION = H36M17.left_joints, H36M17.right_joints, H36M17.flip_permutation
-
-
-def non_root_joints(num_joints: int = NUM_JOINTS) -> tuple:
-    return tuple(j for j in range(num_joints) if j != ROOT)
-
-
-def bone_side(parent: int, child: int) -> str:
-    return H36M17.side(child)

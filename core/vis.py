@@ -1,6 +1,6 @@
 """Drawing helpers shared by previews, TensorBoard images, overlay videos and the visualisation scripts.
 
-Images are uint8 RGB (H, W, 3) numpy arrays; keypoints are pixels in the Human3.6M 17-joint order.
+Images are uint8 RGB (H, W, 3) numpy arrays; keypoints are pixels, in the joints of the ``core.skeleton`` layout each drawing is given.
 Left limbs are drawn in blue tones, right limbs in red tones, the trunk in the style's centre colour.
 The truth is drawn as a wide translucent band (``GROUND_TRUTH_STYLE``) under thinner estimates, so both stay
 visible where they coincide; ``legend`` names the styles of a picture in a strip below it, and ``join_panels`` /
@@ -12,7 +12,7 @@ from typing import Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from core.skeleton import BONES, NUM_JOINTS, bone_side
+from core.skeleton import Skeleton
 
 Color = Tuple[int, int, int]
 
@@ -54,10 +54,18 @@ def _translucent(drawn: np.ndarray, base: np.ndarray, opacity: float) -> np.ndar
     return np.where((drawn != base).any(-1, keepdims=True), mixed, base)
 
 
+def _check_joints(poses: Sequence[np.ndarray], skeleton: Skeleton, dims: int, what: str) -> None:
+    if any(p.shape != (skeleton.num_joints, dims) for p in poses):
+        raise ValueError(f"{what}: every pose must have shape ({skeleton.num_joints}, {dims}), the joints of skeleton "
+                         f"'{skeleton.name}', got {[p.shape for p in poses]}")
+
+
 def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, style: SkeletonStyle = SkeletonStyle(),
-                  valid: Optional[np.ndarray] = None, scale: float = 1.0, offset=(0.0, 0.0)) -> np.ndarray:
-    """Draw the bones and joints of ``keypoints`` (J, 2) onto a copy of ``image``; joints that are NaN or
-    not ``valid`` are skipped. Drawn at ``keypoints * scale + offset`` (for zoomed canvases)."""
+                  valid: Optional[np.ndarray] = None, scale: float = 1.0, offset=(0.0, 0.0), *,
+                  skeleton: Skeleton) -> np.ndarray:
+    """Draw the bones and joints of ``keypoints`` (J, 2) of ``skeleton`` onto a copy of ``image``; joints that are NaN
+    or not ``valid`` are skipped. Drawn at ``keypoints * scale + offset`` (for zoomed canvases)."""
+    _check_joints([np.asarray(keypoints)], skeleton, 2, "draw_skeleton")
     base = np.ascontiguousarray(image)
     out = base.copy()
     points = np.asarray(keypoints, dtype=np.float64) * scale + np.asarray(offset, dtype=np.float64)
@@ -65,10 +73,10 @@ def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, style: SkeletonStyle
     if valid is not None:
         ok &= np.asarray(valid, dtype=bool)
     colors = {"left": style.left, "right": style.right, "center": style.center}
-    for parent, child in BONES:
+    for parent, child in skeleton.bones:
         if ok[parent] and ok[child]:
             cv2.line(out, tuple(np.round(points[parent]).astype(int)), tuple(np.round(points[child]).astype(int)),
-                     colors[bone_side(parent, child)], style.thickness, cv2.LINE_AA)
+                     colors[skeleton.side(child)], style.thickness, cv2.LINE_AA)
     for j in np.flatnonzero(ok):
         cv2.circle(out, tuple(np.round(points[j]).astype(int)), style.joint_radius, style.center, -1, cv2.LINE_AA)
     return _translucent(out, base, style.opacity)
@@ -98,8 +106,8 @@ def _grid_spacing(half_extent: float) -> float:
 def draw_pose_3d(poses: Sequence[np.ndarray], styles: Sequence[SkeletonStyle], size=320,
                  elevation_deg: float = 12.0, azimuth_deg: float = 0.0, background: int = 40, grid: bool = True,
                  margin: float = 0.12, center: Optional[np.ndarray] = None,
-                 radius: Optional[float] = None) -> np.ndarray:
-    """A uint8 RGB picture of 3D skeletons, each pose (J, 3) in mm of a z-up frame drawn with its style (in order,
+                 radius: Optional[float] = None, *, skeleton: Skeleton) -> np.ndarray:
+    """A uint8 RGB picture of 3D skeletons, each pose (J, 3) of ``skeleton`` in mm of a z-up frame drawn with its style (in order,
     so later poses lie on top), seen orthographically from ``elevation_deg`` / ``azimuth_deg`` (``view_rotation``).
 
     - ``size``: an int (square) or (height, width) in pixels.
@@ -111,19 +119,17 @@ def draw_pose_3d(poses: Sequence[np.ndarray], styles: Sequence[SkeletonStyle], s
     - Bones are drawn far to near within each pose; joints that are not finite are skipped (with their bones);
       with no finite joint the picture is the plain background.
 
-    Raises ValueError unless every pose has shape (NUM_JOINTS, 3) and there is one style per pose.
+    Raises ValueError unless every pose has shape (J, 3) and there is one style per pose.
     """
     poses = [np.asarray(p, dtype=np.float64) for p in poses]
-    if any(p.shape != (NUM_JOINTS, 3) for p in poses):
-        raise ValueError(f"draw_pose_3d: every pose must have shape ({NUM_JOINTS}, 3), got "
-                         f"{[p.shape for p in poses]}")
+    _check_joints(poses, skeleton, 3, "draw_pose_3d")
     if len(styles) != len(poses):
         raise ValueError(f"draw_pose_3d: one style per pose, got {len(styles)} styles for {len(poses)} poses")
     height, width = (size, size) if np.ndim(size) == 0 else (int(size[0]), int(size[1]))
     if height < 1 or width < 1:
         raise ValueError(f"draw_pose_3d: size must be positive, got {size}")
     out = np.full((height, width, 3), background, dtype=np.uint8)
-    points = np.stack(poses) if poses else np.zeros((0, NUM_JOINTS, 3))           # N, J, 3
+    points = np.stack(poses) if poses else np.zeros((0, skeleton.num_joints, 3))           # N, J, 3
     ok = np.isfinite(points).all(-1)                                                 # N, J
     if not ok.any():
         return out
@@ -159,8 +165,8 @@ def draw_pose_3d(poses: Sequence[np.ndarray], styles: Sequence[SkeletonStyle], s
 
     pixels, depth = to_pixels(points)                                                # N, J, 2 and N, J
     pixels = np.round(np.where(ok[..., None], pixels, 0)).astype(int)
-    bones = np.array(BONES)
-    sides = [bone_side(p, c) for p, c in BONES]
+    bones = np.array(skeleton.bones)
+    sides = [skeleton.side(c) for _, c in skeleton.bones]
     for n, style in enumerate(styles):
         beneath = out.copy()
         colors = {"left": style.left, "right": style.right, "center": style.center}

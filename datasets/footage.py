@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from core.geometry.cameras import Cameras
-from core.skeleton import JOINT_NAMES
+from core.skeleton import H36M17
 from core.video import FrameSource
 from datasets.formats.calibration import read_calibration
 from datasets.formats.keypoints2d import (approximated_joints, frame_number, openpose_files, read_coco_keypoints,
@@ -73,7 +73,7 @@ def read_footage(calibration, keypoints: Sequence, layout: str = "auto", videos:
         raise FootageError(f"the cameras' keypoint sources have different layouts: {sorted(layouts)}")
     layout = layouts.pop()
     num_frames, most = per_view[0].shape[0], max(a.shape[1] for a in per_view)
-    points = np.full((num_frames, len(names), most, len(JOINT_NAMES), 2), np.nan)
+    points = np.full((num_frames, len(names), most, len(H36M17.joint_names), 2), np.nan)
     confidence = np.zeros(points.shape[:-1])
     for v, array in enumerate(per_view):
         points[:, v, :array.shape[1]], confidence[:, v, :array.shape[1]] = to_h36m(array, layout)

@@ -46,7 +46,7 @@ from torch.utils.data import Dataset
 from core.geometry.cameras import Cameras
 from core.images import to_image_tensor
 from core.registry import DATASETS
-from core.skeleton import NUM_JOINTS
+from core.skeleton import H36M17, H36M17_LEARNABLE_TRIANGULATION, joint_map, skeleton_of
 from datasets import DatasetError, stride_of_split, subjects_of_split
 from datasets.crops import random_zoom_rotation, square_crop_affines
 from datasets.formats.calibration import CalibrationError, check_camera, check_rig
@@ -59,8 +59,6 @@ TOOLBOX_ACTIONS = {2: "Directions", 3: "Discussion", 4: "Eating", 5: "Greeting",
                    8: "Purchases", 9: "Sitting", 10: "SittingDown", 11: "Smoking", 12: "TakingPhoto",
                    13: "Waiting", 14: "Walking", 15: "WalkingDog", 16: "WalkTogether"}
 DAMAGED_TAKES = frozenset({("S9", "Greeting", 2), ("S9", "SittingDown", 2), ("S9", "Waiting", 1)})
-# learnable-triangulation joint order -> core.skeleton order (pelvis, r_hip, ..., r_wrist)
-LEARNABLE_TRIANGULATION_JOINTS = (6, 2, 1, 0, 3, 4, 5, 7, 8, 16, 9, 13, 14, 15, 12, 11, 10)
 
 
 @dataclass
@@ -163,7 +161,7 @@ def read_toolbox_annotations(path) -> FrameTable:
     _check_rigs(cameras, [f"S{s}" for s in sets], [str(c) for c in camera_ids], str(path))
 
     boxes = np.empty((len(rows), num_views, 3))
-    keypoints = np.empty((len(rows), NUM_JOINTS, 3), np.float32)
+    keypoints = np.empty((len(rows), H36M17.num_joints, 3), np.float32)
     paths = np.empty(rows.shape, dtype=object)
     for i, frame_rows in enumerate(rows):
         for v, row in enumerate(frame_rows):
@@ -171,7 +169,7 @@ def read_toolbox_annotations(path) -> FrameTable:
             centre, scale = _field(record, "center", (2,), where), _field(record, "scale", (2,), where)
             boxes[i, v] = (centre[0], centre[1], 200.0 * scale.max())
             paths[i, v] = str(record.get("image", ""))
-        keypoints[i] = _field(records[frame_rows[0]], "joints_3d", (NUM_JOINTS, 3), f"{path} record {frame_rows[0]}")
+        keypoints[i] = _field(records[frame_rows[0]], "joints_3d", (H36M17.num_joints, 3), f"{path} record {frame_rows[0]}")
     actions = np.array([TOOLBOX_ACTIONS[a] for a in frame_keys[:, 1]])
     return FrameTable(paths, keypoints, boxes, camera_set.astype(np.int64), cameras, subjects, actions,
                       frame_keys[:, 2].copy(), frame_keys[:, 3].copy())
@@ -201,11 +199,17 @@ def read_learnable_triangulation_labels(path, undistorted: bool = False) -> Fram
                            f"({len(subject_names)}, {num_views}) with fields R, t, K, dist")
     try:   # a damaged dtype can list a field that it cannot read
         table = {name: np.asarray(table[name]) for name in fields}
+        cams_count = cams.size
         cams = {name: np.asarray(cams[name]) for name in ("R", "t", "K", "dist")}
     except (ValueError, KeyError, TypeError, IndexError) as err:
         raise DatasetError(f"{path}: the fields of 'table' or 'cameras' cannot be read ({err})") from None
-    if table["keypoints"].shape[1:] != (NUM_JOINTS, 3) or table["bbox_by_camera_tlbr"].shape[1:] != (num_views, 4):
-        raise DatasetError(f"{path}: table keypoints must be ({NUM_JOINTS}, 3) and boxes ({num_views}, 4) per row")
+    sizes = {"R": 9, "t": 3, "K": 9, "dist": 5}  # values per camera
+    wrong = [name for name, size in sizes.items() if cams[name].size != size * cams_count]
+    if wrong:
+        raise DatasetError(f"{path}: 'cameras' fields R, t, K, dist must hold 9, 3, 9 and 5 values per camera; "
+                           f"{', '.join(wrong)} do not")
+    if table["keypoints"].shape[1:] != (H36M17.num_joints, 3) or table["bbox_by_camera_tlbr"].shape[1:] != (num_views, 4):
+        raise DatasetError(f"{path}: table keypoints must be ({H36M17.num_joints}, 3) and boxes ({num_views}, 4) per row")
     if not np.isfinite(table["keypoints"]).all():
         raise DatasetError(f"{path}: table keypoints have NaN or infinite values (image datasets need complete "
                            "3D)")
@@ -240,7 +244,7 @@ def read_learnable_triangulation_labels(path, undistorted: bool = False) -> Fram
     action_folders = np.array(action_names)[action_idx]
     paths = np.array([[f"{s}/{a}/{folder}/{c}/img_{f + 1:06d}.jpg" for c in camera_names]
                       for s, a, f in zip(subjects, action_folders, frame_idx)], dtype=object).reshape(-1, num_views)
-    table = FrameTable(paths, table["keypoints"][:, LEARNABLE_TRIANGULATION_JOINTS].astype(np.float32), boxes,
+    table = FrameTable(paths, table["keypoints"][:, joint_map(H36M17_LEARNABLE_TRIANGULATION, H36M17)].astype(np.float32), boxes,
                        subject_idx, cameras, subjects, np.array([t[0] for t in takes])[action_idx],
                        np.array([t[1] for t in takes], dtype=np.int64)[action_idx], frame_idx)
     return table.select(present)
@@ -253,7 +257,9 @@ def _split_take(name: str):
 
 
 class H36MMultiViewImages(Dataset):
-    """Samples of all views of a Human3.6M frame: crops, crop cameras, 3D and 2D targets."""
+    """Samples of all views of a Human3.6M frame: crops, crop cameras, 3D and 2D targets, in h36m17's joints."""
+
+    skeleton = H36M17
 
     def __init__(self, table: FrameTable, root, image_size: int = 256, crop_scale: float = 1.0,
                  augment: bool = False, scale_factor: float = 0.25, rotation_factor: float = 30.0):
@@ -334,6 +340,9 @@ def _build(cfg, split: str, reader) -> H36MMultiViewImages:
     if d.MODE != "images" or d.VIEWS != "all" or d.FRAMES != 1:
         raise DatasetError("the Human3.6M image datasets give multi-view image samples: set DATASETS.MODE images, "
                            "DATASETS.VIEWS all and DATASETS.FRAMES 1")
+    if skeleton_of(cfg) != H36M17:
+        raise DatasetError(f"the Human3.6M image datasets give the joints of h36m17: set DATASETS.SKELETON h36m17 "
+                           f"(got '{d.SKELETON}')")
     subjects = subjects_of_split(cfg, split, h.TRAIN_SUBJECTS, h.TEST_SUBJECTS, "DATASETS.H36M_IMAGES")
     table = select_frames(reader(file), subjects, stride_of_split(cfg, split), h.SKIP_DAMAGED,
                           f"DATASETS.H36M_IMAGES.{key} '{file}'")

@@ -29,7 +29,7 @@ from core.config import ConfigError  # noqa: E402
 from core.engine.checkpoint import CheckpointError  # noqa: E402
 from core.engine.trained_run import load_image_pipeline, load_trained_run  # noqa: E402
 from core.io import write_json_atomic  # noqa: E402
-from core.skeleton import JOINT_NAMES  # noqa: E402
+from core.skeleton import H36M17  # noqa: E402
 from datasets import DatasetError, build_dataset  # noqa: E402
 from datasets.footage import FootageError  # noqa: E402
 from modeling.pipelines import LiftingPipeline, PipelineConfigError, ScreenLiftingPipeline  # noqa: E402
@@ -120,12 +120,12 @@ def load_truth(path, num_frames: int) -> np.ndarray:
     if len(points) != num_frames:
         raise FootageError(f"--truth '{path}' holds {len(points)} frames, the footage {num_frames}")
     names = [str(n) for n in names]
-    shared = [n for n in JOINT_NAMES if n in names]
+    shared = [n for n in H36M17.joint_names if n in names]
     if not shared:
         raise FootageError(f"--truth '{path}': none of its joints ({', '.join(names)}) is one of the Human3.6M "
-                           f"joints ({', '.join(JOINT_NAMES)})")
-    truth = np.full((num_frames, len(JOINT_NAMES), 3), np.nan)
-    truth[:, [JOINT_NAMES.index(n) for n in shared]] = points[:, [names.index(n) for n in shared]]
+                           f"joints ({', '.join(H36M17.joint_names)})")
+    truth = np.full((num_frames, len(H36M17.joint_names), 3), np.nan)
+    truth[:, [H36M17.joint_names.index(n) for n in shared]] = points[:, [names.index(n) for n in shared]]
     return truth
 
 
@@ -135,17 +135,17 @@ def truth_error(points_3d: np.ndarray, truth: np.ndarray, approximated) -> dict:
     keypoints, ``approximated``, are left out), over the frames where the demo found them; per joint for all."""
     errors = np.linalg.norm(points_3d - truth, axis=-1)                                    # T, 17; NaN: missing
     known = np.isfinite(truth).all(-1).any(0)
-    scored = known & ~np.isin(JOINT_NAMES, list(approximated))
+    scored = known & ~np.isin(H36M17.joint_names, list(approximated))
     found = np.isfinite(errors[:, scored])
 
     def rounded(values):
         return None if not np.isfinite(values).any() else round(float(np.nanmean(values)), 2)
     return {"mpjpe_mm": rounded(errors[:, scored]),
             "median_mm": None if not found.any() else round(float(np.median(errors[:, scored][found])), 2),
-            "joints": [n for n, s in zip(JOINT_NAMES, scored) if s],
-            "left_out_approximated": [n for n in approximated if n in np.array(JOINT_NAMES)[known]],
+            "joints": [n for n, s in zip(H36M17.joint_names, scored) if s],
+            "left_out_approximated": [n for n in approximated if n in np.array(H36M17.joint_names)[known]],
             "joint_frames_found": int(found.sum()), "joint_frames": int(found.size),
-            "per_joint_mpjpe_mm": {n: rounded(errors[:, j]) for j, n in enumerate(JOINT_NAMES) if known[j]}}
+            "per_joint_mpjpe_mm": {n: rounded(errors[:, j]) for j, n in enumerate(H36M17.joint_names) if known[j]}}
 
 
 def video_fps(source: FrameSource) -> float:

@@ -37,7 +37,7 @@ from core.config import get_defaults  # noqa: E402
 from core.geometry.cameras import Cameras  # noqa: E402
 from core.geometry.projection import pixels_to_normalized, undistort  # noqa: E402
 from core.io import save_npz_atomic, write_text_atomic  # noqa: E402
-from core.skeleton import JOINT_NAMES, NUM_JOINTS  # noqa: E402
+from core.skeleton import H36M17  # noqa: E402
 from core.video import Mp4Writer, VideoError  # noqa: E402
 from datasets.formats.keypoints2d import KEYPOINT_NAMES  # noqa: E402
 from datasets.synthetic import bodies, motion  # noqa: E402
@@ -52,9 +52,9 @@ log = logging.getLogger("make_demo_footage")
 BODY25 = KEYPOINT_NAMES["body25"]
 BODY25_FLIP = tuple(BODY25.index({"l_": "r_", "r_": "l_"}.get(n[:2], n[:2]) + n[2:]) for n in BODY25)
 # the keypoints that are points of the body's own (``Body.surface_points``): joints, and the nose landmark
-TWINS = {**{name: JOINT_NAMES.index(name) for name in BODY25 if name in JOINT_NAMES},
-         "openpose_neck": JOINT_NAMES.index("thorax"), "mid_hip": JOINT_NAMES.index("pelvis"),
-         "nose": NUM_JOINTS + bodies.LANDMARK_NAMES.index("nose")}
+TWINS = {**{name: H36M17.joint_names.index(name) for name in BODY25 if name in H36M17.joint_names},
+         "openpose_neck": H36M17.joint_names.index("thorax"), "mid_hip": H36M17.joint_names.index("pelvis"),
+         "nose": H36M17.num_joints + bodies.LANDMARK_NAMES.index("nose")}
 MISSING_OCCLUDED = 1 / 3     # share of the occluded keypoints the detector does not report
 FLOOR_TILE_MM = 600.0
 WALL_RADIUS_MM = 7500.0      # a round room about the capture area, behind the cameras' ring
@@ -92,7 +92,7 @@ def body25_points(body: bodies.Body, joints: np.ndarray) -> np.ndarray:
     of the body's nose. OpenPose's neck is the thorax joint (between the shoulders), its mid-hip the pelvis."""
     surface = body.surface_points(joints)
     named = {name: surface[..., index, :] for name, index in TWINS.items()}
-    centre = joints[..., JOINT_NAMES.index("head"), :]
+    centre = joints[..., H36M17.joint_names.index("head"), :]
     up = _unit(centre - named["openpose_neck"])
     forward = _unit(np.cross(named["l_shoulder"] - named["r_shoulder"], up))
     left = np.cross(up, forward)
@@ -103,7 +103,7 @@ def body25_points(body: bodies.Body, joints: np.ndarray) -> np.ndarray:
     for side, sign in (("l_", 1.0), ("r_", -1.0)):
         named[side + "eye"] = centre + head * _unit(0.8 * forward + 0.2 * up + 0.4 * sign * left)
         named[side + "ear"] = centre + head * sign * left
-        toes = surface[..., NUM_JOINTS + bodies.LANDMARK_NAMES.index(side + "toes"), :]
+        toes = surface[..., H36M17.num_joints + bodies.LANDMARK_NAMES.index(side + "toes"), :]
         named[side + "big_toe"] = toes + toe * _unit(feet_forward - 0.6 * sign * feet_left)
         named[side + "small_toe"] = toes + toe * _unit(feet_forward + 0.6 * sign * feet_left)
         named[side + "heel"] = named[side + "ankle"] + heel * _unit(-feet_forward - [0.0, 0.0, 0.5])
@@ -238,7 +238,7 @@ def make_footage(args) -> dict:
     visible = keypoint_visibility(seq, cameras, keypoints)
     triplets = detections(pixels, visible, cameras.image_size[0].numpy(), noise, rng)
     write_text_atomic(calibration_toml(cameras, names), out / "calibration.toml")
-    save_npz_atomic({"points_3d_mm": seq.keypoints_3d.astype(np.float64), "joint_names": np.array(JOINT_NAMES)},
+    save_npz_atomic({"points_3d_mm": seq.keypoints_3d.astype(np.float64), "joint_names": np.array(H36M17.joint_names)},
                     out / "truth.npz")
     for v, name in enumerate(tqdm(names, desc="writing OpenPose JSON")):
         write_openpose(out / "openpose" / name, name, triplets[:, v])

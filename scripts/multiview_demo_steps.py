@@ -38,7 +38,7 @@ from core.geometry.triangulation import reprojection_errors
 from core.images import to_image_tensor
 from core.io import save_npz_atomic, write_json_atomic
 from core.metrics import align_similarity
-from core.skeleton import BONES, JOINT_NAMES
+from core.skeleton import H36M17
 from core.smoothing import smooth_trajectories
 from core.video import FrameSource, Mp4Writer
 from core.vis import (DETECTION_STYLE, GROUND_TRUTH_3D_STYLE, PROJECTION_STYLE, TRUTH_BAND_STYLE, draw_pose_3d,
@@ -167,7 +167,7 @@ def reconstruct(footage: Footage, min_confidence: float = 0.3, inlier_threshold_
                   "valid_joints": int(valid.sum()), **bone_length_spread(points_3d.numpy())}
         weights = torch.where((conf >= min_confidence) & (result.used | ~result.valid.unsqueeze(1)), conf,
                               torch.zeros_like(conf))
-        fit = optimise_sequence(result.points_3d, points_2d, weights, cameras, BONES, smooth_weight=smooth_weight,
+        fit = optimise_sequence(result.points_3d, points_2d, weights, cameras, H36M17.bones, smooth_weight=smooth_weight,
                                 bone_weight=bone_weight)
         points_3d, valid = fit.points_3d, fit.valid
         errors = _reprojection_errors(cameras, points_3d, valid, points_2d, conf, min_confidence)
@@ -177,14 +177,14 @@ def reconstruct(footage: Footage, min_confidence: float = 0.3, inlier_threshold_
 
 def bone_length_spread(points_3d: np.ndarray) -> dict:
     """How far the bone lengths of (T, 17, 3) world mm poses (NaN = missing) vary over the frames: the standard
-    deviation over the frames of each bone (``core.skeleton.BONES``, named by its child joint), mm, and its median
+    deviation over the frames of each bone (``core.skeleton.H36M17.bones``, named by its child joint), mm, and its median
     and mean over the bones (a rigid skeleton gives 0)."""
-    parents, children = np.array(BONES).T
+    parents, children = np.array(H36M17.bones).T
     lengths = np.linalg.norm(points_3d[:, children] - points_3d[:, parents], axis=-1)        # T, bones
     spread = _quietly(np.nanstd, lengths, axis=0)
     return {"bone_length_std_mm_median": _number(_nan_median(spread)),
             "bone_length_std_mm_mean": _number(_quietly(np.nanmean, spread)),
-            "bone_length_std_mm_per_bone": {JOINT_NAMES[c]: _number(v) for c, v in zip(children, spread)}}
+            "bone_length_std_mm_per_bone": {H36M17.joint_names[c]: _number(v) for c, v in zip(children, spread)}}
 
 
 def _reprojection_errors(cameras: Cameras, points_3d, valid, points_2d, confidence, min_confidence: float):
@@ -293,7 +293,7 @@ def summary(footage: Footage, recon: Reconstruction) -> dict:
             "valid_joints": int(recon.valid.sum()), "joints": int(recon.valid.size),
             "median_reprojection_error_px": _number(overall),
             "median_reprojection_error_px_inliers": _number(inliers),
-            "median_reprojection_error_px_per_joint": dict(zip(JOINT_NAMES, map(_number, per_joint))),
+            "median_reprojection_error_px_per_joint": dict(zip(H36M17.joint_names, map(_number, per_joint))),
             "median_reprojection_error_px_per_camera": dict(zip(footage.camera_names, map(_number, per_camera))),
             **bone_length_spread(recon.points_3d)}
 
@@ -325,7 +325,7 @@ def save_reconstruction(out_dir, footage: Footage, recon: Reconstruction) -> dic
     save_npz_atomic({"points_3d_mm": recon.points_3d, "valid": recon.valid, "keypoints_2d": recon.keypoints_2d,
                      "confidence": recon.confidence, "person": recon.person, "inliers": recon.inliers,
                      "reprojection_error_px": recon.reprojection_error, **lifter,
-                     "camera_names": np.array(footage.camera_names), "joint_names": np.array(JOINT_NAMES)},
+                     "camera_names": np.array(footage.camera_names), "joint_names": np.array(H36M17.joint_names)},
                     out_dir / "poses_3d.npz")
 
     def rounded(values):
@@ -337,7 +337,7 @@ def save_reconstruction(out_dir, footage: Footage, recon: Reconstruction) -> dic
                                          for name, errs in zip(footage.camera_names, recon.reprojection_error[t])}}
               for t in range(footage.num_frames)]
     write_json_atomic({"units": "mm", "frame_of_reference": "world frame of the calibration",
-                       "joint_names": list(JOINT_NAMES), "camera_names": footage.camera_names, "frames": frames},
+                       "joint_names": list(H36M17.joint_names), "camera_names": footage.camera_names, "frames": frames},
                       out_dir / "poses_3d.json")
     stats = summary(footage, recon)
     write_json_atomic(stats, out_dir / "summary.json")
@@ -350,12 +350,12 @@ def render_overlay(path, footage: Footage, recon: Reconstruction, fps: float, vi
     where unknown: a known 3D drawn under the reconstruction."""
     if not footage.videos:
         raise FootageError("an overlay video needs the cameras' videos or image folders")
-    rotation = up_rotation(recon.points_3d)
+    rotation = up_rotation(recon.points_3d, H36M17)
     z_up = recon.points_3d @ rotation.T
     finite = z_up[np.isfinite(z_up).all(-1)]
     centre = (finite.min(0) + finite.max(0)) / 2 if len(finite) else np.zeros(3)
     radius = float(np.linalg.norm(finite - centre, axis=-1).max()) if len(finite) else 1000.0
-    azimuth = front_azimuth_deg(z_up) + 30.0
+    azimuth = front_azimuth_deg(z_up, H36M17) + 30.0
     shown = np.stack([recon.points_3d] if truth is None else [truth, recon.points_3d], 1)  # T, (truth,) 3D, J, 3
     projected = footage.cameras.expand(footage.num_frames, shown.shape[1], len(footage.camera_names)).project(
         torch.from_numpy(shown).unsqueeze(2)).numpy()                                # T, (truth,) 3D, V, J, 2
@@ -375,11 +375,12 @@ def render_overlay(path, footage: Footage, recon: Reconstruction, fps: float, vi
                 image = cv2.resize(image, (int(round(image.shape[1] * scale)), view_height),
                                    interpolation=cv2.INTER_AREA)
                 for points, style in zip(projected[t, :, v], styles_2d):
-                    image = draw_skeleton(image, points, style, scale=scale)
-                image = draw_skeleton(image, recon.keypoints_2d[t, v], DETECTION_STYLE, scale=scale)
+                    image = draw_skeleton(image, points, style, scale=scale, skeleton=H36M17)
+                image = draw_skeleton(image, recon.keypoints_2d[t, v], DETECTION_STYLE, scale=scale,
+                                      skeleton=H36M17)
                 panels.append(put_label(image, footage.camera_names[v]))
             panel_3d = draw_pose_3d(list(shown_z_up[t]), styles_3d, size=(view_height, view_height),
-                                    azimuth_deg=azimuth, center=centre, radius=radius)
+                                    azimuth_deg=azimuth, center=centre, radius=radius, skeleton=H36M17)
             panels.append(put_label(panel_3d, "3D, world (steady view)"))
             canvas = join_panels([pad_to_height(p, view_height) for p in panels])
             canvas = put_label(canvas, f"frame {t}", "bottom_left")

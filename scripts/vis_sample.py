@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.config import ConfigError  # noqa: E402
 from core.engine.checkpoint import CheckpointError  # noqa: E402
 from core.engine.trained_run import load_image_pipeline  # noqa: E402
-from core.skeleton import JOINT_NAMES  # noqa: E402
+from core.skeleton import SkeletonError  # noqa: E402
 from core.vis import epipolar_picture, heatmap_grid, write_png  # noqa: E402
 from datasets import DatasetError, build_dataset  # noqa: E402
 from core.batch import collate_samples  # noqa: E402
@@ -37,7 +37,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", help="output folder of a trained image-pipeline run (config.yaml and weights)")
     parser.add_argument("--sample", type=int, default=0, help="test sample index")
-    parser.add_argument("--joint", default="l_wrist", choices=JOINT_NAMES, help="reference joint")
+    parser.add_argument("--joint", default="l_wrist", help="reference joint (a joint name of the run's skeleton)")
     parser.add_argument("--view", type=int, default=0, help="reference view")
     parser.add_argument("--pixel", type=float, nargs=2, default=None, metavar=("X", "Y"),
                         help="reference pixel in the view's crop instead of the joint")
@@ -57,7 +57,8 @@ def main(argv=None) -> int:
         sample = test_set[args.sample]
         if not 0 <= args.view < len(sample["cameras"]):
             raise ConfigError(f"--view {args.view}: the samples have {len(sample['cameras'])} views")
-    except (ConfigError, CheckpointError, DatasetError, PipelineConfigError) as err:
+        joint = detector.skeleton.index(args.joint)
+    except (ConfigError, CheckpointError, DatasetError, PipelineConfigError, SkeletonError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     with torch.no_grad():
@@ -66,13 +67,13 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     images = to_uint8_images(sample["images"])
     labels = [f"cam {int(c)}" for c in sample["camera_ids"]]
-    grid = heatmap_grid(images, outputs["heatmaps"][0].numpy(), JOINT_NAMES)
+    grid = heatmap_grid(images, outputs["heatmaps"][0].numpy(), detector.skeleton.joint_names)
     write_png(out / f"heatmaps_sample{args.sample}.png", grid)
     written = [out / f"heatmaps_sample{args.sample}.png"]
     if "epipolar" in outputs:
         stride = detector.backbone.stride
         epipolar = {k: v[0] for k, v in outputs["epipolar"].items()}
-        pixel = torch.tensor(args.pixel) if args.pixel else outputs["pred_2d"][0, args.view, JOINT_NAMES.index(args.joint)]
+        pixel = torch.tensor(args.pixel) if args.pixel else outputs["pred_2d"][0, args.view, joint]
         height, width = epipolar["attention"].shape[2:4]
         cell = image_to_heatmap(pixel.double(), stride).round().long()
         x, y = int(cell[0].clamp(0, width - 1)), int(cell[1].clamp(0, height - 1))

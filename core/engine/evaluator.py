@@ -13,7 +13,6 @@ from core.engine.checkpoint import unwrap
 from core.engine.distributed import DistContext, gather_in_order
 from core.missing_joints import present_joints
 from core.sample_schema import centre_frame, exact_2d
-from core.skeleton import JOINT_NAMES
 
 logger = logging.getLogger("epipose")
 
@@ -35,12 +34,12 @@ def triangulated_truth(batch) -> torch.Tensor:
     return triangulate_dlt(exact.to(cameras.dtype).nan_to_num(), cameras.projection_matrices, seen).points_3d
 
 
-def _errors_by_occlusion(predictions, visible: torch.Tensor, absolute: bool) -> Dict[str, Any]:
+def _errors_by_occlusion(predictions, visible: torch.Tensor, absolute: bool, root: int) -> Dict[str, Any]:
     """Mean 3D joint error (mm; root-relative for root-relative pipelines) of the joints seen in every view and of
     those occluded in at least one, with how many joints each holds."""
     pred, target = (torch.from_numpy(predictions[k]).double() for k in ("pred_3d", "target_3d"))
     if not absolute:
-        pred, target = metrics.root_relative(pred), metrics.root_relative(target)
+        pred, target = metrics.root_relative(pred, root), metrics.root_relative(target, root)
     errors = (pred - target).norm(dim=-1)                                       # (N, J), NaN where missing
     everywhere = visible.all(1)                                                # (N, J)
     result = {}
@@ -102,13 +101,14 @@ def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
         raise ValueError(f"ground_truth must be one of {', '.join(GROUND_TRUTHS)}, got {ground_truth!r}")
     predictions = gather_in_order(run_inference(model, loader, device, ground_truth), context)
     target = torch.from_numpy(predictions["target_3d"]).double()
+    skeleton, absolute = unwrap(model).skeleton, unwrap(model).predicts_absolute
     summary = metrics.pose_metrics(
-        torch.from_numpy(predictions["pred_3d"]).double(), target,
+        torch.from_numpy(predictions["pred_3d"]).double(), target, skeleton=skeleton,
         joint_mask=present_joints(target),                    # joints missing from the data: left out, counted
         actions=list(predictions["action"]),
         sequence_ids=list(predictions["sequence"]),
         frame_indices=torch.from_numpy(predictions["frame"]),
-        absolute=unwrap(model).predicts_absolute,
+        absolute=absolute,
     )
     summary["ground_truth_3d"] = GROUND_TRUTHS[ground_truth]
     if "pred_2d" in predictions:
@@ -121,12 +121,13 @@ def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
                 "threshold_px": sorted({round(float(x), 3) for x in np.unique(jdr_threshold * predictions["crop_size"])}),
                 "num_joint_views": int(mask.sum()),
                 "mean": None if torch.isnan(rate).all() else float(100 * torch.nanmean(rate)),
-                "per_joint": {name: None if torch.isnan(r) else float(100 * r) for name, r in zip(JOINT_NAMES, rate)},
+                "per_joint": {name: None if torch.isnan(r) else float(100 * r) for name, r in zip(skeleton.joint_names, rate)},
             }
-        summary["mpjpe_by_occlusion_mm"] = _errors_by_occlusion(predictions, visible, unwrap(model).predicts_absolute)
+        summary["mpjpe_by_occlusion_mm"] = _errors_by_occlusion(predictions, visible, absolute, skeleton.root)
         width = torch.from_numpy(predictions["crop_size"])[..., None, None]      # in crop widths, as the JDR
         summary["left_right_confusion"] = {
             "min_separation": f"{jdr_threshold} x crop width",
             **metrics.left_right_confusion(torch.from_numpy(predictions["pred_2d"]) / width,
-                                           torch.from_numpy(predictions["target_2d"]) / width, jdr_threshold)}
+                                           torch.from_numpy(predictions["target_2d"]) / width, jdr_threshold,
+                                           skeleton)}
     return summary, predictions

@@ -21,7 +21,7 @@ import torch
 from core.geometry.body_orientation import front_azimuth_deg
 from core.images import to_uint8_images
 from core.sample_schema import exact_2d, unbatched_centre
-from core.skeleton import ROOT
+from core.skeleton import Skeleton
 from core.vis import (BORDER_PX, GROUND_TRUTH_3D_STYLE, GROUND_TRUTH_STYLE, PREDICTION_STYLE, SkeletonStyle,
                       draw_pose_3d, draw_skeleton, put_label, tile, with_legend)
 
@@ -33,9 +33,9 @@ INPUT_STYLE = SkeletonStyle(thickness=1, joint_radius=2)
 CAMERA_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
-def preview_sample(sample, pred_3d: Optional[np.ndarray] = None, title: str = "",
+def preview_sample(sample, skeleton: Skeleton, pred_3d: Optional[np.ndarray] = None, title: str = "",
                    absolute: bool = True) -> np.ndarray:
-    """An RGB picture of one sample (a dict of the batch form, unbatched).
+    """An RGB picture of one sample (a dict of the batch form, unbatched) whose joints are those of ``skeleton``.
 
     ``pred_3d`` (J, 3) mm: with ``absolute``, world coordinates; otherwise root-relative, in the camera frame of
     the sample's single view when it has one view, else in the world frame (see the module docstring)."""
@@ -43,7 +43,7 @@ def preview_sample(sample, pred_3d: Optional[np.ndarray] = None, title: str = ""
     exact = unbatched_centre(exact_2d(sample)).numpy()
     inputs = unbatched_centre(sample["keypoints_2d"]).numpy() if "keypoints_2d" in sample else None
     has_prediction = pred_3d is not None and np.isfinite(np.asarray(pred_3d, dtype=np.float64)).any()
-    relative = None if absolute or pred_3d is None else root_relative_poses(sample, pred_3d)
+    relative = None if absolute or pred_3d is None else root_relative_poses(sample, pred_3d, skeleton.root)
     projected = None
     if has_prediction:
         pred_world = pred_3d if relative is None else relative["pred_world"]
@@ -59,7 +59,7 @@ def preview_sample(sample, pred_3d: Optional[np.ndarray] = None, title: str = ""
         canvases = np.full((len(cameras), CANVAS_SIDE, CANVAS_SIDE, 3), 40, dtype=np.uint8)
     panels = []
     for v, canvas in enumerate(canvases):
-        zoom = dict(scale=scales[v], offset=offsets[v])
+        zoom = dict(scale=scales[v], offset=offsets[v], skeleton=skeleton)
         panel = draw_skeleton(canvas, exact[v], GROUND_TRUTH_STYLE, **zoom)
         if projected is not None:
             panel = draw_skeleton(panel, projected[v], PREDICTION_STYLE, **zoom)
@@ -71,32 +71,32 @@ def preview_sample(sample, pred_3d: Optional[np.ndarray] = None, title: str = ""
     entries = [("truth", GROUND_TRUTH_STYLE)] + ([("prediction", PREDICTION_STYLE)] if has_prediction else [])
     entries += [("2D input, left / right", INPUT_STYLE)] if inputs is not None else []
     if relative is not None:
-        panels += _panels_3d(relative, canvases.shape[1:3])
+        panels += _panels_3d(relative, canvases.shape[1:3], skeleton)
     columns = len(panels) if relative is not None and len(panels) <= 3 else None
     return with_legend(tile(panels, columns, border=BORDER_PX), entries)
 
 
-def root_relative_poses(sample, pred_3d) -> dict:
-    """The centre frame's true pose and the prediction (re-centred on its pelvis), root-relative in the
-    prediction's frame, the prediction placed at the true pelvis in world mm, and the frame's name."""
+def root_relative_poses(sample, pred_3d, root: int) -> dict:
+    """The centre frame's true pose and the prediction (re-centred on its root joint ``root``), root-relative in the
+    prediction's frame, the prediction placed at the true root in world mm, and the frame's name."""
     cameras = sample["cameras"]
     target_world = unbatched_centre(sample["keypoints_3d"]).to(cameras.dtype)        # J, 3
     pred = torch.as_tensor(np.asarray(pred_3d, dtype=np.float64), dtype=cameras.dtype)
     if pred.shape != target_world.shape:
         raise ValueError(f"preview_sample: pred_3d must have shape {tuple(target_world.shape)}, "
                          f"got {tuple(pred.shape)}")
-    pred = pred - pred[ROOT]
+    pred = pred - pred[root]
     if len(cameras) == 1:  # single-view lifter: the view's camera frame
         target = cameras.world_to_camera(target_world[None])[0]
-        pred_world = cameras.camera_to_world((pred + target[ROOT])[None])[0]
+        pred_world = cameras.camera_to_world((pred + target[root])[None])[0]
         frame = "camera"
     else:  # multi-view lifter: the world frame
-        target, pred_world, frame = target_world, pred + target_world[ROOT], "world"
-    return {"target": (target - target[ROOT]).numpy(), "pred": pred.numpy(), "pred_world": pred_world.numpy(),
+        target, pred_world, frame = target_world, pred + target_world[root], "world"
+    return {"target": (target - target[root]).numpy(), "pred": pred.numpy(), "pred_world": pred_world.numpy(),
             "frame": frame}
 
 
-def _panels_3d(relative: dict, size: Tuple[int, int]) -> list:
+def _panels_3d(relative: dict, size: Tuple[int, int], skeleton: Skeleton) -> list:
     """Front and side 3D panels (ground truth green, prediction yellow), labelled with the sample's MPJPE."""
     target, pred = relative["target"], relative["pred"]
     errors = np.linalg.norm(pred - target, axis=-1)
@@ -105,11 +105,12 @@ def _panels_3d(relative: dict, size: Tuple[int, int]) -> list:
         target, pred = target @ CAMERA_TO_Z_UP.T, pred @ CAMERA_TO_Z_UP.T
         front = 0.0  # looking along the camera's z, as the camera sees the person
     else:
-        front = front_azimuth_deg(target)
+        front = front_azimuth_deg(target, skeleton)
     poses, styles = [target, pred], [GROUND_TRUTH_3D_STYLE, PREDICTION_STYLE]  # the truth wider, under it
     panels = []
     for name, azimuth in (("front", front), ("side", front + 90.0)):
-        panel = draw_pose_3d(poses, styles, size=size, elevation_deg=ELEVATION_DEG, azimuth_deg=azimuth)
+        panel = draw_pose_3d(poses, styles, size=size, elevation_deg=ELEVATION_DEG, azimuth_deg=azimuth,
+                             skeleton=skeleton)
         panel = put_label(panel, f"3D {name}, {relative['frame']} frame, root-relative")
         panels.append(put_label(panel, error, "bottom_left"))
     return panels

@@ -36,7 +36,6 @@ from core.engine.trained_run import load_pretrained_parts
 from core.engine.trainer import BEST, RANK_SEED_STRIDE, Trainer, TrainSettings
 from core.io import atomic_write, remove_stale_temporaries, save_npz_atomic, write_json_atomic, write_text_atomic
 from core.registry import RegistryError
-from core.skeleton import NUM_JOINTS
 from core.video import VideoError
 from core.vis import write_png
 from datasets import DatasetError, build_dataset
@@ -352,7 +351,7 @@ def _write_videos(cfg, model, test_set, predictions: Optional[dict], device, fol
         loader = make_loader(Subset(test_set, rows.tolist()), cfg.TEST.BATCH_SIZE, False, cfg.DATASETS.NUM_WORKERS,
                              cfg.SEED, device)
         logger.info("predicting %d samples of %d test sequences for the videos", len(rows), len(chosen))
-        pred_3d = np.full((len(test_set),) + (NUM_JOINTS, 3), np.nan, dtype=np.float32)
+        pred_3d = np.full((len(test_set), test_set.skeleton.num_joints, 3), np.nan, dtype=np.float32)
         pred_3d[rows] = run_inference(model, loader, device)["pred_3d"]
     else:
         pred_3d = predictions["pred_3d"]
@@ -369,7 +368,7 @@ def _write_previews(test_set, predictions, absolute: bool, count: int, folder: P
         sample = test_set[index]
         meta = sample["meta"]
         title = f"{meta['sequence']} f{meta['frame']}"
-        picture = preview_sample(sample, predictions["pred_3d"][index], title, absolute=absolute)
+        picture = preview_sample(sample, test_set.skeleton, predictions["pred_3d"][index], title, absolute=absolute)
         atomic_write(folder / f"sample_{index:06d}.png", lambda tmp: write_png(tmp, picture))
         tensorboard.image(f"preview/sample_{index:06d}", picture, 0)
 

@@ -1,17 +1,21 @@
 """Which way a body stands and faces, for choosing a view of it: the world's rotation to a z-up frame (from the
 ankles to the head) and the azimuth of a viewer in front of the person (from the hips).
 
-The azimuth is that of ``core.vis.view_rotation``; both work on world-frame numpy joints in the Human3.6M order
-(``core.skeleton``), NaN where unknown.
+The azimuth is that of ``core.vis.view_rotation``; both work on world-frame numpy joints of a ``core.skeleton``
+layout, NaN where unknown, found by their common names (head, ankles, hips); a layout without them (a hand) gets
+the identity and azimuth 0.
 """
 import warnings
 
 import numpy as np
 
-from core.skeleton import JOINT_NAMES
+from core.skeleton import Skeleton
 
-HEAD, L_ANKLE, R_ANKLE = (JOINT_NAMES.index(n) for n in ("head", "l_ankle", "r_ankle"))
-L_HIP, R_HIP = JOINT_NAMES.index("l_hip"), JOINT_NAMES.index("r_hip")
+
+def _joints(skeleton: Skeleton, *names: str):
+    """The indices of the joints of common names ``names``, or None if the layout lacks one."""
+    common = skeleton.common_names()
+    return tuple(common.index(n) for n in names) if all(n in common for n in names) else None
 
 
 def _quietly(nan_function, *args, **kwargs):
@@ -21,11 +25,15 @@ def _quietly(nan_function, *args, **kwargs):
         return nan_function(*args, **kwargs)
 
 
-def up_rotation(points_3d: np.ndarray) -> np.ndarray:
+def up_rotation(points_3d: np.ndarray, skeleton: Skeleton) -> np.ndarray:
     """(3, 3) rotation taking the world to a z-up frame, "up" being the mean direction from the ankles to the
-    head over all frames of ``points_3d`` (T, 17, 3) (the calibration's own axes may point anywhere)."""
-    ankles = _quietly(np.nanmean, points_3d[:, [L_ANKLE, R_ANKLE]], axis=1)
-    up = _quietly(np.nanmean, points_3d[:, HEAD] - ankles, axis=0)
+    head over all frames of ``points_3d`` (T, J, 3) (the calibration's own axes may point anywhere)."""
+    joints = _joints(skeleton, "head", "l_ankle", "r_ankle")
+    if joints is None:
+        return np.eye(3)
+    head, l_ankle, r_ankle = joints
+    ankles = _quietly(np.nanmean, points_3d[:, [l_ankle, r_ankle]], axis=1)
+    up = _quietly(np.nanmean, points_3d[:, head] - ankles, axis=0)
     if not np.isfinite(up).all() or np.linalg.norm(up) < 1e-6:
         return np.eye(3)
     up = up / np.linalg.norm(up)
@@ -35,10 +43,13 @@ def up_rotation(points_3d: np.ndarray) -> np.ndarray:
     return np.stack([x, np.cross(up, x), up])
 
 
-def front_azimuth_deg(points_z_up: np.ndarray) -> float:
-    """The azimuth of a viewer facing a z-up pose (17, 3) or poses (..., 17, 3), from the (median) left-to-right
+def front_azimuth_deg(points_z_up: np.ndarray, skeleton: Skeleton) -> float:
+    """The azimuth of a viewer facing a z-up pose (J, 3) or poses (..., J, 3), from the (median) left-to-right
     hip direction; 0 without hips."""
-    hips = np.asarray(points_z_up)[..., L_HIP, :2] - np.asarray(points_z_up)[..., R_HIP, :2]
+    joints = _joints(skeleton, "l_hip", "r_hip")
+    if joints is None:
+        return 0.0
+    hips = np.asarray(points_z_up)[..., joints[0], :2] - np.asarray(points_z_up)[..., joints[1], :2]
     left = _quietly(np.nanmedian, hips.reshape(-1, 2), axis=0)
     if not np.isfinite(left).all() or np.linalg.norm(left) < 1e-6:
         return 0.0

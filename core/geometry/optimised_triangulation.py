@@ -155,7 +155,7 @@ def optimise_sequence(points_3d: Tensor, keypoints_2d: Tensor, confidence: Tenso
         keypoints_2d: (T, V, J, 2) distorted pixels of ``cameras`` (NaN = missing).
         confidence: (T, V, J) weight of each observation (<= 0 or not finite: not used).
         cameras: (V,) or (T, V).
-        bones: (parent, child) joint pairs whose length is constant within a sequence (e.g. ``core.skeleton.BONES``).
+        bones: (parent, child) joint pairs whose length is constant within a sequence (e.g. a ``core.skeleton`` layout's ``bones``).
         sequence_ids: (T,) labels; runs of equal consecutive labels are separate sequences (default: one).
         frame_ids: (T,) frame numbers, increasing within a run (default 0 .. T-1): the time steps of smoothness.
         loss: ``huber`` or ``soft_l1``; robust_px: its scale in pixels.

@@ -44,7 +44,7 @@ from typing import Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from core.geometry.kinematics import euler_to_matrix, tree_forward_kinematics
-from core.skeleton import JOINT_NAMES
+from core.skeleton import H36M17
 
 _POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
 _ROTATION_CHANNELS = ("Xrotation", "Yrotation", "Zrotation")
@@ -308,7 +308,7 @@ def _resolve_joint_map(motion: BvhMotion, joint_map) -> Mapping[str, str]:
             raise ValueError(f"{motion.path}: no known BVH skeleton matches its joint names "
                              f"{motion.joint_names}; pass joint_map (known: {sorted(BVH_JOINT_MAPS)})")
         joint_map = found[0]
-    needed = [n for n in JOINT_NAMES if n not in _DERIVED]
+    needed = [n for n in H36M17.joint_names if n not in _DERIVED]
     missing = [n for n in needed if n not in joint_map]
     unknown = [v for v in joint_map.values() if v not in motion.joint_names]
     if missing or unknown:
@@ -346,7 +346,7 @@ def bvh_to_h36m(motion: BvhMotion, scale_mm_per_unit: Optional[float] = None,
     picked = {h36m: positions[:, motion.index(bvh)] for h36m, bvh in joint_map.items()}
     for h36m, (a, b) in _DERIVED.items():
         picked[h36m] = 0.5 * (picked[a] + picked[b])
-    return np.stack([picked[name] for name in JOINT_NAMES], axis=1)
+    return np.stack([picked[name] for name in H36M17.joint_names], axis=1)
 
 
 def resample(positions: np.ndarray, source_fps: float, target_fps: float) -> np.ndarray:

@@ -25,7 +25,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from core.natural_sort import natural_key
-from core.skeleton import JOINT_NAMES
+from core.skeleton import H36M17
 
 _COCO17 = ("nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist",
            "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle")
@@ -38,7 +38,7 @@ KEYPOINT_NAMES: Dict[str, Tuple[str, ...]] = {
     "coco18": _OPENPOSE_ARMS + ("r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "r_eye", "l_eye",
                                 "r_ear", "l_ear"),
     "coco17": _COCO17,
-    "h36m": JOINT_NAMES,
+    "h36m": H36M17.joint_names,
 }
 LAYOUTS = tuple(KEYPOINT_NAMES)
 AUTO_LAYOUTS = ("body25", "body25b", "coco18", "coco17")  # told apart by their counts (h36m must be named)
@@ -68,7 +68,7 @@ def _sources(layout: str, joint: str) -> Tuple[str, ...]:
 def approximated_joints(layout: str) -> List[str]:
     """The Human3.6M joints that ``layout`` does not annotate as such (made from other keypoints)."""
     check_layout(layout)
-    return [j for j in JOINT_NAMES if j not in KEYPOINT_NAMES[layout] and (layout, j) not in _EXACT_IN]
+    return [j for j in H36M17.joint_names if j not in KEYPOINT_NAMES[layout] and (layout, j) not in _EXACT_IN]
 
 
 def check_layout(layout: str) -> None:
@@ -105,8 +105,8 @@ def to_h36m(keypoints: np.ndarray, layout: str) -> Tuple[np.ndarray, np.ndarray]
     if keypoints.shape[-2:] != (len(names), 3):
         raise KeypointFormatError(f"layout '{layout}' expects (..., {len(names)}, 3) keypoints, got "
                                   f"{keypoints.shape}")
-    weights = np.zeros((len(JOINT_NAMES), len(names)))
-    for j, joint in enumerate(JOINT_NAMES):
+    weights = np.zeros((len(H36M17.joint_names), len(names)))
+    for j, joint in enumerate(H36M17.joint_names):
         sources = [names.index(s) for s in _sources(layout, joint)]
         weights[j, sources] = 1.0 / len(sources)
     confidence = np.nan_to_num(keypoints[..., 2], nan=0.0)

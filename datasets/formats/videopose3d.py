@@ -22,7 +22,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from core.skeleton import JOINT_NAMES, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
+from core.skeleton import H36M17
 from datasets.formats.safe_pickle import SafePickleError, load_npz
 
 H36M_32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
@@ -57,7 +57,7 @@ def read_positions_3d(path) -> Positions3D:
             raise VideoPose3DError(f"{path}: positions_3d['{subject}'] must be a dict of actions")
         for action, positions in actions.items():
             positions = np.asarray(positions)
-            if positions.ndim != 3 or positions.shape[1] not in (32, NUM_JOINTS) or positions.shape[2] != 3:
+            if positions.ndim != 3 or positions.shape[1] not in (32, H36M17.num_joints) or positions.shape[2] != 3:
                 raise VideoPose3DError(f"{path}: positions_3d['{subject}']['{action}'] must be (T, 32 or 17, 3), "
                                        f"got {positions.shape}")
             if positions.shape[1] == 32:
@@ -82,10 +82,10 @@ def read_positions_2d(path) -> Tuple[Positions2D, dict]:
         left, right = (sorted(int(j) for j in side) for side in symmetry)
     except (TypeError, ValueError):
         raise VideoPose3DError(f"{path}: metadata keypoints_symmetry must be [left joints, right joints]") from None
-    if metadata.get("num_joints") != NUM_JOINTS or (left, right) != (sorted(LEFT_JOINTS), sorted(RIGHT_JOINTS)):
+    if metadata.get("num_joints") != H36M17.num_joints or (left, right) != (sorted(H36M17.left_joints), sorted(H36M17.right_joints)):
         raise VideoPose3DError(f"{path}: 2D layout '{layout}' with {metadata.get('num_joints')} joints is not the "
-                               f"Human3.6M 17-joint layout EpiPose reads (left {sorted(LEFT_JOINTS)}, right "
-                               f"{sorted(RIGHT_JOINTS)}); convert the detections to it first")
+                               f"Human3.6M 17-joint layout EpiPose reads (left {sorted(H36M17.left_joints)}, right "
+                               f"{sorted(H36M17.right_joints)}); convert the detections to it first")
     result: Positions2D = {}
     for subject, actions in archive["positions_2d"].items():
         for action, views in actions.items():
@@ -97,8 +97,8 @@ def read_positions_2d(path) -> Tuple[Positions2D, dict]:
 
 def _with_scores(array: np.ndarray, where: str) -> np.ndarray:
     """A (T, 17, 2) or (T, 17, 3) array of the 2D file as (T, 17, 3) x, y and score (see the module docstring)."""
-    if array.ndim != 3 or array.shape[1] != NUM_JOINTS or array.shape[2] not in (2, 3):
-        raise VideoPose3DError(f"{where} must be (T, {NUM_JOINTS}, 2) (x, y) or (T, {NUM_JOINTS}, 3) (x, y, score), "
+    if array.ndim != 3 or array.shape[1] != H36M17.num_joints or array.shape[2] not in (2, 3):
+        raise VideoPose3DError(f"{where} must be (T, {H36M17.num_joints}, 2) (x, y) or (T, {H36M17.num_joints}, 3) (x, y, score), "
                                f"got {array.shape}")
     if array.shape[2] == 2:
         return np.concatenate([array, np.ones_like(array[..., :1])], axis=-1)
@@ -106,7 +106,7 @@ def _with_scores(array: np.ndarray, where: str) -> np.ndarray:
     if len(bad):
         frame, joint = bad[0]
         raise VideoPose3DError(f"{where}: {len(bad)} scores outside [0, 1] or NaN (the first: frame {frame}, joint "
-                               f"{JOINT_NAMES[joint]}, {array[frame, joint, 2]:g}); the third channel is read as the "
+                               f"{H36M17.joint_names[joint]}, {array[frame, joint, 2]:g}); the third channel is read as the "
                                "2D confidence: rescale the detector's scores to [0, 1] (0 for a missed joint)")
     return array
 

@@ -38,7 +38,7 @@ from typing import Dict, Mapping, NamedTuple, Optional, Tuple
 import numpy as np
 
 from core.geometry.kinematics import euler_to_matrix, tree_forward_kinematics
-from core.skeleton import BONES, NUM_JOINTS, PARENTS
+from core.skeleton import H36M17
 from datasets.synthetic.seeding import check_seed, seeded_rng
 
 SUBJECTS_TRAIN = ("S1", "S5", "S6", "S7", "S8")
@@ -58,9 +58,9 @@ class BodyPart(NamedTuple):
     colour: Colour
 
 
-# Surface points placed from the joints (indices NUM_JOINTS + i in the parts).
+# Surface points placed from the joints (indices H36M17.num_joints + i in the parts).
 LANDMARK_NAMES = ("nose", "hair", "r_toes", "l_toes")
-_NOSE, _HAIR, _R_TOES, _L_TOES = (NUM_JOINTS + i for i in range(len(LANDMARK_NAMES)))
+_NOSE, _HAIR, _R_TOES, _L_TOES = (H36M17.num_joints + i for i in range(len(LANDMARK_NAMES)))
 
 # name, joint_a, joint_b, radius (fraction of stature, before girth; the head's is not scaled by girth,
 # nor are the nose and hair, given as fractions of the head radius), palette entry
@@ -130,7 +130,7 @@ class Body:
     @property
     def num_points(self) -> int:
         """How many points ``surface_points`` gives: the joints, the landmarks, the print's (when it has one)."""
-        return NUM_JOINTS + len(LANDMARK_NAMES) + (len(PRINT_LANDMARK_NAMES) if self.front_print else 0)
+        return H36M17.num_joints + len(LANDMARK_NAMES) + (len(PRINT_LANDMARK_NAMES) if self.front_print else 0)
 
     def surface_points(self, joints_mm: np.ndarray) -> np.ndarray:
         """(..., num_points, 3): the joints (..., 17, 3) followed by the ``LANDMARK_NAMES`` points (and the
@@ -166,13 +166,13 @@ class Body:
 
     @property
     def bone_lengths_mm(self) -> np.ndarray:
-        """(16,) bone lengths in ``core.skeleton.BONES`` order."""
-        return np.linalg.norm(self.offsets_mm[[c for _, c in BONES]], axis=-1)
+        """(16,) bone lengths in ``core.skeleton.H36M17.bones`` order."""
+        return np.linalg.norm(self.offsets_mm[[c for _, c in H36M17.bones]], axis=-1)
 
     @property
     def rest_pose_mm(self) -> np.ndarray:
         """(17, 3) joints standing at the origin facing +x, feet on the ground."""
-        joints = forward_kinematics(self, np.zeros((1, NUM_JOINTS, 3)), np.zeros((1, 3)))[0]
+        joints = forward_kinematics(self, np.zeros((1, H36M17.num_joints, 3)), np.zeros((1, 3)))[0]
         joints[:, 2] += self.ankle_height_mm - joints[[3, 6], 2].min()
         return joints
 
@@ -228,7 +228,7 @@ def with_front_print(body: Body) -> Body:
     hue, saturation, value = colorsys.rgb_to_hsv(*body.palette["shirt"])
     colour = colorsys.hsv_to_rgb((hue + 0.5) % 1.0, max(saturation, 0.6), 0.15 if value > 0.55 else 0.92)
     chest = body.parts[BODY_PART_NAMES.index("chest")]
-    first = NUM_JOINTS + len(LANDMARK_NAMES)
+    first = H36M17.num_joints + len(LANDMARK_NAMES)
     part = BodyPart(first, first + 1, _PRINT_RADIUS * chest.radius_mm, tuple(float(c) for c in colour))
     return replace(body, parts=body.parts + (part,), front_print=True)
 
@@ -237,7 +237,7 @@ def _make_body(subject: str, seed: int, rng: np.random.Generator, hair_rng: np.r
                v: _Variation) -> Body:
     stature = rng.uniform(*STATURE_RANGE_MM)
     factors = dict(zip(_GROUPS, np.clip(rng.normal(1.0, v.bone_std, len(_GROUPS)), *v.bone_clip)))
-    offsets = np.zeros((NUM_JOINTS, 3))
+    offsets = np.zeros((H36M17.num_joints, 3))
     for joint, (group, offset) in _REST_OFFSETS.items():
         offsets[joint] = np.asarray(offset) * factors[group]
     ankle_height = _ANKLE_HEIGHT * rng.uniform(*v.ankle)
@@ -304,9 +304,9 @@ def forward_kinematics(body: Body, joint_angles_rad: np.ndarray, root_positions_
     joint_angles_rad = np.asarray(joint_angles_rad, dtype=np.float64)
     root_positions_mm = np.asarray(root_positions_mm, dtype=np.float64)
     heading_rad = np.zeros(joint_angles_rad.shape[:-2]) if heading_rad is None else np.asarray(heading_rad, np.float64)
-    if joint_angles_rad.ndim != 3 or joint_angles_rad.shape[1:] != (NUM_JOINTS, 3) \
+    if joint_angles_rad.ndim != 3 or joint_angles_rad.shape[1:] != (H36M17.num_joints, 3) \
             or root_positions_mm.shape != (len(joint_angles_rad), 3) or heading_rad.shape != (len(joint_angles_rad),):
-        raise ValueError(f"forward_kinematics: expected joint_angles_rad (T, {NUM_JOINTS}, 3), "
+        raise ValueError(f"forward_kinematics: expected joint_angles_rad (T, {H36M17.num_joints}, 3), "
                          f"root_positions_mm (T, 3) and heading_rad (T,), got {joint_angles_rad.shape}, {root_positions_mm.shape} and "
                          f"{heading_rad.shape}")
     if not (np.isfinite(joint_angles_rad).all() and np.isfinite(root_positions_mm).all()
@@ -314,4 +314,4 @@ def forward_kinematics(body: Body, joint_angles_rad: np.ndarray, root_positions_
         raise ValueError("forward_kinematics: angles, root positions and heading must be finite")
     rotations = euler_to_matrix(joint_angles_rad, "XYZ")
     rotations[:, 0] = euler_to_matrix(heading_rad[:, None], "Z") @ rotations[:, 0]
-    return tree_forward_kinematics(PARENTS, body.offsets_mm, rotations, root_positions_mm)
+    return tree_forward_kinematics(H36M17.parents, body.offsets_mm, rotations, root_positions_mm)

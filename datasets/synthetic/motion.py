@@ -24,7 +24,7 @@ from typing import Callable, Dict, Tuple
 
 import numpy as np
 
-from core.skeleton import NUM_JOINTS
+from core.skeleton import H36M17
 from datasets.synthetic.bodies import Body, forward_kinematics
 from datasets.synthetic.seeding import check_seed, seeded_rng
 
@@ -50,7 +50,7 @@ class _Pose:
     _ARMS = {"l": (11, 12, 1.0), "r": (14, 15, -1.0)}  # shoulder, elbow, sign
 
     def __init__(self, num_frames: int):
-        self.deg = np.zeros((num_frames, NUM_JOINTS, 3))
+        self.deg = np.zeros((num_frames, H36M17.num_joints, 3))
         self.lift_mm = np.zeros(num_frames)         # height above the grounded pose (jump flight)
         self.turn_rate = np.zeros(num_frames)       # heading change, rad/s
         self.curvature_per_mm = 0.0                 # heading change per mm walked
@@ -216,7 +216,7 @@ ACTIONS = tuple(_ACTIONS)
 
 def _smooth_wobble(rng, t, num_components=2, amplitude_deg=1.5):
     """(T, 17, 3) degrees: a few slow random sinusoids per joint angle (natural variability)."""
-    shape = (num_components, NUM_JOINTS, 3)
+    shape = (num_components, H36M17.num_joints, 3)
     frequency, phase = rng.uniform(0.1, 0.7, shape), rng.uniform(0, 2 * np.pi, shape)
     amplitude = rng.normal(0.0, amplitude_deg, shape)
     return (amplitude * np.sin(2 * np.pi * frequency * t[:, None, None, None] + phase)).sum(axis=1)

@@ -8,7 +8,7 @@ Turns exact keypoints (T, V, J, 2) into what a 2D pose detector would report, wi
   for occluded joints;
 - outliers: with ``outlier_prob`` per joint and frame, an extra N(0, outlier_std_px^2) offset;
 - left/right swaps: with ``swap_prob`` per view and frame, the whole skeleton of that view is
-  reported with left and right exchanged (``core.skeleton.FLIP_PERMUTATION``, or the ``flip`` permutation
+  reported with left and right exchanged (``core.skeleton.H36M17.flip_permutation``, or the ``flip`` permutation
   of another keypoint layout);
 - confidences in [0, 1]: ``confidence_visible`` / ``confidence_occluded`` by the visibility of the
   joint actually reported, multiplied by ``confidence_swap_scale`` for swapped left/right joints,
@@ -27,7 +27,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from core.skeleton import FLIP_PERMUTATION
+from core.skeleton import H36M17
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def ar1_standard_noise(rng: np.random.Generator, shape: Tuple[int, ...], rho: fl
 
 
 def apply_detector_noise(keypoints_2d, visible, noise: DetectorNoise, rng: np.random.Generator,
-                         flip: Sequence[int] = FLIP_PERMUTATION) -> Tuple[np.ndarray, np.ndarray]:
+                         flip: Sequence[int] = H36M17.flip_permutation) -> Tuple[np.ndarray, np.ndarray]:
     """Detector-like 2D keypoints and confidences from exact ones.
 
     Args:
@@ -115,7 +115,7 @@ def apply_detector_noise(keypoints_2d, visible, noise: DetectorNoise, rng: np.ra
         raise TypeError(f"noise must be a DetectorNoise, got {type(noise).__name__}")
     num_frames, num_views, num_joints, _ = keypoints_2d.shape
 
-    # Left/right swaps of whole views: the detector reports joint FLIP_PERMUTATION[j] as j.
+    # Left/right swaps of whole views: the detector reports joint H36M17.flip_permutation[j] as j.
     swapped = np.zeros(visible.shape, dtype=bool)
     if noise.swap_prob > 0:
         if num_joints != len(flip):

@@ -5,7 +5,7 @@ RANSAC (``modeling.heads.ransac``, with this head's view options) gives the star
 minimises the Huber / soft-L1 reprojection error of every view that passes ``min_confidence`` (``views`` "all") or
 of RANSAC's inliers only ("inliers"; every passing view for the joints RANSAC could not triangulate), weighted by
 its confidence whatever ``confidence_weighted`` says for the RANSAC refit, plus the smoothness of the trajectories and
-the spread of the bone lengths (``core.skeleton.BONES``, one length per bone and sequence, solved jointly).
+the spread of the bone lengths (the skeleton's ``bones``, one length per bone and sequence, solved jointly).
 
 Which samples form a sequence. A batch is whatever the loader stacked: the triangulation pipeline's test batches
 are runs of frames cut from several sequences (possibly strided, ``DATASETS.TEST_STRIDE``, and cut at the batch's
@@ -21,7 +21,7 @@ Joints that RANSAC could not triangulate are filled from the same joint's other 
 pulled by their views (even a single one) and the priors; ``valid`` is True for them. Joints that no frame of the
 sequence triangulated stay NaN. Not differentiable (the solve runs under its own optimiser): for test-time use.
 """
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -29,7 +29,6 @@ from torch import Tensor, nn
 from core.geometry.cameras import Cameras
 from core.geometry.optimised_triangulation import check_settings, optimise_sequence
 from core.registry import HEADS
-from core.skeleton import BONES, NUM_JOINTS
 from modeling.heads.ransac import RansacHead
 from modeling.heads.result import HeadResult
 from modeling.heads.views import view_weights
@@ -44,8 +43,9 @@ class OptimisedHead(nn.Module):
     def __init__(self, inlier_threshold_px: float = 15.0, confidence_weighted: bool = False,
                  min_confidence: float = 0.0, fallback_step: float = 0.0, undistort: bool = True,
                  loss: str = "huber", robust_px: float = 5.0, smooth_weight: float = 1.0, bone_weight: float = 1.0,
-                 iterations: int = 100, over_time: bool = True, views: str = "all"):
+                 iterations: int = 100, over_time: bool = True, views: str = "all", bones: Sequence = ()):
         super().__init__()
+        self.bones = tuple((int(p), int(c)) for p, c in bones)  # the skeleton's (parent, child) joints, () = none
         self.ransac = RansacHead(inlier_threshold_px, confidence_weighted, min_confidence, fallback_step, undistort)
         check_settings(loss, robust_px, smooth_weight, bone_weight, iterations)
         if views not in VIEWS:
@@ -80,7 +80,7 @@ class OptimisedHead(nn.Module):
             weights = torch.where(start.used | ~start.valid.unsqueeze(1), weights, torch.zeros_like(weights))
         used_cameras = cameras if self.ransac.undistort else cameras.pinhole()
         fit = optimise_sequence(start.points_3d[order], keypoints_2d.to(dtype)[order], weights[order],
-                                used_cameras[order], BONES if keypoints_2d.shape[2] == NUM_JOINTS else (),
+                                used_cameras[order], self.bones,
                                 sequence_ids=sequence[order], frame_ids=frames[order], loss=self.loss,
                                 robust_px=self.robust_px, smooth_weight=self.smooth_weight,
                                 bone_weight=self.bone_weight, iterations=self.iterations)

@@ -5,8 +5,8 @@ uses as a base lifter.
 
 A locally connected layer maps per-joint features (B, J x cin) to (B, J x cout) with its own cout x cin weight
 block for every (output joint j, input joint i) pair with i within ``knn`` hops of j in the LCN graph
-(``LCN_NEIGHBOURS``: the Human3.6M skeleton plus the pelvis-spine, hip-spine and shoulder-spine links, self
-loops included); the other blocks are zero. Weights are not shared between joints or pairs. Only the
+(``lcn_adjacency``: the skeleton's bones plus, where the layout has those joints, LCN's hip-spine and
+shoulder-spine links (``LCN_EXTRA_LINKS``), self loops included); the other blocks are zero. Weights are not shared between joints or pairs. Only the
 allowed blocks are stored (nnz(M) x cout x cin weights and J x cout biases, M the K-hop mask); the dense
 (J cout, J cin) matrix is scattered from them in every forward pass. Initialisation as in ERD: each block
 Kaiming-uniform with a = sqrt(3) and fan-in cout x cin, i.e. U(+-sqrt(1.5 / (cout cin))), and biases
@@ -40,30 +40,29 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.registry import LIFTERS
-from core.skeleton import NUM_JOINTS
+from core.skeleton import H36M17, Skeleton
 from modeling.arguments import check_dropout
 
-# The LCN graph of the 17 Human3.6M joints (core.skeleton order): the joints adjacent to each joint, itself included.
-LCN_NEIGHBOURS = (
-    (0, 1, 4, 7), (0, 1, 2, 7), (1, 2, 3), (2, 3), (0, 4, 5, 7), (4, 5, 6), (5, 6), (0, 1, 4, 7, 8, 11, 14),
-    (7, 8, 9, 11, 14), (8, 9, 10), (9, 10), (7, 8, 11, 12), (11, 12, 13), (12, 13), (7, 8, 14, 15),
-    (14, 15, 16), (15, 16),
-)
+# The links LCN's graph adds to the bones of the Human3.6M skeleton (by common joint name).
+LCN_EXTRA_LINKS = (("r_hip", "spine"), ("l_hip", "spine"), ("l_shoulder", "spine"), ("r_shoulder", "spine"))
 
 
-def lcn_adjacency() -> Tensor:
-    """The (J, J) boolean adjacency of ``LCN_NEIGHBOURS`` (symmetric, with self loops)."""
-    adjacency = torch.zeros(len(LCN_NEIGHBOURS), len(LCN_NEIGHBOURS), dtype=torch.bool)
-    for joint, neighbours in enumerate(LCN_NEIGHBOURS):
-        adjacency[joint, list(neighbours)] = True
+def lcn_adjacency(skeleton: Skeleton) -> Tensor:
+    """The (J, J) boolean LCN graph of ``skeleton``: its bones and the ``LCN_EXTRA_LINKS`` between joints it has,
+    symmetric, with self loops."""
+    adjacency = torch.from_numpy(skeleton.adjacency())
+    names = skeleton.common_names()
+    for a, b in LCN_EXTRA_LINKS:
+        if a in names and b in names:
+            adjacency[names.index(a), names.index(b)] = adjacency[names.index(b), names.index(a)] = True
     return adjacency
 
 
-def knn_mask(knn: int) -> Tensor:
+def knn_mask(skeleton: Skeleton, knn: int) -> Tensor:
     """(J, J) boolean mask of the joint pairs within ``knn`` hops of each other in the LCN graph (A^knn > 0)."""
     if not isinstance(knn, int) or knn < 1:
         raise ValueError(f"knn must be a positive integer, got {knn!r}")
-    adjacency = lcn_adjacency().float()
+    adjacency = lcn_adjacency(skeleton).float()
     reach = adjacency
     for _ in range(knn - 1):
         reach = (reach @ adjacency).clamp(max=1.0)
@@ -129,15 +128,12 @@ class LCNLifter(nn.Module):
     inputs = "standardised"
     outputs_all_joints = True
 
-    def __init__(self, num_joints: int = 17, hidden: int = 64, num_blocks: int = 2, dropout: float = 0.25,
+    def __init__(self, skeleton: Skeleton = H36M17, hidden: int = 64, num_blocks: int = 2, dropout: float = 0.25,
                  knn: int = 3):
         super().__init__()
         check_dropout(dropout)
-        if num_joints != NUM_JOINTS:
-            raise ValueError(f"LCNLifter: the LCN graph is defined for the {NUM_JOINTS}-joint Human3.6M skeleton, "
-                             f"got num_joints={num_joints}")
-        self.num_joints = num_joints
-        mask = knn_mask(knn)
+        self.num_joints = skeleton.num_joints
+        mask = knn_mask(skeleton, knn)
         self.input_layer = LCNLayer(mask, 2, hidden, dropout)
         self.blocks = nn.Sequential(*(LCNBlock(mask, hidden, dropout) for _ in range(num_blocks)))
         self.output_layer = LCNLinear(mask, hidden, 3)

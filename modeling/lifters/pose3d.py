@@ -11,7 +11,6 @@ parameters.
 It is trained without 3D labels by ``modeling.pipelines.multiview_consistency.MultiViewConsistencyPipeline`` (its
 docstring lists the losses and the fixes to the reference training code) and tested on single views.
 """
-import torch
 from torch import Tensor, nn
 
 from core.registry import LIFTERS

@@ -2,7 +2,7 @@
 3D Human Pose Regression" (CVPR 2019), in the form ERD (Kang et al., BMVC 2020, github.com/kyang-06/ERD_3DPose,
 ``network/gcn_model.py`` and ``network/non_local.py``) uses as a base lifter.
 
-Graph: the 17-joint Human3.6M skeleton (``core.skeleton.BONES``) with self loops. A semantic graph convolution
+Graph: the bones of the skeleton (``core.skeleton.Skeleton.adjacency``, DATASETS.SKELETON) with self loops. A semantic graph convolution
 maps node features X (B, J, cin) to A_self (X W0) + A_nbr (X W1) + b: A is the row softmax of one learnable
 logit per edge of the graph (self loops included; initialised to 1, zero weight off the graph), A_self its
 diagonal and A_nbr the rest, W0 the self and W1 the neighbour weight. W = (W0, W1) is one (2, cin, cout) tensor
@@ -39,17 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.registry import LIFTERS
-from core.skeleton import BONES, NUM_JOINTS
+from core.skeleton import H36M17, Skeleton
 from modeling.arguments import check_dropout
-
-
-def skeleton_adjacency() -> Tensor:
-    """The (J, J) boolean adjacency of the Human3.6M skeleton with self loops."""
-    adjacency = torch.eye(NUM_JOINTS, dtype=torch.bool)
-    parents, children = zip(*BONES)
-    adjacency[parents, children] = True
-    adjacency[children, parents] = True
-    return adjacency
 
 
 class SemGraphConv(nn.Module):
@@ -137,15 +128,12 @@ class SemGCNLifter(nn.Module):
     inputs = "standardised"
     outputs_all_joints = True
 
-    def __init__(self, num_joints: int = 17, hidden: int = 128, num_blocks: int = 4, dropout: float = 0.0,
+    def __init__(self, skeleton: Skeleton = H36M17, hidden: int = 128, num_blocks: int = 4, dropout: float = 0.0,
                  non_local: bool = True):
         super().__init__()
         check_dropout(dropout)
-        if num_joints != NUM_JOINTS:
-            raise ValueError(f"SemGCNLifter: the graph is the {NUM_JOINTS}-joint Human3.6M skeleton, "
-                             f"got num_joints={num_joints}")
-        self.num_joints = num_joints
-        adjacency = skeleton_adjacency()
+        self.num_joints = skeleton.num_joints
+        adjacency = torch.from_numpy(skeleton.adjacency())
         layers = [GraphConvLayer(2, hidden, adjacency, dropout)] + ([GraphNonLocal(hidden)] if non_local else [])
         for _ in range(num_blocks):
             layers += [ResGraphConv(hidden, adjacency, dropout)] + ([GraphNonLocal(hidden)] if non_local else [])

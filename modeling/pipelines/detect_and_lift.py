@@ -29,7 +29,7 @@ class DetectAndLiftPipeline(Pipeline):
                         "detector": ("MODEL.BACKBONE.WEIGHTS", "MODEL.BACKBONE and MODEL.FUSION")}
 
     def __init__(self, detector: "ImagePipeline", lifting: Pipeline, freeze_detector: bool, freeze_lifter: bool):
-        super().__init__()
+        super().__init__(detector.skeleton)
         self.detector, self.lifting = detector, lifting
         self.frozen = tuple(part for part, frozen in (("detector", freeze_detector), ("lifting", freeze_lifter))
                             if frozen)
@@ -77,7 +77,8 @@ class DetectAndLiftPipeline(Pipeline):
 
     def targets(self, batch) -> Dict[str, torch.Tensor]:
         """``target_3d``: the target frame's root-relative world 3D (mm); ``target_2d``: the detector's."""
-        return {**self.detector.targets(batch), "target_3d": centre_frame(root_relative_world_targets(batch))}
+        return {**self.detector.targets(batch),
+                "target_3d": centre_frame(root_relative_world_targets(batch, self.skeleton.root))}
 
     def losses(self, outputs, batch):
         losses = {}

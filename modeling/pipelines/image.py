@@ -8,7 +8,7 @@ from torch import nn
 
 from core.registry import BACKBONES, FUSIONS, LOSSES, PIPELINES
 from core.sample_schema import centre_frame, exact_2d
-from core.skeleton import NUM_JOINTS
+from core.skeleton import H36M17, Skeleton, skeleton_of
 from modeling.heads.decoding import argmax_decode, centre_of_mass_decode, heatmap_to_image, soft_argmax
 from modeling.losses.keypoints3d import mean_joint_error_m, smooth_mse_cm
 from modeling.pipelines.base import Pipeline, PipelineConfigError
@@ -47,8 +47,8 @@ class ImagePipeline(Pipeline):
     def __init__(self, backbone: nn.Module, head: nn.Module, heatmap_loss: nn.Module, fusion: nn.Module = None,
                  merge: str = "late", decode: str = "argmax", soft_argmax_beta: float = 20.0, decode_radius: int = 8,
                  loss_3d_weight: float = 0.0, loss_3d: str = "mean_error", smooth_mse_threshold: float = 400.0,
-                 heatmap_loss_weight: float = 1.0):
-        super().__init__()
+                 heatmap_loss_weight: float = 1.0, skeleton: Skeleton = H36M17):
+        super().__init__(skeleton)
         if merge not in ("early", "late") or decode not in self.DECODERS:
             raise PipelineConfigError(f"MODEL.FUSION.MERGE must be early or late and MODEL.BACKBONE.DECODE one of "
                                       f"{', '.join(self.DECODERS)}, got '{merge}' and '{decode}'")
@@ -71,7 +71,7 @@ class ImagePipeline(Pipeline):
     @classmethod
     def from_config(cls, cfg) -> "ImagePipeline":
         """MODEL.BACKBONE, MODEL.FUSION and MODEL.HEAD (none: the 2D is lifted, see ``DetectAndLiftPipeline``)."""
-        m = cfg.MODEL
+        m, skeleton = cfg.MODEL, skeleton_of(cfg)
         if cfg.DATASETS.MODE != "images" or cfg.DATASETS.VIEWS != "all":
             raise PipelineConfigError(f"MODEL.BACKBONE.NAME '{m.BACKBONE.NAME}' needs images of all views: set "
                                       f"DATASETS.MODE images and DATASETS.VIEWS all (got {cfg.DATASETS.MODE}, "
@@ -90,7 +90,7 @@ class ImagePipeline(Pipeline):
             raise PipelineConfigError("MODEL.HEAD.LOSS_3D_WEIGHT > 0 needs a differentiable 2D: set "
                                       "MODEL.BACKBONE.DECODE soft_argmax (argmax passes no gradient to the heatmaps)")
         try:
-            backbone = BACKBONES.get(m.BACKBONE.NAME)(depth=m.BACKBONE.DEPTH, num_joints=NUM_JOINTS,
+            backbone = BACKBONES.get(m.BACKBONE.NAME)(depth=m.BACKBONE.DEPTH, num_joints=skeleton.num_joints,
                                                       pretrained=m.BACKBONE.PRETRAINED,
                                                       deconv_channels=m.BACKBONE.DECONV_CHANNELS)
         except ValueError as err:
@@ -110,7 +110,7 @@ class ImagePipeline(Pipeline):
                    decode=m.BACKBONE.DECODE, soft_argmax_beta=m.BACKBONE.SOFT_ARGMAX_BETA,
                    decode_radius=m.BACKBONE.DECODE_RADIUS, loss_3d_weight=m.HEAD.LOSS_3D_WEIGHT,
                    loss_3d=m.HEAD.LOSS_3D, smooth_mse_threshold=m.HEAD.SMOOTH_MSE_THRESHOLD,
-                   heatmap_loss_weight=m.HEAD.HEATMAP_LOSS_WEIGHT)
+                   heatmap_loss_weight=m.HEAD.HEATMAP_LOSS_WEIGHT, skeleton=skeleton)
 
     @property
     def insertable_modules(self) -> tuple:

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from core.registry import PIPELINES
-from core.skeleton import NUM_JOINTS, non_root_joints
+from core.skeleton import H36M17, Skeleton, skeleton_of
 from core.missing_joints import filled, masked_mean, present_joints
 from modeling.pipelines.base import Pipeline, PipelineConfigError
 from modeling.pipelines.lifter_config import build_lifter, configured_lifter
@@ -28,9 +28,10 @@ class LiftingPipeline(Pipeline):
 
     parts = "MODEL.LIFTER.NAME {lifters} (standardised 2D), with MODEL.BACKBONE.NAME and MODEL.REFINER.NAME none"
 
-    def __init__(self, lifter: nn.Module, num_frames: int, num_joints: int, pca_components: int = 0):
-        super().__init__()
+    def __init__(self, lifter: nn.Module, num_frames: int, pca_components: int = 0, skeleton: Skeleton = H36M17):
+        super().__init__(skeleton)
         self.lifter = lifter
+        num_joints = skeleton.num_joints
         in_features, out_features = num_frames * num_joints * 2, (num_joints - 1) * 3
         if not 0 <= pca_components <= in_features:
             raise PipelineConfigError(f"MODEL.LIFTER.PCA_COMPONENTS must be in 0..{in_features} (the input's "
@@ -42,19 +43,20 @@ class LiftingPipeline(Pipeline):
                                          "pca_mean": "inputs.pca_mean", "pca_basis": "inputs.pca_basis",
                                          "target_mean": "outputs.mean", "target_std": "outputs.std"})
         self.register_buffer("statistics_fitted", torch.tensor(False))
-        self.register_buffer("non_root", torch.tensor(non_root_joints(num_joints)),
+        self.register_buffer("non_root", torch.tensor(skeleton.non_root_joints()),
                              persistent=False)
 
     @classmethod
     def from_config(cls, cfg) -> "LiftingPipeline":
-        lifter_cls, lf, frames, joints = configured_lifter(cfg), cfg.MODEL.LIFTER, cfg.DATASETS.FRAMES, NUM_JOINTS
+        lifter_cls, lf, frames, skeleton = configured_lifter(cfg), cfg.MODEL.LIFTER, cfg.DATASETS.FRAMES, skeleton_of(cfg)
+        joints = skeleton.num_joints
         if getattr(lifter_cls, "outputs_all_joints", False):  # graph lifters: one node per joint of one frame
             if frames != 1:
                 raise PipelineConfigError(f"MODEL.LIFTER.NAME '{lf.NAME}' is a graph of one frame's joints: set "
                                           "DATASETS.FRAMES 1")
-            return cls(lifter=build_lifter(cfg, num_joints=joints), num_frames=1, num_joints=joints)
+            return cls(lifter=build_lifter(cfg, skeleton=skeleton), num_frames=1, skeleton=skeleton)
         lifter = build_lifter(cfg, in_features=lf.PCA_COMPONENTS or frames * joints * 2, out_features=(joints - 1) * 3)
-        return cls(lifter=lifter, num_frames=frames, num_joints=joints, pca_components=lf.PCA_COMPONENTS)
+        return cls(lifter=lifter, num_frames=frames, pca_components=lf.PCA_COMPONENTS, skeleton=skeleton)
 
     @staticmethod
     def _inputs(batch):
@@ -66,7 +68,7 @@ class LiftingPipeline(Pipeline):
 
     def targets(self, batch) -> Dict[str, torch.Tensor]:
         """``target_3d`` (B, J, 3): the centre frame's root-relative camera-frame 3D, mm."""
-        return {"target_3d": root_relative_camera_targets(batch).to(batch["keypoints_2d"].dtype)}
+        return {"target_3d": root_relative_camera_targets(batch, self.skeleton.root).to(batch["keypoints_2d"].dtype)}
 
     def _non_root(self, pose):
         return pose[:, self.non_root].flatten(1)

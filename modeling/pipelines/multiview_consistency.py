@@ -7,7 +7,7 @@ from torch import nn
 
 from core.registry import PIPELINES
 from core.sample_schema import centre_frame
-from core.skeleton import NUM_JOINTS, ROOT, non_root_joints
+from core.skeleton import H36M17, Skeleton, skeleton_of
 from modeling.losses.multiview import multiview_consistency_losses
 from modeling.pipelines.base import Pipeline, PipelineConfigError
 from modeling.pipelines.lifter_config import build_lifter
@@ -37,10 +37,10 @@ class MultiViewConsistencyPipeline(Pipeline):
 
     parts = "MODEL.LIFTER.NAME {lifters} (root-relative pixels), with MODEL.BACKBONE.NAME and MODEL.REFINER.NAME none"
 
-    def __init__(self, lifter: nn.Module, num_joints: int, reprojection_weight: float = 0.0):
-        super().__init__()
+    def __init__(self, lifter: nn.Module, reprojection_weight: float = 0.0, skeleton: Skeleton = H36M17):
+        super().__init__(skeleton)
         self.lifter, self.reprojection_weight = lifter, reprojection_weight
-        self.register_buffer("non_root", torch.tensor(non_root_joints(num_joints)),
+        self.register_buffer("non_root", torch.tensor(skeleton.non_root_joints()),
                              persistent=False)
 
     @classmethod
@@ -49,12 +49,13 @@ class MultiViewConsistencyPipeline(Pipeline):
         if cfg.DATASETS.TRAIN_VIEWS != "all" or cfg.DATASETS.FRAMES != 1:
             raise PipelineConfigError(f"MODEL.LIFTER.NAME '{lf.NAME}' trains on every view of single frames: "
                                       "set DATASETS.TRAIN_VIEWS all and DATASETS.FRAMES 1")
-        return cls(lifter=build_lifter(cfg, num_joints=NUM_JOINTS), num_joints=NUM_JOINTS,
-                   reprojection_weight=lf.REPROJECTION_WEIGHT)
+        skeleton = skeleton_of(cfg)
+        return cls(lifter=build_lifter(cfg, num_joints=skeleton.num_joints), reprojection_weight=lf.REPROJECTION_WEIGHT,
+                   skeleton=skeleton)
 
     def _lift(self, keypoints_2d: torch.Tensor) -> torch.Tensor:
         """(B, V, J, 2) pixels -> (B, V, J, 3) root-relative camera-frame mm, root at 0."""
-        relative = keypoints_2d - keypoints_2d[..., ROOT:ROOT + 1, :]
+        relative = keypoints_2d - keypoints_2d[..., self.skeleton.root:self.skeleton.root + 1, :]
         lifted = self.lifter(relative[..., self.non_root, :].flatten(0, 1))
         pred = lifted.new_zeros(*keypoints_2d.shape[:-1], 3)
         pred[..., self.non_root, :] = lifted.view(*keypoints_2d.shape[:2], -1, 3)
@@ -68,11 +69,11 @@ class MultiViewConsistencyPipeline(Pipeline):
 
     def targets(self, batch) -> Dict[str, torch.Tensor]:
         """``target_3d`` (B, J, 3): a single-view sample's root-relative camera-frame 3D, mm (training has none)."""
-        return {"target_3d": root_relative_camera_targets(batch)}
+        return {"target_3d": root_relative_camera_targets(batch, self.skeleton.root)}
 
     def losses(self, outputs, batch):
         if "pred_views" not in outputs:
             raise PipelineConfigError("the multi-view consistency losses need every view of a frame in a training "
                                       "sample: set DATASETS.TRAIN_VIEWS all")
         return multiview_consistency_losses(outputs["pred_views"], centre_frame(batch["keypoints_2d"]), batch["cameras"],
-                                            self.reprojection_weight)
+                                            self.skeleton.root, self.reprojection_weight)

@@ -97,7 +97,7 @@ class MultiViewLiftingPipeline(Pipeline):
     def targets(self, batch) -> Dict[str, torch.Tensor]:
         """``target_window`` (B, T, J, 3): every window frame's root-relative world 3D, mm; ``target_3d``: its centre
         frame."""
-        window = root_relative_world_targets(batch)
+        window = root_relative_world_targets(batch, self.skeleton.root)
         return {"target_3d": centre_frame(window), "target_window": window}
 
     def _window_losses(self, outputs, batch) -> Dict[str, torch.Tensor]:
@@ -107,7 +107,7 @@ class MultiViewLiftingPipeline(Pipeline):
             target = self.targets(batch)["target_window"]
             return {"mpjpe": masked_mean(*joint_errors(pred, target / 1000.0), dim=(1, 2))}
         return triangulation_reprojection_losses(centre_frame(pred), centre_frame(batch["keypoints_2d"]),
-                                                 batch["cameras"], self.loss_weight)
+                                                 batch["cameras"], self.skeleton.root, self.loss_weight)
 
     def losses(self, outputs, batch):
         """The per-window losses averaged over the windows (error-aware: weighted); supervised, a window without

@@ -8,7 +8,6 @@ from torch import nn
 
 from core.registry import PIPELINES, REFINERS
 from core.sample_schema import centre_frame
-from core.skeleton import NUM_JOINTS, ROOT, non_root_joints
 from core.missing_joints import joint_errors, masked_mean
 from modeling.pipelines.base import Pipeline, PipelineConfigError
 from modeling.pipelines.lifter_config import keypoint_lifting
@@ -40,10 +39,10 @@ class RefinedPipeline(Pipeline):
     pretrained_parts = {"base": ("MODEL.LIFTER.WEIGHTS", "MODEL.LIFTER")}
 
     def __init__(self, base: Pipeline, refiner: nn.Module, epochs_per_stage: int):
-        super().__init__()
+        super().__init__(base.skeleton)
         self.base, self.refiner, self.epochs_per_stage = base, refiner, epochs_per_stage
         self.base.requires_grad_(False)
-        self.register_buffer("non_root", torch.tensor(non_root_joints()), persistent=False)
+        self.register_buffer("non_root", torch.tensor(base.skeleton.non_root_joints()), persistent=False)
 
     @classmethod
     def from_config(cls, cfg) -> "RefinedPipeline":
@@ -60,7 +59,7 @@ class RefinedPipeline(Pipeline):
             raise PipelineConfigError(f"greedy stage-wise training: SOLVER.MAX_EPOCHS ({cfg.SOLVER.MAX_EPOCHS}) must "
                                       f"be MODEL.REFINER.STAGES x EPOCHS_PER_STAGE ({r.STAGES} x {r.EPOCHS_PER_STAGE})")
         try:
-            refiner = REFINERS.get(r.NAME)(num_joints=NUM_JOINTS, num_stages=r.STAGES, hidden=r.HIDDEN,
+            refiner = REFINERS.get(r.NAME)(skeleton=base.skeleton, num_stages=r.STAGES, hidden=r.HIDDEN,
                                            num_blocks=r.NUM_BLOCKS, dropout=r.DROPOUT, features=r.FEATURES,
                                            pca_components=r.PCA_COMPONENTS, root=r.ROOT, update_root=r.UPDATE_ROOT)
         except ValueError as err:
@@ -82,7 +81,7 @@ class RefinedPipeline(Pipeline):
         if "keypoints_3d" not in batch:
             raise ValueError(TRUE_PELVIS_NEEDED + " (the batch has no keypoints_3d)")
         cameras = batch["cameras"][:, 0]
-        pelvis = centre_frame(batch["keypoints_3d"])[:, None, ROOT].to(cameras.dtype)
+        pelvis = centre_frame(batch["keypoints_3d"])[:, None, self.skeleton.root].to(cameras.dtype)
         return {"root_true": cameras.world_to_camera(pelvis)[:, 0]}
 
     @torch.no_grad()
@@ -97,7 +96,7 @@ class RefinedPipeline(Pipeline):
             raise ValueError(TRUE_PELVIS_NEEDED)
         with torch.no_grad():
             outputs = self.base(batch)
-        lifted = outputs["pred_3d"] - outputs["pred_3d"][:, ROOT:ROOT + 1]
+        lifted = outputs["pred_3d"] - outputs["pred_3d"][:, self.skeleton.root:self.skeleton.root + 1]
         keypoints_2d = centre_frame(batch["keypoints_2d"])[:, 0].to(lifted.dtype)
         refined = self.refiner(lifted, keypoints_2d, batch["cameras"][:, 0],
                                root_true if self.refiner.root == "gt" else None)

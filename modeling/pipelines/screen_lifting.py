@@ -57,7 +57,7 @@ class ScreenLiftingPipeline(Pipeline):
 
     def targets(self, batch) -> Dict[str, torch.Tensor]:
         """``target_3d`` (B, J, 3): the centre frame's root-relative camera-frame 3D, mm."""
-        return {"target_3d": root_relative_camera_targets(batch)}
+        return {"target_3d": root_relative_camera_targets(batch, self.skeleton.root)}
 
     def losses(self, outputs, batch):
         return {"mpjpe": masked_mean(*joint_errors(outputs["pred_3d"], self.targets(batch)["target_3d"])) / 1000.0}

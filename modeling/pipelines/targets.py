@@ -2,14 +2,13 @@
 import torch
 
 from core.sample_schema import centre_frame
-from core.skeleton import ROOT
 
 
-def root_relative_camera_targets(batch) -> torch.Tensor:
-    """(B, J, 3) mm: the centre frame's 3D in the camera frame of the sample's single view, pelvis at 0."""
+def root_relative_camera_targets(batch, root: int) -> torch.Tensor:
+    """(B, J, 3) mm: the centre frame's 3D in the camera frame of the sample's single view, the root joint at 0."""
     cameras = batch["cameras"]
     target_cam = cameras.world_to_camera(centre_frame(batch["keypoints_3d"])[:, None].to(cameras.dtype))[:, 0]
-    return (target_cam - target_cam[:, ROOT:ROOT + 1]).float()
+    return (target_cam - target_cam[:, root:root + 1]).float()
 
 
 def normalised_screen_coordinates(keypoints_2d: torch.Tensor, cameras) -> torch.Tensor:
@@ -20,7 +19,7 @@ def normalised_screen_coordinates(keypoints_2d: torch.Tensor, cameras) -> torch.
     return keypoints_2d / width * 2 - torch.cat([torch.ones_like(width), size[..., 1:] / width], -1)
 
 
-def root_relative_world_targets(batch) -> torch.Tensor:
-    """(B, T, J, 3) mm: every window frame's world 3D, pelvis at 0."""
+def root_relative_world_targets(batch, root: int) -> torch.Tensor:
+    """(B, T, J, 3) mm: every window frame's world 3D, the root joint at 0."""
     points = batch["keypoints_3d"].float()
-    return points - points[..., ROOT:ROOT + 1, :]
+    return points - points[..., root:root + 1, :]

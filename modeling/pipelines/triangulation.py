@@ -7,13 +7,14 @@ from torch import nn
 
 from core.registry import HEADS, PIPELINES
 from core.sample_schema import centre_frame
-from core.skeleton import NUM_JOINTS
+from core.skeleton import H36M17, Skeleton, skeleton_of
 from modeling.pipelines.base import Pipeline, PipelineConfigError
 
 
 def build_head(cfg, backbone=None) -> nn.Module:
-    """The configured triangulation head (MODEL.HEAD; the algebraic head needs the backbone's trunk channels)."""
-    h = cfg.MODEL.HEAD
+    """The configured triangulation head (MODEL.HEAD; the algebraic head needs the backbone's trunk channels) for the
+    joints of DATASETS.SKELETON."""
+    h, skeleton = cfg.MODEL.HEAD, skeleton_of(cfg)
     head_cls = HEADS.get(h.NAME)
     if h.NAME == "algebraic":
         if backbone is None:
@@ -22,7 +23,8 @@ def build_head(cfg, backbone=None) -> nn.Module:
             raise PipelineConfigError("MODEL.HEAD.CONFIDENCE_FALLBACK and UNDISTORT False are options of the dlt and "
                                       "ransac heads; the algebraic head weighs every view by its learned confidence "
                                       "and follows the lens: set 0 and True")
-        return head_cls(num_joints=NUM_JOINTS, in_channels=backbone.trunk_channels, min_confidence=h.MIN_CONFIDENCE)
+        return head_cls(num_joints=skeleton.num_joints, in_channels=backbone.trunk_channels,
+                        min_confidence=h.MIN_CONFIDENCE)
     if h.NAME == "optimised" and backbone is not None and h.LOSS_3D_WEIGHT > 0:
         raise PipelineConfigError("MODEL.HEAD.NAME 'optimised' runs its own optimiser and passes no gradient to the "
                                   "2D: set MODEL.HEAD.LOSS_3D_WEIGHT 0 (it is for test-time use)")
@@ -35,7 +37,7 @@ def build_head(cfg, backbone=None) -> nn.Module:
     if h.NAME == "optimised":
         kwargs.update(loss=h.OPTIMISE_LOSS, robust_px=h.OPTIMISE_ROBUST_PX, smooth_weight=h.OPTIMISE_SMOOTH_WEIGHT,
                       bone_weight=h.OPTIMISE_BONE_WEIGHT, iterations=h.OPTIMISE_ITERATIONS,
-                      over_time=h.OPTIMISE_OVER_TIME, views=h.OPTIMISE_VIEWS)
+                      over_time=h.OPTIMISE_OVER_TIME, views=h.OPTIMISE_VIEWS, bones=skeleton.bones)
     return head_cls(**kwargs)
 
 
@@ -62,8 +64,8 @@ class TriangulationPipeline(Pipeline):
     predicts_absolute = True
     parts = "MODEL.HEAD.NAME (e.g. dlt) on keypoints, with MODEL.BACKBONE.NAME and MODEL.LIFTER.NAME none"
 
-    def __init__(self, head: nn.Module):
-        super().__init__()
+    def __init__(self, head: nn.Module, skeleton: Skeleton = H36M17):
+        super().__init__(skeleton)
         self.head = head
 
     @classmethod
@@ -75,7 +77,7 @@ class TriangulationPipeline(Pipeline):
         if cfg.DATASETS.VIEWS != "all":
             raise PipelineConfigError(f"MODEL.HEAD.NAME '{m.HEAD.NAME}' triangulates several views but "
                                       f"DATASETS.VIEWS is '{cfg.DATASETS.VIEWS}'; set DATASETS.VIEWS all")
-        return cls(head=build_head(cfg))
+        return cls(head=build_head(cfg), skeleton=skeleton_of(cfg))
 
     def forward(self, batch) -> Dict[str, torch.Tensor]:
         result = self.head(centre_frame(batch["keypoints_2d"]), centre_frame(batch["confidence_2d"]), batch["cameras"],

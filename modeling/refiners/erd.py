@@ -31,7 +31,7 @@ Deviations from the reference code, each deliberate:
   (PyTorch's default initialisation adds a small random offset).
 - The projection is the full camera model with lens distortion (``core.geometry.Cameras``); ERD projects
   with the intrinsic matrix alone.
-- The loss and the output leave out the pelvis, which is 0 by construction (ERD regresses all 17 joints).
+- The loss and the output leave out the root (the pelvis), which is 0 by construction (ERD regresses all 17 joints).
 - Joints whose re-projection is undefined (behind the camera, only possible with a least-squares root)
   give a zero feature.
 """
@@ -43,7 +43,7 @@ from torch import nn
 from core.geometry.projection import pixels_to_normalized, undistort
 from core.missing_joints import present_joints
 from core.registry import REFINERS
-from core.skeleton import non_root_joints
+from core.skeleton import Skeleton
 from modeling.arguments import check_dropout
 from modeling.standardizer import Standardizer, load_old_statistics_names
 
@@ -95,7 +95,7 @@ class ResidualDescent(nn.Module):
     """K residual stages on re-projection features; ``num_active`` (a buffer, saved in checkpoints) says how many
     are in use: set by ``start_stage`` during training, so the best validated checkpoint keeps its count."""
 
-    def __init__(self, num_joints: int, num_stages: int = 10, hidden: int = 256, num_blocks: int = 2,
+    def __init__(self, skeleton: Skeleton, num_stages: int = 10, hidden: int = 256, num_blocks: int = 2,
                  dropout: float = 0.25, features: str = "delta", pca_components: int = 0, root: str = "gt",
                  update_root: bool = False):
         super().__init__()
@@ -107,6 +107,7 @@ class ResidualDescent(nn.Module):
             raise ValueError(f"update_root re-solves the least-squares root after every stage: it needs root "
                              f"'least_squares', got '{root}'")
         self.features, self.root, self.update_root = features, root, update_root
+        num_joints = skeleton.num_joints
         code = pca_components or 2 * num_joints
         in_features = 2 * code if features == "cat" else code
         out_features = (num_joints - 1) * 3
@@ -116,7 +117,7 @@ class ResidualDescent(nn.Module):
         load_old_statistics_names(self, {"input_mean": "inputs.mean", "input_std": "inputs.std",
                                          "pca_mean": "inputs.pca_mean", "pca_basis": "inputs.pca_basis"})
         self.register_buffer("num_active", torch.tensor(1))
-        self.register_buffer("non_root", torch.tensor(non_root_joints(num_joints)), persistent=False)
+        self.register_buffer("non_root", torch.tensor(skeleton.non_root_joints()), persistent=False)
 
     @torch.no_grad()
     def fit(self, keypoints_2d: torch.Tensor) -> None:

@@ -11,9 +11,8 @@ import cv2
 import numpy as np
 import torch
 
-from core.skeleton import NUM_JOINTS
+from core.skeleton import H36M17, H36M17_LEARNABLE_TRIANGULATION, joint_map
 from datasets.formats.videopose3d import CAMERA_IDS, H36M_32_TO_17
-from datasets.h36m_images import LEARNABLE_TRIANGULATION_JOINTS
 from datasets.synthetic.rigs import h36m_like_ring
 
 HEAD = 10
@@ -23,8 +22,8 @@ RIG = h36m_like_ring(4)
 
 def pose(frame: int) -> np.ndarray:
     rng = np.random.default_rng(frame)
-    points = np.column_stack([rng.uniform(-300, 300, NUM_JOINTS), rng.uniform(-300, 300, NUM_JOINTS),
-                              rng.uniform(100, 1600, NUM_JOINTS)])
+    points = np.column_stack([rng.uniform(-300, 300, H36M17.num_joints), rng.uniform(-300, 300, H36M17.num_joints),
+                              rng.uniform(100, 1600, H36M17.num_joints)])
     points[HEAD] = (40.0 * frame, -30.0, 1750.0)
     return points
 
@@ -85,7 +84,7 @@ def write_learnable(root: Path):
         cameras[:, c] = (RIG.R[c].numpy(), RIG.t[c].numpy()[:, None], RIG.K[c].numpy(), RIG.dist[c].numpy())
     table = np.zeros(len(FRAMES), dtype=[("subject_idx", np.int8), ("action_idx", np.int8), ("frame_idx", np.int16),
                                          ("keypoints", np.float32, (17, 3)), ("bbox_by_camera_tlbr", np.int16, (4, 4))])
-    inverse = np.argsort(LEARNABLE_TRIANGULATION_JOINTS)
+    inverse = joint_map(H36M17, H36M17_LEARNABLE_TRIANGULATION)
     for row, (s, a, sa, i) in enumerate(FRAMES):
         points = pose(i)
         subject, action = f"S{s}", actions[{2: 0, 3: 1, 5: 2}[a]]
@@ -131,7 +130,7 @@ def write_dataset(root: Path, rig, cameras_file=None):
             metres = walking_person(frames, 10 * s + a)
             positions_3d.setdefault(subject, {})[action] = metres
             world = torch.from_numpy(metres[:, list(H36M_32_TO_17)] * 1000.0)
-            pixels = rig.project(world.reshape(1, -1, 3).expand(4, -1, -1)).reshape(4, frames, NUM_JOINTS, 2)
+            pixels = rig.project(world.reshape(1, -1, 3).expand(4, -1, -1)).reshape(4, frames, H36M17.num_joints, 2)
             # two extra frames of 2D, as some Human3.6M videos have: trimmed by the reader
             positions_2d.setdefault(subject, {})[action] = [np.concatenate([p, p[-2:]]).astype(np.float32)
                                                             for p in pixels.numpy()]

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.config import load_config
-from core.skeleton import NUM_JOINTS
+from core.skeleton import H36M17
 from datasets import DatasetError, build_dataset
 from core.batch import collate_samples
 from datasets.h36m_images import (H36MMultiViewImages, read_learnable_triangulation_labels, read_toolbox_annotations,
@@ -18,7 +18,7 @@ from tests.datasets.h36m_fixtures import HEAD, pose, project_cv2
 
 def check_sample(sample, frame: int, size: int, tolerance_px: float):
     assert sample["images"].shape == (4, 3, size, size)
-    assert sample["keypoints_2d_crop"].shape == (1, 4, NUM_JOINTS, 2) and sample["keypoints_3d"].shape == (1, NUM_JOINTS, 3)
+    assert sample["keypoints_2d_crop"].shape == (1, 4, H36M17.num_joints, 2) and sample["keypoints_3d"].shape == (1, H36M17.num_joints, 3)
     assert np.allclose(sample["keypoints_3d"][0].numpy(), pose(frame), atol=1e-3)
     # the crop cameras put the 3D head where the warped image shows the disc
     white = sample["images"].mean(1).numpy() > 0.5                     # (V, S, S)
@@ -172,7 +172,7 @@ def test_published_configs_build_and_run_on_the_fixture(name, toolbox, learnable
     assert getattr(model.head, "undistort", True) == (truth == "mocap")
     with torch.no_grad():
         out = model(collate_samples([build_dataset(cfg, "test")[0]]))
-    assert out["pred_3d"].shape == (1, NUM_JOINTS, 3)
+    assert out["pred_3d"].shape == (1, H36M17.num_joints, 3)
 
 
 def test_the_zresidual_config_runs_the_reference_protocol_end_to_end(tmp_path, toolbox, learnable):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from core.config import load_config
-from core.skeleton import NUM_JOINTS
+from core.skeleton import H36M17
 from datasets import DatasetError, build_dataset
 from core.batch import collate_samples
 from datasets.formats.videopose3d import CAMERA_IDS, H36M_32_TO_17
@@ -27,7 +27,7 @@ def test_multi_view_windows_hold_every_camera_of_one_frame(h36m_root):
     train = build_dataset(cfg, "train")
     assert len(train) == 8 + 6
     sample = train[0]
-    assert sample["keypoints_2d"].shape == (9, 4, NUM_JOINTS, 2) and sample["keypoints_3d"].shape == (9, NUM_JOINTS, 3)
+    assert sample["keypoints_2d"].shape == (9, 4, H36M17.num_joints, 2) and sample["keypoints_3d"].shape == (9, H36M17.num_joints, 3)
     # frame 0 of the take: the window is edge-padded, and each view's 2D is that frame's projection
     assert torch.equal(sample["keypoints_3d"][0], sample["keypoints_3d"][4])
     projected = sample["cameras"].project(sample["keypoints_3d"][4].double().expand(4, -1, -1))
@@ -47,7 +47,7 @@ def test_single_view_samples_and_action_selection(h36m_root):
     train = build_dataset(cfg, "train")
     assert len(train) == 30 * 4
     batch = collate_samples([train[i] for i in range(8)])
-    assert batch["keypoints_2d"].shape == (8, 1, 1, NUM_JOINTS, 2)
+    assert batch["keypoints_2d"].shape == (8, 1, 1, H36M17.num_joints, 2)
     assert batch["meta"]["sequence"][:5] == ["S1/Eating 2/cam0", "S1/Eating 2/cam1", "S1/Eating 2/cam2",
                                              "S1/Eating 2/cam3", "S1/Eating 2/cam0"]
     skipped = build_dataset(config(h36m_root, "DATASETS.H36M.SKIP_TAKES", "['S1/Walking']"), "train")

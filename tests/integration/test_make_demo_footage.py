@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.skeleton import JOINT_NAMES
+from core.skeleton import H36M17
 from datasets.formats.calibration import read_calibration
 from datasets.formats.keypoints2d import approximated_joints, read_openpose_folder, to_h36m
 from scripts.demo_multiview import main as demo
@@ -54,7 +54,7 @@ def test_the_readme_commands_run_on_a_fresh_folder(tmp_path):
     demo_out = tmp_path / "outs" / "demo"
     error = json.loads((demo_out / "truth_error.json").read_text())
     assert error["mpjpe_mm"] == pytest.approx(mpjpe) and error["joint_frames"] == 13 * FRAMES
-    assert error["joint_frames_found"] >= 12 * FRAMES and set(error["per_joint_mpjpe_mm"]) == set(JOINT_NAMES)
+    assert error["joint_frames_found"] >= 12 * FRAMES and set(error["per_joint_mpjpe_mm"]) == set(H36M17.joint_names)
     for name in ("poses_3d.npz", "poses_3d.json", "summary.json", "overlay.mp4", "overlay_still.png"):
         assert (demo_out / name).is_file(), name
     video = cv2.VideoCapture(str(demo_out / "overlay.mp4"))
@@ -72,9 +72,9 @@ def test_the_footage_reads_back_as_the_world_made_it(footage):
     cameras, names = read_calibration(footage / "calibration.toml")
     assert names == ["cam1", "cam2", "cam3", "cam4"] and (cameras.image_size == 160).all()
     truth = np.load(footage / "truth.npz", allow_pickle=False)
-    assert truth["points_3d_mm"].shape == (FRAMES, 17, 3) and list(truth["joint_names"]) == list(JOINT_NAMES)
+    assert truth["points_3d_mm"].shape == (FRAMES, 17, 3) and list(truth["joint_names"]) == list(H36M17.joint_names)
     projected = cameras.project(torch.from_numpy(truth["points_3d_mm"])[:, None]).numpy()       # T, V, 17, 2
-    own = ~np.isin(JOINT_NAMES, approximated_joints("body25"))
+    own = ~np.isin(H36M17.joint_names, approximated_joints("body25"))
     for v, name in enumerate(names):
         keypoints, layout = read_openpose_folder(footage / "openpose" / name, "body25")
         assert layout == "body25" and keypoints.shape == (FRAMES, 1, 25, 3)
@@ -106,7 +106,7 @@ def test_the_demo_refuses_a_truth_that_does_not_fit(footage, tmp_path, capsys):
     views = [str(footage / "openpose" / f"cam{v}") for v in range(1, 5)]
     base = ["--calibration", str(footage / "calibration.toml"), "--keypoints", *views, "--layout", "body25",
             "--out", str(tmp_path / "out")]
-    np.savez(tmp_path / "short.npz", points_3d_mm=np.zeros((FRAMES - 1, 17, 3)), joint_names=np.array(JOINT_NAMES))
+    np.savez(tmp_path / "short.npz", points_3d_mm=np.zeros((FRAMES - 1, 17, 3)), joint_names=np.array(H36M17.joint_names))
     np.savez(tmp_path / "keys.npz", poses=np.zeros((FRAMES, 17, 3)))
     np.savez(tmp_path / "foreign.npz", points_3d_mm=np.zeros((FRAMES, 2, 3)), joint_names=np.array(["nose", "tail"]))
     (tmp_path / "text.npz").write_text("not an archive")

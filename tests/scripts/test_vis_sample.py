@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import main
-from core.skeleton import JOINT_NAMES
+from core.skeleton import H36M17
 from core.vis import BORDER_PX, LEGEND_ROW_PX, epipolar_picture, heatmap_grid
 from scripts.vis_sample import main as vis_sample
 
@@ -22,7 +22,7 @@ def test_heatmap_grid_has_a_tile_per_view_and_joint():
     images = np.zeros((2, 64, 64, 3), np.uint8)
     heatmaps = np.zeros((2, 17, 16, 16))
     heatmaps[1, 3, 8, 8] = 1.0
-    grid = heatmap_grid(images, heatmaps, JOINT_NAMES, side=48)
+    grid = heatmap_grid(images, heatmaps, H36M17.joint_names, side=48)
     assert grid.shape == (2 * 48, 17 * 48, 3)
     hot = grid[48:, 3 * 48:4 * 48]
     assert hot[20:30, 20:30].max() > 100 and grid[:48, 3 * 48:4 * 48][20:30, 20:30].max() == 0

@@ -1,10 +1,9 @@
-from core.skeleton import H36M17
 import torch
 
 from core.geometry import triangulate_cameras
 from core.geometry.mirror import (mirror_cameras, mirror_joints_2d, mirror_joints_3d, mirror_pixels, mirror_world,
                                   swap_left_right)
-from core.skeleton import LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
+from core.skeleton import H36M17
 
 
 def test_mirrored_cameras_see_the_mirrored_world_as_mirrored_pixels(generator, make_rig, make_points):
@@ -31,14 +30,14 @@ def test_mirroring_is_an_involution_about_the_principal_point(generator, make_ri
 
 def test_mirrored_views_still_triangulate_to_the_mirrored_person(generator, make_rig, make_points):
     cams = make_rig(generator, (), num_views=4)
-    pose = make_points(generator, NUM_JOINTS)
+    pose = make_points(generator, H36M17.num_joints)
     pixels_2d = mirror_joints_2d(cams.project(pose.expand(4, -1, -1)), cams, H36M17)          # V, J, 2
     result = triangulate_cameras(mirror_cameras(cams).unsqueeze(0), pixels_2d.unsqueeze(0))
     assert torch.allclose(result.points_3d[0], mirror_joints_3d(pose, H36M17), atol=1e-6)
 
 
 def test_swap_exchanges_left_and_right_joints():
-    joints = torch.arange(NUM_JOINTS, dtype=torch.float64)[:, None].expand(-1, 3)
+    joints = torch.arange(H36M17.num_joints, dtype=torch.float64)[:, None].expand(-1, 3)
     swapped = swap_left_right(joints, H36M17)
-    assert swapped[list(LEFT_JOINTS), 0].tolist() == list(map(float, RIGHT_JOINTS))
+    assert swapped[list(H36M17.left_joints), 0].tolist() == list(map(float, H36M17.right_joints))
     assert torch.equal(swap_left_right(swapped, H36M17), joints)

@@ -5,7 +5,7 @@ import torch
 
 from core.geometry.optimised_triangulation import fill_gaps, optimise_sequence, robust_loss
 from core.geometry.triangulation import triangulate_cameras
-from core.skeleton import BONES
+from core.skeleton import H36M17
 from datasets.synthetic.dataset import SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise
 from modeling.heads.ransac import RansacHead
@@ -45,15 +45,15 @@ def test_beats_dlt_and_ransac_and_holds_the_bones(walk):
     cams = cameras.expand(FRAMES, len(cameras))
     dlt = triangulate_cameras(cams, observed, confidence).points_3d
     ransac = RansacHead(15.0, confidence_weighted=True)(observed, confidence, cams)
-    fit = optimise_sequence(ransac.points_3d, observed, confidence, cameras, BONES)
+    fit = optimise_sequence(ransac.points_3d, observed, confidence, cameras, H36M17.bones)
     assert fit.valid.all() and not fit.filled.any() and fit.cost[1] < fit.cost[0]
     assert mpjpe(fit.points_3d, truth) < 0.7 * min(mpjpe(dlt, truth), mpjpe(ransac.points_3d, truth))
-    parents, children = torch.tensor(BONES).T
+    parents, children = torch.tensor(H36M17.bones).T
     lengths = lambda p: (p[:, children] - p[:, parents]).norm(dim=-1)  # noqa: E731
     assert lengths(truth).std(0).max() < 1e-3                           # the synthetic body is rigid (float32)
     assert lengths(fit.points_3d).std(0).mean() < 0.2 * lengths(ransac.points_3d).std(0).mean()
     assert (fit.bone_lengths[0] - lengths(truth)[0]).abs().max() < 10.0
-    assert fit.bone_lengths.shape == (1, len(BONES)) and (fit.sequence == 0).all()
+    assert fit.bone_lengths.shape == (1, len(H36M17.bones)) and (fit.sequence == 0).all()
 
 
 def test_gaps_are_filled_from_the_other_frames_and_the_remaining_views(walk):
@@ -65,7 +65,7 @@ def test_gaps_are_filled_from_the_other_frames_and_the_remaining_views(walk):
     confidence[20:24, 1:, 5] = 0.0                        # the left knee: one view left for 4 frames
     start[20:24, 5] = float("nan")
     start[:3, 16] = float("nan")                          # the right wrist missing at the start
-    fit = optimise_sequence(start, observed, confidence, cameras, BONES)
+    fit = optimise_sequence(start, observed, confidence, cameras, H36M17.bones)
     assert fit.valid.all() and fit.filled.sum() == 6 + 4 + 3 and fit.filled[10:16, 13].all()
     assert torch.isfinite(fit.points_3d).all()
     assert (fit.points_3d[10:16, 13] - truth[10:16, 13]).norm(dim=-1).max() < 40.0
@@ -79,9 +79,9 @@ def test_sequences_are_separate_runs_with_their_own_bones(walk):
     half = FRAMES // 2
     ids = torch.tensor([7] * half + [3] * half)
     frames = torch.cat([torch.arange(half) * 2, torch.arange(half)])      # the first run strided by 2
-    fit = optimise_sequence(start, observed, confidence, cameras, BONES, sequence_ids=ids, frame_ids=frames)
-    assert fit.bone_lengths.shape == (2, len(BONES)) and fit.sequence.tolist() == [0] * half + [1] * half
-    alone = optimise_sequence(start[half:], observed[half:], confidence[half:], cameras, BONES)
+    fit = optimise_sequence(start, observed, confidence, cameras, H36M17.bones, sequence_ids=ids, frame_ids=frames)
+    assert fit.bone_lengths.shape == (2, len(H36M17.bones)) and fit.sequence.tolist() == [0] * half + [1] * half
+    alone = optimise_sequence(start[half:], observed[half:], confidence[half:], cameras, H36M17.bones)
     assert torch.allclose(fit.points_3d[half:], alone.points_3d, atol=0.5)     # runs do not talk to each other
 
 
@@ -118,7 +118,7 @@ def test_missing_and_bad_observations_stay_out(walk):
     observed[7, 2, 4] = float("inf")
     start = truth + 5.0
     start[8, 3] = torch.tensor([1e5, 1e5, -1e5], dtype=torch.float64)   # an absurd start behind cameras
-    fit = optimise_sequence(start, observed, confidence, cameras.expand(FRAMES, len(cameras)), BONES, iterations=60)
+    fit = optimise_sequence(start, observed, confidence, cameras.expand(FRAMES, len(cameras)), H36M17.bones, iterations=60)
     assert torch.isfinite(fit.points_3d).all() and torch.isfinite(fit.cost).all()
     assert (fit.points_3d - truth).norm(dim=-1).median() < 10.0
 
@@ -138,9 +138,9 @@ def test_missing_and_bad_observations_stay_out(walk):
 def test_bad_arguments_are_named(walk, change, message):
     truth, pixels, cameras = walk
     args = dict(points_3d=truth, keypoints_2d=pixels, confidence=torch.ones(FRAMES, 4, 17), cameras=cameras,
-                bones=BONES)
+                bones=H36M17.bones)
     args.update(change)
     with pytest.raises(ValueError, match=message):
         optimise_sequence(**args)
     with pytest.raises(ValueError, match="cameras must be Cameras of batch shape"):
-        optimise_sequence(truth, pixels, torch.ones(FRAMES, 4, 17), cameras[:2], BONES)
+        optimise_sequence(truth, pixels, torch.ones(FRAMES, 4, 17), cameras[:2], H36M17.bones)

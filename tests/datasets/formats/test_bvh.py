@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.skeleton import BONES, JOINT_NAMES
+from core.skeleton import H36M17
 from datasets.formats.bvh import (BVH_JOINT_MAPS, UNIT_CANDIDATES_MM, BvhFormatError, bvh_joint_positions, bvh_to_h36m,
                                   load_motion_file, read_bvh, resample)
 from core.geometry.kinematics import euler_to_matrix, tree_forward_kinematics
@@ -192,9 +192,9 @@ def test_cmu_scale_and_proportions_are_human(cmu):
     assert all(bvh.startswith("Right") for h36m, bvh in mapping.items() if h36m.startswith("r_"))
     np.testing.assert_allclose(joints, bvh_to_h36m(motion, scale_mm_per_unit=UNIT_CANDIDATES_MM["cmu"]))
     # head top of an upright adult (CMU's fitted skeletons are on the short side: ~1.45-1.55 m)
-    assert 1350 < np.median(joints[:, JOINT_NAMES.index("head"), 2]) < 1950
-    lengths = np.linalg.norm(joints[:, [c for _, c in BONES]] - joints[:, [p for p, _ in BONES]], axis=-1)
-    bone = {f"{JOINT_NAMES[p]}-{JOINT_NAMES[c]}": lengths[:, i] for i, (p, c) in enumerate(BONES)}
+    assert 1350 < np.median(joints[:, H36M17.joint_names.index("head"), 2]) < 1950
+    lengths = np.linalg.norm(joints[:, [c for _, c in H36M17.bones]] - joints[:, [p for p, _ in H36M17.bones]], axis=-1)
+    bone = {f"{H36M17.joint_names[p]}-{H36M17.joint_names[c]}": lengths[:, i] for i, (p, c) in enumerate(H36M17.bones)}
     for limb in ("r_hip-r_knee", "r_knee-r_ankle", "l_hip-l_knee", "l_knee-l_ankle"):
         assert 330 < bone[limb].mean() < 520 and bone[limb].std() < 1e-6  # rigid bones stay rigid
     for limb in ("l_shoulder-l_elbow", "r_shoulder-r_elbow"):
@@ -220,7 +220,7 @@ def test_cmu_left_is_left(cmu):
                   for side, s in (("Left", "l"), ("Right", "r")))
     left = np.cross([0.0, 0.0, 1.0], forward)
     for l_joint, r_joint in (("l_hip", "r_hip"), ("l_shoulder", "r_shoulder")):
-        across = joints[:, JOINT_NAMES.index(l_joint)] - joints[:, JOINT_NAMES.index(r_joint)]
+        across = joints[:, H36M17.joint_names.index(l_joint)] - joints[:, H36M17.joint_names.index(r_joint)]
         assert (np.einsum("ti,ti->t", across, left) > 0).mean() > 0.95
 
 

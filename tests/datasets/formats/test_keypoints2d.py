@@ -3,11 +3,11 @@ import json
 import numpy as np
 import pytest
 
-from core.skeleton import JOINT_NAMES
+from core.skeleton import H36M17
 from datasets.formats.keypoints2d import (KEYPOINT_NAMES, KeypointFormatError, approximated_joints, layout_of,
                                           read_coco_keypoints, read_openpose_folder, to_h36m)
 
-J = {name: i for i, name in enumerate(JOINT_NAMES)}
+J = {name: i for i, name in enumerate(H36M17.joint_names)}
 
 
 def person(layout, seed=0):

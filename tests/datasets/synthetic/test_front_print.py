@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from core.config import load_config
-from core.skeleton import NUM_JOINTS
+from core.skeleton import H36M17
 from datasets import DatasetError
 from datasets.synthetic import bodies
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec, world_spec_from_config
@@ -36,7 +36,7 @@ def test_the_print_is_seen_from_the_front_and_hidden_from_the_back(make):
     assert printed.front_print and not plain.front_print and bodies.with_front_print(printed) is printed
     # every other part and colour is the plain body's; the print is the one part more, of the contrasting colour
     assert printed.parts[:-1] == plain.parts and printed.palette == plain.palette
-    assert plain.num_points == NUM_JOINTS + len(bodies.LANDMARK_NAMES)
+    assert plain.num_points == H36M17.num_joints + len(bodies.LANDMARK_NAMES)
     assert printed.num_points == plain.num_points + len(bodies.PRINT_LANDMARK_NAMES)
     shirt = colorsys.rgb_to_hsv(*plain.palette["shirt"])
     ink = colorsys.rgb_to_hsv(*printed.parts[-1].colour)

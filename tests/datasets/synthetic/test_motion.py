@@ -2,17 +2,17 @@
 import numpy as np
 import pytest
 
-from core.skeleton import BONES, JOINT_NAMES, NUM_JOINTS
+from core.skeleton import H36M17
 from datasets.synthetic.bodies import (BODY_PART_NAMES, LANDMARK_NAMES, STATURE_RANGE_MM, SUBJECTS, SUBJECTS_TEST,
                                        SUBJECTS_TRAIN, Body, forward_kinematics, make_body)
 from datasets.synthetic.motion import ACTIONS, CAPTURE_HEIGHT_MM, CAPTURE_RADIUS_MM, JOINT_LIMITS_DEG, generate_sequence
 
-J = {name: i for i, name in enumerate(JOINT_NAMES)}
+J = {name: i for i, name in enumerate(H36M17.joint_names)}
 FPS = 50.0
 
 
 def bone_lengths(joints):
-    return np.linalg.norm(joints[..., [c for _, c in BONES], :] - joints[..., [p for p, _ in BONES], :], axis=-1)
+    return np.linalg.norm(joints[..., [c for _, c in H36M17.bones], :] - joints[..., [p for p, _ in H36M17.bones], :], axis=-1)
 
 
 def facing(joints):
@@ -58,7 +58,7 @@ def test_make_body_is_deterministic_and_varied():
 @pytest.mark.parametrize("subject", SUBJECTS)
 def test_body_proportions_are_adult_and_symmetric(subject):
     body = make_body(subject, 0)
-    lengths = dict(zip((f"{JOINT_NAMES[p]}-{JOINT_NAMES[c]}" for p, c in BONES), body.bone_lengths_mm))
+    lengths = dict(zip((f"{H36M17.joint_names[p]}-{H36M17.joint_names[c]}" for p, c in H36M17.bones), body.bone_lengths_mm))
     h = body.height_mm
     for side in "lr":
         assert 0.22 < lengths[f"{side}_hip-{side}_knee"] / h < 0.29
@@ -79,11 +79,11 @@ def test_body_parts_for_the_renderer():
     assert len(body.parts) == len(BODY_PART_NAMES)
     for name, part in zip(BODY_PART_NAMES, body.parts):
         joint_a, joint_b, radius, colour = part  # plain 4-tuples for the renderer
-        assert 0 <= joint_a < NUM_JOINTS + len(LANDMARK_NAMES) and 0 <= joint_b < NUM_JOINTS + len(LANDMARK_NAMES)
+        assert 0 <= joint_a < H36M17.num_joints + len(LANDMARK_NAMES) and 0 <= joint_b < H36M17.num_joints + len(LANDMARK_NAMES)
         assert 15 < radius < 200, name
         assert len(colour) == 3 and all(0.0 <= c <= 1.0 for c in colour)
     pairs = {(p.joint_a, p.joint_b) for p in body.parts}
-    assert set(BONES) <= pairs | {(b, a) for a, b in pairs} | {(8, 11), (8, 14), (0, 1), (0, 4)}  # limbs drawn
+    assert set(H36M17.bones) <= pairs | {(b, a) for a, b in pairs} | {(8, 11), (8, 14), (0, 1), (0, 4)}  # limbs drawn
     assert (1, 14) in pairs and (4, 11) in pairs  # hip-to-shoulder torso fill
     assert any(a == b for a, b in pairs)  # spheres
     parts = dict(zip(BODY_PART_NAMES, body.parts))
@@ -96,8 +96,8 @@ def test_surface_points_tell_front_from_back():
     body = make_body("S5", 0)
     rest = body.rest_pose_mm                                        # facing +x, y to the left
     points = body.surface_points(rest)
-    assert points.shape == (NUM_JOINTS + len(LANDMARK_NAMES), 3) and np.array_equal(points[:NUM_JOINTS], rest)
-    at = dict(zip(LANDMARK_NAMES, points[NUM_JOINTS:]))
+    assert points.shape == (H36M17.num_joints + len(LANDMARK_NAMES), 3) and np.array_equal(points[:H36M17.num_joints], rest)
+    at = dict(zip(LANDMARK_NAMES, points[H36M17.num_joints:]))
     head = rest[J["head"]]
     assert at["nose"][0] > head[0] + 50 and at["hair"][0] < head[0] - 20
     for side in "rl":
@@ -113,15 +113,15 @@ def test_surface_points_tell_front_from_back():
 def test_forward_kinematics_rest_and_rigidity():
     body = make_body("S6", 0)
     rng = np.random.default_rng(0)
-    angles = rng.uniform(-1.0, 1.0, (10, NUM_JOINTS, 3))
+    angles = rng.uniform(-1.0, 1.0, (10, H36M17.num_joints, 3))
     roots = rng.normal(0, 500, (10, 3))
     joints = forward_kinematics(body, angles, roots)
-    assert joints.shape == (10, NUM_JOINTS, 3)
+    assert joints.shape == (10, H36M17.num_joints, 3)
     np.testing.assert_allclose(joints[:, 0], roots)
     np.testing.assert_allclose(bone_lengths(joints), np.broadcast_to(body.bone_lengths_mm, (10, 16)), rtol=1e-12)
     for t in (0, 7):  # vectorised over frames == frame by frame
         np.testing.assert_allclose(joints[t], forward_kinematics(body, angles[t:t + 1], roots[t:t + 1])[0])
-    rest = forward_kinematics(body, np.zeros((1, NUM_JOINTS, 3)), np.zeros((1, 3)))[0]
+    rest = forward_kinematics(body, np.zeros((1, H36M17.num_joints, 3)), np.zeros((1, 3)))[0]
     np.testing.assert_allclose(rest[1:] - rest[list(np.array([0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15]))],
                                body.offsets_mm[1:])
 
@@ -130,7 +130,7 @@ def test_forward_kinematics_anatomical_signs():
     body = make_body("S8", 0)
 
     def pose(**set_degrees):
-        angles = np.zeros((1, NUM_JOINTS, 3))
+        angles = np.zeros((1, H36M17.num_joints, 3))
         for key, value in set_degrees.items():
             joint, axis = key.rsplit("_", 1)
             angles[0, J[joint], "xyz".index(axis)] = np.deg2rad(value)
@@ -146,7 +146,7 @@ def test_forward_kinematics_anatomical_signs():
     # external rotation of the abducted right arm turns the flexed elbow's forearm upwards (waving)
     raised = pose(r_shoulder_x=-90, r_shoulder_z=-90, r_elbow_y=-90)
     assert raised[J["r_wrist"], 2] > raised[J["r_elbow"], 2] + 200
-    turned = forward_kinematics(body, np.zeros((1, NUM_JOINTS, 3)), np.zeros((1, 3)), heading_rad=np.array([np.pi / 2]))
+    turned = forward_kinematics(body, np.zeros((1, H36M17.num_joints, 3)), np.zeros((1, 3)), heading_rad=np.array([np.pi / 2]))
     np.testing.assert_allclose(facing(turned)[0], [0.0, 1.0, 0.0], atol=1e-12)  # heading pi/2: facing +y
 
 
@@ -155,8 +155,8 @@ def test_forward_kinematics_checks_inputs():
     with pytest.raises(ValueError, match="joint_angles_rad"):
         forward_kinematics(body, np.zeros((2, 16, 3)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="root_positions_mm"):
-        forward_kinematics(body, np.zeros((2, NUM_JOINTS, 3)), np.zeros((3, 3)))
-    angles = np.zeros((2, NUM_JOINTS, 3))
+        forward_kinematics(body, np.zeros((2, H36M17.num_joints, 3)), np.zeros((3, 3)))
+    angles = np.zeros((2, H36M17.num_joints, 3))
     angles[1, 5, 1] = np.nan
     with pytest.raises(ValueError, match="finite"):
         forward_kinematics(body, angles, np.zeros((2, 3)))
@@ -166,11 +166,11 @@ def test_forward_kinematics_checks_inputs():
 def test_sequences_are_deterministic_and_seeded():
     body = make_body("S5", 0)
     a = generate_sequence(body, "walk", 60, seed=3)
-    assert a.shape == (60, NUM_JOINTS, 3) and a.dtype == np.float64
+    assert a.shape == (60, H36M17.num_joints, 3) and a.dtype == np.float64
     np.testing.assert_array_equal(a, generate_sequence(make_body("S5", 0), "walk", 60, seed=3))
     assert not np.allclose(a, generate_sequence(body, "walk", 60, seed=4))
     assert not np.allclose(a, generate_sequence(make_body("S6", 0), "walk", 60, seed=3))
-    assert generate_sequence(body, "jump", 1).shape == (1, NUM_JOINTS, 3)
+    assert generate_sequence(body, "jump", 1).shape == (1, H36M17.num_joints, 3)
 
 
 def test_sequences_check_arguments():
@@ -207,7 +207,7 @@ def test_every_action_is_a_valid_moving_body_in_the_capture_volume(sequences, ac
 
 
 def test_joint_angles_respect_limits():
-    assert JOINT_LIMITS_DEG.shape == (NUM_JOINTS, 3, 2)
+    assert JOINT_LIMITS_DEG.shape == (H36M17.num_joints, 3, 2)
     assert (JOINT_LIMITS_DEG[..., 0] <= JOINT_LIMITS_DEG[..., 1]).all()
     # knees and elbows never hyper-extend: the hip-knee-ankle and shoulder-elbow-wrist angles stay <= 180
     body = make_body("S11", 0)

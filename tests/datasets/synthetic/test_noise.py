@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.skeleton import FLIP_PERMUTATION, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
+from core.skeleton import H36M17
 from datasets.synthetic.noise import DetectorNoise, apply_detector_noise, ar1_standard_noise
 
 QUIET = dict(jitter_std_px=0.0, confidence_noise_std=0.0)  # switch off what a test does not look at
@@ -9,7 +9,7 @@ QUIET = dict(jitter_std_px=0.0, confidence_noise_std=0.0)  # switch off what a t
 
 def person(rng, num_frames, num_views, size=200.0):
     """Distinct random keypoints inside a size x size box, all visible."""
-    keypoints = rng.uniform(0.0, size, (num_frames, num_views, NUM_JOINTS, 2))
+    keypoints = rng.uniform(0.0, size, (num_frames, num_views, H36M17.num_joints, 2))
     return keypoints, np.ones(keypoints.shape[:3], dtype=bool)
 
 
@@ -39,7 +39,7 @@ def test_ar1_noise_matches_the_recursion_exactly():
 
 
 def test_jitter_has_the_requested_std_and_lag1_autocorrelation_in_every_frame():
-    keypoints = np.zeros((64, 400, NUM_JOINTS, 2), dtype=np.float32)
+    keypoints = np.zeros((64, 400, H36M17.num_joints, 2), dtype=np.float32)
     noise = DetectorNoise(jitter_std_px=3.0, temporal_correlation=0.8)
     noisy, _ = apply_detector_noise(keypoints, np.ones(keypoints.shape[:3], bool), noise, np.random.default_rng(2))
     assert noisy.dtype == np.float32
@@ -52,7 +52,7 @@ def test_jitter_has_the_requested_std_and_lag1_autocorrelation_in_every_frame():
 
 
 def test_independent_jitter_and_larger_jitter_for_occluded_joints():
-    keypoints = np.zeros((2000, 2, NUM_JOINTS, 2))
+    keypoints = np.zeros((2000, 2, H36M17.num_joints, 2))
     visible = np.ones(keypoints.shape[:3], dtype=bool)
     visible[:, 1] = False
     noise = DetectorNoise(jitter_std_px=2.0, occluded_jitter_scale=4.0)
@@ -87,22 +87,22 @@ def test_outliers_rate_size_and_confidence():
 
 def test_swaps_exchange_left_and_right_of_whole_views():
     keypoints, visible = person(np.random.default_rng(8), 1000, 4)
-    visible[..., LEFT_JOINTS] = False  # the reported joint carries its source's visibility
+    visible[..., H36M17.left_joints] = False  # the reported joint carries its source's visibility
     noise = DetectorNoise(swap_prob=0.3, **QUIET)
     noisy, confidence = apply_detector_noise(keypoints, visible, noise, np.random.default_rng(9))
-    flipped = keypoints[:, :, list(FLIP_PERMUTATION)]
+    flipped = keypoints[:, :, list(H36M17.flip_permutation)]
     same = (noisy == keypoints).all(axis=(-1, -2))
     swapped = (noisy == flipped).all(axis=(-1, -2))
     assert (same ^ swapped).all()  # each view in each frame: all as is, or all left/right exchanged
     assert swapped.mean() == pytest.approx(0.3, abs=0.02)
-    assert (noisy[swapped][:, LEFT_JOINTS] == keypoints[swapped][:, RIGHT_JOINTS]).all()
-    center = [j for j in range(NUM_JOINTS) if j not in LEFT_JOINTS + RIGHT_JOINTS]
+    assert (noisy[swapped][:, H36M17.left_joints] == keypoints[swapped][:, H36M17.right_joints]).all()
+    center = [j for j in range(H36M17.num_joints) if j not in H36M17.left_joints + H36M17.right_joints]
     np.testing.assert_array_equal(confidence[..., center], noise.confidence_visible)
     scale = noise.confidence_swap_scale
-    np.testing.assert_allclose(confidence[~swapped][:, RIGHT_JOINTS], noise.confidence_visible)
-    np.testing.assert_allclose(confidence[~swapped][:, LEFT_JOINTS], noise.confidence_occluded)
-    np.testing.assert_allclose(confidence[swapped][:, LEFT_JOINTS], noise.confidence_visible * scale)
-    np.testing.assert_allclose(confidence[swapped][:, RIGHT_JOINTS], noise.confidence_occluded * scale)
+    np.testing.assert_allclose(confidence[~swapped][:, H36M17.right_joints], noise.confidence_visible)
+    np.testing.assert_allclose(confidence[~swapped][:, H36M17.left_joints], noise.confidence_occluded)
+    np.testing.assert_allclose(confidence[swapped][:, H36M17.left_joints], noise.confidence_visible * scale)
+    np.testing.assert_allclose(confidence[swapped][:, H36M17.right_joints], noise.confidence_occluded * scale)
 
 
 def test_confidence_is_lower_where_the_detection_is_worse():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from core.config import load_config
-from core.skeleton import NUM_JOINTS
+from core.skeleton import H36M17
 from datasets import DatasetError, build_dataset
 from datasets.synthetic import motion
 from datasets.synthetic.bodies import (BODY_PART_NAMES, LANDMARK_NAMES, STATURE_RANGE_MM, SUBJECTS, make_body,
@@ -67,7 +67,7 @@ def test_occluders_never_touch_the_person(worlds):
             assert gap.min() > body_radius, (seq.name, o.kind)
             assert o.points_mm[..., 2].min() >= 0.0  # on or above the floor
             if o.kind == "person":
-                assert o.points_mm.shape == (len(seq.keypoints_3d), NUM_JOINTS + len(LANDMARK_NAMES), 3)
+                assert o.points_mm.shape == (len(seq.keypoints_3d), H36M17.num_joints + len(LANDMARK_NAMES), 3)
                 assert np.ptp(o.points_mm, axis=0).max() > 10.0  # it moves
 
 
@@ -85,17 +85,17 @@ def test_visibility_agrees_with_the_rendered_depth_buffer(worlds):
     focal = cameras.focal_lengths.mean(-1).numpy()
     pairs, radius, colour = seq.scene_parts()
     width, height = (int(v) for v in cameras.image_size[0])
-    visible = joint_visibility(pixels, depth, focal, pairs, radius, (width, height), num_queried=NUM_JOINTS)
+    visible = joint_visibility(pixels, depth, focal, pairs, radius, (width, height), num_queried=H36M17.num_joints)
     np.testing.assert_array_equal(visible, seq.visibility[frame])
 
     background = np.zeros((len(cameras), height, width, 3), dtype=np.uint8)
     images, depth_buffer = render_capsules(pixels, depth, focal, pairs, radius, colour, background)
-    pixel = np.floor(pixels[:, :NUM_JOINTS] + 0.5).astype(int)
+    pixel = np.floor(pixels[:, :H36M17.num_joints] + 0.5).astype(int)
     inside = ((pixel >= 0) & (pixel < [width, height])).all(-1)
     col, row = pixel[..., 0].clip(0, width - 1), pixel[..., 1].clip(0, height - 1)
     views = np.arange(len(cameras))[:, None]
     front = depth_buffer[views, row, col]
-    for joint in range(NUM_JOINTS):
+    for joint in range(H36M17.num_joints):
         incident = (pairs == joint).any(axis=1)  # the joint's own parts (all of the body)
         _, own_buffer = render_capsules(pixels, depth, focal, pairs[incident], radius[incident], colour[incident],
                                         background)
@@ -107,7 +107,7 @@ def test_visibility_agrees_with_the_rendered_depth_buffer(worlds):
     _, occluder_buffer = render_capsules(pixels, depth, focal, pairs[body_parts:], radius[body_parts:],
                                          colour[body_parts:], background)
     lost = plain.sequences[number].visibility[frame] & ~visible
-    in_front = occluder_buffer[views, row, col] < depth[:, :NUM_JOINTS] - tolerance
+    in_front = occluder_buffer[views, row, col] < depth[:, :H36M17.num_joints] - tolerance
     assert lost.any() and in_front[lost].all()
     # and the occluders are drawn in the images
     assert (np.isfinite(occluder_buffer) & (images.sum(-1) > 0)).sum() > 1000
@@ -256,8 +256,8 @@ def test_defaults_leave_the_world_as_it_was():
     pairs, radius, _ = body.part_arrays()
     focal = np.broadcast_to(seq.cameras.focal_lengths.mean(-1).numpy(), (6, len(seq.cameras))).reshape(-1)
     visible = joint_visibility(pixels.reshape(-1, pixels.shape[2], 2), depth.reshape(-1, depth.shape[2]), focal, pairs,
-                               radius, (1000, 1000))[:, :NUM_JOINTS]
-    np.testing.assert_array_equal(seq.visibility, visible.reshape(6, len(seq.cameras), NUM_JOINTS))
+                               radius, (1000, 1000))[:, :H36M17.num_joints]
+    np.testing.assert_array_equal(seq.visibility, visible.reshape(6, len(seq.cameras), H36M17.num_joints))
     # the image cache key of a spec at the defaults is the one it had before the two fields existed
     world = SyntheticWorld(WorldSpec(subjects=["S1", "S9"], actions=["walk", "kick"], frames_per_sequence=10, seed=3))
     dataset = SyntheticMultiView(world, mode="images", image_size=64)

@@ -9,7 +9,7 @@ from modeling.pipelines import PipelineConfigError, build_pipeline
 from modeling.pipelines.lifter_config import lifter_options
 
 # the sizes that the pipeline building a lifter gives it (from DATASETS and the skeleton), not config options
-SIZES = {"in_features", "out_features", "num_frames", "num_joints", "centre_frame"}
+SIZES = {"in_features", "out_features", "num_frames", "num_joints", "skeleton", "centre_frame"}
 
 
 @pytest.mark.parametrize("name", list(LIFTERS))

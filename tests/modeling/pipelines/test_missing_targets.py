@@ -8,6 +8,7 @@ from core.batch import collate_samples
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise
 from core.missing_joints import joint_errors, masked_mean
+from core.skeleton import H36M17
 from modeling.pipelines import RefinedPipeline, build_pipeline
 from modeling.refiners.erd import ResidualDescent
 
@@ -47,7 +48,7 @@ def lifting_model(name: str):
     if name == "erd":
         base = build_pipeline(load_config(None, ["MODEL.PIPELINE", "lifting", "MODEL.LIFTER.NAME", "linear",
                                                  "DATASETS.VIEWS", "single", "MODEL.LIFTER.LINEAR.HIDDEN", "16"]))
-        return RefinedPipeline(base, ResidualDescent(17, num_stages=2, hidden=16), 1), "single", 1
+        return RefinedPipeline(base, ResidualDescent(H36M17, num_stages=2, hidden=16), 1), "single", 1
     overrides = {"linear": (["MODEL.PIPELINE", "lifting", "MODEL.LIFTER.LINEAR.HIDDEN", "16"], "single", 1),
                  "poseformer": (["MODEL.PIPELINE", "screen_lifting", "DATASETS.FRAMES", "9",
                                  "MODEL.LIFTER.POSEFORMER.EMBED_DIM_RATIO", "8", "MODEL.LIFTER.POSEFORMER.DEPTH", "1"], "single", 9),

@@ -1,10 +1,10 @@
-from core.skeleton import H36M17
 import pytest
 import torch
 
 from core.config import load_config
 from core.geometry.mirror import mirror_joints_3d
 from core.batch import collate_samples
+from core.skeleton import H36M17
 from datasets.sequences import mirror_sample
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from datasets.synthetic.noise import DetectorNoise

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from core.geometry.cameras import Cameras
+from core.skeleton import H36M17
 from modeling.refiners.erd import ResidualDescent, least_squares_root
 
 
@@ -40,7 +41,7 @@ def test_new_stages_start_as_the_identity_and_features_vanish_on_consistent_inpu
     cams, pose = cameras(), person()
     root = torch.tensor([0.0, 0.0, 5000.0], dtype=torch.float64).expand(4, 3)
     pixels = project_camera_frame(cams, pose + root[:, None])
-    refiner = ResidualDescent(17, num_stages=3, pca_components=10).double()
+    refiner = ResidualDescent(H36M17, num_stages=3, pca_components=10).double()
     refiner.fit(pixels + torch.randn_like(pixels) * 20)
     refiner.start_stage(2)
     refiner.eval()
@@ -55,7 +56,7 @@ def test_only_the_current_stage_trains():
     cams, pose = cameras(8), person(8)
     root = torch.tensor([0.0, 0.0, 5000.0], dtype=torch.float64).expand(8, 3)
     pixels = project_camera_frame(cams, pose + root[:, None]) + torch.randn(8, 17, 2, dtype=torch.float64) * 5
-    refiner = ResidualDescent(17, num_stages=3).double()
+    refiner = ResidualDescent(H36M17, num_stages=3).double()
     refiner.fit(pixels)
     for stage in refiner.stages:
         torch.nn.init.normal_(stage[-1].weight)  # make every stage act
@@ -88,7 +89,7 @@ def test_update_root_solves_the_root_again_for_the_refined_pose(update_root):
     root = torch.tensor([0.0, 0.0, 5000.0], dtype=torch.float64).expand(4, 3)
     pixels = project_camera_frame(cams, pose + root[:, None])          # exact 2D of the true pose
     start = pose * 1.3                                                   # a wrong lifted pose: its LS root is off
-    refiner = ResidualDescent(17, num_stages=2, root="least_squares", update_root=update_root).double()
+    refiner = ResidualDescent(H36M17, num_stages=2, root="least_squares", update_root=update_root).double()
     refiner.fit(pixels)
     refiner.stages[0] = FixedStep((pose - start)[:, 1:].flatten(1))     # stage 1 corrects the pose exactly
     refiner.stages[1] = FixedStep(torch.zeros(4, 48, dtype=torch.float64))
@@ -105,13 +106,13 @@ def test_a_pelvis_missing_from_the_data_is_replaced_by_the_least_squares_root():
     root = torch.tensor([[100.0, -50.0, 4500.0], [0.0, 0.0, 5200.0], [-300.0, 200.0, 3900.0], [50, 60, 6000.0]],
                         dtype=torch.float64)
     pixels = project_camera_frame(cams, pose + root[:, None]) + torch.randn(4, 17, 2, dtype=torch.float64) * 5
-    true_root = ResidualDescent(17, num_stages=2).double()
+    true_root = ResidualDescent(H36M17, num_stages=2).double()
     true_root.fit(pixels)
     for stage in true_root.stages:                      # stages that do something
         torch.nn.init.normal_(stage[-1].weight, std=0.1)
     true_root.start_stage(1)
     true_root.eval()
-    fitted_root = ResidualDescent(17, num_stages=2, root="least_squares").double()
+    fitted_root = ResidualDescent(H36M17, num_stages=2, root="least_squares").double()
     fitted_root.load_state_dict(true_root.state_dict())
     fitted_root.eval()
     missing = root.clone()
@@ -125,10 +126,10 @@ def test_a_pelvis_missing_from_the_data_is_replaced_by_the_least_squares_root():
 
 def test_bad_settings_are_rejected():
     with pytest.raises(ValueError, match="needs root 'least_squares'"):
-        ResidualDescent(17, update_root=True)
+        ResidualDescent(H36M17, update_root=True)
     with pytest.raises(ValueError, match="features must be one of delta, proj, cat"):
-        ResidualDescent(17, features="ori")
+        ResidualDescent(H36M17, features="ori")
     with pytest.raises(ValueError, match="pca_components must be in 0..34"):
-        ResidualDescent(17, pca_components=40)
+        ResidualDescent(H36M17, pca_components=40)
     with pytest.raises(ValueError, match="needs the true pelvis"):
-        ResidualDescent(17)(person(), torch.zeros(4, 17, 2, dtype=torch.float64), cameras())
+        ResidualDescent(H36M17)(person(), torch.zeros(4, 17, 2, dtype=torch.float64), cameras())
