@@ -13,7 +13,9 @@ The world is turned from the studio's y-down frame to EpiPose's z-up one (``to_z
 input is the projection of the annotation's coordinates through the chosen cameras, with the annotation's joint
 confidence (clipped to [0, 1]) in every view, so that a joint the studio did not reconstruct still has a position
 but a low weight; the 3D truth leaves out (NaN) the joints whose confidence is below ``MIN_CONFIDENCE``, and
-``keypoints_2d_gt`` is its projection. Visibility is 1 (the annotations do not say what each camera sees).
+``keypoints_2d_gt`` is its projection. Visibility is 1 (the annotations do not say what each camera sees), except
+for a joint behind a camera, which has no pixel there: its input is the image centre with confidence 0 and
+visibility 0 (counted in a warning).
 
 ``TRAIN_SEQUENCES`` / ``TEST_SEQUENCES`` default to the range-of-motion split of the only public port of learnable
 triangulation to Panoptic (Samleo8/learnable-triangulation-pytorch, ``mvn/datasets/cmupanoptic.py``: 171026_pose1-3
@@ -23,6 +25,7 @@ cameras of learnable triangulation's published figures are not public. ``DATASET
 sequences out as the validation split. Samples come from ``datasets.sequences.SequenceSamples`` (skeleton
 ``panoptic19``: ``DATASETS.SKELETON`` must be it or a layout whose joints it has).
 """
+import logging
 from pathlib import Path
 from typing import List, Sequence
 
@@ -36,6 +39,8 @@ from datasets.formats.calibration import CalibrationError, read_panoptic_cameras
 from datasets.formats.panoptic import MIN_CONFIDENCE, POSE_FOLDER, PanopticFormatError, body_tracks, \
     read_panoptic_bodies, to_z_up
 from datasets.sequences import KeypointSequence, SequenceSamples, check_sequence
+
+logger = logging.getLogger("epipose")
 
 
 def load_panoptic_sequences(root, sequences: Sequence[str], cameras: Sequence[str],
@@ -61,7 +66,12 @@ def load_panoptic_sequences(root, sequences: Sequence[str], cameras: Sequence[st
             raise DatasetError(f"DATASETS.PANOPTIC.CAMERAS: {err}") from None
         except PanopticFormatError as err:
             raise DatasetError(str(err)) from None
-        tracks += [_sequence(name, track, rig, str(folder / POSE_FOLDER)) for track in body_tracks(bodies)]
+        made = [_sequence(name, track, rig, str(folder / POSE_FOLDER)) for track in body_tracks(bodies)]
+        behind = sum(int((~seq.visibility).sum()) for seq in made)
+        if behind:
+            logger.warning("%s: %d joint views lie behind their camera: input at the image centre with confidence 0 "
+                           "and visibility 0", folder / POSE_FOLDER, behind)
+        tracks += made
     if not tracks:
         raise DatasetError(f"DATASETS.PANOPTIC: sequences {list(sequences)} under '{root}' hold no body")
     return tracks
@@ -76,12 +86,14 @@ def _sequence(name: str, track, rig, source: str) -> KeypointSequence:
         flat = torch.from_numpy(world).to(cameras.dtype).reshape(1, -1, 3).expand(views, -1, -1)
         return cameras.project(flat).reshape(views, frames, joints, 2).transpose(0, 1).float().numpy()
 
+    inputs = project(points)
+    behind = ~np.isfinite(inputs).all(-1)                        # (T, V, J) joints behind a camera: no pixel
+    centres = (cameras.image_size.float().numpy() / 2)[None, :, None]
     confidence = np.clip(track.confidence, 0.0, 1.0)[:, None].repeat(views, axis=1)
     seq = KeypointSequence(name=f"{name}/body{track.body_ids[0]}/{track.frames[0]:08d}", subject=name, action=name,
                            keypoints_3d=np.ascontiguousarray(truth, dtype=np.float32), cameras=cameras,
-                           keypoints_2d=project(points), keypoints_2d_gt=project(truth),
-                           confidence_2d=confidence.astype(np.float32),
-                           visibility=np.ones((frames, views, joints), bool))
+                           keypoints_2d=np.where(behind[..., None], centres, inputs), keypoints_2d_gt=project(truth),
+                           confidence_2d=np.where(behind, 0.0, confidence).astype(np.float32), visibility=~behind)
     check_sequence(seq, source, PANOPTIC19)
     return seq
 

@@ -118,6 +118,22 @@ def test_a_damaged_annotation_names_its_file(tmp_path):
         build_dataset(config(root), "test")
 
 
+def test_a_joint_behind_a_camera_has_no_confidence_there(tmp_path, epipose_log):
+    root = write_panoptic(tmp_path)
+    camera = {c["name"]: c for c in calibration("171204_pose5")["cameras"]}["00_12"]
+    R, t = np.array(camera["R"]), np.array(camera["t"])[:, 0]
+    behind = -R.T @ t - 10.0 * R[2]                                           # 10 cm behind camera 00_12, cm
+    path = root / "171204_pose5" / "hdPose3d_stage1_coco19" / "body3DScene_00000100.json"
+    document = json.loads(path.read_text())
+    joint = PANOPTIC19.index("r_ear")
+    document["bodies"][0]["joints19"][4 * joint:4 * joint + 4] = [*behind, 0.05]
+    path.write_text(json.dumps(document))
+    sample = build_dataset(config(root), "test")[0]
+    assert sample["visibility"][0, :, joint].tolist() == [0.0, 1.0, 1.0, 1.0]
+    assert sample["confidence_2d"][0, 0, joint] == 0 and sample["keypoints_2d"][0, 0, joint].tolist() == [960, 540]
+    assert "1 joint views lie behind their camera" in epipose_log.text
+
+
 @pytest.mark.slow
 def test_main_triangulates_the_exact_2d_to_zero_error(panoptic_root, tmp_path):
     out = tmp_path / "out"
