@@ -14,7 +14,8 @@ Layouts (the order of each dataset's own files; readers keep it):
   right leg, left leg, pelvis (the root, index 14), spine, head. 3DHP's ``head`` is the centre of the head (H36M's
   ``neck``); its ``neck`` is the base of the neck (H36M's ``thorax``).
 - ``panoptic19``: CMU Panoptic's ``hdPose3d_stage1_coco19`` order (neck, nose, body centre = the root, left arm,
-  left leg, right arm, right leg, eyes and ears), with the Panoptic toolbox's bones.
+  left leg, right arm, right leg, eyes and ears: the Panoptic toolbox's README), with the toolbox's 14 body bones
+  (``body_edges`` of its python demos) and COCO's nose-eye-ear bones, which the toolbox does not draw.
 - ``hand21``: one hand of the Rendered Hand Pose dataset (RHD): the wrist (the root), then thumb, index, middle,
   ring and little finger, each from the tip to the knuckle (RHD's order; its left hand is 0-20, its right 21-41).
 """

@@ -14,14 +14,16 @@ class DatasetError(ValueError):
 SPLITS = ("train", "val", "test")
 
 
-def subjects_of_split(cfg, split: str, train_subjects, test_subjects, group: str) -> list:
+def subjects_of_split(cfg, split: str, train_subjects, test_subjects, group: str,
+                      train_key: str = "TRAIN_SUBJECTS") -> list:
     """The subjects of ``split``: ``DATASETS.VAL_SUBJECTS`` are held out of ``train_subjects`` as the validation
-    split (for choosing checkpoints, never the test subjects); ``group`` names the config group in errors."""
+    split (for choosing checkpoints, never the test subjects); ``group``.``train_key`` names the training list in
+    errors."""
     held_out = list(cfg.DATASETS.VAL_SUBJECTS)
     unknown = [s for s in held_out if s not in train_subjects]
     if unknown or (held_out and len(held_out) == len(train_subjects)):
         raise DatasetError(f"DATASETS.VAL_SUBJECTS {held_out} must be some, not all, of "
-                           f"{group}.TRAIN_SUBJECTS {list(train_subjects)}")
+                           f"{group}.{train_key} {list(train_subjects)}")
     if split == "val":
         return held_out
     if split == "train":
@@ -43,6 +45,7 @@ def registered_datasets() -> list:
     """The DATASETS.NAME values, once every reader has registered itself."""
     import datasets.h36m_images  # noqa: F401  (registers the Human3.6M image layouts)
     import datasets.h36m_keypoints  # noqa: F401  (registers the Human3.6M keypoints)
+    import datasets.panoptic  # noqa: F401  (registers CMU Panoptic)
     import datasets.synthetic.dataset  # noqa: F401  (registers the synthetic world)
     return sorted(DATASETS)
 

@@ -162,7 +162,7 @@ _C.MODEL.REFINER.UPDATE_ROOT = False  # least_squares: solve the root again befo
 # ----------------------------------------------------------------------------- data
 _C.DATASETS = CN()
 _C.DATASETS.NAME = "synthetic"       # registry DATASETS: synthetic, h36m (keypoints), h36m_toolbox,
-                                     # h36m_learnable_triangulation (images)
+                                     # h36m_learnable_triangulation (images), panoptic (keypoints)
 _C.DATASETS.SKELETON = "h36m17"      # joint layout (core/skeleton.py): h36m17, mpi_inf_3dhp17, panoptic19, hand21;
                                      # the dataset must be able to give it (each reader keeps its files' own layout)
 _C.DATASETS.MODE = "keypoints"       # keypoints: 2D keypoint sequences only; images: rendered crops too
@@ -226,6 +226,16 @@ _C.DATASETS.H36M_IMAGES.IMAGE_SIZE = 256             # crop side, pixels
 _C.DATASETS.H36M_IMAGES.CROP_SCALE = 1.0             # crop side = CROP_SCALE x the annotation's box side
 _C.DATASETS.H36M_IMAGES.UNDISTORTED = False          # learnable triangulation: read imageSequence-undistorted/
 _C.DATASETS.H36M_IMAGES.SKIP_DAMAGED = True          # leave out the damaged S9 takes (Greeting-2, SittingDown-2, Waiting-1)
+
+_C.DATASETS.PANOPTIC = CN()            # CMU Panoptic Studio keypoints (datasets/panoptic.py), NAME panoptic,
+                                       # SKELETON panoptic19; DATASETS.VAL_SUBJECTS holds training sequences out
+_C.DATASETS.PANOPTIC.ROOT = ""                       # the sequence folders' folder (<seq>/calibration_<seq>.json,
+                                                     # <seq>/hdPose3d_stage1_coco19/body3DScene_<frame>.json)
+_C.DATASETS.PANOPTIC.TRAIN_SEQUENCES = ["171026_pose1", "171026_pose2", "171026_pose3", "171204_pose1",
+                                        "171204_pose2", "171204_pose3", "171204_pose4"]
+_C.DATASETS.PANOPTIC.TEST_SEQUENCES = ["171204_pose5", "171204_pose6"]
+_C.DATASETS.PANOPTIC.CAMERAS = ["00_12", "00_06", "00_23", "00_13"]   # HD cameras (panel_node), the views' order
+_C.DATASETS.PANOPTIC.MIN_CONFIDENCE = 0.1            # joints19 confidence below which a joint has no 3D truth
 
 # ----------------------------------------------------------------------------- optimisation
 _C.SOLVER = CN()
