@@ -1,7 +1,7 @@
 """A tiny made-up copy of the Rendered Hand Pose layout (never RHD's own data): random hands in front of a camera
 whose focal length changes from image to image, their projections and visibility flags in the annotation pickle,
 and per image a segmentation mask in which one hand is larger and a colour image with one white disc on the chosen
-hand's thumb tip."""
+hand's thumb tip (at the projection of its 3D)."""
 import pickle
 from pathlib import Path
 
@@ -50,7 +50,7 @@ def write_images(folder: Path, sample_id: int, record, larger: int) -> None:
     mask[100:100 + right, :40] = 18                                        # the right thumb (first right label)
     cv2.imwrite(str(folder / "mask" / f"{sample_id:05d}.png"), mask)
     color = np.zeros((320, 320, 3), np.uint8)
-    u, v = record["uv_vis"][21 * larger + DISC_JOINT, :2]
+    u, v = project(record["xyz"][21 * larger + DISC_JOINT][None].astype(np.float64), record["K"].astype(np.float64))[0]
     cv2.circle(color, (int(round(u * 16)), int(round(v * 16))), 4 * 16, (255, 255, 255), -1, cv2.LINE_AA, shift=4)
     cv2.imwrite(str(folder / "color" / f"{sample_id:05d}.png"), color)
 
