@@ -6,7 +6,11 @@ split is its ``training/`` set, the test split its ``evaluation/`` set. RHD name
 validation split (``DATASETS.VAL_SUBJECTS`` must stay empty); ``TRAIN_STRIDE`` / ``TEST_STRIDE`` keep every n-th
 image.
 
-Each sample is one hand of one image (T = 1 frame, V = 1 view), in the ``hand21`` layout:
+Each sample is one hand of one image (T = 1 frame, V = 1 view), in the ``hand21`` layout. The images are
+independent, and each has its own K, so the samples come from arrays over the split (one batched ``Cameras``), not
+from ``datasets.sequences.KeypointSequence`` takes, which carry one calibration each; the flip is that module's
+``mirror_sample``.
+
 
 - which hand, ``DATASETS.RHD.HAND``: ``mask``, the hand with more pixels in the image's segmentation mask, the right
   one on a tie (the rule of lmb-freiburg/hand3d ``data/BinaryDbReader.py``, kept by Epipolar Transformers'
@@ -20,9 +24,9 @@ Each sample is one hand of one image (T = 1 frame, V = 1 view), in the ``hand21`
   (hand3d ``use_wrist_coord=False``, Epipolar Transformers ``DATASETS.WRIST_COORD False``); without it, the wrist.
 
 The world frame is the camera frame: each sample's camera has the image's own K, R = I, t = 0 and no distortion, and
-the 3D is the file's metres in millimetres. Keypoints mode: ``keypoints_2d`` is the file's uv (hand3d truncates it to
-whole pixels when it writes its binary files; here it stays as read), ``keypoints_2d_gt`` the projection of the 3D
-through K (the file's uv and this projection are two renderings of one point and may differ slightly),
+the 3D is the file's metres in millimetres. Keypoints mode: ``keypoints_2d`` is the file's uv (hand3d's reader
+truncates it to whole pixels; here it stays as read), ``keypoints_2d_gt`` the projection of the 3D through K (RHD's
+own example script draws both; they need not agree to the last fraction of a pixel),
 ``visibility`` and ``confidence_2d`` the file's visibility flags (hand3d leaves the score maps of hidden keypoints
 empty). Images mode: a square crop of the colour image centred on the middle finger's knuckle, its side the larger
 extent of the visible keypoints about that centre, doubled and kept within 50..500 pixels (hand3d's hand crop;
@@ -72,6 +76,8 @@ def choose_hands(annotations: RHDAnnotations, rule: str, mask_dir) -> np.ndarray
     if rule == "visible":
         counts = annotations.visible.sum(-1)
     else:
+        logger.info("RHD: reading %d segmentation masks to choose each image's hand (about 1 ms each)",
+                    len(annotations.sample_ids))
         try:
             counts = np.stack([read_hand_pixels(Path(mask_dir) / f"{i:05d}.png") for i in annotations.sample_ids])
         except RHDFormatError as err:
