@@ -162,7 +162,8 @@ _C.MODEL.REFINER.UPDATE_ROOT = False  # least_squares: solve the root again befo
 # ----------------------------------------------------------------------------- data
 _C.DATASETS = CN()
 _C.DATASETS.NAME = "synthetic"       # registry DATASETS: synthetic, h36m (keypoints), h36m_toolbox,
-                                     # h36m_learnable_triangulation (images), panoptic (keypoints)
+                                     # h36m_learnable_triangulation (images), panoptic (keypoints), rhd (hands:
+                                     # keypoints or images)
 _C.DATASETS.SKELETON = "h36m17"      # joint layout (core/skeleton.py): h36m17, mpi_inf_3dhp17, panoptic19, hand21;
                                      # the dataset must be able to give it (each reader keeps its files' own layout)
 _C.DATASETS.MODE = "keypoints"       # keypoints: 2D keypoint sequences only; images: rendered crops too
@@ -236,6 +237,16 @@ _C.DATASETS.PANOPTIC.TRAIN_SEQUENCES = ["171026_pose1", "171026_pose2", "171026_
 _C.DATASETS.PANOPTIC.TEST_SEQUENCES = ["171204_pose5", "171204_pose6"]
 _C.DATASETS.PANOPTIC.CAMERAS = ["00_12", "00_06", "00_23", "00_13"]   # HD cameras (panel_node), the views' order
 _C.DATASETS.PANOPTIC.MIN_CONFIDENCE = 0.1            # joints19 confidence below which a joint has no 3D truth
+
+_C.DATASETS.RHD = CN()                 # Rendered Hand Pose (RHD), NAME rhd, SKELETON hand21: one hand per sample
+_C.DATASETS.RHD.ROOT = ""                            # the RHD_published_v2 folder (training/, evaluation/)
+_C.DATASETS.RHD.HAND = "mask"                        # the hand of an image: mask (more pixels in its segmentation mask,
+                                                     # as hand3d), visible (more visible keypoints), both (each hand
+                                                     # with a visible keypoint, a sample each)
+_C.DATASETS.RHD.PALM = True                          # joint 0 = the palm centre (midpoint of the wrist and the middle
+                                                     # knuckle), as hand3d trains and evaluates; False = the wrist
+_C.DATASETS.RHD.IMAGE_SIZE = 256                     # images mode: crop side, pixels (hand3d: 256)
+_C.DATASETS.RHD.CROP_SCALE = 1.0                     # crop side = CROP_SCALE x hand3d's tight hand crop
 
 # ----------------------------------------------------------------------------- optimisation
 _C.SOLVER = CN()

@@ -1,8 +1,10 @@
-"""The Human3.6M fixtures (``h36m_fixtures``), written once per session (images) or per test (keypoints)."""
+"""The Human3.6M fixtures (``h36m_fixtures``), written once per session (images) or per test (keypoints), and the
+made-up RHD layout (``rhd_fixtures``), once per session."""
 import pytest
 
 from datasets.synthetic.rigs import h36m_like_ring
 from tests.datasets.h36m_fixtures import write_dataset, write_learnable, write_toolbox
+from tests.datasets.rhd_fixtures import write_rhd
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +21,10 @@ def learnable(tmp_path_factory):
 def h36m_root(tmp_path):
     write_dataset(tmp_path, h36m_like_ring(4))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def rhd_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rhd")
+    write_rhd(root)
+    return root

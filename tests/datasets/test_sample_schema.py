@@ -12,7 +12,10 @@ SMALL_WORLD = ["DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1']", "DATASETS.SYNTHETI
                "DATASETS.SYNTHETIC.IMAGE_SIZE", "64", "DATASETS.SYNTHETIC.OCCLUDERS", "1"]
 
 
-def _config(case, tmp_path, toolbox, learnable, h36m_root):
+def _config(case, tmp_path, toolbox, learnable, h36m_root, rhd_root):
+    if case.startswith("rhd"):
+        return load_config(None, ["DATASETS.NAME", "rhd", "DATASETS.SKELETON", "hand21", "DATASETS.RHD.ROOT",
+                                  str(rhd_root), "DATASETS.MODE", case.split("-")[1], "DATASETS.RHD.IMAGE_SIZE", "64"])
     if case.startswith("synthetic"):
         mode, views = case.split("-")[1:]
         return load_config(None, SMALL_WORLD + ["DATASETS.MODE", mode, "DATASETS.VIEWS", views, "DATASETS.FRAMES",
@@ -30,7 +33,7 @@ def _config(case, tmp_path, toolbox, learnable, h36m_root):
 
 
 CASES = ("synthetic-keypoints-all", "synthetic-keypoints-single", "synthetic-images-all", "h36m", "h36m_toolbox",
-         "h36m_learnable_triangulation")
+         "h36m_learnable_triangulation", "rhd-keypoints", "rhd-images")
 
 
 def test_every_registered_dataset_is_checked():
@@ -39,8 +42,8 @@ def test_every_registered_dataset_is_checked():
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("split", ["train", "test"])
-def test_samples_and_batches_have_the_declared_form(case, split, tmp_path, toolbox, learnable, h36m_root):
-    cfg = _config(case, tmp_path, toolbox, learnable, h36m_root)
+def test_samples_and_batches_have_the_declared_form(case, split, tmp_path, toolbox, learnable, h36m_root, rhd_root):
+    cfg = _config(case, tmp_path, toolbox, learnable, h36m_root, rhd_root)
     dataset = build_dataset(cfg, split)
     samples = [dataset[0], dataset[len(dataset) - 1]]
     for sample in samples:
