@@ -3,6 +3,7 @@ import pytest
 
 from datasets.synthetic.rigs import h36m_like_ring
 from tests.datasets.h36m_fixtures import write_dataset, write_learnable, write_toolbox
+from tests.datasets.ski_fixtures import write_ski
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +20,8 @@ def learnable(tmp_path_factory):
 def h36m_root(tmp_path):
     write_dataset(tmp_path, h36m_like_ring(4))
     return tmp_path
+
+
+@pytest.fixture
+def ski_root(tmp_path):
+    return write_ski(tmp_path / "ski")
