@@ -8,7 +8,9 @@ with its names.
 Layouts (the order of each dataset's own files; readers keep it):
 
 - ``h36m17``: the 17 Human3.6M joints of VideoPose3D / Epipolar Transformers / learnable triangulation, pelvis
-  first. ``head`` is the top of the head, ``neck`` the point between neck and nose (H36M's "Neck/Nose").
+  first. ``head`` is the top of the head, ``neck`` the point between neck and nose (H36M's "Neck/Nose"). Ski-Pose's
+  ``labels.h5`` are in this order too, their points made from the markers of Spörri's skiers (in Rhodin's mapping,
+  ``spine`` and ``thorax`` lie between the hips and the head marker, ``neck`` and ``head`` are the head marker).
 - ``mpi_inf_3dhp17``: the 17 test joints of MPI-INF-3DHP (``univ_annot3`` of the test set's ``annot_data.mat``, and
   the processed files of PoseFormer / P-STMO / ESMformer), in 3DHP's order: head top, neck, right arm, left arm,
   right leg, left leg, pelvis (the root, index 14), spine, head. 3DHP's ``head`` is the centre of the head (H36M's

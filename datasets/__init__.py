@@ -47,6 +47,7 @@ def registered_datasets() -> list:
     import datasets.h36m_keypoints  # noqa: F401  (registers the Human3.6M keypoints)
     import datasets.panoptic  # noqa: F401  (registers CMU Panoptic)
     import datasets.rhd  # noqa: F401  (registers the Rendered Hand Pose dataset)
+    import datasets.ski  # noqa: F401  (registers the Ski-Pose keypoints)
     import datasets.synthetic.dataset  # noqa: F401  (registers the synthetic world)
     return sorted(DATASETS)
 

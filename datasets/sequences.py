@@ -1,8 +1,10 @@
 """Multi-view keypoint sequences and the windowed samples drawn from them, shared by every keypoint dataset
-(the synthetic world, Human3.6M in the VideoPose3D format).
+(the synthetic world, Human3.6M in the VideoPose3D format, Ski-Pose).
 
 A ``KeypointSequence`` is one take: the 3D motion and, for each of its V calibrated views, the 2D input
-keypoints, their exact projections, confidences and visibility. ``SequenceSamples`` makes samples of
+keypoints, their exact projections, confidences and visibility. Its cameras are one rig for the whole take (V,) or,
+for cameras that pan, tilt and zoom (Ski-Pose), one calibration per frame (T, V); a sample carries the cameras of its
+target frame. ``SequenceSamples`` makes samples of
 every ``stride``-th frame: a window of ``frames`` frames centred on it (edge-padded at the ends of the
 take) with all views (``views="all"``: the cameras of one frame together, never grouped by row order)
 or one view per sample (``"single"``), in the joint layout ``skeleton`` (``DATASETS.SKELETON``: the takes' own
@@ -15,7 +17,7 @@ frames of one 2D track.
 With ``flip=True`` (training augmentation), each sample is mirrored with probability 1/2 (torch's RNG,
 so the trainer's per-epoch seeding makes it reproducible): the world pose, the 2D of every view and the
 cameras are mirrored together and left and right swapped (``core.geometry.mirror``), so the 2D, the 3D
-and the calibration stay consistent in every view.
+and the calibration stay consistent in every view; each window frame's 2D is mirrored through that frame's cameras.
 """
 import logging
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ class KeypointSequence:
     subject: str
     action: str
     keypoints_3d: np.ndarray        # (T, J, 3) float32 world mm
-    cameras: Cameras                # (V,)
+    cameras: Cameras                # (V,) one rig, or (T, V) one calibration per frame
     keypoints_2d: np.ndarray        # (T, V, J, 2) float32 input pixels
     keypoints_2d_gt: np.ndarray     # (T, V, J, 2) float32 exact projections
     confidence_2d: np.ndarray       # (T, V, J) float32
@@ -58,7 +60,10 @@ def check_sequence(seq: KeypointSequence, source: str, skeleton: Skeleton) -> No
     if joints != skeleton.num_joints:
         raise DatasetError(f"{source}: {seq.name} has {joints} joints, expected the {skeleton.num_joints} of "
                            f"'{skeleton.name}'")
-    views = len(seq.cameras)
+    views = seq.cameras.batch_shape[-1]
+    if tuple(seq.cameras.batch_shape) not in ((views,), (frames, views)):
+        raise DatasetError(f"{source}: {seq.name} cameras have batch shape {tuple(seq.cameras.batch_shape)}, expected "
+                           f"(V,) or ({frames}, V)")
     expected = {"keypoints_2d": (frames, views, joints, 2), "keypoints_2d_gt": (frames, views, joints, 2),
                 "confidence_2d": (frames, views, joints), "visibility": (frames, views, joints)}
     for key, shape in expected.items():
@@ -84,7 +89,7 @@ class SequenceSamples(Dataset):
             raise DatasetError(f"DATASETS.FRAMES and the strides must be >= 1, got {frames} frames, stride {stride}")
         if not sequences:
             raise DatasetError("no sequences to draw samples from (check the subjects and actions of the split)")
-        view_counts = sorted({len(s.cameras) for s in sequences})
+        view_counts = sorted({s.cameras.batch_shape[-1] for s in sequences})
         if len(view_counts) > 1:
             raise DatasetError(f"every take of a split must have the same number of views, found {view_counts}")
         layout = layout or skeleton
@@ -165,22 +170,34 @@ class SequenceSamples(Dataset):
         _, views, number, frame, window = self.locate(index)
         sample = self.base_sample(number, frame, window, views)
         seq = self.sequences[number]
+        window_cameras = frame_cameras(seq.cameras, window, views)
         sample.update(keypoints_2d=torch.from_numpy(seq.keypoints_2d[window][:, views]),
                       keypoints_2d_gt=torch.from_numpy(seq.keypoints_2d_gt[window][:, views]),
                       confidence_2d=torch.from_numpy(seq.confidence_2d[window][:, views]),
-                      cameras=seq.cameras[torch.from_numpy(views)])
+                      cameras=window_cameras[self.frames // 2])
         sample = self.in_skeleton(sample)
         if self.flip and bool(torch.rand(()) < 0.5):
-            sample = mirror_sample(sample, self.skeleton)
+            sample = mirror_sample(sample, self.skeleton, window_cameras)
         return sample
 
 
-def mirror_sample(sample: Dict, skeleton: Skeleton) -> Dict:
+def frame_cameras(cameras: Cameras, frames: np.ndarray, views: np.ndarray) -> Cameras:
+    """(len(frames), len(views)) the cameras of ``views`` at ``frames`` of a take whose ``cameras`` are one rig (V,)
+    or one calibration per frame (T, V)."""
+    chosen = cameras[..., torch.from_numpy(views)]
+    if len(chosen.batch_shape) == 1:
+        return chosen.unsqueeze(0).expand(len(frames), len(views))
+    return chosen[torch.from_numpy(frames)]
+
+
+def mirror_sample(sample: Dict, skeleton: Skeleton, window_cameras: Cameras = None) -> Dict:
     """The left-right mirror image of a keypoint sample (or batch): world 3D, every view's 2D, the cameras and
     the per-joint values, with left and right swapped (``core.geometry.mirror``); the keys it lacks (a batch of
-    inputs alone, without the truth) stay absent."""
+    inputs alone, without the truth) stay absent. The 2D of window frame t is mirrored through
+    ``window_cameras[..., t, :]`` (the cameras of every window frame, for calibrations that change per frame), by
+    default through the sample's cameras (those of its target frame) in every frame."""
     cameras = sample["cameras"]
-    per_frame = cameras.unsqueeze(len(cameras.batch_shape) - 1)     # (..., 1, V) against (..., T, V, J, 2)
+    per_frame = cameras.unsqueeze(len(cameras.batch_shape) - 1) if window_cameras is None else window_cameras
     mirrors = {"keypoints_3d": lambda x: mirror_joints_3d(x, skeleton),
                "keypoints_2d": lambda x: mirror_joints_2d(x.to(cameras.dtype), per_frame, skeleton).to(x.dtype),
                "confidence_2d": lambda x: swap_left_right(x, skeleton, -1),

@@ -163,7 +163,7 @@ _C.MODEL.REFINER.UPDATE_ROOT = False  # least_squares: solve the root again befo
 _C.DATASETS = CN()
 _C.DATASETS.NAME = "synthetic"       # registry DATASETS: synthetic, h36m (keypoints), h36m_toolbox,
                                      # h36m_learnable_triangulation (images), panoptic (keypoints), rhd (hands:
-                                     # keypoints or images)
+                                     # keypoints or images), ski (Ski-Pose PTZ keypoints)
 _C.DATASETS.SKELETON = "h36m17"      # joint layout (core/skeleton.py): h36m17, mpi_inf_3dhp17, panoptic19, hand21;
                                      # the dataset must be able to give it (each reader keeps its files' own layout)
 _C.DATASETS.MODE = "keypoints"       # keypoints: 2D keypoint sequences only; images: rendered crops too
@@ -247,6 +247,13 @@ _C.DATASETS.RHD.PALM = True                          # joint 0 = the palm centre
                                                      # knuckle), as hand3d trains and evaluates; False = the wrist
 _C.DATASETS.RHD.IMAGE_SIZE = 256                     # images mode: crop side, pixels (hand3d: 256)
 _C.DATASETS.RHD.CROP_SCALE = 1.0                     # crop side = CROP_SCALE x hand3d's tight hand crop
+
+_C.DATASETS.SKI = CN()                 # Ski-Pose PTZ-Camera keypoints, NAME ski (datasets/ski.py)
+_C.DATASETS.SKI.ROOT = ""                            # the unzipped Ski-PosePTZ-CameraDataset-png (train/, test/)
+_C.DATASETS.SKI.CENTERS = ""                         # the skier's world centres, 'seq frame x y z' per line (metres);
+                                                     # "" = <ROOT>/ski_centers.csv
+_C.DATASETS.SKI.TRAIN_SUBJECTS = []                  # skiers ('subj' numbers) of train/labels.h5; [] = all
+_C.DATASETS.SKI.TEST_SUBJECTS = []                   # skiers of test/labels.h5; [] = all
 
 # ----------------------------------------------------------------------------- optimisation
 _C.SOLVER = CN()

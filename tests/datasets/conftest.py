@@ -4,7 +4,9 @@ import pytest
 
 from datasets.synthetic.rigs import h36m_like_ring
 from tests.datasets.h36m_fixtures import write_dataset, write_learnable, write_toolbox
+from tests.datasets.panoptic_fixtures import write_panoptic
 from tests.datasets.rhd_fixtures import write_rhd
+from tests.datasets.ski_fixtures import write_ski
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +30,13 @@ def rhd_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("rhd")
     write_rhd(root)
     return root
+
+
+@pytest.fixture
+def ski_root(tmp_path):
+    return write_ski(tmp_path / "ski")
+
+
+@pytest.fixture(scope="session")
+def panoptic_root(tmp_path_factory):
+    return write_panoptic(tmp_path_factory.mktemp("panoptic"))

@@ -21,11 +21,6 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "panoptic"
 CAMERAS = ["00_12", "00_06", "00_23", "00_13"]    # the default DATASETS.PANOPTIC.CAMERAS
 
 
-@pytest.fixture(scope="module")
-def panoptic_root(tmp_path_factory):
-    return write_panoptic(tmp_path_factory.mktemp("panoptic"))
-
-
 def config(root, *overrides):
     return load_config(None, ["DATASETS.NAME", "panoptic", "DATASETS.SKELETON", "panoptic19", "DATASETS.PANOPTIC.ROOT",
                               str(root), "DATASETS.PANOPTIC.TRAIN_SEQUENCES", "['171204_pose1']", *overrides])

@@ -10,12 +10,18 @@ from datasets import build_dataset, registered_datasets
 SMALL_WORLD = ["DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1']", "DATASETS.SYNTHETIC.TEST_SUBJECTS", "['S9']",
                "DATASETS.SYNTHETIC.ACTIONS", "['walk']", "DATASETS.SYNTHETIC.FRAMES_PER_SEQUENCE", "12",
                "DATASETS.SYNTHETIC.IMAGE_SIZE", "64", "DATASETS.SYNTHETIC.OCCLUDERS", "1"]
+PANOPTIC_SPLIT = ["DATASETS.PANOPTIC.TRAIN_SEQUENCES", "['171204_pose1']"]
 
 
-def _config(case, tmp_path, toolbox, learnable, h36m_root, rhd_root):
+def _config(case, tmp_path, toolbox, learnable, h36m_root, rhd_root, ski_root, panoptic_root):
     if case.startswith("rhd"):
         return load_config(None, ["DATASETS.NAME", "rhd", "DATASETS.SKELETON", "hand21", "DATASETS.RHD.ROOT",
                                   str(rhd_root), "DATASETS.MODE", case.split("-")[1], "DATASETS.RHD.IMAGE_SIZE", "64"])
+    if case == "ski":
+        return load_config(None, ["DATASETS.NAME", "ski", "DATASETS.SKI.ROOT", str(ski_root), "DATASETS.FRAMES", "3"])
+    if case == "panoptic":
+        return load_config(None, ["DATASETS.NAME", "panoptic", "DATASETS.SKELETON", "panoptic19",
+                                  "DATASETS.PANOPTIC.ROOT", str(panoptic_root), "DATASETS.FRAMES", "3", *PANOPTIC_SPLIT])
     if case.startswith("synthetic"):
         mode, views = case.split("-")[1:]
         return load_config(None, SMALL_WORLD + ["DATASETS.MODE", mode, "DATASETS.VIEWS", views, "DATASETS.FRAMES",
@@ -33,7 +39,7 @@ def _config(case, tmp_path, toolbox, learnable, h36m_root, rhd_root):
 
 
 CASES = ("synthetic-keypoints-all", "synthetic-keypoints-single", "synthetic-images-all", "h36m", "h36m_toolbox",
-         "h36m_learnable_triangulation", "rhd-keypoints", "rhd-images")
+         "h36m_learnable_triangulation", "rhd-keypoints", "rhd-images", "ski", "panoptic")
 
 
 def test_every_registered_dataset_is_checked():
@@ -42,8 +48,9 @@ def test_every_registered_dataset_is_checked():
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("split", ["train", "test"])
-def test_samples_and_batches_have_the_declared_form(case, split, tmp_path, toolbox, learnable, h36m_root, rhd_root):
-    cfg = _config(case, tmp_path, toolbox, learnable, h36m_root, rhd_root)
+def test_samples_and_batches_have_the_declared_form(case, split, tmp_path, toolbox, learnable, h36m_root, rhd_root,
+                                                    ski_root, panoptic_root):
+    cfg = _config(case, tmp_path, toolbox, learnable, h36m_root, rhd_root, ski_root, panoptic_root)
     dataset = build_dataset(cfg, split)
     samples = [dataset[0], dataset[len(dataset) - 1]]
     for sample in samples:
