@@ -323,6 +323,8 @@ def _test(cfg, model, test_set, tensorboard, device, output_dir: Path, tested: s
     if not context.is_main:
         return predictions
     summary["checkpoint"] = tested
+    if hasattr(test_set, "protocol_metrics"):   # the dataset's own published protocol (e.g. RHD's PCK and AUC)
+        summary.update(test_set.protocol_metrics(predictions))
     if summary["mpjve_mm_per_frame"].get("num_frame_pairs") == 0:
         logger.warning("MPJVE has no consecutive test frames to compare (DATASETS.TEST_STRIDE %d, DATASETS.FRAMES "
                        "%d): set DATASETS.TEST_STRIDE 1 to measure it", cfg.DATASETS.TEST_STRIDE, cfg.DATASETS.FRAMES)

@@ -1,4 +1,6 @@
 """The RHD hand samples (``DATASETS.NAME rhd``) on the made-up layout of ``rhd_fixtures`` (never RHD's own data)."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -166,3 +168,13 @@ def test_missing_files_and_the_validation_split_are_named(rhd, tmp_path):
     with pytest.raises(DatasetError, match=r"00003.png: the segmentation mask is missing .* 'visible' reads none"):
         build_dataset(config(tmp_path), "train")
     assert len(build_dataset(config(tmp_path, "DATASETS.RHD.HAND", "visible"), "train")) == 6
+
+
+def test_a_test_on_rhd_reports_the_papers_protocol(rhd):
+    test = build_dataset(config(rhd[0]), "test")
+    target = torch.stack([test[i]["keypoints_3d"][0] for i in range(len(test))]).numpy()
+    pred = target.copy()
+    pred[:, 5] += (30.0, 0.0, 0.0)                    # the index finger's tip 30 mm off in every sample
+    figures = test.protocol_metrics({"pred_3d": pred, "target_3d": target})["rhd_protocol"]
+    assert figures["epe_mean_mm"] == pytest.approx(30.0 / 21)
+    assert json.loads(json.dumps(figures)) == figures           # metrics.json-ready
