@@ -43,6 +43,7 @@ def registered_datasets() -> list:
     """The DATASETS.NAME values, once every reader has registered itself."""
     import datasets.h36m_images  # noqa: F401  (registers the Human3.6M image layouts)
     import datasets.h36m_keypoints  # noqa: F401  (registers the Human3.6M keypoints)
+    import datasets.mpi_inf_3dhp  # noqa: F401  (registers the MPI-INF-3DHP keypoints)
     import datasets.synthetic.dataset  # noqa: F401  (registers the synthetic world)
     return sorted(DATASETS)
 
