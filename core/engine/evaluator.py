@@ -87,7 +87,8 @@ def run_inference(model, loader, device: torch.device, ground_truth: str = "moca
 
 
 def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
-             context: DistContext = DistContext(), ground_truth: str = "mocap") -> Tuple[Dict[str, Any], Dict[str, Any]]:
+             context: DistContext = DistContext(), ground_truth: str = "mocap",
+             mpi_inf_3dhp: bool = False) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(metrics dict for metrics.json, predictions dict for predictions.npz). With 2D predictions the
     metrics also hold the joint detection rate of the visible joints (``jdr_percent``) and of the joints
     occluded in their view (``jdr_occluded_percent``; "occluded" is the dataset's ``visibility``: the synthetic
@@ -97,7 +98,9 @@ def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
     often a view's left/right pair is swapped or put on one limb (``left_right_confusion``,
     ``metrics.left_right_confusion``, over pairs at least the JDR threshold apart). Under DDP ``loader`` holds this rank's shard of the test set
     (``distributed.shard``): the predictions of all ranks are gathered in order and every rank gets the
-    metrics of the whole set. ``ground_truth`` (``TEST.GT_3D``) chooses the 3D truth, named in the metrics."""
+    metrics of the whole set. ``ground_truth`` (``TEST.GT_3D``) chooses the 3D truth, named in the metrics. With
+    ``mpi_inf_3dhp`` the metrics also hold MPI-INF-3DHP's test protocol (``metrics.mpi_inf_3dhp_metrics``: PCK, AUC
+    and MPJPE per test sequence, here each sample's subject, and per scene)."""
     if ground_truth not in GROUND_TRUTHS:
         raise ValueError(f"ground_truth must be one of {', '.join(GROUND_TRUTHS)}, got {ground_truth!r}")
     predictions = gather_in_order(run_inference(model, loader, device, ground_truth), context)
@@ -111,6 +114,10 @@ def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
         absolute=unwrap(model).predicts_absolute,
     )
     summary["ground_truth_3d"] = GROUND_TRUTHS[ground_truth]
+    if mpi_inf_3dhp:
+        summary["mpi_inf_3dhp"] = metrics.mpi_inf_3dhp_metrics(
+            torch.from_numpy(predictions["pred_3d"]).double(), target, list(predictions["subject"]),
+            unwrap(model).skeleton, joint_mask=present_joints(target))
     if "pred_2d" in predictions:
         visible = torch.from_numpy(predictions["visibility"] > 0.5)
         for key, mask in (("jdr_percent", visible), ("jdr_occluded_percent", ~visible)):

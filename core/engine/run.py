@@ -320,7 +320,8 @@ def _train(cfg, model, train_set, val_set, checkpointer: Checkpointer, tensorboa
 def _test(cfg, model, test_set, tensorboard, device, output_dir: Path, tested: str, context: DistContext) -> dict:
     logger.info("testing on %d samples", len(test_set))
     summary, predictions = evaluate(model, eval_loader(cfg, test_set, device, context), device,
-                                    cfg.TEST.JDR_THRESHOLD, context, cfg.TEST.GT_3D)
+                                    cfg.TEST.JDR_THRESHOLD, context, cfg.TEST.GT_3D,
+                                    mpi_inf_3dhp=cfg.DATASETS.NAME == "mpi_inf_3dhp")
     if not context.is_main:
         return predictions
     summary["checkpoint"] = tested
@@ -390,5 +391,9 @@ def format_summary(summary) -> list:
     if confusion.get("num_pairs"):
         lines.append(f"left/right pairs swapped {confusion['swapped_percent']:.1f} %, put on one limb "
                      f"{confusion['collapsed_percent']:.1f} % (of {confusion['num_pairs']} view pairs)")
+    protocol = summary.get("mpi_inf_3dhp", {}).get("all", {})
+    if protocol.get("pck") is not None and protocol.get("mpjpe_mm") is not None:
+        lines.append(f"MPI-INF-3DHP ({protocol['num_frames']} frames): PCK {protocol['pck']:.1f} %, AUC "
+                     f"{protocol['auc']:.1f} %, MPJPE {protocol['mpjpe_mm']:.2f} mm")
     lines += [f"{k}: {v}" for k, v in summary.items() if not isinstance(v, dict)]
     return lines
