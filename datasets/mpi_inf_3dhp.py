@@ -115,8 +115,12 @@ def load_train_sequences(path: Path, subjects: Sequence[str], cameras: Sequence[
             raise DatasetError(f"{where}: " + (f"no camera(s) {', '.join(lacking)}; it has {', '.join(views)}"
                                                if lacking else f"the cameras have different lengths {sorted(lengths)}"))
         if not calibration_root:
-            result += [make_sequence(f"{subject}/{action}/cam{n}", subject, action, views[n].keypoints_3d,
-                                     train_cameras([n]), views[n].keypoints_2d[:, None], where) for n in names]
+            try:
+                own = {n: train_cameras([n]) for n in names}
+            except MPIINF3DHPError as err:
+                raise DatasetError(f"{where}: {err}") from None
+            result += [make_sequence(f"{subject}/{action}/cam{n}", subject, action, views[n].keypoints_3d, own[n],
+                                     views[n].keypoints_2d[:, None], where) for n in names]
             continue
         calibration = Path(calibration_root) / subject / action / "camera.calibration"
         try:

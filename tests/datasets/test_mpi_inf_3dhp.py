@@ -99,6 +99,10 @@ def test_wrong_settings_and_files_are_refused(root, tmp_path):
         build_dataset(config(root, "DATASETS.MPI_INF_3DHP.TRAIN_SUBJECTS", "['S1', 'S3']"), "train")
     with pytest.raises(DatasetError, match=r"data\['S1 Seq1'\]: no camera.s. 3"):
         build_dataset(config(root, "DATASETS.MPI_INF_3DHP.CAMERAS", "['3']"), "train")
+    write_train_npz(root / "camera_9.npz", subjects=("S1",), names=("0", "9"))
+    with pytest.raises(DatasetError, match=r"camera_9.npz data\['S1 Seq1'\]: no intrinsics for training camera.s. 9"):
+        build_dataset(config(root, "DATASETS.MPI_INF_3DHP.TRAIN_FILE", "camera_9.npz",
+                             "DATASETS.MPI_INF_3DHP.TRAIN_SUBJECTS", "['S1']"), "train")
     write_test_npz(root / "only_ts1.npz", sequences=("TS1",))
     with pytest.raises(DatasetError, match="only_ts1.npz: no test sequence.s. TS2; it has TS1"):
         build_dataset(config(root, "DATASETS.MPI_INF_3DHP.TEST_SET", "only_ts1.npz",
