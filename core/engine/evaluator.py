@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from core import metrics
+from core import metrics, metrics_3dhp
 from core.batch import move_batch
 from core.geometry.triangulation import triangulate_dlt
 from core.engine.checkpoint import unwrap
@@ -99,8 +99,8 @@ def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
     ``metrics.left_right_confusion``, over pairs at least the JDR threshold apart). Under DDP ``loader`` holds this rank's shard of the test set
     (``distributed.shard``): the predictions of all ranks are gathered in order and every rank gets the
     metrics of the whole set. ``ground_truth`` (``TEST.GT_3D``) chooses the 3D truth, named in the metrics. With
-    ``mpi_inf_3dhp`` the metrics also hold MPI-INF-3DHP's test protocol (``metrics.mpi_inf_3dhp_metrics``: PCK, AUC
-    and MPJPE per test sequence, here each sample's subject, and per scene)."""
+    ``mpi_inf_3dhp`` the metrics also hold MPI-INF-3DHP's test protocol (``metrics_3dhp.mpi_inf_3dhp_metrics``: PCK,
+    AUC and MPJPE per test sequence, here each sample's subject, and per scene)."""
     if ground_truth not in GROUND_TRUTHS:
         raise ValueError(f"ground_truth must be one of {', '.join(GROUND_TRUTHS)}, got {ground_truth!r}")
     predictions = gather_in_order(run_inference(model, loader, device, ground_truth), context)
@@ -115,7 +115,7 @@ def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
     )
     summary["ground_truth_3d"] = GROUND_TRUTHS[ground_truth]
     if mpi_inf_3dhp:
-        summary["mpi_inf_3dhp"] = metrics.mpi_inf_3dhp_metrics(
+        summary["mpi_inf_3dhp"] = metrics_3dhp.mpi_inf_3dhp_metrics(
             torch.from_numpy(predictions["pred_3d"]).double(), target, list(predictions["subject"]),
             unwrap(model).skeleton, joint_mask=present_joints(target))
     if "pred_2d" in predictions:

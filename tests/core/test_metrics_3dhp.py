@@ -1,9 +1,9 @@
-"""The MPI-INF-3DHP protocol metrics (``core.metrics.mpi_inf_3dhp_metrics``) against values worked out by hand."""
+"""The MPI-INF-3DHP protocol metrics (``core.metrics_3dhp.mpi_inf_3dhp_metrics``) against values worked out by hand."""
 import numpy as np
 import pytest
 import torch
 
-from core import metrics
+from core import metrics_3dhp as metrics
 from core.skeleton import H36M17, HAND21, MPI_INF_3DHP17, joint_map
 
 SKELETON = MPI_INF_3DHP17
