@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from core.geometry.cameras import Cameras
-from datasets.formats.mpi_inf_3dhp import TRAIN_CAMERAS, TRAIN_INTRINSICS, sequence_camera
+from datasets.formats.mpi_inf_3dhp import TEST_SEQUENCES, TRAIN_CAMERAS, TRAIN_INTRINSICS, sequence_camera
 from datasets.synthetic.rigs import look_at
 
 UNIVERSAL_SCALE = 0.9          # univ_annot3 = annot3 scaled about the pelvis
@@ -125,4 +125,14 @@ def write_calibrations(root: Path, subjects=("S1", "S2")) -> Path:
         for seq in ("Seq1", "Seq2"):
             (root / subject / seq).mkdir(parents=True, exist_ok=True)
             (root / subject / seq / "camera.calibration").write_text(text)
+    return root
+
+
+def write_root(root: Path) -> Path:
+    """A DATASETS.MPI_INF_3DHP.ROOT: both archives (S1, S2, S7, S8; TS1-TS6), the official test set's folder (TS1,
+    TS3, TS5) and the training set's calibration files (``training_set``)."""
+    write_train_npz(root / "data_train_3dhp.npz", subjects=("S1", "S2", "S7", "S8"), frames=10)
+    write_test_npz(root / "data_test_3dhp.npz", sequences=TEST_SEQUENCES)
+    write_test_set(root / "mpi_inf_3dhp_test_set", sequences=("TS1", "TS3", "TS5"))
+    write_calibrations(root / "training_set", subjects=("S1", "S2", "S7", "S8"))
     return root

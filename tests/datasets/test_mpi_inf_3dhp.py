@@ -13,21 +13,17 @@ from core.engine.evaluator import evaluate
 from core.engine.run import format_summary
 from core.sample_schema import check_sample
 from datasets import DatasetError, build_dataset
-from datasets.formats.mpi_inf_3dhp import TEST_SEQUENCES, TRAIN_CAMERAS, sequence_camera, train_cameras
+from datasets.formats.mpi_inf_3dhp import TRAIN_CAMERAS, sequence_camera, train_cameras
 from modeling.pipelines import build_pipeline
 from tests.datasets.mpi_inf_3dhp_fixtures import (calibration_text, sequence_take, train_rig, universal, walking_person,
-                                                  write_calibrations, write_test_npz, write_test_set, write_train_npz)
+                                                  write_test_npz, write_train_npz)
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "mpi_inf_3dhp"
 
 
 @pytest.fixture
-def root(tmp_path):
-    write_train_npz(tmp_path / "data_train_3dhp.npz", subjects=("S1", "S2", "S7", "S8"), frames=10)
-    write_test_npz(tmp_path / "data_test_3dhp.npz", sequences=TEST_SEQUENCES)
-    write_test_set(tmp_path / "mpi_inf_3dhp_test_set", sequences=("TS1", "TS3", "TS5"))
-    write_calibrations(tmp_path / "training_set", subjects=("S1", "S2", "S7", "S8"))
-    return tmp_path
+def root(mpi_inf_3dhp_root):
+    return mpi_inf_3dhp_root
 
 
 def config(root, *overrides, path=None):

@@ -12,7 +12,11 @@ SMALL_WORLD = ["DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1']", "DATASETS.SYNTHETI
                "DATASETS.SYNTHETIC.IMAGE_SIZE", "64", "DATASETS.SYNTHETIC.OCCLUDERS", "1"]
 
 
-def _config(case, tmp_path, toolbox, learnable, h36m_root):
+def _config(case, tmp_path, toolbox, learnable, h36m_root, mpi_inf_3dhp_root):
+    if case == "mpi_inf_3dhp":
+        return load_config(None, ["DATASETS.NAME", "mpi_inf_3dhp", "DATASETS.SKELETON", "mpi_inf_3dhp17",
+                                  "DATASETS.MPI_INF_3DHP.ROOT", str(mpi_inf_3dhp_root), "DATASETS.FRAMES", "3",
+                                  "DATASETS.MPI_INF_3DHP.TRAIN_SUBJECTS", "['S1']"])
     if case.startswith("synthetic"):
         mode, views = case.split("-")[1:]
         return load_config(None, SMALL_WORLD + ["DATASETS.MODE", mode, "DATASETS.VIEWS", views, "DATASETS.FRAMES",
@@ -30,7 +34,7 @@ def _config(case, tmp_path, toolbox, learnable, h36m_root):
 
 
 CASES = ("synthetic-keypoints-all", "synthetic-keypoints-single", "synthetic-images-all", "h36m", "h36m_toolbox",
-         "h36m_learnable_triangulation")
+         "h36m_learnable_triangulation", "mpi_inf_3dhp")
 
 
 def test_every_registered_dataset_is_checked():
@@ -39,8 +43,9 @@ def test_every_registered_dataset_is_checked():
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("split", ["train", "test"])
-def test_samples_and_batches_have_the_declared_form(case, split, tmp_path, toolbox, learnable, h36m_root):
-    cfg = _config(case, tmp_path, toolbox, learnable, h36m_root)
+def test_samples_and_batches_have_the_declared_form(case, split, tmp_path, toolbox, learnable, h36m_root,
+                                                    mpi_inf_3dhp_root):
+    cfg = _config(case, tmp_path, toolbox, learnable, h36m_root, mpi_inf_3dhp_root)
     dataset = build_dataset(cfg, split)
     samples = [dataset[0], dataset[len(dataset) - 1]]
     for sample in samples:
