@@ -25,4 +25,4 @@ def h36m_root(tmp_path):
 
 @pytest.fixture
 def mpi_inf_3dhp_root(tmp_path):
-    return write_root(tmp_path)
+    return write_root(tmp_path / "mpi_inf_3dhp")

@@ -131,6 +131,7 @@ def write_calibrations(root: Path, subjects=("S1", "S2")) -> Path:
 def write_root(root: Path) -> Path:
     """A DATASETS.MPI_INF_3DHP.ROOT: both archives (S1, S2, S7, S8; TS1-TS6), the official test set's folder (TS1,
     TS3, TS5) and the training set's calibration files (``training_set``)."""
+    root.mkdir(parents=True, exist_ok=True)
     write_train_npz(root / "data_train_3dhp.npz", subjects=("S1", "S2", "S7", "S8"), frames=10)
     write_test_npz(root / "data_test_3dhp.npz", sequences=TEST_SEQUENCES)
     write_test_set(root / "mpi_inf_3dhp_test_set", sequences=("TS1", "TS3", "TS5"))
