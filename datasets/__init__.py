@@ -48,6 +48,7 @@ def registered_datasets() -> list:
     import datasets.panoptic  # noqa: F401  (registers CMU Panoptic)
     import datasets.rhd  # noqa: F401  (registers the Rendered Hand Pose dataset)
     import datasets.ski  # noqa: F401  (registers the Ski-Pose keypoints)
+    import datasets.mpi_inf_3dhp  # noqa: F401  (registers the MPI-INF-3DHP keypoints)
     import datasets.synthetic.dataset  # noqa: F401  (registers the synthetic world)
     return sorted(DATASETS)
 

@@ -161,7 +161,7 @@ _C.MODEL.REFINER.UPDATE_ROOT = False  # least_squares: solve the root again befo
 
 # ----------------------------------------------------------------------------- data
 _C.DATASETS = CN()
-_C.DATASETS.NAME = "synthetic"       # registry DATASETS: synthetic, h36m (keypoints), h36m_toolbox,
+_C.DATASETS.NAME = "synthetic"       # registry DATASETS: synthetic, h36m, mpi_inf_3dhp (keypoints), h36m_toolbox,
                                      # h36m_learnable_triangulation (images), panoptic (keypoints), rhd (hands:
                                      # keypoints or images), ski (Ski-Pose PTZ keypoints)
 _C.DATASETS.SKELETON = "h36m17"      # joint layout (core/skeleton.py): h36m17, mpi_inf_3dhp17, panoptic19, hand21;
@@ -254,6 +254,22 @@ _C.DATASETS.SKI.CENTERS = ""                         # the skier's world centres
                                                      # "" = <ROOT>/ski_centers.csv
 _C.DATASETS.SKI.TRAIN_SUBJECTS = []                  # skiers ('subj' numbers) of train/labels.h5; [] = all
 _C.DATASETS.SKI.TEST_SUBJECTS = []                   # skiers of test/labels.h5; [] = all
+
+_C.DATASETS.MPI_INF_3DHP = CN()        # MPI-INF-3DHP 2D keypoints, NAME mpi_inf_3dhp (datasets/mpi_inf_3dhp.py)
+_C.DATASETS.MPI_INF_3DHP.ROOT = ""                   # folder of TRAIN_FILE and TEST_SET
+_C.DATASETS.MPI_INF_3DHP.TRAIN_FILE = "data_train_3dhp.npz"   # P-STMO's training archive (subjects S1-S8)
+_C.DATASETS.MPI_INF_3DHP.TEST_SET = "data_test_3dhp.npz"      # P-STMO's test archive, or the official test set's
+                                                     # folder (mpi_inf_3dhp_test_set: TS<i>/annot_data.mat)
+_C.DATASETS.MPI_INF_3DHP.TRAIN_SUBJECTS = ["S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8"]
+_C.DATASETS.MPI_INF_3DHP.TEST_SUBJECTS = ["TS1", "TS2", "TS3", "TS4", "TS5", "TS6"]  # TS<i>: the test set; S<s>:
+                                                     # training subjects of TRAIN_FILE (multi-view tests)
+_C.DATASETS.MPI_INF_3DHP.CAMERAS = []                # training cameras ([] = all of TRAIN_FILE: 0, 1, 2, 4-8)
+_C.DATASETS.MPI_INF_3DHP.CALIBRATION_ROOT = ""       # the official training set's folder (its
+                                                     # S<s>/Seq<q>/camera.calibration): a take's CAMERAS form one
+                                                     # multi-view sequence in its world frame; "" = each camera a
+                                                     # single-view sequence of its own
+_C.DATASETS.MPI_INF_3DHP.UNIVERSAL_3D = True         # 3D targets: univ_annot3 (the protocol's universal skeleton);
+                                                     # False: annot3 (metric; TEST_SET the official folder only)
 
 # ----------------------------------------------------------------------------- optimisation
 _C.SOLVER = CN()

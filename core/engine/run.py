@@ -391,5 +391,9 @@ def format_summary(summary) -> list:
     if confusion.get("num_pairs"):
         lines.append(f"left/right pairs swapped {confusion['swapped_percent']:.1f} %, put on one limb "
                      f"{confusion['collapsed_percent']:.1f} % (of {confusion['num_pairs']} view pairs)")
+    protocol = summary.get("mpi_inf_3dhp", {}).get("all", {})
+    if protocol.get("pck") is not None and protocol.get("mpjpe_mm") is not None:
+        lines.append(f"MPI-INF-3DHP ({protocol['num_frames']} frames): PCK {protocol['pck']:.1f} %, AUC "
+                     f"{protocol['auc']:.1f} %, MPJPE {protocol['mpjpe_mm']:.2f} mm")
     lines += [f"{k}: {v}" for k, v in summary.items() if not isinstance(v, dict)]
     return lines

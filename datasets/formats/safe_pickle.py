@@ -56,7 +56,8 @@ def _unpickle(stream, source: str):
     except SafePickleError:
         raise
     except Exception as err:  # noqa: BLE001  (any parse failure of a corrupt file)
-        raise SafePickleError(f"{source}: not a readable pickle ({type(err).__name__}: {err})") from None
+        reason = " ".join(str(err).split())   # one line, whatever the unpickler's message
+        raise SafePickleError(f"{source}: not a readable pickle ({type(err).__name__}: {reason})") from None
 
 
 def load_pickle(path):

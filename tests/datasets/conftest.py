@@ -1,9 +1,11 @@
-"""The Human3.6M fixtures (``h36m_fixtures``), written once per session (images) or per test (keypoints), and the
-made-up RHD layout (``rhd_fixtures``), once per session."""
+"""The data fixtures of the dataset tests, each written by its test module's fixture writer (never licensed data):
+Human3.6M (images once per session, keypoints per test), RHD and Panoptic once per session, Ski-Pose and
+MPI-INF-3DHP per test."""
 import pytest
 
 from datasets.synthetic.rigs import h36m_like_ring
 from tests.datasets.h36m_fixtures import write_dataset, write_learnable, write_toolbox
+from tests.datasets.mpi_inf_3dhp_fixtures import write_root
 from tests.datasets.panoptic_fixtures import write_panoptic
 from tests.datasets.rhd_fixtures import write_rhd
 from tests.datasets.ski_fixtures import write_ski
@@ -40,3 +42,8 @@ def ski_root(tmp_path):
 @pytest.fixture(scope="session")
 def panoptic_root(tmp_path_factory):
     return write_panoptic(tmp_path_factory.mktemp("panoptic"))
+
+
+@pytest.fixture
+def mpi_inf_3dhp_root(tmp_path):
+    return write_root(tmp_path / "mpi_inf_3dhp")

@@ -13,24 +13,31 @@ SMALL_WORLD = ["DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1']", "DATASETS.SYNTHETI
 PANOPTIC_SPLIT = ["DATASETS.PANOPTIC.TRAIN_SEQUENCES", "['171204_pose1']"]
 
 
-def _config(case, tmp_path, toolbox, learnable, h36m_root, rhd_root, ski_root, panoptic_root):
+def _config(case, tmp_path, fixture):
+    """The config of ``case``; ``fixture(name)`` gives the data fixture ``name`` (written when first asked for)."""
+    if case == "mpi_inf_3dhp":
+        return load_config(None, ["DATASETS.NAME", "mpi_inf_3dhp", "DATASETS.SKELETON", "mpi_inf_3dhp17",
+                                  "DATASETS.MPI_INF_3DHP.ROOT", str(fixture("mpi_inf_3dhp_root")), "DATASETS.FRAMES",
+                                  "3", "DATASETS.MPI_INF_3DHP.TRAIN_SUBJECTS", "['S1']"])
     if case.startswith("rhd"):
         return load_config(None, ["DATASETS.NAME", "rhd", "DATASETS.SKELETON", "hand21", "DATASETS.RHD.ROOT",
-                                  str(rhd_root), "DATASETS.MODE", case.split("-")[1], "DATASETS.RHD.IMAGE_SIZE", "64"])
+                                  str(fixture("rhd_root")), "DATASETS.MODE", case.split("-")[1], "DATASETS.RHD.IMAGE_SIZE", "64"])
     if case == "ski":
-        return load_config(None, ["DATASETS.NAME", "ski", "DATASETS.SKI.ROOT", str(ski_root), "DATASETS.FRAMES", "3"])
+        return load_config(None, ["DATASETS.NAME", "ski", "DATASETS.SKI.ROOT", str(fixture("ski_root")), "DATASETS.FRAMES", "3"])
     if case == "panoptic":
         return load_config(None, ["DATASETS.NAME", "panoptic", "DATASETS.SKELETON", "panoptic19",
-                                  "DATASETS.PANOPTIC.ROOT", str(panoptic_root), "DATASETS.FRAMES", "3", *PANOPTIC_SPLIT])
+                                  "DATASETS.PANOPTIC.ROOT", str(fixture("panoptic_root")), "DATASETS.FRAMES", "3",
+                                  *PANOPTIC_SPLIT])
     if case.startswith("synthetic"):
         mode, views = case.split("-")[1:]
         return load_config(None, SMALL_WORLD + ["DATASETS.MODE", mode, "DATASETS.VIEWS", views, "DATASETS.FRAMES",
                                                 "3" if mode == "keypoints" else "1"])
     if case == "h36m":
-        return load_config(None, ["DATASETS.NAME", "h36m", "DATASETS.H36M.ROOT", str(h36m_root),
+        return load_config(None, ["DATASETS.NAME", "h36m", "DATASETS.H36M.ROOT", str(fixture("h36m_root")),
                                   "DATASETS.H36M.KEYPOINTS", "gt", "DATASETS.H36M.TRAIN_SUBJECTS", "['S1']",
                                   "DATASETS.H36M.TEST_SUBJECTS", "['S9']", "DATASETS.FRAMES", "3"])
-    root, file = (toolbox[0] / "images", toolbox[1]) if case == "h36m_toolbox" else learnable
+    toolbox = fixture("toolbox") if case == "h36m_toolbox" else None
+    root, file = (toolbox[0] / "images", toolbox[1]) if toolbox else fixture("learnable")
     yaml = tmp_path / "images.yaml"
     yaml.write_text(f"DATASETS:\n  NAME: {case}\n  MODE: images\n  H36M_IMAGES:\n    ROOT: {root}\n"
                     f"    TRAIN_FILE: {file}\n    TEST_FILE: {file}\n    IMAGE_SIZE: 64\n"
@@ -39,7 +46,7 @@ def _config(case, tmp_path, toolbox, learnable, h36m_root, rhd_root, ski_root, p
 
 
 CASES = ("synthetic-keypoints-all", "synthetic-keypoints-single", "synthetic-images-all", "h36m", "h36m_toolbox",
-         "h36m_learnable_triangulation", "rhd-keypoints", "rhd-images", "ski", "panoptic")
+         "h36m_learnable_triangulation", "rhd-keypoints", "rhd-images", "ski", "panoptic", "mpi_inf_3dhp")
 
 
 def test_every_registered_dataset_is_checked():
@@ -48,9 +55,8 @@ def test_every_registered_dataset_is_checked():
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("split", ["train", "test"])
-def test_samples_and_batches_have_the_declared_form(case, split, tmp_path, toolbox, learnable, h36m_root, rhd_root,
-                                                    ski_root, panoptic_root):
-    cfg = _config(case, tmp_path, toolbox, learnable, h36m_root, rhd_root, ski_root, panoptic_root)
+def test_samples_and_batches_have_the_declared_form(case, split, tmp_path, request):
+    cfg = _config(case, tmp_path, request.getfixturevalue)
     dataset = build_dataset(cfg, split)
     samples = [dataset[0], dataset[len(dataset) - 1]]
     for sample in samples:
