@@ -37,7 +37,7 @@ flag within the crop. ``meta``: subject = the set ("training" / "evaluation"), a
 "<set>/<id:05d>/<side>", frame = the image number.
 
 Deviation from hand3d's samples: no canonical frame, bone-length normalisation or score maps here (the lifting
-networks make those from these samples); the protocol metrics are ``core.hand_metrics.hand_pose_metrics``.
+networks make those from these samples); the protocol metrics are ``core.metrics_hand.hand_pose_metrics``.
 """
 import logging
 from pathlib import Path
@@ -48,7 +48,7 @@ import torch
 from torch.utils.data import Dataset
 
 from core.geometry.cameras import Cameras
-from core.hand_metrics import hand_pose_metrics
+from core.metrics_hand import hand_pose_metrics
 from core.images import to_image_tensor
 from core.registry import DATASETS
 from core.skeleton import HAND21, skeleton_of
@@ -115,7 +115,7 @@ class RHDHands(Dataset):
 
     @staticmethod
     def protocol_metrics(predictions) -> dict:
-        """The RHD protocol's figures (``core.hand_metrics.hand_pose_metrics``: EPE, PCK, AUC 20-50 mm on root-relative
+        """The RHD protocol's figures (``core.metrics_hand.hand_pose_metrics``: EPE, PCK, AUC 20-50 mm on root-relative
         3D) of the test's ``predictions`` (``pred_3d``, ``target_3d``), for metrics.json."""
         pred, target = (torch.from_numpy(predictions[k]).double() for k in ("pred_3d", "target_3d"))
         return {"rhd_protocol": hand_pose_metrics(pred, target, torch.isfinite(target).all(-1), root=HAND21.root)}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.hand_metrics import HAND_PCK_THRESHOLDS_MM, area_under_curve, hand_pck, hand_pose_metrics
+from core.metrics_hand import HAND_PCK_THRESHOLDS_MM, area_under_curve, hand_pck, hand_pose_metrics
 
 THRESHOLDS = (20.0, 30.0, 40.0, 50.0)
 
