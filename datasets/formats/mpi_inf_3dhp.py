@@ -41,11 +41,12 @@ import h5py
 import numpy as np
 
 from core.geometry.cameras import Cameras
+from core.skeleton import MPI_INF_3DHP17
 from datasets.formats.calibration import CalibrationError, check_camera, check_rig
 from datasets.formats.safe_pickle import SafePickleError, load_npz
 
 NUM_JOINTS = 17
-PELVIS, RIGHT_HIP, LEFT_HIP = 14, 8, 11                     # indices in the 3DHP order (core.skeleton)
+PELVIS, RIGHT_HIP, LEFT_HIP = (MPI_INF_3DHP17.index(n) for n in ("pelvis", "r_hip", "l_hip"))   # 14, 8, 11
 TEST_SEQUENCES = ("TS1", "TS2", "TS3", "TS4", "TS5", "TS6")
 TRAIN_CAMERAS = ("0", "1", "2", "4", "5", "6", "7", "8")     # the cameras of P-STMO's training archive
 TRAIN_IMAGE_SIZE = (2048, 2048)
