@@ -122,6 +122,10 @@ class ResNetEncoder(nn.Module):
         _check_features(early, self.early_channels, f"{type(self).__name__} early features")
         return _apply_2d(self.trunk.layers2to4, early)
 
+    def forward(self, images: Tensor) -> Tensor:
+        """Images (..., 3, H, W) -> layer4 features (..., trunk_channels, H/32, W/32)."""
+        return self.forward_trunk(self.forward_early(images))
+
     # --- pretrained weights -------------------------------------------------------------------
     def load_pretrained(self, pretrained: str) -> None:
         """Load trunk weights: ``"none"`` (nothing), ``"imagenet"`` or the path of a torchvision ResNet state dict."""

@@ -103,7 +103,7 @@ class NormalisedLiftingPipeline(Pipeline):
         normalised = outputs["normalised_3d"]                                   # (B, V, J, 3)
         scale = scale_mm if self.scale == "truth" else self.mean_scale_mm.expand(len(normalised))
         rotations = batch["cameras"].R.to(normalised.dtype)                      # (B, V, 3, 3) world -> camera
-        world = normalised * scale.to(normalised.dtype)[:, None, None, None] @ rotations
+        world = (normalised * scale.to(normalised.dtype)[:, None, None, None]) @ rotations
         return {"pred_3d": world.mean(1), **outputs}
 
     def targets(self, batch) -> Dict[str, Tensor]:

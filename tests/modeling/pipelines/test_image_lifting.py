@@ -25,12 +25,12 @@ def batch():
     return collate_samples([dataset[0], dataset[2]])                      # 2 frames x 4 views
 
 
-def test_the_encoder_is_the_trunk_of_the_heatmap_backbone(batch):
+def test_the_backbone_is_the_trunk_of_the_heatmap_backbone(batch):
     torch.manual_seed(0)
     model = build_pipeline(load_config(None, IMAGE_LIFTING))
-    assert isinstance(model, ImageLiftingPipeline) and model.encoder.trunk_channels == 512
+    assert isinstance(model, ImageLiftingPipeline) and model.backbone.trunk_channels == 512
     heatmap = ResNetHeatmap(18)
-    assert model.encoder.state_dict().keys() == {k for k in heatmap.state_dict() if k.startswith("trunk.")}
+    assert model.backbone.state_dict().keys() == {k for k in heatmap.state_dict() if k.startswith("trunk.")}
     trunk = sum(p.numel() for p in heatmap.trunk.parameters())
     assert sum(p.numel() for p in model.parameters()) == trunk + (512 * 51 + 51) + (512 * 3 + 3)
     out = model(batch, **model.truth_inputs(batch))
