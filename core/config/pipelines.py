@@ -3,9 +3,9 @@
 Before ``MODEL.PIPELINE``, the builder chose the pipeline from the parts that are not ``none``: a backbone made an
 image pipeline (with a lifter: detect-and-lift), a lifter a lifting pipeline of the kind its inputs ask for (with a
 refiner: refined), and otherwise the head triangulated keypoints. Lifters added since that take a backbone's
-features (``IMAGE_LIFTING_PIPELINES``) make their own pipeline with a backbone. ``pipeline_of_parts`` states these rules once;
-``modeling.pipelines`` checks with them that a config's ``MODEL.PIPELINE`` fits its parts, and ``legacy_pipeline``
-gives an old run's saved ``config.yaml`` the pipeline it was built with.
+features (``IMAGE_LIFTING_PIPELINES``) make their own pipeline with a backbone. ``pipeline_of_parts`` states these
+rules once; ``modeling.pipelines`` checks with them that a config's ``MODEL.PIPELINE`` fits its parts, and
+``legacy_pipeline`` gives an old run's saved ``config.yaml`` the pipeline it was built with.
 """
 from typing import Any, Callable, Dict
 

@@ -23,7 +23,9 @@ Deviations: the references append the one-hot hand side (left, right) to the fla
 networks and mirror a right hand's canonical pose (z -> -z) before rotating it; here no hand side enters (a data
 set presents every hand as one side, or lets the network tell). The ViewPoint network's three outputs (the
 reference's separate 1-unit layers ux, uy, uz) are one 3-unit layer. Dropout is active in training, as in
-Epipolar Transformers (hand3d's lifting training script leaves its dropout switched off).
+Epipolar Transformers (hand3d's lifting training script leaves its dropout switched off). The initialisation is
+hand3d's (Epipolar Transformers keeps PyTorch's default). The stride-2 convolutions pad every side by 1, as
+Epipolar Transformers' (TensorFlow's SAME pads an even input after it only: a half-pixel shift of the sampling).
 """
 from typing import Dict, Sequence
 
@@ -34,14 +36,6 @@ from core.registry import LIFTERS
 from modeling.arguments import check_dropout
 
 NEGATIVE_SLOPE = 0.01  # hand3d's NetworkOps.neg_slope_of_relu
-
-
-def _init(module: nn.Module) -> None:
-    """hand3d's initialisation: Xavier-uniform weights, biases 1e-4."""
-    for layer in module.modules():
-        if isinstance(layer, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_uniform_(layer.weight)
-            nn.init.constant_(layer.bias, 1e-4)
 
 
 def _check_widths(name: str, widths: Sequence[int]) -> None:
@@ -81,7 +75,8 @@ def _encoded_side(side: int, levels: int) -> int:
 
 
 class _ScoremapNetwork(nn.Sequential):
-    """An encoder and a regressor of pooled (B, J, s, s) score maps."""
+    """An encoder and a regressor of pooled (B, J, s, s) score maps, initialised as hand3d's: Xavier-uniform
+    weights, biases 1e-4."""
 
     def __init__(self, num_joints: int, pooled_size: int, channels: Sequence[int], hidden: Sequence[int],
                  out_features: int, dropout: float):
@@ -91,6 +86,10 @@ class _ScoremapNetwork(nn.Sequential):
         side = _encoded_side(pooled_size, len(channels))
         super().__init__(ScoremapEncoder(num_joints, channels), nn.Flatten(),
                          Regressor(channels[-1] * side * side, hidden, out_features, dropout))
+        for layer in self.modules():
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(layer.weight)
+                nn.init.constant_(layer.bias, 1e-4)
 
 
 def _pooling(scoremap_size: int, pool: int) -> nn.AvgPool2d:
@@ -109,36 +108,31 @@ class ScoremapDirectLifter(nn.Module):
     inputs = "scoremaps"
     canonical = False
 
-    def __init__(self, num_joints: int, scoremap_size: int = 256, pool: int = 8, channels: Sequence[int] = (32, 64, 128),
-                 hidden: Sequence[int] = (512, 512), dropout: float = 0.2):
+    def __init__(self, num_joints: int, scoremap_size: int = 256, pool: int = 8,
+                 channels: Sequence[int] = (32, 64, 128), hidden: Sequence[int] = (512, 512), dropout: float = 0.2):
         super().__init__()
         self.num_joints, self.scoremap_size, self.pool = num_joints, scoremap_size, _pooling(scoremap_size, pool)
-        pooled = -(-scoremap_size // pool)
-        self.pose_prior = _ScoremapNetwork(num_joints, pooled, channels, hidden, num_joints * 3, dropout)
-        _init(self)
+        self.pooled_size = -(-scoremap_size // pool)
+        self.pose_prior = _ScoremapNetwork(num_joints, self.pooled_size, channels, hidden, num_joints * 3, dropout)
 
     def forward(self, scoremaps: Tensor) -> Dict[str, Tensor]:
         return {"normalised_3d": self.pose_prior(self.pool(scoremaps)).unflatten(-1, (self.num_joints, 3))}
 
 
 @LIFTERS.register("scoremap_canonical")
-class ScoremapCanonicalLifter(nn.Module):
+class ScoremapCanonicalLifter(ScoremapDirectLifter):
     """(B, J, S, S) score maps -> ``canonical_3d`` (B, J, 3), ``rotation`` (B, 3, 3) and ``normalised_3d`` =
-    canonical_3d @ rotation: Zimmermann & Brox's "Proposed" PosePrior and ViewPoint networks."""
+    canonical_3d @ rotation: Zimmermann & Brox's "Proposed" network, the PosePrior network (here predicting the
+    canonical pose) and a ViewPoint network."""
 
-    inputs = "scoremaps"
     canonical = True
 
-    def __init__(self, num_joints: int, scoremap_size: int = 256, pool: int = 8, channels: Sequence[int] = (32, 64, 128),
-                 hidden: Sequence[int] = (512, 512), dropout: float = 0.2,
+    def __init__(self, num_joints: int, scoremap_size: int = 256, pool: int = 8,
+                 channels: Sequence[int] = (32, 64, 128), hidden: Sequence[int] = (512, 512), dropout: float = 0.2,
                  view_channels: Sequence[int] = (64, 128, 256), view_hidden: Sequence[int] = (256, 128),
                  view_dropout: float = 0.25):
-        super().__init__()
-        self.num_joints, self.scoremap_size, self.pool = num_joints, scoremap_size, _pooling(scoremap_size, pool)
-        pooled = -(-scoremap_size // pool)
-        self.pose_prior = _ScoremapNetwork(num_joints, pooled, channels, hidden, num_joints * 3, dropout)
-        self.viewpoint = _ScoremapNetwork(num_joints, pooled, view_channels, view_hidden, 3, view_dropout)
-        _init(self)
+        super().__init__(num_joints, scoremap_size, pool, channels, hidden, dropout)
+        self.viewpoint = _ScoremapNetwork(num_joints, self.pooled_size, view_channels, view_hidden, 3, view_dropout)
 
     def forward(self, scoremaps: Tensor) -> Dict[str, Tensor]:
         pooled = self.pool(scoremaps)

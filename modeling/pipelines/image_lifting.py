@@ -16,10 +16,10 @@ from modeling.pipelines.normalised_lifting import NormalisedLiftingPipeline
 @PIPELINES.register("image_lifting")
 class ImageLiftingPipeline(NormalisedLiftingPipeline):
     """Lifting of every view's crop through the layer4 features of a torchvision ResNet (``backbone``, a
-    ``ResNetEncoder`` of MODEL.BACKBONE resnet: its DEPTH and PRETRAINED; the reference: ResNet-50 from ImageNet weights, 256 x 256 crops), averaged
-    over the feature map. Lifting, scale and losses: ``NormalisedLiftingPipeline``. The crops are used as the data
-    set cuts them; an augmentation that rotates a crop is refused, since the camera-frame target does not turn
-    with it (the reference trains without augmentation)."""
+    ``ResNetEncoder`` of MODEL.BACKBONE resnet: its DEPTH and PRETRAINED; the reference: ResNet-50 from ImageNet
+    weights, 256 x 256 crops), averaged over the feature map. Lifting, scale and losses:
+    ``NormalisedLiftingPipeline``. The crops are used as the data set cuts them; an augmentation that rotates a crop
+    is refused, since the camera-frame target does not turn with it (the reference trains without augmentation)."""
 
     parts = "MODEL.BACKBONE.NAME resnet and MODEL.LIFTER.NAME {lifters} (image features), with MODEL.REFINER.NAME none"
 

@@ -8,7 +8,8 @@ from modeling.losses.canonical import canonical_mses, normalised_mse
 def test_mses_of_coordinates_and_rotation_entries():
     generator = torch.Generator().manual_seed(0)
     pred, target = torch.randn(2, 3, 5, 3, generator=generator), torch.randn(2, 3, 5, 3, generator=generator)
-    rotation, rotation_target = torch.randn(2, 3, 3, 3, generator=generator), torch.randn(2, 3, 3, 3, generator=generator)
+    rotation = torch.randn(2, 3, 3, 3, generator=generator)
+    rotation_target = torch.randn(2, 3, 3, 3, generator=generator)
     assert torch.allclose(normalised_mse(pred, target), (pred - target).pow(2).mean())
     losses = canonical_mses(pred, rotation, target, rotation_target)
     assert set(losses) == {"mse_canonical", "mse_rotation"}
