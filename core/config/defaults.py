@@ -28,7 +28,8 @@ _C.DETERMINISTIC = False     # torch.use_deterministic_algorithms (slower on CUD
 _C.MODEL = CN()                  # joints: in the layout of DATASETS.SKELETON
 _C.MODEL.PIPELINE = "triangulation"  # registry PIPELINES (modeling/pipelines/): triangulation, image, lifting,
                                      # screen_lifting, multiview_lifting, multiview_consistency, refined,
-                                     # detect_and_lift; the NAMEs below choose its parts
+                                     # detect_and_lift, scoremap_lifting, image_lifting; the NAMEs below choose
+                                     # its parts
 
 _C.MODEL.CHANNELS_LAST = False       # image pipelines: channels_last memory format (faster convolutions on GPUs)
 _C.MODEL.COMPILE = False             # torch.compile the networks (backbone, fusion, lifter) in place; the first steps
@@ -97,7 +98,10 @@ _C.MODEL.LIFTER = CN()
 _C.MODEL.LIFTER.NAME = "none"        # registry LIFTERS: linear (Martinez et al. 2017), poseformer (Zheng et al. 2021),
                                      # pose3d (Bouazizi et al. 2021, self-supervised from multi-view 2D),
                                      # esmformer (multi-view, supervised or self-supervised),
-                                     # lcn (Ci et al. 2019), semgcn (Zhao et al. 2019)
+                                     # lcn (Ci et al. 2019), semgcn (Zhao et al. 2019),
+                                     # scoremap_direct, scoremap_canonical (Zimmermann & Brox 2017, on score maps of
+                                     # the 2D), image_canonical (Epipolar Transformers after Boukhayma et al. 2019,
+                                     # on MODEL.BACKBONE's features of the crops)
 _C.MODEL.LIFTER.WEIGHTS = ""         # checkpoint of a run of this lifter on keypoints: the one MODEL.REFINER refines,
                                      # or the start of a lifter composed with MODEL.BACKBONE
 _C.MODEL.LIFTER.FREEZE = False       # with MODEL.BACKBONE: keep the lifter fixed
@@ -107,6 +111,13 @@ _C.MODEL.LIFTER.REPROJECTION_WEIGHT = 0.0  # pose3d: weight of the pixel reproje
 _C.MODEL.LIFTER.SELF_SUPERVISED = False  # esmformer: train from the 2D of all views alone (no 3D labels)
 _C.MODEL.LIFTER.LOSS_W = 0.8         # esmformer self-supervised: weight of triangulation vs (1 - w) reprojection
 _C.MODEL.LIFTER.ERROR_AWARE = False  # esmformer: error-aware adaptive weighting of the training windows
+_C.MODEL.LIFTER.SCALE = "truth"      # scoremap_* and image_canonical, which predict the pose over a bone length: the
+                                     # length that gives it in mm; truth: the target pose's own (an input from the
+                                     # truth, the references' protocol), mean: the training set's mean (inputs alone)
+_C.MODEL.LIFTER.SCOREMAP_SIGMA = 17.68  # scoremap_*: std of the Gaussian score maps, score-map pixels (hand3d:
+                                        # exp(-d^2 / 25^2) on 256-pixel maps, std 25 / sqrt 2)
+_C.MODEL.LIFTER.SCOREMAP_CROP_SCALE = 1.25  # scoremap_*: the maps cover a square of this x the larger side of the
+                                            # box of the 2D, centred on it
 # One node per registered lifter, MODEL.LIFTER.<NAME>: its constructor's arguments (the keys are their names in upper
 # case; the sizes the data fixes, such as frames and joints, come from DATASETS), with the constructor's defaults.
 _C.MODEL.LIFTER.LINEAR = CN()        # Martinez et al. 2017 (modeling/lifters/linear.py)
@@ -143,6 +154,23 @@ _C.MODEL.LIFTER.ESMFORMER.MILF_DEPTH = 2  # transformer blocks of the multi-leve
 _C.MODEL.LIFTER.ESMFORMER.DROPOUT = 0.1   # dropout in its transformers and on the fused levels
 _C.MODEL.LIFTER.ESMFORMER.DROP_PATH_RATE = 0.2  # stochastic depth of the last block (rising from 0)
 _C.MODEL.LIFTER.ESMFORMER.PROJECTION_DROPOUT = 0.25  # dropout after each level's projection to FEATURES
+_C.MODEL.LIFTER.SCOREMAP_DIRECT = CN()  # Zimmermann & Brox 2017, "Direct" (modeling/lifters/scoremap.py)
+_C.MODEL.LIFTER.SCOREMAP_DIRECT.SCOREMAP_SIZE = 256  # side of the input score maps, pixels
+_C.MODEL.LIFTER.SCOREMAP_DIRECT.POOL = 8             # average pooling of the maps before the convolutions
+_C.MODEL.LIFTER.SCOREMAP_DIRECT.CHANNELS = [32, 64, 128]  # PosePrior: two 3x3 convolutions (strides 1, 2) per width
+_C.MODEL.LIFTER.SCOREMAP_DIRECT.HIDDEN = [512, 512]  # PosePrior: fully connected layers
+_C.MODEL.LIFTER.SCOREMAP_DIRECT.DROPOUT = 0.2        # after each of them (hand3d: keep probability 0.8)
+_C.MODEL.LIFTER.SCOREMAP_CANONICAL = CN()  # Zimmermann & Brox 2017, "Proposed": canonical pose + viewpoint
+_C.MODEL.LIFTER.SCOREMAP_CANONICAL.SCOREMAP_SIZE = 256
+_C.MODEL.LIFTER.SCOREMAP_CANONICAL.POOL = 8
+_C.MODEL.LIFTER.SCOREMAP_CANONICAL.CHANNELS = [32, 64, 128]  # PosePrior, as SCOREMAP_DIRECT
+_C.MODEL.LIFTER.SCOREMAP_CANONICAL.HIDDEN = [512, 512]
+_C.MODEL.LIFTER.SCOREMAP_CANONICAL.DROPOUT = 0.2
+_C.MODEL.LIFTER.SCOREMAP_CANONICAL.VIEW_CHANNELS = [64, 128, 256]  # ViewPoint network: its convolutions' widths
+_C.MODEL.LIFTER.SCOREMAP_CANONICAL.VIEW_HIDDEN = [256, 128]  # its fully connected layers
+_C.MODEL.LIFTER.SCOREMAP_CANONICAL.VIEW_DROPOUT = 0.25  # after each of them (hand3d: keep probability 0.75)
+_C.MODEL.LIFTER.IMAGE_CANONICAL = CN()  # two linear heads on the pooled MODEL.BACKBONE features (no options;
+                                        # modeling/lifters/image_canonical.py)
 
 _C.MODEL.REFINER = CN()              # refines the single-view lifter's 3D (MODEL.LIFTER), loaded from
                                      # MODEL.LIFTER.WEIGHTS and frozen
@@ -336,6 +364,7 @@ CHOICES = {
     "MODEL.HEAD.LOSS_3D": ("mean_error", "smooth_mse"),
     "MODEL.HEAD.OPTIMISE_LOSS": ("huber", "soft_l1"),
     "MODEL.HEAD.OPTIMISE_VIEWS": ("all", "inliers"),
+    "MODEL.LIFTER.SCALE": ("truth", "mean"),
     "MODEL.REFINER.FEATURES": ("delta", "proj", "cat"),
     "MODEL.REFINER.ROOT": ("gt", "least_squares"),
     "DATASETS.MODE": ("keypoints", "images"),

@@ -74,7 +74,7 @@ def run_inference(model, loader, device: torch.device, ground_truth: str = "moca
             collected["target_2d"].append(targets["target_2d"])
             collected["visibility"].append(centre_frame(batch["visibility"]))
             collected["crop_size"].append(batch["cameras"].image_size[..., 0])
-        else:
+        elif "keypoints_2d" in batch:  # keypoint pipelines (an image lifter has neither 2D)
             collected["input_2d"].append(centre_frame(batch["keypoints_2d"]))
             collected["input_confidence"].append(centre_frame(batch["confidence_2d"]))
         for key in IDS:

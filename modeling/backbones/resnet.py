@@ -14,7 +14,8 @@ before the final convolution ("late")::
     late    = net.forward_head(trunk)     # stride 4,  late_channels (= deconv_channels)
     heatmap = net.forward_final(late)     # stride 4,  num_joints
 
-``forward_late(early)`` is ``forward_head(forward_trunk(early))``. Every stage takes any leading
+``forward_late(early)`` is ``forward_head(forward_trunk(early))``. ``ResNetEncoder`` is the trunk alone (its first two
+stages and the pretrained weights), which the image lifting pipeline pools. Every stage takes any leading
 dimensions (``(B, V, C, H, W)`` as well as ``(N, C, H, W)``). Images must have 3 channels and a height
 and width divisible by 32, so that the heatmaps cover the crop exactly at stride 4.
 
@@ -76,70 +77,39 @@ def _apply_2d(module, x: Tensor) -> Tensor:
     return y.reshape(*lead, *y.shape[1:])
 
 
+def _check_depth(depth: int, name: str) -> None:
+    if depth not in DEPTHS:
+        raise ValueError(f"{name}: depth must be one of {DEPTHS}, got {depth}")
+
+
 def _check_features(x: Tensor, channels: int, name: str) -> None:
     if x.dim() < 4 or x.shape[-3] != channels:
         raise ValueError(f"{name}: expected a tensor (..., {channels}, H, W), got shape {tuple(x.shape)}")
 
 
-@BACKBONES.register("resnet")
-class ResNetHeatmap(nn.Module):
-    """ResNet + SimpleBaseline deconvolution head: images (..., 3, H, W) -> heatmaps (..., J, H/4, W/4)."""
+class ResNetEncoder(nn.Module):
+    """A torchvision ResNet trunk with its pretrained weights: images (..., 3, H, W) -> layer1 features
+    (``forward_early``, stride 4) -> layer4 features (``forward_trunk``, stride 32). The heatmap backbone below adds
+    its head; the image lifting pipeline pools the layer4 features."""
 
-    def __init__(self, depth: int, num_joints: int = 17, pretrained: str = "none", deconv_channels: int = 256,
-                 num_deconv: int = 3, deconv_kernel: int = 4, final_kernel: int = 1):
+    def __init__(self, depth: int, pretrained: str = "none"):
         super().__init__()
-        if depth not in DEPTHS:
-            raise ValueError(f"ResNetHeatmap: depth must be one of {DEPTHS}, got {depth}")
-        if num_joints < 1 or deconv_channels < 1:
-            raise ValueError(f"ResNetHeatmap: num_joints and deconv_channels must be positive, "
-                             f"got {num_joints} and {deconv_channels}")
-        if not 1 <= num_deconv <= 5:
-            raise ValueError(f"ResNetHeatmap: num_deconv must be in 1..5 (output stride 32 / 2**num_deconv), "
-                             f"got {num_deconv}")
-        if deconv_kernel not in _DECONV_PADDING:
-            raise ValueError(f"ResNetHeatmap: deconv_kernel must be one of {sorted(_DECONV_PADDING)}, "
-                             f"got {deconv_kernel}")
-        if final_kernel not in (1, 3):
-            raise ValueError(f"ResNetHeatmap: final_kernel must be 1 or 3, got {final_kernel}")
+        _check_depth(depth, type(self).__name__)
         self.depth = depth
-        self.num_joints = num_joints
         self.channels_last = False  # MODEL.CHANNELS_LAST: convert the images to the channels_last memory format
         self.trunk = ResNetTrunk(getattr(torchvision.models, f"resnet{depth}")(weights=None))
         expansion = 1 if depth < 50 else 4
         self.early_channels = 64 * expansion
         self.trunk_channels = 512 * expansion
-        self.late_channels = deconv_channels
-        self.stride = _TRUNK_STRIDE // 2 ** num_deconv
-
-        padding, output_padding = _DECONV_PADDING[deconv_kernel]
-        layers = []
-        for index in range(num_deconv):
-            layers += [nn.ConvTranspose2d(self.trunk_channels if index == 0 else deconv_channels, deconv_channels,
-                                          deconv_kernel, stride=2, padding=padding, output_padding=output_padding,
-                                          bias=False),
-                       nn.BatchNorm2d(deconv_channels), nn.ReLU(inplace=True)]
-        self.deconv_layers = nn.Sequential(*layers)
-        self.final_layer = nn.Conv2d(deconv_channels, num_joints, final_kernel, padding=final_kernel // 2)
-        self._init_head()
         self.load_pretrained(pretrained)
-
-    def _init_head(self) -> None:
-        for module in self.deconv_layers.modules():
-            if isinstance(module, nn.ConvTranspose2d):
-                nn.init.normal_(module.weight, std=0.001)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-        nn.init.normal_(self.final_layer.weight, std=0.001)
-        nn.init.zeros_(self.final_layer.bias)
 
     # --- stages -------------------------------------------------------------------------------
     def forward_early(self, images: Tensor) -> Tensor:
         """Images (..., 3, H, W), H and W multiples of 32 -> features after layer1 (..., early_channels, H/4, W/4)."""
-        _check_features(images, 3, "ResNetHeatmap images")
+        _check_features(images, 3, f"{type(self).__name__} images")
         height, width = images.shape[-2:]
         if height % _TRUNK_STRIDE or width % _TRUNK_STRIDE:
-            raise ValueError(f"ResNetHeatmap images: height and width must be multiples of {_TRUNK_STRIDE}, "
+            raise ValueError(f"{type(self).__name__} images: height and width must be multiples of {_TRUNK_STRIDE}, "
                              f"got {height}x{width}")
         if self.channels_last:  # the convolutions keep the format, so only the input needs converting
             lead = images.shape[:-3]
@@ -149,29 +119,12 @@ class ResNetHeatmap(nn.Module):
 
     def forward_trunk(self, early: Tensor) -> Tensor:
         """Features after layer1 (stride 4) -> layer4 output (..., trunk_channels, H/32, W/32)."""
-        _check_features(early, self.early_channels, "ResNetHeatmap early features")
+        _check_features(early, self.early_channels, f"{type(self).__name__} early features")
         return _apply_2d(self.trunk.layers2to4, early)
 
-    def forward_head(self, trunk: Tensor) -> Tensor:
-        """Layer4 output (stride 32) -> deconvolved features (..., late_channels, H/stride, W/stride)."""
-        _check_features(trunk, self.trunk_channels, "ResNetHeatmap trunk features")
-        return _apply_2d(self.deconv_layers, trunk)
-
-    def forward_late(self, early: Tensor) -> Tensor:
-        """Features after layer1 -> features before the final convolution (..., late_channels, H/stride, W/stride)."""
-        return self.forward_head(self.forward_trunk(early))
-
-    def forward_final(self, late: Tensor) -> Tensor:
-        """Features before the final convolution -> heatmaps (..., num_joints, H/stride, W/stride)."""
-        _check_features(late, self.late_channels, "ResNetHeatmap late features")
-        return _apply_2d(self.final_layer, late)
-
-    def forward(self, images: Tensor) -> Dict[str, Tensor]:
-        """Images (..., 3, H, W) -> dict(heatmaps (..., J, h, w), features (..., late_channels, h, w),
-        trunk_features (..., trunk_channels, H/32, W/32)), with h, w = H/stride, W/stride."""
-        trunk = self.forward_trunk(self.forward_early(images))
-        features = self.forward_head(trunk)
-        return {"heatmaps": self.forward_final(features), "features": features, "trunk_features": trunk}
+    def forward(self, images: Tensor) -> Tensor:
+        """Images (..., 3, H, W) -> layer4 features (..., trunk_channels, H/32, W/32)."""
+        return self.forward_trunk(self.forward_early(images))
 
     # --- pretrained weights -------------------------------------------------------------------
     def load_pretrained(self, pretrained: str) -> None:
@@ -212,6 +165,72 @@ class ResNetHeatmap(nn.Module):
         for key, value in expected.items():  # old torchvision files have no BN batch counters
             given.setdefault(key, torch.zeros_like(value))
         self.trunk.load_state_dict(given, strict=True)
+
+
+@BACKBONES.register("resnet")
+class ResNetHeatmap(ResNetEncoder):
+    """ResNet + SimpleBaseline deconvolution head: images (..., 3, H, W) -> heatmaps (..., J, H/4, W/4)."""
+
+    def __init__(self, depth: int, num_joints: int = 17, pretrained: str = "none", deconv_channels: int = 256,
+                 num_deconv: int = 3, deconv_kernel: int = 4, final_kernel: int = 1):
+        _check_depth(depth, "ResNetHeatmap")
+        if num_joints < 1 or deconv_channels < 1:
+            raise ValueError(f"ResNetHeatmap: num_joints and deconv_channels must be positive, "
+                             f"got {num_joints} and {deconv_channels}")
+        if not 1 <= num_deconv <= 5:
+            raise ValueError(f"ResNetHeatmap: num_deconv must be in 1..5 (output stride 32 / 2**num_deconv), "
+                             f"got {num_deconv}")
+        if deconv_kernel not in _DECONV_PADDING:
+            raise ValueError(f"ResNetHeatmap: deconv_kernel must be one of {sorted(_DECONV_PADDING)}, "
+                             f"got {deconv_kernel}")
+        if final_kernel not in (1, 3):
+            raise ValueError(f"ResNetHeatmap: final_kernel must be 1 or 3, got {final_kernel}")
+        super().__init__(depth, pretrained)
+        self.num_joints = num_joints
+        self.late_channels = deconv_channels
+        self.stride = _TRUNK_STRIDE // 2 ** num_deconv
+
+        padding, output_padding = _DECONV_PADDING[deconv_kernel]
+        layers = []
+        for index in range(num_deconv):
+            layers += [nn.ConvTranspose2d(self.trunk_channels if index == 0 else deconv_channels, deconv_channels,
+                                          deconv_kernel, stride=2, padding=padding, output_padding=output_padding,
+                                          bias=False),
+                       nn.BatchNorm2d(deconv_channels), nn.ReLU(inplace=True)]
+        self.deconv_layers = nn.Sequential(*layers)
+        self.final_layer = nn.Conv2d(deconv_channels, num_joints, final_kernel, padding=final_kernel // 2)
+        self._init_head()
+
+    def _init_head(self) -> None:
+        for module in self.deconv_layers.modules():
+            if isinstance(module, nn.ConvTranspose2d):
+                nn.init.normal_(module.weight, std=0.001)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        nn.init.normal_(self.final_layer.weight, std=0.001)
+        nn.init.zeros_(self.final_layer.bias)
+
+    def forward_head(self, trunk: Tensor) -> Tensor:
+        """Layer4 output (stride 32) -> deconvolved features (..., late_channels, H/stride, W/stride)."""
+        _check_features(trunk, self.trunk_channels, "ResNetHeatmap trunk features")
+        return _apply_2d(self.deconv_layers, trunk)
+
+    def forward_late(self, early: Tensor) -> Tensor:
+        """Features after layer1 -> features before the final convolution (..., late_channels, H/stride, W/stride)."""
+        return self.forward_head(self.forward_trunk(early))
+
+    def forward_final(self, late: Tensor) -> Tensor:
+        """Features before the final convolution -> heatmaps (..., num_joints, H/stride, W/stride)."""
+        _check_features(late, self.late_channels, "ResNetHeatmap late features")
+        return _apply_2d(self.final_layer, late)
+
+    def forward(self, images: Tensor) -> Dict[str, Tensor]:
+        """Images (..., 3, H, W) -> dict(heatmaps (..., J, h, w), features (..., late_channels, h, w),
+        trunk_features (..., trunk_channels, H/32, W/32)), with h, w = H/stride, W/stride."""
+        trunk = self.forward_trunk(self.forward_early(images))
+        features = self.forward_head(trunk)
+        return {"heatmaps": self.forward_final(features), "features": features, "trunk_features": trunk}
 
 
 def _read_state_dict(path: Path) -> Mapping[str, Tensor]:

@@ -1,2 +1,2 @@
 """2D-to-3D lifters; importing the package registers them in ``LIFTERS``."""
-from modeling.lifters import esmformer, lcn, linear, pose3d, poseformer, semgcn  # noqa: F401
+from modeling.lifters import esmformer, image_canonical, lcn, linear, pose3d, poseformer, scoremap, semgcn  # noqa: F401

@@ -17,6 +17,11 @@
   2D -> triangulation head (dlt, ransac, or the learnable algebraic head) -> world 3D.
 - ``detect_and_lift``: an image pipeline's 2D of every view, mapped back to full-image pixels, lifted view by view
   by a single-view lifting pipeline; the views' root-relative 3D averaged in the world frame.
+- ``scoremap_lifting``: each view's 2D keypoints drawn as Gaussian score maps of a crop around them -> score-map
+  lifter (Zimmermann & Brox 2017: directly, or a canonical pose and its viewpoint) -> the pose over a bone length;
+  the views' root-relative 3D averaged in the world frame.
+- ``image_lifting``: each view's crop -> pooled ResNet features -> image lifter (Epipolar Transformers after
+  Boukhayma et al. 2019: a canonical pose and its viewpoint) -> the pose over a bone length, as ``scoremap_lifting``.
 
 ``build_pipeline(cfg)`` builds the configured one and loads no weights: the parts that start from earlier runs
 (``Pipeline.pretrained_parts``) are loaded by the engine (``core.engine.trained_run.load_pretrained_parts``).
@@ -32,17 +37,19 @@ from core.registry import LIFTERS, PIPELINES
 from modeling.pipelines.base import Pipeline, PipelineConfigError
 from modeling.pipelines.detect_and_lift import DetectAndLiftPipeline
 from modeling.pipelines.image import ImagePipeline
+from modeling.pipelines.image_lifting import ImageLiftingPipeline
 from modeling.pipelines.lifter_config import lifter_pipeline
 from modeling.pipelines.lifting import LiftingPipeline
 from modeling.pipelines.multiview_consistency import MultiViewConsistencyPipeline
 from modeling.pipelines.multiview_lifting import MultiViewLiftingPipeline
 from modeling.pipelines.refined import RefinedPipeline
+from modeling.pipelines.scoremap_lifting import ScoremapLiftingPipeline
 from modeling.pipelines.screen_lifting import ScreenLiftingPipeline
 from modeling.pipelines.triangulation import TriangulationPipeline
 
 __all__ = ["build_pipeline", "Pipeline", "PipelineConfigError", "TriangulationPipeline", "LiftingPipeline",
            "ScreenLiftingPipeline", "MultiViewLiftingPipeline", "MultiViewConsistencyPipeline", "RefinedPipeline",
-           "ImagePipeline", "DetectAndLiftPipeline"]
+           "ImagePipeline", "DetectAndLiftPipeline", "ScoremapLiftingPipeline", "ImageLiftingPipeline"]
 
 FLIPPING_PIPELINES = ("screen_lifting", "multiview_lifting")  # the lifting pipelines that average TEST.FLIP
 

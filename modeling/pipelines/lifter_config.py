@@ -9,7 +9,8 @@ from modeling.pipelines.base import PipelineConfigError
 
 # a lifter's ``inputs`` -> the MODEL.PIPELINE that makes them
 LIFTER_PIPELINES = {"standardised": "lifting", "screen": "screen_lifting", "screen_views": "multiview_lifting",
-                    "root_relative_pixels": "multiview_consistency"}
+                    "root_relative_pixels": "multiview_consistency", "scoremaps": "scoremap_lifting",
+                    "image_features": "image_lifting"}
 
 
 def lifter_pipeline(name: str) -> str:

@@ -25,6 +25,11 @@ MINIMAL = {  # the smallest config of every registered pipeline
     "refined": REFINED,
     "image": ["MODEL.PIPELINE", "image", *IMAGES, "MODEL.HEAD.NAME", "dlt"],
     "detect_and_lift": DETECT_AND_LIFT,
+    "scoremap_lifting": ["MODEL.PIPELINE", "scoremap_lifting", "MODEL.LIFTER.NAME", "scoremap_direct",
+                         "MODEL.LIFTER.SCALE", "mean", "MODEL.LIFTER.SCOREMAP_DIRECT.SCOREMAP_SIZE", "32",
+                         "MODEL.LIFTER.SCOREMAP_DIRECT.HIDDEN", "[16]"],
+    "image_lifting": ["MODEL.PIPELINE", "image_lifting", *IMAGES, "MODEL.LIFTER.NAME", "image_canonical",
+                      "MODEL.LIFTER.SCALE", "mean"],
 }
 
 
@@ -38,8 +43,9 @@ def test_every_registered_pipeline_builds_from_a_minimal_config():
 
 def test_an_unknown_pipeline_lists_the_registered_ones():
     with pytest.raises(RegistryError, match="unknown pipeline 'voxel'; registered pipeline names: detect_and_lift, "
-                                            "image, lifting, multiview_consistency, multiview_lifting, refined, "
-                                            "screen_lifting, triangulation"):
+                                            "image, image_lifting, lifting, multiview_consistency, "
+                                            "multiview_lifting, refined, scoremap_lifting, screen_lifting, "
+                                            "triangulation"):
         build_pipeline(load_config(None, ["MODEL.PIPELINE", "voxel", "MODEL.HEAD.NAME", "dlt"]))
 
 
@@ -84,8 +90,11 @@ def test_the_engine_loads_the_composed_parts_and_keeps_them_frozen(tmp_path):
 
 
 def test_a_run_config_written_before_the_key_builds_its_pipeline(tmp_path):
-    """An old run's config.yaml (a full dump without MODEL.PIPELINE) gets the pipeline its parts then built."""
+    """An old run's config.yaml (a full dump without MODEL.PIPELINE) gets the pipeline its parts then built (the
+    pipelines added since have always been named in their runs' files)."""
     for name, overrides in MINIMAL.items():
+        if name in ("scoremap_lifting", "image_lifting"):
+            continue
         dump = yaml_without_pipeline(load_config(None, overrides))
         (tmp_path / "config.yaml").write_text(dump)
         cfg = load_config(str(tmp_path / "config.yaml"), [])
