@@ -1,10 +1,12 @@
 """The RHD hand samples (``DATASETS.NAME rhd``) on the made-up layout of ``rhd_fixtures`` (never RHD's own data)."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import main
 from core.batch import collate_samples
 from core.config import load_config
 from core.geometry.mirror import mirror_pixels
@@ -14,6 +16,7 @@ from datasets import DatasetError, build_dataset
 from datasets.rhd import hand_crop_boxes, with_palm_root
 from tests.datasets.rhd_fixtures import DISC_JOINT, SETS, project, write_rhd
 
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "lifting"
 MIDDLE_MCP = HAND21.index("middle_mcp")
 
 
@@ -178,3 +181,18 @@ def test_a_test_on_rhd_reports_the_papers_protocol(rhd):
     figures = test.protocol_metrics({"pred_3d": pred, "target_3d": target})["rhd_protocol"]
     assert figures["epe_mean_mm"] == pytest.approx(30.0 / 21)
     assert json.loads(json.dumps(figures)) == figures           # metrics.json-ready
+
+
+@pytest.mark.parametrize("name, extra", [
+    ("lifting_direct.yaml", ["MODEL.LIFTER.SCOREMAP_DIRECT.SCOREMAP_SIZE", "64"]),
+    ("lifting_rot.yaml", ["MODEL.LIFTER.SCOREMAP_CANONICAL.SCOREMAP_SIZE", "64", "MODEL.LIFTER.SCOREMAP_SIGMA", "4.0"]),
+    ("img_lifting_rot.yaml", ["MODEL.BACKBONE.DEPTH", "18", "MODEL.BACKBONE.PRETRAINED", "none",
+                              "DATASETS.RHD.IMAGE_SIZE", "64"]),
+])
+def test_the_rhd_lifting_configs_train_and_report_the_protocol(rhd, tmp_path, name, extra):
+    out = tmp_path / "run"
+    assert main.main(["--cfg", str(CONFIGS / name), "DATASETS.RHD.ROOT", str(rhd[0]), "OUTPUT_DIR", str(out),
+                      "SOLVER.MAX_EPOCHS", "1", "SOLVER.STEPS", "[]", "SOLVER.BATCH_SIZE", "4",
+                      "DATASETS.NUM_WORKERS", "0", "VIS.PREVIEW_SAMPLES", "1", *extra]) == 0
+    figures = json.loads((out / "metrics.json").read_text())
+    assert figures["rhd_protocol"]["epe_mean_mm"] > 0 and "auc" in json.dumps(figures["rhd_protocol"])
