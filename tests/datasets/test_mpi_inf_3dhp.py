@@ -131,7 +131,7 @@ def test_held_out_training_subjects_and_other_skeletons(root):
     np.testing.assert_allclose(pelvis_first[0].numpy(), test.sequences[0].keypoints_3d[0, 14], atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["poseformer_9.yaml", "poseformer_81.yaml", "esmformer.yaml"])
+@pytest.mark.parametrize("name", ["poseformer_9.yaml", "poseformer_81.yaml", "esmformer.yaml", "esmformer_selfsup.yaml"])
 def test_the_configs_run_an_evaluation_batch_on_fixtures(root, name):
     torch.manual_seed(0)
     cfg = load_config(str(CONFIGS / name), ["DATASETS.MPI_INF_3DHP.ROOT", str(root), "DATASETS.NUM_WORKERS", "0",
