@@ -19,9 +19,11 @@ def _config(case, tmp_path, toolbox, learnable, h36m_root, rhd_root, ski_root, p
                                   str(rhd_root), "DATASETS.MODE", case.split("-")[1], "DATASETS.RHD.IMAGE_SIZE", "64"])
     if case == "ski":
         return load_config(None, ["DATASETS.NAME", "ski", "DATASETS.SKI.ROOT", str(ski_root), "DATASETS.FRAMES", "3"])
-    if case == "panoptic":
+    if case.startswith("panoptic"):
+        mode = ["DATASETS.MODE", "images", "DATASETS.PANOPTIC.IMAGE_SIZE", "64"] if case == "panoptic-images" else []
         return load_config(None, ["DATASETS.NAME", "panoptic", "DATASETS.SKELETON", "panoptic19",
-                                  "DATASETS.PANOPTIC.ROOT", str(panoptic_root), "DATASETS.FRAMES", "3", *PANOPTIC_SPLIT])
+                                  "DATASETS.PANOPTIC.ROOT", str(panoptic_root), "DATASETS.FRAMES", "3", *PANOPTIC_SPLIT,
+                                  *mode])
     if case.startswith("synthetic"):
         mode, views = case.split("-")[1:]
         return load_config(None, SMALL_WORLD + ["DATASETS.MODE", mode, "DATASETS.VIEWS", views, "DATASETS.FRAMES",
@@ -39,7 +41,7 @@ def _config(case, tmp_path, toolbox, learnable, h36m_root, rhd_root, ski_root, p
 
 
 CASES = ("synthetic-keypoints-all", "synthetic-keypoints-single", "synthetic-images-all", "h36m", "h36m_toolbox",
-         "h36m_learnable_triangulation", "rhd-keypoints", "rhd-images", "ski", "panoptic")
+         "h36m_learnable_triangulation", "rhd-keypoints", "rhd-images", "ski", "panoptic", "panoptic-images")
 
 
 def test_every_registered_dataset_is_checked():
