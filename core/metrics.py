@@ -172,8 +172,7 @@ def n_mpjpe(pred, target, mask=None, *, root: int) -> Tensor:
     p = torch.where(used, root_relative(pred, root), 0.0)
     x = torch.where(used, root_relative(target, root), 0.0)
     spread = (p ** 2).sum((-1, -2))
-    scale = torch.where(spread > 0, (p * x).sum((-1, -2)) / spread.clamp_min(torch.finfo(spread.dtype).tiny),
-                        0.0)
+    scale = torch.where(spread > 0, (p * x).sum((-1, -2)) / spread.clamp_min(torch.finfo(spread.dtype).tiny), 0.0)
     errors = torch.linalg.vector_norm(scale[..., None, None] * p - x, dim=-1)
     return torch.where(used[..., 0], errors, torch.nan)
 
@@ -237,8 +236,9 @@ def left_right_confusion(pred_2d, target_2d, min_separation_px: float, skeleton:
     than the right one, and *collapsed* when both predictions are nearer to one truth (both put on the
     same limb) than the right assignment; each is measured by the summed distance of the two joints.
     Returns percentages ``swapped_percent``, ``collapsed_percent`` and the number of pairs ``num_pairs``
-    (None for the rates when no pair qualifies); pairs with a NaN prediction are left out."""
-    pred, target, _ = _prepare(pred_2d, target_2d, None, "left_right_confusion", 2)
+    (None for the rates when no pair qualifies); pairs with a NaN prediction or a NaN truth are left out."""
+    truth = torch.as_tensor(target_2d)
+    pred, target, _ = _prepare(pred_2d, truth, torch.isfinite(truth).all(-1), "left_right_confusion", 2)
     if pred.shape[-2] != skeleton.num_joints:
         raise ValueError(f"left_right_confusion: expected the {skeleton.num_joints} joints of '{skeleton.name}', got "
                          f"{pred.shape[-2]}")

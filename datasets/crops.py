@@ -1,13 +1,23 @@
-"""Square person crops as pixel affines, shared by every image dataset.
+"""Square person crops as pixel affines, and the crop step shared by every image dataset.
 
 A crop maps a square of side ``side`` around ``centre`` (original image pixels) to an S x S image,
 optionally zoomed and rotated about its centre (SimpleBaseline's augmentation):
 ``x_crop = S/2 + (S / side) zoom R(rotation) (x - centre)``. Datasets fold the affine into each view's K
 (``Cameras.with_affine``), so projections and epipolar geometry in the crop stay exact, and warp real
-images with the same matrix (``cv2.warpAffine``).
+images with the same matrix (``cv2.warpAffine``): ``cut_crops`` does both. ``joints_box`` is the square around
+a person's 2D joints (those with coordinates: a joint without truth is NaN), ``inside_crop`` which points a crop
+holds, and ``read_rgb`` reads an image or names the file that it cannot read.
 """
+from pathlib import Path
+from typing import Iterable, Tuple
+
+import cv2
+import numpy as np
 import torch
 from torch import Tensor
+
+from core.geometry.cameras import Cameras
+from datasets import DatasetError
 
 
 def square_crop_affines(centre: Tensor, side: Tensor, size: int, zoom=None, rotation_deg=None) -> Tensor:
@@ -43,3 +53,42 @@ def random_zoom_rotation(num_views: int, scale_factor: float, rotation_factor: f
     rotation = (torch.randn(num_views, dtype=torch.float64) * rf).clamp(-2 * rf, 2 * rf)
     rotation = torch.where(torch.rand(num_views, dtype=torch.float64) <= 0.6, rotation, torch.zeros_like(rotation))
     return zoom, rotation
+
+
+def joints_box(pixels: Tensor, image_size: Tensor, scale: float) -> Tuple[Tensor, Tensor]:
+    """(centre (..., 2), side (...)) of the square crop around joints ``pixels`` (..., J, 2): the centre of the box
+    of the finite joints and ``scale`` x its larger side. Where the finite joints span no box (none, or all at one
+    point) it is the whole image of ``image_size`` (..., 2) (w, h): its centre and its larger side."""
+    finite = torch.isfinite(pixels).all(-1, keepdim=True)
+    low = torch.where(finite, pixels, torch.inf).amin(-2)
+    high = torch.where(finite, pixels, -torch.inf).amax(-2)
+    side = (high - low).amax(-1) * scale                      # -inf without a finite joint
+    size = torch.as_tensor(image_size).to(pixels.dtype).expand_as(low)
+    boxed = side > 0
+    return torch.where(boxed[..., None], (low + high) / 2, size / 2), torch.where(boxed, side, size.amax(-1))
+
+
+def cut_crops(cameras: Cameras, images: Iterable[np.ndarray], centre: Tensor, side: Tensor, size: int, zoom=None,
+              rotation_deg=None) -> Tuple[Cameras, np.ndarray]:
+    """(crop cameras (V,), crops (V, S, S, C)) of V full images (``images``: one H x W x C array per view, read as
+    they are needed) of ``cameras``: the squares of ``side`` (V,) around ``centre`` (V, 2), zoomed and rotated as
+    ``square_crop_affines`` says, warped to S x S (bilinear) and folded into each camera's K."""
+    affines = square_crop_affines(centre, side, size, zoom, rotation_deg)
+    shape = (size, size)
+    crops = np.stack([cv2.warpAffine(image, affine, shape, flags=cv2.INTER_LINEAR)
+                      for image, affine in zip(images, affines.numpy())])
+    return cameras.with_affine(affines, shape), crops
+
+
+def inside_crop(pixels: Tensor, size: int) -> Tensor:
+    """(...,) float32: 1 where a point (..., 2) lies on an S x S crop (pixel centres 0 .. S - 1), else 0 (NaN too)."""
+    return ((pixels >= 0) & (pixels <= size - 1)).all(-1).float()
+
+
+def read_rgb(path, where: str) -> np.ndarray:
+    """The H x W x 3 uint8 RGB image at ``path``; a DatasetError naming the file (and ``where``, the config key of its
+    folder) if it is missing or cannot be decoded."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR) if Path(path).is_file() else None
+    if image is None:
+        raise DatasetError(f"image '{path}' is missing or unreadable ({where})")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -48,7 +47,7 @@ from core.images import to_image_tensor
 from core.registry import DATASETS
 from core.skeleton import H36M17, H36M17_LEARNABLE_TRIANGULATION, joint_map, skeleton_of
 from datasets import DatasetError, stride_of_split, subjects_of_split
-from datasets.crops import random_zoom_rotation, square_crop_affines
+from datasets.crops import cut_crops, inside_crop, random_zoom_rotation, read_rgb
 from datasets.formats.calibration import CalibrationError, check_camera, check_rig
 from datasets.formats.safe_pickle import SafePickleError, load_npy, load_pickle
 
@@ -276,13 +275,6 @@ class H36MMultiViewImages(Dataset):
         t = self.table
         return np.array([f"{s}/{a}-{k}" for s, a, k in zip(t.subjects, t.actions, t.takes)], dtype=object)
 
-    def _read(self, relative: str) -> np.ndarray:
-        path = self.root / relative
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise DatasetError(f"image '{path}' is missing or unreadable (DATASETS.H36M_IMAGES.ROOT = '{self.root}')")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
     def __getitem__(self, index: int):
         if index < 0 or index >= len(self):
             raise IndexError(f"sample {index} out of range for {len(self)} samples")
@@ -291,14 +283,12 @@ class H36MMultiViewImages(Dataset):
         zoom, rotation = random_zoom_rotation(self.num_views, self.scale_factor, self.rotation_factor) \
             if self.augment else (None, None)
         box = torch.from_numpy(t.boxes[index])
-        affines = square_crop_affines(box[:, :2], box[:, 2] * self.crop_scale, self.image_size, zoom, rotation)
-        size = (self.image_size, self.image_size)
-        crop_cameras = cameras.with_affine(affines, size)
-        images = np.stack([cv2.warpAffine(self._read(p), a, size, flags=cv2.INTER_LINEAR)
-                           for p, a in zip(t.image_paths[index], affines.numpy())])
+        where = f"DATASETS.H36M_IMAGES.ROOT = '{self.root}'"
+        crop_cameras, images = cut_crops(cameras, (read_rgb(self.root / p, where) for p in t.image_paths[index]),
+                                         box[:, :2], box[:, 2] * self.crop_scale, self.image_size, zoom, rotation)
         world = torch.from_numpy(t.keypoints_3d[index]).to(crop_cameras.dtype)
         crop_2d = crop_cameras.project(world.expand(self.num_views, -1, -1)).float()       # (V, J, 2)
-        visible = ((crop_2d >= 0) & (crop_2d <= self.image_size - 1)).all(-1).float()
+        visible = inside_crop(crop_2d, self.image_size)
         subject, action, take = str(t.subjects[index]), str(t.actions[index]), int(t.takes[index])
         return {
             "keypoints_3d": torch.from_numpy(t.keypoints_3d[index])[None],

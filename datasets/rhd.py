@@ -42,7 +42,6 @@ networks make those from these samples); the protocol metrics are ``core.metrics
 import logging
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -53,7 +52,7 @@ from core.images import to_image_tensor
 from core.registry import DATASETS
 from core.skeleton import HAND21, skeleton_of
 from datasets import DatasetError, stride_of_split
-from datasets.crops import random_zoom_rotation, square_crop_affines
+from datasets.crops import cut_crops, inside_crop, random_zoom_rotation, read_rgb
 from datasets.formats.rhd import HANDS, IMAGE_SIZE_PX, RHDAnnotations, RHDFormatError, read_hand_pixels, \
     read_rhd_annotations
 from datasets.sequences import mirror_sample
@@ -182,18 +181,11 @@ class RHDHands(Dataset):
         zoom, rotation = random_zoom_rotation(1, self.scale_factor, self.rotation_factor) if self.augment \
             else (None, None)
         box = self.boxes[index:index + 1]
-        affines = square_crop_affines(box[:, :2], box[:, 2], self.image_size, zoom, rotation)
-        size = (self.image_size, self.image_size)
-        crop_cameras = cameras.with_affine(affines, size)
-        path = self.image_dir / f"{image_id:05d}.png"
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise DatasetError(f"image '{path}' is missing or unreadable (DATASETS.RHD.ROOT)")
-        crop = cv2.warpAffine(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), affines[0].numpy(), size, flags=cv2.INTER_LINEAR)
+        image = read_rgb(self.image_dir / f"{image_id:05d}.png", "DATASETS.RHD.ROOT")
+        crop_cameras, crops = cut_crops(cameras, [image], box[:, :2], box[:, 2], self.image_size, zoom, rotation)
         crop_2d = crop_cameras.project(sample_3d.to(crop_cameras.dtype)).float()                      # (1, J, 2)
-        inside = ((crop_2d >= 0) & (crop_2d <= self.image_size - 1)).all(-1).float()
-        return {"images": to_image_tensor(crop[None]), "cameras": crop_cameras, "image_cameras": cameras,
-                "keypoints_2d_crop": crop_2d[None], "visibility": visible * inside[None]}
+        return {"images": to_image_tensor(crops), "cameras": crop_cameras, "image_cameras": cameras,
+                "keypoints_2d_crop": crop_2d[None], "visibility": visible * inside_crop(crop_2d, self.image_size)[None]}
 
 
 @DATASETS.register("rhd")

@@ -256,15 +256,20 @@ _C.DATASETS.H36M_IMAGES.CROP_SCALE = 1.0             # crop side = CROP_SCALE x 
 _C.DATASETS.H36M_IMAGES.UNDISTORTED = False          # learnable triangulation: read imageSequence-undistorted/
 _C.DATASETS.H36M_IMAGES.SKIP_DAMAGED = True          # leave out the damaged S9 takes (Greeting-2, SittingDown-2, Waiting-1)
 
-_C.DATASETS.PANOPTIC = CN()            # CMU Panoptic Studio keypoints (datasets/panoptic.py), NAME panoptic,
-                                       # SKELETON panoptic19; DATASETS.VAL_SUBJECTS holds training sequences out
+_C.DATASETS.PANOPTIC = CN()            # CMU Panoptic Studio keypoints or images (datasets/panoptic.py), NAME
+                                       # panoptic, SKELETON panoptic19; DATASETS.VAL_SUBJECTS holds training sequences
+                                       # out
 _C.DATASETS.PANOPTIC.ROOT = ""                       # the sequence folders' folder (<seq>/calibration_<seq>.json,
-                                                     # <seq>/hdPose3d_stage1_coco19/body3DScene_<frame>.json)
+                                                     # <seq>/hdPose3d_stage1_coco19/body3DScene_<frame>.json; images
+                                                     # mode: <seq>/hdImgs/<cam>/<cam>_<frame:08d>.jpg)
 _C.DATASETS.PANOPTIC.TRAIN_SEQUENCES = ["171026_pose1", "171026_pose2", "171026_pose3", "171204_pose1",
                                         "171204_pose2", "171204_pose3", "171204_pose4"]
 _C.DATASETS.PANOPTIC.TEST_SEQUENCES = ["171204_pose5", "171204_pose6"]
 _C.DATASETS.PANOPTIC.CAMERAS = ["00_12", "00_06", "00_23", "00_13"]   # HD cameras (panel_node), the views' order
 _C.DATASETS.PANOPTIC.MIN_CONFIDENCE = 0.1            # joints19 confidence below which a joint has no 3D truth
+_C.DATASETS.PANOPTIC.IMAGE_SIZE = 384                # images mode: crop side, pixels (learnable triangulation: 384)
+_C.DATASETS.PANOPTIC.CROP_SCALE = 1.2                # crop side = CROP_SCALE x the larger side of the box of the
+                                                     # projected 3D truth (a margin for the feet and the head's top)
 
 _C.DATASETS.RHD = CN()                 # Rendered Hand Pose (RHD), NAME rhd, SKELETON hand21: one hand per sample
 _C.DATASETS.RHD.ROOT = ""                            # the RHD_published_v2 folder (training/, evaluation/)

@@ -90,8 +90,9 @@ def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
     """(metrics dict for metrics.json, predictions dict for predictions.npz). With 2D predictions the
     metrics also hold the joint detection rate of the visible joints (``jdr_percent``) and of the joints
     occluded in their view (``jdr_occluded_percent``; "occluded" is the dataset's ``visibility``: the synthetic
-    world's depth test, but only "outside the crop" for the Human3.6M images): a joint is detected within ``jdr_threshold`` x the
-    crop width (0.05 is the reference code's "half head size", head size = crop width / 10); and the 3D
+    world's depth test, but only "outside the crop" for the Human3.6M images; a joint without truth, NaN in the 2D
+    targets, is in neither): a joint is detected within ``jdr_threshold`` x the crop width (0.05 is the reference
+    code's "half head size", head size = crop width / 10); and the 3D
     error of the joints seen by every view and of those occluded in some view (``mpjpe_by_occlusion_mm``); and how
     often a view's left/right pair is swapped or put on one limb (``left_right_confusion``,
     ``metrics.left_right_confusion``, over pairs at least the JDR threshold apart). Under DDP ``loader`` holds this rank's shard of the test set
@@ -113,7 +114,8 @@ def evaluate(model, loader, device: torch.device, jdr_threshold: float = 0.05,
     summary["ground_truth_3d"] = GROUND_TRUTHS[ground_truth]
     if "pred_2d" in predictions:
         visible = torch.from_numpy(predictions["visibility"] > 0.5)
-        for key, mask in (("jdr_percent", visible), ("jdr_occluded_percent", ~visible)):
+        labelled = torch.from_numpy(np.isfinite(predictions["target_2d"]).all(-1))    # joints with truth
+        for key, mask in (("jdr_percent", visible & labelled), ("jdr_occluded_percent", ~visible & labelled)):
             rate = metrics.pck(torch.from_numpy(predictions["pred_2d"]), torch.from_numpy(predictions["target_2d"]),
                                jdr_threshold, mask=mask, normalize=torch.from_numpy(predictions["crop_size"]))
             summary[key] = {

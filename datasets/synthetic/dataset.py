@@ -47,7 +47,7 @@ from core.io import atomic_write
 from core.registry import DATASETS
 from core.skeleton import H36M17, Skeleton, skeleton_of
 from datasets import DatasetError, stride_of_split, subjects_of_split, views_of_split
-from datasets.crops import random_zoom_rotation, square_crop_affines
+from datasets.crops import joints_box, random_zoom_rotation, square_crop_affines
 from datasets.sequences import KeypointSequence, SequenceSamples
 from datasets.synthetic import bodies, motion, rigs
 from datasets.synthetic.noise import DetectorNoise, apply_detector_noise
@@ -268,8 +268,7 @@ class SyntheticMultiView(SequenceSamples):
         views = cameras  # (V,)
         points = torch.from_numpy(seq.keypoints_3d[frame]).to(views.dtype).expand(len(views), -1, -1)
         pixels = views.project(points)                                            # V, J, 2
-        low, high = pixels.min(1).values, pixels.max(1).values
-        centre, side = (low + high) / 2, (high - low).max(-1).values * self.crop_scale
+        centre, side = joints_box(pixels, views.image_size, self.crop_scale)
         affines = square_crop_affines(centre, side, self.image_size, zoom, rotation_deg)
         return views.with_affine(affines, (self.image_size, self.image_size))
 

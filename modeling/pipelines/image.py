@@ -29,7 +29,8 @@ class ImagePipeline(Pipeline):
     - Confidences: for dlt / ransac the heatmap peak clamped to [0, 1]; for the algebraic head its
       learned confidence branch (sigmoid). ``MODEL.HEAD.MIN_CONFIDENCE`` thresholds these.
     - Losses: ``heatmap_loss_weight`` x the heatmap MSE of every labelled joint inside the crop (occluded
-      joints too, as SimpleBaseline on Human3.6M: visibility is only used by the metrics), plus, with
+      joints too, as SimpleBaseline on Human3.6M: visibility is only used by the metrics; a joint without
+      truth, NaN in ``keypoints_2d_crop``, has no target and weight 0), plus, with
       ``loss_3d_weight`` > 0, that weight x a 3D loss of the valid joints (``modeling.losses.keypoints3d``):
       ``mean_error`` (metres) or ``smooth_mse`` (learnable triangulation's, cm^2). Iskakov et al. train the
       algebraic model with the smooth MSE alone (heatmap weight 0) from a backbone pretrained on 2D.
@@ -173,8 +174,9 @@ class ImagePipeline(Pipeline):
         losses, targets = {}, self.targets(batch)
         if self.heatmap_loss_weight > 0:
             exact = targets["target_2d"]
+            labelled = torch.isfinite(exact).all(-1)                   # NaN: a joint without truth, weight 0
             losses["heatmap"] = self.heatmap_loss_weight * self.heatmap_loss(
-                outputs["heatmaps"], exact, torch.ones_like(exact[..., 0]))
+                outputs["heatmaps"], exact, labelled.to(exact.dtype))
         if self.loss_3d_weight > 0:
             pred, target, valid = outputs["pred_3d"], targets["target_3d"], outputs["valid_3d"]
             if self.loss_3d == "smooth_mse":

@@ -318,6 +318,10 @@ def test_left_right_confusion_counts_swaps_and_collapses_of_separated_pairs():
     out = metrics.left_right_confusion(pred, target, min_separation_px=10.0, skeleton=H36M17)
     assert out["num_pairs"] == 23
     assert out["swapped_percent"] == pytest.approx(600 / 23) and out["collapsed_percent"] == pytest.approx(600 / 23)
+    gap = target.clone()
+    gap[0, H36M17.right_joints[1]] = float("nan")                              # a joint without truth: left out
+    assert metrics.left_right_confusion(pred, gap, 10.0, H36M17) == \
+        {"swapped_percent": pytest.approx(600 / 22), "collapsed_percent": pytest.approx(600 / 22), "num_pairs": 22}
     assert metrics.left_right_confusion(pred, target, min_separation_px=30.0, skeleton=H36M17) == \
         {"swapped_percent": None, "collapsed_percent": None, "num_pairs": 0}
     with pytest.raises(ValueError, match="expected the 17 joints"):

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from datasets.crops import random_zoom_rotation, square_crop_affines
+from datasets import DatasetError
+from datasets.crops import inside_crop, joints_box, random_zoom_rotation, read_rgb, square_crop_affines
 
 
 def apply(affine, points):
@@ -54,3 +55,23 @@ def test_random_zoom_rotation_ranges():
     assert zoom.min() >= 0.75 and zoom.max() <= 1.25
     assert rotation.abs().max() <= 60.0
     assert 0.35 < (rotation == 0).float().mean() < 0.45
+
+
+def test_the_joints_box_leaves_joints_without_coordinates_out():
+    nan = float("nan")
+    pixels = torch.tensor([[[0.0, 0.0], [10.0, 4.0], [nan, 1.0]],           # a box 10 x 4 (the NaN joint left out)
+                           [[nan, nan]] * 3,                                  # no joint: the whole image
+                           [[5.0, 5.0]] * 3])                                 # one point: no box, the whole image
+    centre, side = joints_box(pixels, torch.tensor([100.0, 50.0]), 1.2)
+    assert centre.tolist() == [[5.0, 2.0], [50.0, 25.0], [50.0, 25.0]]
+    assert side.tolist() == pytest.approx([12, 100, 100])
+    assert inside_crop(torch.tensor([[0.0, 63.0], [-0.1, 5.0], [nan, 5.0], [63.5, 0.0]]), 64).tolist() == [1, 0, 0, 0]
+
+
+def test_an_unreadable_image_is_named(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    for path in (bad, tmp_path / "absent.jpg"):
+        with pytest.raises(DatasetError) as err:
+            read_rgb(path, "KEY")
+        assert str(err.value) == f"image '{path}' is missing or unreadable (KEY)"

@@ -94,7 +94,6 @@ def test_windows_flips_views_and_splits(panoptic_root):
                                                                    "171204_pose1, 171204_pose5, 171204_pose6"),
     (["DATASETS.PANOPTIC.CAMERAS", "['00_12', '00_99']"], "DATASETS.PANOPTIC.CAMERAS: .* no camera named 00_99"),
     (["DATASETS.PANOPTIC.CAMERAS", "[]"], "DATASETS.PANOPTIC.CAMERAS is empty"),
-    (["DATASETS.MODE", "images"], "reads keypoints only"),
     (["DATASETS.SKELETON", "h36m17"], "DATASETS.SKELETON 'h36m17': the data cannot give it"),
     (["DATASETS.VAL_SUBJECTS", "['171204_pose5']"], "must be some, not all, of DATASETS.PANOPTIC.TRAIN_SEQUENCES"),
 ])
@@ -138,11 +137,3 @@ def test_main_triangulates_the_exact_2d_to_zero_error(panoptic_root, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_poses"] == 11 and metrics["mpjpe_mm"]["frame_avg"] < 1e-2
     assert set(metrics["mpjpe_mm"]["per_action"]) == {"171204_pose5", "171204_pose6"}
-
-
-def test_the_algebraic_config_stops_with_a_clear_error_until_images_are_read(panoptic_root, tmp_path, capsys):
-    out = tmp_path / "out"
-    code = main.main(["--cfg", str(CONFIGS / "r152_384_algebraic.yaml"), "DATASETS.PANOPTIC.ROOT", str(panoptic_root),
-                      "MODEL.BACKBONE.PRETRAINED", "none", "OUTPUT_DIR", str(out)])
-    assert code != 0 and not out.exists()
-    assert "DATASETS.NAME 'panoptic' reads keypoints only" in capsys.readouterr().err

@@ -21,13 +21,16 @@ def _config(case, tmp_path, fixture):
                                   "3", "DATASETS.MPI_INF_3DHP.TRAIN_SUBJECTS", "['S1']"])
     if case.startswith("rhd"):
         return load_config(None, ["DATASETS.NAME", "rhd", "DATASETS.SKELETON", "hand21", "DATASETS.RHD.ROOT",
-                                  str(fixture("rhd_root")), "DATASETS.MODE", case.split("-")[1], "DATASETS.RHD.IMAGE_SIZE", "64"])
+                                  str(fixture("rhd_root")), "DATASETS.MODE", case.split("-")[1],
+                                  "DATASETS.RHD.IMAGE_SIZE", "64"])
     if case == "ski":
-        return load_config(None, ["DATASETS.NAME", "ski", "DATASETS.SKI.ROOT", str(fixture("ski_root")), "DATASETS.FRAMES", "3"])
-    if case == "panoptic":
+        return load_config(None, ["DATASETS.NAME", "ski", "DATASETS.SKI.ROOT", str(fixture("ski_root")),
+                                  "DATASETS.FRAMES", "3"])
+    if case.startswith("panoptic"):
+        mode = ["DATASETS.MODE", "images", "DATASETS.PANOPTIC.IMAGE_SIZE", "64"] if case == "panoptic-images" else []
         return load_config(None, ["DATASETS.NAME", "panoptic", "DATASETS.SKELETON", "panoptic19",
                                   "DATASETS.PANOPTIC.ROOT", str(fixture("panoptic_root")), "DATASETS.FRAMES", "3",
-                                  *PANOPTIC_SPLIT])
+                                  *PANOPTIC_SPLIT, *mode])
     if case.startswith("synthetic"):
         mode, views = case.split("-")[1:]
         return load_config(None, SMALL_WORLD + ["DATASETS.MODE", mode, "DATASETS.VIEWS", views, "DATASETS.FRAMES",
@@ -46,7 +49,8 @@ def _config(case, tmp_path, fixture):
 
 
 CASES = ("synthetic-keypoints-all", "synthetic-keypoints-single", "synthetic-images-all", "h36m", "h36m_toolbox",
-         "h36m_learnable_triangulation", "rhd-keypoints", "rhd-images", "ski", "panoptic", "mpi_inf_3dhp")
+         "h36m_learnable_triangulation", "rhd-keypoints", "rhd-images", "ski", "panoptic", "panoptic-images",
+         "mpi_inf_3dhp")
 
 
 def test_every_registered_dataset_is_checked():

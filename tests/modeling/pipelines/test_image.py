@@ -37,6 +37,23 @@ def test_baseline_shapes_losses_and_gradients(batch):
     assert model.backbone.trunk.conv1.weight.grad.abs().sum() > 0
 
 
+def test_joints_without_truth_have_no_heatmap_target(batch):
+    """A joint that the data lacks (NaN 3D, so NaN crop 2D) weighs 0 in the heatmap loss: the loss is the one of
+    weight 0 at that joint, and the gradients stay finite."""
+    model = build("MODEL.HEAD.NAME", "dlt")
+    gaps = {**batch, **{key: batch[key].clone() for key in ("keypoints_3d", "keypoints_2d_crop")}}
+    gaps["keypoints_3d"][0, :, 13] = float("nan")
+    gaps["keypoints_2d_crop"][0, :, :, 13] = float("nan")
+    out = model(gaps)
+    loss = model.losses(out, gaps)["heatmap"]
+    weights = torch.ones(2, 4, 17)
+    weights[0, :, 13] = 0
+    expected = model.heatmap_loss(out["heatmaps"], batch["keypoints_2d_crop"][:, 0], weights)
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 def test_deconvolution_width_sets_the_late_features(batch):
     model = build("MODEL.HEAD.NAME", "dlt", "MODEL.BACKBONE.DECONV_CHANNELS", "64", "MODEL.FUSION.NAME", "epipolar",
                   "MODEL.FUSION.SAMPLES", "8")
