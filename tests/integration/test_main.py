@@ -215,7 +215,8 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
 @pytest.mark.parametrize("overrides, message", [
     (["SOLVER.MAX_EPOCH", "2"], "unknown config key 'SOLVER.MAX_EPOCH'; closest valid keys: SOLVER.MAX_EPOCHS"),
     (["MODEL.LIFTER.NAME", "linaer"],
-     "unknown lifter 'linaer'; registered lifter names: esmformer, lcn, linear, pose3d, poseformer, semgcn"),
+     "unknown lifter 'linaer'; registered lifter names: esmformer, image_canonical, lcn, linear, pose3d, poseformer, "
+     "scoremap_canonical, scoremap_direct, semgcn"),
     (["DATASETS.VIEWS", "all"], "is single-view but DATASETS.VIEWS is 'all'"),
     (["DATASETS.SYNTHETIC.ACTIONS", "['moonwalk']"], "unknown action(s) moonwalk"),
     (["DEVICE", "tpu"], "DEVICE 'tpu' is not a device"),
