@@ -60,17 +60,21 @@ def _as_float64(x, name: str, device=None) -> Tensor:
         raise ValueError(f"{name} must be a tensor or array of numbers, got {type(x).__name__}") from err
 
 
+def _broadcast(value: Tensor, shape: torch.Size, name: str, of: str) -> Tensor:
+    try:
+        return torch.broadcast_to(value, shape)
+    except RuntimeError as err:
+        raise ValueError(f"{name} of shape {tuple(value.shape)} does not broadcast to the {of} shape "
+                         f"{tuple(shape)}") from err
+
+
 def _as_mask(mask, shape: torch.Size, name: str, device) -> Tensor:
     if mask is None:
         return torch.ones(shape, dtype=torch.bool, device=device)
     mask = torch.as_tensor(mask, device=device)
     if mask.dtype != torch.bool:
         raise ValueError(f"{name}: mask must be boolean (True = evaluate the joint), got {mask.dtype}")
-    try:
-        return torch.broadcast_to(mask, shape)
-    except RuntimeError as err:
-        raise ValueError(f"{name}: mask of shape {tuple(mask.shape)} does not broadcast to the "
-                         f"joints' shape {tuple(shape)}") from err
+    return _broadcast(mask, shape, f"{name}: mask", "joints'")
 
 
 def _prepare(pred, target, mask, name: str, dim: int) -> Tuple[Tensor, Tensor, Tensor]:
@@ -196,11 +200,7 @@ def _per_sample(value, shape: torch.Size, name: str, device) -> Tensor:
     value = _as_float64(value, name, device=device)
     if not (torch.isfinite(value).all() and (value > 0).all()):
         raise ValueError(f"{name} must be finite and > 0")
-    try:
-        return torch.broadcast_to(value, shape)
-    except RuntimeError as err:
-        raise ValueError(f"{name} of shape {tuple(value.shape)} does not broadcast to the samples' "
-                         f"shape {tuple(shape)}") from err
+    return _broadcast(value, shape, name, "samples'")
 
 
 def _detection_rate(pred_2d, target_2d, threshold, mask, normalize, name: str) -> Tensor:

@@ -29,6 +29,17 @@ def dependence(function, in_channels: int = 2, out_channels: int = 3) -> torch.T
     return jacobian.reshape(J, out_channels, J, in_channels).abs().sum(dim=(1, 3))
 
 
+
+def check_registered_lifter(lifter, name: str):
+    """``lifter`` is the registry's ``name``: a single-view lifter of standardised 2D to every joint's 3D, in
+    training and in evaluation mode."""
+    cls = type(lifter)
+    assert LIFTERS.get(name) is cls
+    assert cls.single_view and cls.inputs == "standardised" and cls.outputs_all_joints
+    assert lifter(torch.randn(5, 34)).shape == (5, 51)
+    lifter.eval()
+    assert lifter(torch.randn(1, 34)).shape == (1, 51)
+
 def test_lcn_graph_is_the_skeleton_plus_four_spine_links():
     adjacency = lcn_adjacency(H36M17)
     assert torch.equal(adjacency, adjacency.T) and adjacency.diagonal().all()
@@ -58,11 +69,7 @@ def test_erd_size_and_shapes_lcn():
     params = sum(p.numel() for p in lifter.parameters())
     assert params == expected == 2_928_866
     assert 2.9e6 < params < 3.0e6
-    assert LIFTERS.get("lcn") is LCNLifter
-    assert LCNLifter.single_view and LCNLifter.inputs == "standardised" and LCNLifter.outputs_all_joints
-    assert lifter(torch.randn(5, 34)).shape == (5, 51)
-    lifter.eval()
-    assert lifter(torch.randn(1, 34)).shape == (1, 51)
+    check_registered_lifter(lifter, "lcn")
 
 
 def test_initialisation_bounds():
@@ -138,11 +145,7 @@ def test_erd_size_and_shapes_semgcn():
     params = sum(p.numel() for p in lifter.parameters())
     assert params == expected == 434_733
     assert round(params / 1e6, 2) == 0.43
-    assert LIFTERS.get("semgcn") is SemGCNLifter
-    assert SemGCNLifter.single_view and SemGCNLifter.inputs == "standardised" and SemGCNLifter.outputs_all_joints
-    assert lifter(torch.randn(5, 34)).shape == (5, 51)
-    lifter.eval()
-    assert lifter(torch.randn(1, 34)).shape == (1, 51)
+    check_registered_lifter(lifter, "semgcn")
 
 
 def test_non_local_block_is_the_identity_at_init():

@@ -12,6 +12,7 @@ from core.config import load_config
 from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, WorldSpec
 from modeling.backbones.resnet import ResNetHeatmap
 from modeling.pipelines import ImageLiftingPipeline, PipelineConfigError, build_pipeline
+from tests.modeling.pipelines.training import training_losses
 
 ROOT = Path(__file__).resolve().parents[3]
 IMAGE_LIFTING = ["MODEL.PIPELINE", "image_lifting", "MODEL.BACKBONE.NAME", "resnet", "MODEL.BACKBONE.DEPTH", "18",
@@ -58,14 +59,7 @@ def test_without_a_backbone_it_says_which_to_set():
 def test_training_steps_reduce_the_loss(batch):
     torch.manual_seed(0)
     model = build_pipeline(load_config(None, IMAGE_LIFTING))
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(15):
-        total = sum(model.losses(model(batch, **model.truth_inputs(batch)), batch).values())
-        optimiser.zero_grad()
-        total.backward()
-        optimiser.step()
-        losses.append(total.item())
+    losses = training_losses(model, batch, steps=15, lr=1e-3)
     assert losses[-1] < 0.5 * losses[0]
 
 

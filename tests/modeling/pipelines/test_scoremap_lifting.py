@@ -15,6 +15,7 @@ from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, World
 from modeling.pipelines import PipelineConfigError, ScoremapLiftingPipeline, build_pipeline
 from modeling.pipelines.normalised_lifting import PoseFrame, pose_frame
 from modeling.pipelines.scoremap_lifting import crop_scoremaps
+from tests.modeling.pipelines.training import training_losses
 
 ROOT = Path(__file__).resolve().parents[3]
 SMALL_WORLD = ["DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1']", "DATASETS.SYNTHETIC.TEST_SUBJECTS", "['S9']",
@@ -123,14 +124,7 @@ def test_training_steps_reduce_the_loss(batch, lifter):
     extra = ["MODEL.LIFTER.SCOREMAP_CANONICAL.VIEW_CHANNELS", "[8, 16]", "MODEL.LIFTER.SCOREMAP_CANONICAL.VIEW_HIDDEN",
              "[32]", "MODEL.LIFTER.SCOREMAP_CANONICAL.VIEW_DROPOUT", "0.0"] if lifter == "scoremap_canonical" else []
     model = build_pipeline(config(lifter, *extra))
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(30):
-        total = sum(model.losses(model(batch, **model.truth_inputs(batch)), batch).values())
-        optimiser.zero_grad()
-        total.backward()
-        optimiser.step()
-        losses.append(total.item())
+    losses = training_losses(model, batch, steps=30, lr=3e-3)
     assert losses[-1] < 0.5 * losses[0]
 
 

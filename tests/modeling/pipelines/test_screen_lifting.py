@@ -11,6 +11,7 @@ from datasets.synthetic.dataset import SyntheticMultiView, SyntheticWorld, World
 from modeling.lifters.poseformer import PoseFormer
 from modeling.pipelines import PipelineConfigError, ScreenLiftingPipeline, build_pipeline
 from modeling.pipelines.targets import normalised_screen_coordinates
+from tests.modeling.pipelines.training import training_losses
 
 POSEFORMER = ["MODEL.PIPELINE", "screen_lifting", "MODEL.LIFTER.NAME", "poseformer"]
 TINY = [*POSEFORMER, "DATASETS.VIEWS", "single", "DATASETS.FRAMES", "9",
@@ -60,12 +61,5 @@ def test_training_steps_reduce_the_mpjpe_loss():
     torch.manual_seed(0)
     model = build_pipeline(load_config(None, TINY + ["MODEL.LIFTER.POSEFORMER.DROP_PATH_RATE", "0.0"]))
     batch = single_view_batch()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(30):
-        loss = model.losses(model(batch), batch)["mpjpe"]
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
+    losses = training_losses(model, batch, steps=30, lr=1e-3, optimiser=torch.optim.AdamW, loss="mpjpe")
     assert losses[-1] < 0.5 * losses[0]
