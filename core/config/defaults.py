@@ -190,8 +190,8 @@ _C.MODEL.REFINER.UPDATE_ROOT = False  # least_squares: solve the root again befo
 # ----------------------------------------------------------------------------- data
 _C.DATASETS = CN()
 _C.DATASETS.NAME = "synthetic"       # registry DATASETS: synthetic, h36m, mpi_inf_3dhp (keypoints), h36m_toolbox,
-                                     # h36m_learnable_triangulation (images), panoptic (keypoints), rhd (hands:
-                                     # keypoints or images), ski (Ski-Pose PTZ keypoints)
+                                     # h36m_learnable_triangulation (images), panoptic (keypoints or HD images),
+                                     # rhd (hands: keypoints or images), ski (Ski-Pose PTZ keypoints)
 _C.DATASETS.SKELETON = "h36m17"      # joint layout (core/skeleton.py): h36m17, mpi_inf_3dhp17, panoptic19, hand21;
                                      # the dataset must be able to give it (each reader keeps its files' own layout)
 _C.DATASETS.MODE = "keypoints"       # keypoints: 2D keypoint sequences only; images: rendered crops too
