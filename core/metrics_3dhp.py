@@ -1,10 +1,17 @@
 """The test protocol of MPI-INF-3DHP (Mehta et al., 3DV 2017; the test set's evaluation code,
 test_util/mpii_test_predictions.m, mpii_evaluate_errors.m and mpii_compute_3d_pck.m): per-joint distances of the
-root-relative poses (the target's univ_annot3 minus its pelvis); 3D PCK = % of joint errors below 150 mm, AUC = the
-mean PCK over the thresholds 0, 5, ..., 150 mm, both over the 14 joints of mpii_get_pck_auc_joint_groups (head top,
-neck, shoulders, elbows, wrists, hips, knees, ankles: not the pelvis, spine and head centre); MPJPE over all 17
-joints (the root's error is 0). Sequence averages pool the frames, so a scene's figure is the frame-weighted mean of
-its sequences' (the test set's README: (TS1 x 603 + TS2 x 540) / (603 + 540)).
+root-relative poses (the target's univ_annot3 minus its pelvis); 3D PCK = % of joint errors strictly below 150 mm (an
+error of exactly 150 mm is a miss, as the reference's ``error < pck_thresh``), AUC = the mean PCK over the 31
+thresholds 0, 5, ..., 150 mm (also strict, so a perfect pose scores 30/31 of 100 %); MPJPE over all 17 joints (the
+root's error is 0). Sequence averages pool the frames, so a scene's figure is the frame-weighted mean of its sequences'
+(the test set's README: (TS1 x 603 + TS2 x 540) / (603 + 540)).
+
+The PCK / AUC joints (``joint_set``): "pstmo" (the default) are the 14 of head top, neck, shoulders, elbows, wrists,
+hips, knees and ankles, the groups left in the copy of mpii_get_pck_auc_joint_groups.m that P-STMO's and
+PoseFormerV2's 3DHP code evaluates with (its head-centre, spine and pelvis entries commented out; the code EpiPose's
+3DHP archives come from); "official" is all 17 joints, as the test set releases that file (head top + head centre,
+neck, shoulders, elbows, wrists, spine, hips + pelvis, knees, ankles), which scores higher (the root-relative pelvis
+is always correct). Papers rarely say which of the two they used.
 
 Input checks, NaN policy and JSON conventions are those of ``core.metrics``, whose helpers this module uses; it
 lives apart only to keep that file short."""
@@ -23,16 +30,21 @@ AUC_3DHP_THRESHOLDS_MM = tuple(float(t) for t in range(0, 151, 5))
 # "thorax")
 PCK_3DHP_JOINTS = ("head", "thorax", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist", "r_hip",
                    "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle")
+# the joint sets of the module docstring; "official" adds 3DHP's head centre (h36m17's "neck"), spine and pelvis
+PCK_3DHP_JOINT_SETS = {"pstmo": PCK_3DHP_JOINTS, "official": PCK_3DHP_JOINTS + ("neck", "spine", "pelvis")}
 MPI_INF_3DHP_SCENES = {"green_screen": ("TS1", "TS2"), "no_green_screen": ("TS3", "TS4"), "outdoor": ("TS5", "TS6")}
 
 
-def pck_3dhp_joints(skeleton: Skeleton) -> List[int]:
-    """The indices in ``skeleton`` of the 14 joints that 3DHP's PCK and AUC count, matched by common name."""
+def pck_3dhp_joints(skeleton: Skeleton, joint_set: str = "pstmo") -> List[int]:
+    """The indices in ``skeleton`` of the joints that 3DHP's PCK and AUC count (``PCK_3DHP_JOINT_SETS[joint_set]``),
+    matched by common name."""
+    if joint_set not in PCK_3DHP_JOINT_SETS:
+        raise ValueError(f"unknown 3DHP PCK joint set '{joint_set}'; expected one of {', '.join(PCK_3DHP_JOINT_SETS)}")
     names = skeleton.common_names()
-    missing = [n for n in PCK_3DHP_JOINTS if n not in names]
+    missing = [n for n in PCK_3DHP_JOINT_SETS[joint_set] if n not in names]
     if missing:
         raise ValueError(f"skeleton '{skeleton.name}' lacks the 3DHP PCK joints {', '.join(missing)}")
-    return [names.index(n) for n in PCK_3DHP_JOINTS]
+    return [names.index(n) for n in PCK_3DHP_JOINT_SETS[joint_set]]
 
 
 def _3dhp_figures(hits: Tensor, counted: Tensor, total: Tensor, count: Tensor, frames: Tensor) -> Dict:
@@ -44,12 +56,13 @@ def _3dhp_figures(hits: Tensor, counted: Tensor, total: Tensor, count: Tensor, f
             "mpjpe_mm": _means_or_none(total[None], count[None])[0], "num_frames": int(frames)}
 
 
-def mpi_inf_3dhp_metrics(pred_3d, target_3d, sequences: Sequence[str], skeleton: Skeleton, joint_mask=None) -> Dict:
+def mpi_inf_3dhp_metrics(pred_3d, target_3d, sequences: Sequence[str], skeleton: Skeleton, joint_mask=None,
+                         joint_set: str = "pstmo") -> Dict:
     """The MPI-INF-3DHP protocol (see above) of N poses (N, J, 3) mm in the joints of ``skeleton``, each from the
     test sequence ``sequences[i]`` ("TS1".."TS6"; other names count in "all" and their own sequence only).
 
     Returns ``all``, ``per_sequence`` and ``per_scene`` (green_screen TS1-2, no_green_screen TS3-4, outdoor TS5-6,
-    the scenes present), each {pck, auc (%), mpjpe_mm, num_frames}, and the thresholds and PCK joints used.
+    the scenes present), each {pck, auc (%), mpjpe_mm, num_frames}, and the thresholds, PCK joint set and joints used.
     ``joint_mask`` (N, J) or (J,): True where the target joint exists (a frame without ground truth is all False);
     masked joints, and every joint of a pose whose target root is masked, are left out. A NaN predicted joint is a
     miss for PCK and AUC and is left out of the MPJPE (as ``core.metrics.pck`` and its averages do)."""
@@ -62,9 +75,9 @@ def mpi_inf_3dhp_metrics(pred_3d, target_3d, sequences: Sequence[str], skeleton:
     root = skeleton.root
     counted = mask & mask[:, root:root + 1]
     errors = torch.linalg.vector_norm(root_relative(pred, root) - root_relative(target, root), dim=-1)   # N, J
-    joints = pck_3dhp_joints(skeleton)
+    joints = pck_3dhp_joints(skeleton, joint_set)
     thresholds = torch.tensor(AUC_3DHP_THRESHOLDS_MM, dtype=errors.dtype, device=errors.device)
-    hits = (errors[:, joints, None] < thresholds) & counted[:, joints, None]        # N, 14, T; NaN is a miss
+    hits = (errors[:, joints, None] < thresholds) & counted[:, joints, None]        # N, P, T; NaN is a miss
     finite = counted & torch.isfinite(errors)
 
     def pooled(values: Tensor) -> Tensor:                                          # (N, ...) -> (groups, ...)
@@ -80,7 +93,7 @@ def mpi_inf_3dhp_metrics(pred_3d, target_3d, sequences: Sequence[str], skeleton:
     scenes = {scene: [i for i, n in enumerate(names) if n in members]
               for scene, members in MPI_INF_3DHP_SCENES.items()}
     return {"pck_threshold_mm": PCK_3DHP_THRESHOLD_MM, "auc_thresholds_mm": list(AUC_3DHP_THRESHOLDS_MM),
-            "pck_joints": [skeleton.joint_names[j] for j in joints],
+            "pck_joint_set": joint_set, "pck_joints": [skeleton.joint_names[j] for j in joints],
             "all": figures(slice(None)),
             "per_sequence": {str(n): figures([i]) for i, n in enumerate(names)},
             "per_scene": {scene: figures(chosen) for scene, chosen in scenes.items() if chosen}}

@@ -154,14 +154,17 @@ def load_3dhp_sequences(root, subjects: Sequence[str], train_file: str, test_set
 
 
 class MPIINF3DHPSamples(SequenceSamples):
-    """The samples of ``SequenceSamples``, scored by MPI-INF-3DHP's protocol too."""
+    """The samples of ``SequenceSamples``, scored by MPI-INF-3DHP's protocol too (PCK / AUC on the joints of
+    ``pck_joint_set``, DATASETS.MPI_INF_3DHP.PCK_JOINTS)."""
+
+    pck_joint_set = "pstmo"
 
     def protocol_metrics(self, predictions) -> dict:
         """``core.metrics_3dhp.mpi_inf_3dhp_metrics`` of the test's ``predictions`` (PCK, AUC and MPJPE per test
         sequence, each sample's subject, and per scene), for metrics.json."""
         pred, target = (torch.from_numpy(predictions[k]).double() for k in ("pred_3d", "target_3d"))
         return {"mpi_inf_3dhp": mpi_inf_3dhp_metrics(pred, target, list(predictions["subject"]), self.skeleton,
-                                                     joint_mask=present_joints(target))}
+                                                     joint_mask=present_joints(target), joint_set=self.pck_joint_set)}
 
 
 @DATASETS.register("mpi_inf_3dhp")
@@ -172,5 +175,7 @@ def build_mpi_inf_3dhp(cfg, split: str) -> MPIINF3DHPSamples:
     subjects = subjects_of_split(cfg, split, m.TRAIN_SUBJECTS, m.TEST_SUBJECTS, "DATASETS.MPI_INF_3DHP")
     sequences = load_3dhp_sequences(m.ROOT, list(subjects), m.TRAIN_FILE, m.TEST_SET, [str(c) for c in m.CAMERAS],
                                     m.CALIBRATION_ROOT, m.UNIVERSAL_3D)
-    return MPIINF3DHPSamples(sequences, skeleton_of(cfg), layout=MPI_INF_3DHP17, views=views_of_split(cfg, split),
-                             frames=d.FRAMES, stride=stride_of_split(cfg, split), flip=d.FLIP and split == "train")
+    samples = MPIINF3DHPSamples(sequences, skeleton_of(cfg), layout=MPI_INF_3DHP17, views=views_of_split(cfg, split),
+                                frames=d.FRAMES, stride=stride_of_split(cfg, split), flip=d.FLIP and split == "train")
+    samples.pck_joint_set = m.PCK_JOINTS
+    return samples

@@ -190,8 +190,8 @@ _C.MODEL.REFINER.UPDATE_ROOT = False  # least_squares: solve the root again befo
 # ----------------------------------------------------------------------------- data
 _C.DATASETS = CN()
 _C.DATASETS.NAME = "synthetic"       # registry DATASETS: synthetic, h36m, mpi_inf_3dhp (keypoints), h36m_toolbox,
-                                     # h36m_learnable_triangulation (images), panoptic (keypoints), rhd (hands:
-                                     # keypoints or images), ski (Ski-Pose PTZ keypoints)
+                                     # h36m_learnable_triangulation (images), panoptic (keypoints or HD images),
+                                     # rhd (hands: keypoints or images), ski (Ski-Pose PTZ keypoints)
 _C.DATASETS.SKELETON = "h36m17"      # joint layout (core/skeleton.py): h36m17, mpi_inf_3dhp17, panoptic19, hand21;
                                      # the dataset must be able to give it (each reader keeps its files' own layout)
 _C.DATASETS.MODE = "keypoints"       # keypoints: 2D keypoint sequences only; images: rendered crops too
@@ -303,6 +303,8 @@ _C.DATASETS.MPI_INF_3DHP.CALIBRATION_ROOT = ""       # the official training set
                                                      # single-view sequence of its own
 _C.DATASETS.MPI_INF_3DHP.UNIVERSAL_3D = True         # 3D targets: univ_annot3 (the protocol's universal skeleton);
                                                      # False: annot3 (metric; TEST_SET the official folder only)
+_C.DATASETS.MPI_INF_3DHP.PCK_JOINTS = "pstmo"        # the PCK / AUC joints: "pstmo" (P-STMO's evaluation: 14, not
+                                                     # the pelvis, spine, head centre), "official" (the test set's: 17)
 
 # ----------------------------------------------------------------------------- optimisation
 _C.SOLVER = CN()
@@ -377,6 +379,7 @@ CHOICES = {
     "DATASETS.TRAIN_VIEWS": ("", "all", "single"),
     "DATASETS.SYNTHETIC.MOTION_FILES_SPLIT": ("train", "test", "both"),
     "DATASETS.SYNTHETIC.RIG": ("h36m_ring", "random"),
+    "DATASETS.MPI_INF_3DHP.PCK_JOINTS": ("pstmo", "official"),
     "SOLVER.OPTIMIZER": ("adam", "amsgrad", "adamw", "sgd"),
     "SOLVER.LR_SCHEDULER": ("exponential", "step", "cosine", "constant"),
     "SOLVER.AMP_DTYPE": ("float16", "bfloat16"),

@@ -60,22 +60,28 @@ class BodyPart(NamedTuple):
 
 # Surface points placed from the joints (indices H36M17.num_joints + i in the parts).
 LANDMARK_NAMES = ("nose", "hair", "r_toes", "l_toes")
-_NOSE, _HAIR, _R_TOES, _L_TOES = (H36M17.num_joints + i for i in range(len(LANDMARK_NAMES)))
 
-# name, joint_a, joint_b, radius (fraction of stature, before girth; the head's is not scaled by girth,
+
+def _point(name: str) -> int:
+    """The index in ``Body.surface_points`` of an h36m17 joint or a landmark, by name."""
+    return H36M17.index(name) if name in H36M17.joint_names else H36M17.num_joints + LANDMARK_NAMES.index(name)
+
+
+# name, point_a, point_b, radius (fraction of stature, before girth; the head's is not scaled by girth,
 # nor are the nose and hair, given as fractions of the head radius), palette entry
-_PARTS = (
-    ("head", 9, 10, 0.052, "skin"), ("nose", _NOSE, _NOSE, 0.30, "skin"), ("hair", _HAIR, _HAIR, 0.88, "hair"),
-    ("neck", 8, 9, 0.030, "skin"),
-    ("chest", 7, 8, 0.074, "shirt"), ("abdomen", 0, 7, 0.068, "shirt"), ("hips", 1, 4, 0.056, "trousers"),
-    ("r_flank", 1, 14, 0.042, "shirt"), ("l_flank", 4, 11, 0.042, "shirt"), ("shoulders", 11, 14, 0.036, "shirt"),
-    ("r_thigh", 1, 2, 0.043, "trousers"), ("r_shin", 2, 3, 0.030, "trousers"),
-    ("l_thigh", 4, 5, 0.043, "trousers"), ("l_shin", 5, 6, 0.030, "trousers"),
-    ("r_upper_arm", 14, 15, 0.027, "shirt"), ("r_forearm", 15, 16, 0.022, "sleeve"),
-    ("l_upper_arm", 11, 12, 0.027, "shirt"), ("l_forearm", 12, 13, 0.022, "sleeve"),
-    ("r_hand", 16, 16, 0.024, "skin"), ("l_hand", 13, 13, 0.024, "skin"),
-    ("r_foot", 3, _R_TOES, 0.026, "shoes"), ("l_foot", 6, _L_TOES, 0.026, "shoes"),
-)
+_PARTS = tuple((part, _point(a), _point(b), radius, colour) for part, a, b, radius, colour in (
+    ("head", "neck", "head", 0.052, "skin"), ("nose", "nose", "nose", 0.30, "skin"),
+    ("hair", "hair", "hair", 0.88, "hair"), ("neck", "thorax", "neck", 0.030, "skin"),
+    ("chest", "spine", "thorax", 0.074, "shirt"), ("abdomen", "pelvis", "spine", 0.068, "shirt"),
+    ("hips", "r_hip", "l_hip", 0.056, "trousers"), ("r_flank", "r_hip", "r_shoulder", 0.042, "shirt"),
+    ("l_flank", "l_hip", "l_shoulder", 0.042, "shirt"), ("shoulders", "l_shoulder", "r_shoulder", 0.036, "shirt"),
+    ("r_thigh", "r_hip", "r_knee", 0.043, "trousers"), ("r_shin", "r_knee", "r_ankle", 0.030, "trousers"),
+    ("l_thigh", "l_hip", "l_knee", 0.043, "trousers"), ("l_shin", "l_knee", "l_ankle", 0.030, "trousers"),
+    ("r_upper_arm", "r_shoulder", "r_elbow", 0.027, "shirt"), ("r_forearm", "r_elbow", "r_wrist", 0.022, "sleeve"),
+    ("l_upper_arm", "l_shoulder", "l_elbow", 0.027, "shirt"), ("l_forearm", "l_elbow", "l_wrist", 0.022, "sleeve"),
+    ("r_hand", "r_wrist", "r_wrist", 0.024, "skin"), ("l_hand", "l_wrist", "l_wrist", 0.024, "skin"),
+    ("r_foot", "r_ankle", "r_toes", 0.026, "shoes"), ("l_foot", "l_ankle", "l_toes", 0.026, "shoes"),
+))
 _HEAD_PARTS = ("head", "nose", "hair")
 # The front print's two surface points (after LANDMARK_NAMES, on a body with a print only), as fractions of the way
 # from the spine joint to the thorax, and its radius and protrusion beyond the chest, as fractions of the chest's
@@ -98,16 +104,23 @@ _HAIR_COLOURS = ((0.05, 0.04, 0.03), (0.20, 0.12, 0.06), (0.45, 0.30, 0.15), (0.
 # variation): roughly Human3.6M's mean bone lengths for a 1.7 m adult. Group names index the
 # per-bone variation factors (left and right share them).
 _ANKLE_HEIGHT = 0.045
-_REST_OFFSETS = {  # joint: (group, (x, y, z))
-    1: ("hip_width", (0.0, -0.075, -0.012)), 2: ("thigh", (0.0, 0.0, -0.250)), 3: ("shin", (0.0, 0.0, -0.245)),
-    4: ("hip_width", (0.0, 0.075, -0.012)), 5: ("thigh", (0.0, 0.0, -0.250)), 6: ("shin", (0.0, 0.0, -0.245)),
-    7: ("spine", (-0.004, 0.0, 0.132)), 8: ("chest", (0.0, 0.0, 0.146)),
-    9: ("neck", (0.022, 0.0, 0.066)), 10: ("head", (-0.008, 0.0, 0.064)),
-    11: ("shoulder_width", (0.0, 0.090, -0.024)), 12: ("upper_arm", (0.0, 0.0, -0.165)),
-    13: ("forearm", (0.0, 0.0, -0.148)),
-    14: ("shoulder_width", (0.0, -0.090, -0.024)), 15: ("upper_arm", (0.0, 0.0, -0.165)),
-    16: ("forearm", (0.0, 0.0, -0.148)),
+_REST_OFFSETS = {  # h36m17 joint: (group, (x, y, z))
+    "r_hip": ("hip_width", (0.0, -0.075, -0.012)), "r_knee": ("thigh", (0.0, 0.0, -0.250)),
+    "r_ankle": ("shin", (0.0, 0.0, -0.245)),
+    "l_hip": ("hip_width", (0.0, 0.075, -0.012)), "l_knee": ("thigh", (0.0, 0.0, -0.250)),
+    "l_ankle": ("shin", (0.0, 0.0, -0.245)),
+    "spine": ("spine", (-0.004, 0.0, 0.132)), "thorax": ("chest", (0.0, 0.0, 0.146)),
+    "neck": ("neck", (0.022, 0.0, 0.066)), "head": ("head", (-0.008, 0.0, 0.064)),
+    "l_shoulder": ("shoulder_width", (0.0, 0.090, -0.024)), "l_elbow": ("upper_arm", (0.0, 0.0, -0.165)),
+    "l_wrist": ("forearm", (0.0, 0.0, -0.148)),
+    "r_shoulder": ("shoulder_width", (0.0, -0.090, -0.024)), "r_elbow": ("upper_arm", (0.0, 0.0, -0.165)),
+    "r_wrist": ("forearm", (0.0, 0.0, -0.148)),
 }
+# the h36m17 joints that the body's landmarks and measures are placed from
+_R_HIP, _R_KNEE, _R_ANKLE, _L_HIP, _L_ANKLE, _SPINE, _THORAX, _NECK, _HEAD, _L_SHOULDER, _R_SHOULDER = (
+    H36M17.index(n) for n in ("r_hip", "r_knee", "r_ankle", "l_hip", "l_ankle", "spine", "thorax", "neck", "head",
+                              "l_shoulder", "r_shoulder"))
+_ANKLES = [_R_ANKLE, _L_ANKLE]                     # right, left (the order of the toes and of motion's stance)
 _GROUPS = tuple(sorted({g for g, _ in _REST_OFFSETS.values()}))
 
 @dataclass(frozen=True, eq=False)
@@ -139,10 +152,11 @@ class Body:
         the chest's normal to the shoulder line and the spine-to-thorax axis; the feet point forward
         horizontally, normal to the hip line."""
         joints = np.asarray(joints_mm, dtype=np.float64)
-        head, ankles = joints[..., 10, :], joints[..., [3, 6], :]
-        head_up = _unit(head - joints[..., 8, :])
-        head_forward = _unit(np.cross(joints[..., 11, :] - joints[..., 14, :], head_up))
-        feet_forward = _unit(np.cross(joints[..., 4, :] - joints[..., 1, :], [0.0, 0.0, 1.0]))
+        head, ankles = joints[..., _HEAD, :], joints[..., _ANKLES, :]
+        head_up = _unit(head - joints[..., _THORAX, :])
+        shoulder_line = joints[..., _L_SHOULDER, :] - joints[..., _R_SHOULDER, :]
+        head_forward = _unit(np.cross(shoulder_line, head_up))
+        feet_forward = _unit(np.cross(joints[..., _L_HIP, :] - joints[..., _R_HIP, :], [0.0, 0.0, 1.0]))
         head_radius = self.parts[BODY_PART_NAMES.index("head")].radius_mm
 
         def on_head(forward, up):
@@ -150,8 +164,8 @@ class Body:
         toes = ankles + self.height_mm * (_TOES_AT[0] * feet_forward[..., None, :] + [0.0, 0.0, _TOES_AT[1]])
         landmarks = [on_head(*_NOSE_AT), on_head(*_HAIR_AT), toes[..., 0, :], toes[..., 1, :]]
         if self.front_print:
-            spine, thorax = joints[..., 7, :], joints[..., 8, :]
-            chest_forward = _unit(np.cross(joints[..., 11, :] - joints[..., 14, :], thorax - spine))
+            spine, thorax = joints[..., _SPINE, :], joints[..., _THORAX, :]
+            chest_forward = _unit(np.cross(shoulder_line, thorax - spine))
             chest_radius = self.parts[BODY_PART_NAMES.index("chest")].radius_mm
             out = chest_radius * (1.0 - _PRINT_RADIUS + _PRINT_PROTRUSION) * chest_forward
             landmarks += [spine + f * (thorax - spine) + out for f in _PRINT_AT]
@@ -173,7 +187,7 @@ class Body:
     def rest_pose_mm(self) -> np.ndarray:
         """(17, 3) joints standing at the origin facing +x, feet on the ground."""
         joints = forward_kinematics(self, np.zeros((1, H36M17.num_joints, 3)), np.zeros((1, 3)))[0]
-        joints[:, 2] += self.ankle_height_mm - joints[[3, 6], 2].min()
+        joints[:, 2] += self.ankle_height_mm - joints[_ANKLES, 2].min()
         return joints
 
 
@@ -239,11 +253,12 @@ def _make_body(subject: str, seed: int, rng: np.random.Generator, hair_rng: np.r
     factors = dict(zip(_GROUPS, np.clip(rng.normal(1.0, v.bone_std, len(_GROUPS)), *v.bone_clip)))
     offsets = np.zeros((H36M17.num_joints, 3))
     for joint, (group, offset) in _REST_OFFSETS.items():
-        offsets[joint] = np.asarray(offset) * factors[group]
+        offsets[H36M17.index(joint)] = np.asarray(offset) * factors[group]
     ankle_height = _ANKLE_HEIGHT * rng.uniform(*v.ankle)
     head_radius = _PARTS[0][3] * rng.uniform(*v.head)
     # scale so that ankle height + ankle-to-head-joint height + head radius is the stature
-    head_height = ankle_height - offsets[[2, 3], 2].sum() - offsets[1, 2] + offsets[[7, 8, 9, 10], 2].sum()
+    head_height = ankle_height - offsets[[_R_KNEE, _R_ANKLE], 2].sum() - offsets[_R_HIP, 2] + \
+        offsets[[_SPINE, _THORAX, _NECK, _HEAD], 2].sum()
     scale = stature / (head_height + head_radius)
     girth = rng.uniform(*v.girth)
     palette = _make_palette(rng, v.colour_jitter, v.free_colours)

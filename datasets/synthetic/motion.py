@@ -33,21 +33,27 @@ CAPTURE_HEIGHT_MM = 2300.0
 
 # Joint ranges (degrees) on the raw angles (roll, pitch, yaw) of each joint; leaf joints (ankles,
 # head, wrists) have no child to rotate and are held at zero.
-JOINT_LIMITS_DEG = np.array([
-    [[-20, 20], [-30, 80], [-45, 45]],  # pelvis (local part; the heading is added on top)
-    [[-50, 25], [-130, 30], [-40, 40]], [[-5, 5], [0, 150], [-10, 10]], [[0, 0], [0, 0], [0, 0]],  # right leg
-    [[-25, 50], [-130, 30], [-40, 40]], [[-5, 5], [0, 150], [-10, 10]], [[0, 0], [0, 0], [0, 0]],  # left leg
-    [[-30, 30], [-30, 60], [-40, 40]], [[-25, 25], [-25, 45], [-40, 40]],  # spine, thorax
-    [[-40, 40], [-45, 60], [-70, 70]], [[0, 0], [0, 0], [0, 0]],  # neck, head
-    [[-30, 180], [-180, 60], [-100, 100]], [[-5, 5], [-150, 0], [-10, 10]], [[0, 0], [0, 0], [0, 0]],  # left arm
-    [[-180, 30], [-180, 60], [-100, 100]], [[-5, 5], [-150, 0], [-10, 10]], [[0, 0], [0, 0], [0, 0]],  # right arm
-], dtype=np.float64)
+_LEAF = [[0, 0], [0, 0], [0, 0]]
+_JOINT_LIMITS_DEG = {
+    "pelvis": [[-20, 20], [-30, 80], [-45, 45]],  # the local part; the heading is added on top
+    "r_hip": [[-50, 25], [-130, 30], [-40, 40]], "r_knee": [[-5, 5], [0, 150], [-10, 10]], "r_ankle": _LEAF,
+    "l_hip": [[-25, 50], [-130, 30], [-40, 40]], "l_knee": [[-5, 5], [0, 150], [-10, 10]], "l_ankle": _LEAF,
+    "spine": [[-30, 30], [-30, 60], [-40, 40]], "thorax": [[-25, 25], [-25, 45], [-40, 40]],
+    "neck": [[-40, 40], [-45, 60], [-70, 70]], "head": _LEAF,
+    "l_shoulder": [[-30, 180], [-180, 60], [-100, 100]], "l_elbow": [[-5, 5], [-150, 0], [-10, 10]], "l_wrist": _LEAF,
+    "r_shoulder": [[-180, 30], [-180, 60], [-100, 100]], "r_elbow": [[-5, 5], [-150, 0], [-10, 10]], "r_wrist": _LEAF,
+}
+JOINT_LIMITS_DEG = np.array([_JOINT_LIMITS_DEG[name] for name in H36M17.joint_names], dtype=np.float64)   # (17, 3, 2)
+_PELVIS, _SPINE, _THORAX, _NECK = (H36M17.index(n) for n in ("pelvis", "spine", "thorax", "neck"))
+_ANKLES = [H36M17.index("r_ankle"), H36M17.index("l_ankle")]        # right, left: the order of ``_Pose.stance``
 
 
 class _Pose:
     """Joint angles in degrees (T, 17, 3) set through anatomical names, plus the root's extras."""
-    _LEGS = {"l": (4, 5, 1.0), "r": (1, 2, -1.0)}  # hip, knee, sign of abduction and twist
-    _ARMS = {"l": (11, 12, 1.0), "r": (14, 15, -1.0)}  # shoulder, elbow, sign
+    _LEGS = {s: (H36M17.index(f"{s}_hip"), H36M17.index(f"{s}_knee"), sign)       # hip, knee, sign of abduction
+             for s, sign in (("l", 1.0), ("r", -1.0))}                              # and twist
+    _ARMS = {s: (H36M17.index(f"{s}_shoulder"), H36M17.index(f"{s}_elbow"), sign)  # shoulder, elbow, sign
+             for s, sign in (("l", 1.0), ("r", -1.0))}
 
     def __init__(self, num_frames: int):
         self.deg = np.zeros((num_frames, H36M17.num_joints, 3))
@@ -73,8 +79,8 @@ class _Pose:
 
     def pelvis_tilt(self, bend):
         """Tilt the pelvis forward, keeping the thighs' world orientation (the hips flex with it)."""
-        self.trunk(0, bend=bend)
-        for hip in (1, 4):
+        self.trunk(_PELVIS, bend=bend)
+        for hip, _, _ in self._LEGS.values():
             self.deg[:, hip, 1] -= bend
 
 
@@ -96,9 +102,9 @@ def _walk(pose, t, ph, amp, rng, cycle_hz):
         knee = 55 * _bump(u, 0.76, 0.075)
         pose.leg(side, flex=4 + 22 * amp * hip, knee=4 + amp * knee, abduct=2)
         pose.arm(side, flex=-18 * amp * hip, elbow=15 + 10 * np.maximum(0, -hip))
-    pose.trunk(0, twist=5 * amp * np.sin(ph), side=2 * np.sin(2 * ph))
-    pose.trunk(8, twist=-8 * amp * np.sin(ph))
-    pose.trunk(7, bend=4)
+    pose.trunk(_PELVIS, twist=5 * amp * np.sin(ph), side=2 * np.sin(2 * ph))
+    pose.trunk(_THORAX, twist=-8 * amp * np.sin(ph))
+    pose.trunk(_SPINE, bend=4)
     pose.curvature_per_mm = rng.choice([-1.0, 1.0]) / rng.uniform(700.0, 900.0)  # circles that fit the area
     pose.root_smoothing_s = 0.12  # spreads the change of pivot foot over a few frames
 
@@ -108,7 +114,7 @@ def _arm_swing(pose, t, ph, amp, rng, cycle_hz):
     if style == 0:  # alternating, like exaggerated walking arms
         pose.arm("r", flex=45 * amp * np.sin(ph), elbow=15)
         pose.arm("l", flex=-45 * amp * np.sin(ph), elbow=15)
-        pose.trunk(8, twist=10 * np.sin(ph))
+        pose.trunk(_THORAX, twist=10 * np.sin(ph))
     elif style == 1:  # both arms forward and back together
         for side in "lr":
             pose.arm(side, flex=40 + 70 * amp * np.sin(ph), elbow=10)
@@ -127,8 +133,8 @@ def _squat(pose, t, ph, amp, rng, cycle_hz):
     for side in "lr":
         pose.leg(side, flex=85 * s, knee=5 + 115 * s, abduct=6 + 10 * s)
         pose.arm(side, flex=85 * s, abduct=6, elbow=10 + 10 * s)
-    pose.trunk(7, bend=15 * s)
-    pose.trunk(9, bend=-30 * s)
+    pose.trunk(_SPINE, bend=15 * s)
+    pose.trunk(_NECK, bend=-30 * s)
 
 
 def _bend_reach(pose, t, ph, amp, rng, cycle_hz):
@@ -139,9 +145,9 @@ def _bend_reach(pose, t, ph, amp, rng, cycle_hz):
     for side in "lr":
         pose.leg(side, flex=-6 * down, knee=4 + 18 * down)
         pose.arm(side, flex=85 * down + (150 * up if side in reaching else 0), abduct=8, elbow=10)
-    pose.trunk(7, bend=22 * down - 6 * up)
-    pose.trunk(8, bend=10 * down, side=(8 if reaching == "r" else -8 if reaching == "l" else 0) * up)
-    pose.trunk(9, bend=-15 * down - 10 * up)
+    pose.trunk(_SPINE, bend=22 * down - 6 * up)
+    pose.trunk(_THORAX, bend=10 * down, side=(8 if reaching == "r" else -8 if reaching == "l" else 0) * up)
+    pose.trunk(_NECK, bend=-15 * down - 10 * up)
 
 
 def _kick(pose, t, ph, amp, rng, cycle_hz):
@@ -153,7 +159,7 @@ def _kick(pose, t, ph, amp, rng, cycle_hz):
     pose.leg(standing, knee=8 + 10 * (windup + kick))
     pose.arm(kicking, flex=30 * kick, abduct=20 + 15 * kick, elbow=25)
     pose.arm(standing, flex=-20 * kick, abduct=25 + 20 * kick, elbow=25)
-    pose.trunk(7, bend=-8 * kick)
+    pose.trunk(_SPINE, bend=-8 * kick)
 
 
 def _turn(pose, t, ph, amp, rng, cycle_hz):
@@ -165,7 +171,7 @@ def _turn(pose, t, ph, amp, rng, cycle_hz):
     frequency = rng.uniform(0.15, 0.25)
     rate = np.pi * frequency * sweep * np.sin(2 * np.pi * frequency * t + rng.uniform(0, 2 * np.pi))
     pose.turn_rate = rate
-    pose.trunk(9, twist=20 * rate / (np.pi * frequency * sweep))
+    pose.trunk(_NECK, twist=20 * rate / (np.pi * frequency * sweep))
 
 
 def _jump(pose, t, ph, amp, rng, cycle_hz):
@@ -181,7 +187,7 @@ def _jump(pose, t, ph, amp, rng, cycle_hz):
     for side in "lr":
         pose.leg(side, flex=55 * crouch, knee=5 + 85 * crouch, abduct=4)
         pose.arm(side, flex=-35 * _bump(u, 0.25, 0.1) + 90 * reach, abduct=10, elbow=15)
-    pose.trunk(7, bend=15 * crouch)
+    pose.trunk(_SPINE, bend=15 * crouch)
 
 
 def _wave(pose, t, ph, amp, rng, cycle_hz):
@@ -191,7 +197,7 @@ def _wave(pose, t, ph, amp, rng, cycle_hz):
     waving = 20 * amp * np.sin(2 * np.pi * rng.uniform(1.8, 2.6) * t)
     pose.arm(side, abduct=90 * raised, flex=10 * raised, twist=(90 + waving) * raised, elbow=15 + 75 * raised)
     pose.arm(other, abduct=8, elbow=10)
-    pose.trunk(8, side=(-6 if side == "l" else 6) * raised)
+    pose.trunk(_THORAX, side=(-6 if side == "l" else 6) * raised)
 
 
 def _sit(pose, t, ph, amp, rng, cycle_hz):
@@ -201,8 +207,8 @@ def _sit(pose, t, ph, amp, rng, cycle_hz):
     for side in "lr":
         pose.leg(side, flex=88 * s, knee=4 + 88 * s, abduct=6)
         pose.arm(side, flex=30 * s + 20 * moving, abduct=8, elbow=10 + 35 * s)
-    pose.trunk(7, bend=10 * moving)
-    pose.trunk(9, bend=-10 * moving)
+    pose.trunk(_SPINE, bend=10 * moving)
+    pose.trunk(_NECK, bend=-10 * moving)
 
 
 # action: (function, cycle frequency in Hz before tempo)
@@ -266,7 +272,7 @@ def generate_sequence(body: Body, action: str, num_frames: int, fps: float = 50.
     angles = np.deg2rad(np.clip(degrees, JOINT_LIMITS_DEG[:, :, 0], JOINT_LIMITS_DEG[:, :, 1]))
 
     joints_body = forward_kinematics(body, angles, np.zeros((num_frames, 3)))  # root at origin, heading 0
-    ankles = joints_body[:, [3, 6]]
+    ankles = joints_body[:, _ANKLES]
     stance = np.argmin(ankles[:, :, 2], axis=1) if pose.stance is None else pose.stance
     stance_ankle = ankles[np.arange(num_frames), stance]
     previous_ankle = ankles[np.maximum(np.arange(num_frames) - 1, 0), stance]

@@ -9,6 +9,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from core.geometry.cameras import Cameras
+from core.skeleton import H36M17
 from datasets.synthetic import bodies, motion
 from datasets.synthetic.seeding import seeded_rng, stable_seed
 
@@ -85,7 +86,7 @@ def _occluder_shape(kind: str, rng: np.random.Generator, num_frames: int, fps: f
         body = bodies.with_front_print(body) if front_print else body
         action = _OCCLUDER_ACTIONS[rng.integers(len(_OCCLUDER_ACTIONS))]
         joints = motion.generate_sequence(body, action, num_frames, fps=fps, seed=stable_seed(seed, name))
-        joints[..., :2] -= joints[:, 0, :2].mean(axis=0)
+        joints[..., :2] -= joints[:, H36M17.root, :2].mean(axis=0)
         points = body.surface_points(joints)
         parts, radii, colours = body.part_arrays()
         return points, parts, radii, colours, body

@@ -61,6 +61,24 @@ def test_sequences_and_scenes_against_hand_computed_values():
     assert result["all"]["auc"] == pytest.approx(auc_of([100, 200, 150, 20] + [0] * 52))
 
 
+def test_the_official_joint_set_counts_all_17_joints():
+    """The test set's own mpii_get_pck_auc_joint_groups counts every joint (the pelvis, error 0 after root alignment,
+    the spine and the head centre too); P-STMO's copy, the default, leaves those three out."""
+    target = poses(2)
+    errors = [{HEAD_TOP: 150.0, SPINE: 340.0}, {HEAD: 149.0, R_WRIST: 10.0}]     # 150 mm is not < 150: a miss
+    pred = with_errors(target, errors)
+    default = metrics.mpi_inf_3dhp_metrics(pred, target, ["TS1", "TS1"], SKELETON)
+    official = metrics.mpi_inf_3dhp_metrics(pred, target, ["TS1", "TS1"], SKELETON, joint_set="official")
+    assert default["pck_joint_set"] == "pstmo" and official["pck_joint_set"] == "official"
+    assert sorted(official["pck_joints"]) == sorted(SKELETON.joint_names)
+    assert default["all"]["pck"] == pytest.approx(100 * 27 / 28)
+    assert official["all"]["pck"] == pytest.approx(100 * 32 / 34)
+    assert official["all"]["auc"] == pytest.approx(auc_of([150, 340, 149, 10] + [0] * 30))
+    assert official["all"]["mpjpe_mm"] == default["all"]["mpjpe_mm"]             # MPJPE is over all 17 in both
+    with pytest.raises(ValueError, match="unknown 3DHP PCK joint set 'all'; expected one of pstmo, official"):
+        metrics.mpi_inf_3dhp_metrics(pred, target, ["TS1", "TS1"], SKELETON, joint_set="all")
+
+
 def test_missing_and_nan_joints():
     target = poses(3)
     pred = with_errors(target, [{}, {}, {}])

@@ -12,6 +12,7 @@ from core.config import load_config
 from core.engine.evaluator import evaluate
 from core.engine.run import format_summary
 from core.sample_schema import check_sample
+from core.skeleton import MPI_INF_3DHP17
 from datasets import DatasetError, build_dataset
 from datasets.formats.mpi_inf_3dhp import TRAIN_CAMERAS, sequence_camera, train_cameras
 from modeling.pipelines import build_pipeline
@@ -149,3 +150,18 @@ def test_the_configs_run_an_evaluation_batch_on_fixtures(root, name):
     assert sorted(protocol["per_sequence"]) == (["S7", "S8"] if multi_view else ["TS1", "TS6"])
     frames = protocol["all"]["num_frames"]
     assert any(line.startswith(f"MPI-INF-3DHP ({frames} frames): PCK ") for line in format_summary(summary))
+
+
+def test_the_pck_joint_set_is_chosen_by_the_config_and_named_in_the_metrics(root):
+    cfg = config(root, "DATASETS.MPI_INF_3DHP.TEST_SUBJECTS", "['TS1']")
+    test = build_dataset(cfg, "test")
+    target = torch.stack([test[i]["keypoints_3d"][0] for i in range(2)]).numpy()
+    head_centre = np.arange(17) == MPI_INF_3DHP17.index("head")
+    predictions = {"pred_3d": target + 200.0 * head_centre[:, None], "target_3d": target,
+                   "subject": np.array(["TS1", "TS1"])}                    # the head centre 200 mm off
+    default = test.protocol_metrics(predictions)["mpi_inf_3dhp"]
+    assert default["pck_joint_set"] == "pstmo" and default["all"]["pck"] == 100.0 and len(default["pck_joints"]) == 14
+    official = build_dataset(config(root, "DATASETS.MPI_INF_3DHP.TEST_SUBJECTS", "['TS1']",
+                                    "DATASETS.MPI_INF_3DHP.PCK_JOINTS", "official"), "test")
+    result = official.protocol_metrics(predictions)["mpi_inf_3dhp"]
+    assert result["pck_joint_set"] == "official" and result["all"]["pck"] == pytest.approx(100 * 16 / 17)

@@ -120,7 +120,7 @@ def test_random_and_mutated_bytes_raise_only_the_format_error(tmp_path, data):
     try:
         read_rhd_annotations(path)
     except RHDFormatError as err:
-        assert "\n" not in str(err)
+        assert str(path) in str(err) and "\n" not in str(err)
 
 
 def test_hand_pixels_count_the_labels_of_each_hand(tmp_path):
