@@ -88,7 +88,7 @@ def distort(xn: Tensor, dist: Tensor) -> Tensor:
     return torch.stack([x_d, y_d], dim=-1)
 
 
-def _lens_terms(dist_parts) -> tuple:
+def lens_terms(dist_parts) -> tuple:
     """The coefficients a Newton step needs, computed once: k1, k2, k3, p1, p2, 2 k2, 3 k3, 2 p1, 2 p2, 6 p1, 6 p2."""
     k1, k2, p1, p2, k3 = dist_parts
     return k1, k2, k3, p1, p2, 2 * k2, 3 * k3, 2 * p1, 2 * p2, 6 * p1, 6 * p2
@@ -123,7 +123,9 @@ def _newton_update(x: Tensor, y: Tensor, res_x: Tensor, res_y: Tensor, cache, te
 
 # Newton steps of the fused undistortion (``core.geometry.fused``): enough for the usual lenses (a point of the
 # Human3.6M or Pose2Sim cameras converges in 3-4); the points that have not converged by then finish eagerly.
-FUSED_NEWTON_STEPS = 5
+FUSED_NEWTON_STEPS = 4
+# The most views (the last camera axis) the fused undistortion unrolls; more run eagerly.
+MAX_FUSED_VIEWS = 16
 
 
 def _newton_until_converged(x, y, target_x, target_y, terms, squared_tolerance, iterations: int):
@@ -139,7 +141,7 @@ def _newton_until_converged(x, y, target_x, target_y, terms, squared_tolerance, 
         x, y = _newton_update(x, y, res_x, res_y, cache, terms)
 
 
-def _fixed_newton(x, y, target_x, target_y, terms):
+def fixed_newton(x, y, target_x, target_y, terms):
     """``FUSED_NEWTON_STEPS`` Newton steps without a test between them (one graph, for ``fused.run``): (x, y,
     squared residual)."""
     for _ in range(FUSED_NEWTON_STEPS):
@@ -149,23 +151,73 @@ def _fixed_newton(x, y, target_x, target_y, terms):
     return x, y, torch.addcmul(res_x * res_x, res_y, res_y)
 
 
-def _solve_undistortion(target_x, target_y, terms, squared_tolerance, iterations: int):
-    """(x, y, converged) with ``distort((x, y)) = target`` (no autograd). Large float64 batches take the fused fixed
-    steps first and finish the few points that need more eagerly."""
-    if target_x.dtype != torch.float64 or not fused.wants_fused(target_x.numel()) or iterations <= FUSED_NEWTON_STEPS:
-        return _newton_until_converged(target_x, target_y, target_x, target_y, terms, squared_tolerance, iterations)
-    x, y, squared = fused.run(_fixed_newton, target_x.numel(), target_x, target_y, target_x, target_y, terms)
-    squared_tolerance = squared_tolerance.expand_as(squared)
-    converged = squared <= squared_tolerance
-    lagging = (~converged & torch.isfinite(squared)).nonzero(as_tuple=True)
-    if len(lagging[0]):
-        part = lambda t: t.expand_as(x)[lagging]  # noqa: E731
-        x_l, y_l, converged_l = _newton_until_converged(
-            x[lagging], y[lagging], target_x[lagging], target_y[lagging], [part(t) for t in terms],
-            squared_tolerance[lagging], iterations - FUSED_NEWTON_STEPS)
-        x, y, converged = x.clone(), y.clone(), converged.clone()
-        x[lagging], y[lagging], converged[lagging] = x_l, y_l, converged_l
-    return x, y, converged
+def _undistort_views(points: Tensor, dist: Tensor, K: Optional[Tensor], K_inverse: Optional[Tensor]):
+    """``FUSED_NEWTON_STEPS`` of undistortion of points (*B, V, N, 2) with cameras of the same leading shape, view by
+    view (the V views unrolled: every quantity a (*B, N) tensor, the lens broadcast over the points, so that
+    compiled its loops run over the points alone, vectorised; in the (*B, V, N) form the compiler split it into
+    loops of two shapes that kept their intermediates in memory: 4x slower, docs/performance.md). Pixels with K (and the inverse of its affine part), else
+    normalised coordinates. Returns the undistorted points (NaN where not converged) and which points need more
+    steps (*B, V, N)."""
+    undistorted, lagging = [], []
+    for view in range(points.shape[-3]):
+        u, v = points[..., view, :, 0], points[..., view, :, 1]
+        if K is not None:
+            k, k_inverse = K[..., view, None, :, :], K_inverse[..., view, None, :, :]
+            u, v = u - k[..., 0, 2], v - k[..., 1, 2]
+            u, v = k_inverse[..., 0, 0] * u + k_inverse[..., 0, 1] * v, k_inverse[..., 1, 0] * u + k_inverse[..., 1, 1] * v
+        x, y, squared = fixed_newton(u, v, u, v, lens_terms(dist[..., view, None, :].unbind(-1)))
+        converged = squared <= default_tolerance(u, v) ** 2
+        lagging.append(~converged & torch.isfinite(squared))
+        if K is not None:
+            x, y = k[..., 0, 0] * x + k[..., 0, 1] * y + k[..., 0, 2], k[..., 1, 0] * x + k[..., 1, 1] * y + k[..., 1, 2]
+        undistorted.append(torch.where(converged.unsqueeze(-1), torch.stack([x, y], -1), float("nan")))
+    return torch.stack(undistorted, -3), torch.stack(lagging, -2)
+
+
+def _fusable(points: Tensor, iterations: int, dist: Tensor, K: Optional[Tensor] = None) -> bool:
+    """Whether ``undistort`` / ``undistort_pixels`` of ``points`` (*C, N, 2) run fused: float64 without gradients,
+    a large batch, cameras whose last axis (the views) has at most ``MAX_FUSED_VIEWS``."""
+    cameras = (dist,) if K is None else (dist, K)
+    if points.dtype != torch.float64 or iterations <= FUSED_NEWTON_STEPS or not fused.wants_fused(points.numel() // 2) \
+            or (torch.is_grad_enabled() and any(t.requires_grad for t in (points, *cameras))):
+        return False
+    try:
+        shape = torch.broadcast_shapes(points.shape[:-2], dist.shape[:-1], *(() if K is None else (K.shape[:-2],)))
+    except RuntimeError:
+        return False  # the eager path names the mismatch
+    return len(shape) >= 1 and shape[-1] <= MAX_FUSED_VIEWS
+
+
+def _fused_undistortion(points: Tensor, dist: Tensor, K: Optional[Tensor], iterations: int) -> Tensor:
+    """``undistort`` (K None) or ``undistort_pixels`` of a large float64 batch: the fixed steps fused
+    (``_undistort_views``), then the few points that need more finish eagerly, from the start."""
+    shape = torch.broadcast_shapes(points.shape[:-2], dist.shape[:-1], *(() if K is None else (K.shape[:-2],)))
+    points, dist = points.expand(*shape, points.shape[-2], 2), dist.expand(*shape, 5)
+    K = None if K is None else K.expand(*shape, 3, 3)
+    K_inverse = None if K is None else torch.linalg.inv(K[..., :2, :2])
+    undistorted, lagging = fused.run(_undistort_views, points.numel() // 2, points, dist, K, K_inverse)
+    if not lagging.any():
+        return undistorted
+    which = lagging.nonzero(as_tuple=True)
+    cameras = which[:-1]
+    target = points[which]                                                                   # (L, 2)
+    if K is not None:
+        target = pixels_to_normalized(target.unsqueeze(-2), K[cameras]).squeeze(-2)
+    target_x, target_y = target.unbind(-1)
+    terms = lens_terms(dist[cameras].unbind(-1))
+    x, y, converged = _newton_until_converged(target_x, target_y, target_x, target_y, terms,
+                                              default_tolerance(target_x, target_y) ** 2, iterations)
+    finished = torch.where(converged.unsqueeze(-1), torch.stack([x, y], -1), float("nan"))
+    if K is not None:
+        finished = normalized_to_pixels(finished.unsqueeze(-2), K[cameras]).squeeze(-2)
+    undistorted = undistorted.clone()
+    undistorted[which] = finished
+    return undistorted
+
+
+def default_tolerance(xd: Tensor, yd: Tensor) -> Tensor:
+    """``undistort``'s default tolerance on the residual of distorted normalised coordinates (xd, yd)."""
+    return 1e3 * torch.finfo(xd.dtype).eps * (1 + (xd * xd + yd * yd).sqrt())
 
 
 def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
@@ -177,20 +229,23 @@ def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
     Points whose residual ``|distort(x) - xd|`` is still above ``tolerance`` (normalised units; default
     ``1e3 * eps(dtype) * (1 + |xd|)``: 2e-13 in float64, 1.2e-4 in float32, i.e. 0.1 px at f = 1000 px; a
     converged point is far more accurate) are returned as NaN, as are NaN inputs; their gradient is zero.
-    Large float64 batches run fused (``_solve_undistortion``); the result is the same to rounding.
+    Large float64 batches run fused (``_fused_undistortion``); the result is the same to rounding.
     """
     check_shape(xd, (-1, 2), "xd")
     if iterations < 1:
         raise ValueError(f"undistort: iterations must be >= 1, got {iterations}")
     parts = _split_dist(dist)
+    if tolerance is None and _fusable(xd, iterations, dist):
+        return _fused_undistortion(xd, dist, None, iterations)
     with torch.no_grad():
         target = xd.detach()
-        terms = _lens_terms([p.detach() for p in parts])
+        terms = lens_terms([p.detach() for p in parts])
         target_x, target_y = (c.contiguous() for c in target.unbind(-1))  # strided views are slower to compute with
         if tolerance is None:
-            tolerance = 1e3 * torch.finfo(xd.dtype).eps * (1 + target.norm(dim=-1))
+            tolerance = default_tolerance(target_x, target_y)
         squared_tolerance = torch.as_tensor(tolerance, dtype=xd.dtype, device=xd.device) ** 2
-        x, y, converged = _solve_undistortion(target_x, target_y, terms, squared_tolerance, iterations)
+        x, y, converged = _newton_until_converged(target_x, target_y, target_x, target_y, terms, squared_tolerance,
+                                                  iterations)
         x = torch.where(converged, x, torch.zeros_like(x))
         y = torch.where(converged, y, torch.zeros_like(y))
     converged = converged.unsqueeze(-1)
@@ -201,7 +256,7 @@ def undistort(xd: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS,
     # implicit-function gradient. Unconverged points solve distort(0) = 0 there, so no NaN reaches
     # the gradient of dist or of other points.
     safe = torch.where(converged, xd, torch.zeros_like(xd))
-    terms = _lens_terms(parts)
+    terms = lens_terms(parts)
     res_x, res_y, cache = _residual(x, y, safe[..., 0], safe[..., 1], terms)
     x, y = _newton_update(x, y, res_x, res_y, cache, terms)
     undistorted = torch.stack([x, y], dim=-1)
@@ -242,7 +297,12 @@ def project_points(points_world: Tensor, K: Tensor, R: Tensor, t: Tensor, dist: 
 
 
 def undistort_pixels(pixels: Tensor, K: Tensor, dist: Tensor, iterations: int = UNDISTORT_ITERATIONS) -> Tensor:
-    """(*C, N, 2) distorted pixels -> (*C, N, 2) undistorted pixels of the same ``K`` (*C, 3, 3)."""
+    """(*C, N, 2) distorted pixels -> (*C, N, 2) undistorted pixels of the same ``K`` (*C, 3, 3). Large float64
+    batches run fused (``_fused_undistortion``: the same result to rounding)."""
+    if _fusable(pixels, iterations, dist, K):
+        check_shape(K, (3, 3), "K")
+        check_shape(dist, (5,), "dist")
+        return _fused_undistortion(pixels, dist, K, iterations)
     xn = undistort(pixels_to_normalized(pixels, K), dist, iterations)
     return normalized_to_pixels(xn, K)
 

@@ -26,7 +26,7 @@ Conditioning (Hartley normalisation, adapted to a per-point DLT):
   that need no gradient: there the normal matrix ``A^T A`` is accumulated view by view without building A and
   its null vector comes from inverse iteration with its adjugate, one fused pass over the points for large
   batches (``core.geometry.fused``), with the SVD as the fallback for the systems that do not settle; see
-  ``_smallest_eigenvectors``.)
+  ``core.geometry.eigen4``.)
 
 Missing data: a view is unusable for a point when its 2D point is not finite, its weight is not a
 finite positive number, or its P is not a finite projective camera. Its rows are exactly zero (no
@@ -35,6 +35,7 @@ rank-deficient system (e.g. all their views share one centre), or a solution beh
 cameras that saw them with a weight of at least 5 % of their largest (no real point projects there)
 come out as NaN with ``valid=False``. Their gradient is zero; only for the rank-deficient case is it undefined.
 """
+import functools
 from typing import NamedTuple, Optional
 
 import torch
@@ -42,6 +43,7 @@ from torch import Tensor
 
 from core.geometry import fused
 from core.geometry.cameras import Cameras
+from core.geometry.eigen4 import smallest_eigenvectors
 from core.geometry.projection import check_shape
 
 # A system whose third singular value is below this many float epsilons times the largest has no
@@ -105,110 +107,46 @@ def _null_vectors_svd(A: Tensor):
     return Vh[..., -1, :], rank_ok
 
 
-def _adjugate(m):
-    """The adjugate (``det(M) M^-1``) of 4x4 matrices given entry by entry (``m[i][j]``, tensors of one shape), from
-    their 2x2 minors; entry by entry."""
-    (m00, m01, m02, m03), (m10, m11, m12, m13), (m20, m21, m22, m23), (m30, m31, m32, m33) = m
-    s0, s1, s2 = m00 * m11 - m10 * m01, m00 * m12 - m10 * m02, m00 * m13 - m10 * m03
-    s3, s4, s5 = m01 * m12 - m11 * m02, m01 * m13 - m11 * m03, m02 * m13 - m12 * m03
-    c0, c1, c2 = m20 * m31 - m30 * m21, m20 * m32 - m30 * m22, m20 * m33 - m30 * m23
-    c3, c4, c5 = m21 * m32 - m31 * m22, m21 * m33 - m31 * m23, m22 * m33 - m32 * m23
-    return ((m11 * c5 - m12 * c4 + m13 * c3, -m01 * c5 + m02 * c4 - m03 * c3,
-             m31 * s5 - m32 * s4 + m33 * s3, -m21 * s5 + m22 * s4 - m23 * s3),
-            (-m10 * c5 + m12 * c2 - m13 * c1, m00 * c5 - m02 * c2 + m03 * c1,
-             -m30 * s5 + m32 * s2 - m33 * s1, m20 * s5 - m22 * s2 + m23 * s1),
-            (m10 * c4 - m11 * c2 + m13 * c0, -m00 * c4 + m01 * c2 - m03 * c0,
-             m30 * s4 - m31 * s2 + m33 * s0, -m20 * s4 + m21 * s2 - m23 * s0),
-            (-m10 * c3 + m11 * c1 - m12 * c0, m00 * c3 - m01 * c1 + m02 * c0,
-             -m30 * s3 + m31 * s1 - m32 * s0, m20 * s3 - m21 * s1 + m22 * s0))
+def _usable_observations(x: Tensor, y: Tensor, weights: Tensor, view_ok: Tensor):
+    """(usable, x, y, weights), the last three with zeros where unusable; every argument of one shape (or
+    broadcasting to it: ``view_ok`` with an axis for the points)."""
+    usable = torch.isfinite(x) & torch.isfinite(y) & torch.isfinite(weights) & (weights > 0) & view_ok
+    x, y, w = (torch.where(usable, t, torch.zeros_like(t)) for t in (x, y, weights))
+    return usable, x, y, w
 
 
-def _column(m, j: int):
-    return [row[j] for row in m]
-
-
-def _times(m, h):
-    """The matrix ``m`` (entry by entry) times the vector ``h`` (4 tensors)."""
-    return [sum(m_ij * h_j for m_ij, h_j in zip(row, h)) for row in m]
-
-
-def _unit(h):
-    norm = sum(h_i * h_i for h_i in h).sqrt().clamp_min(torch.finfo(h[0].dtype).tiny)
-    return [h_i / norm for h_i in h]
-
-
-def _smallest_eigenvectors(m):
-    """The unit eigenvectors (4 tensors) of the smallest eigenvalue of the 4x4 normal matrices ``M = A^T A``, given
-    entry by entry (``m[i][j]``, tensors of one shape), and whether each settled: inverse iteration with the
-    adjugate (``adj(M) = det(M) M^-1``, started from its largest column, which already leans towards the smallest
-    eigenvector by the eigenvalue ratios), 6 steps: each shrinks the error by the ratio of the two smallest
-    eigenvalues, about 1e-5 for 2 px of noise on a 4-view point, 3e-3 (1e-2 for the worst percent) for 40 px.
-    A system has not settled when its eigen-residual is above 1e-9 |M|, its last step above 1e-10 (close
-    smallest eigenvalues), it is nearly rank-deficient (``tr adj(M)``, the sum of the eigenvalue triples, below
-    1e6 eps tr(M)^3) or the result is not finite; those are for the SVD to solve (``_null_vectors_svd``), so
-    the results and the rank decisions are the SVD's (to 1e-12 in the tests). Float64 only: the normal matrix
-    squares the condition number. Entry by entry, so that compiled it is one loop over the points."""
-    adjugate = _adjugate(m)
-    diagonal = [adjugate[i][i] for i in range(4)]
-    best, h = diagonal[0], _column(adjugate, 0)
-    for j in range(1, 4):
-        larger = diagonal[j] > best
-        best = torch.where(larger, diagonal[j], best)
-        h = [torch.where(larger, new, old) for new, old in zip(_column(adjugate, j), h)]
-    for _ in range(6):
-        previous = h
-        h = _unit(_times(adjugate, h))
-    # adj(M) is positive semi-definite, so the iterates keep their sign: a last step that still moved h means
-    # the two smallest eigenvalues are close and the iteration has not separated them
-    step = sum((h_i - p_i) ** 2 for h_i, p_i in zip(h, previous)).sqrt()
-    Mh = _times(m, h)
-    rayleigh = sum(h_i * Mh_i for h_i, Mh_i in zip(h, Mh))
-    residual = sum((Mh_i - rayleigh * h_i) ** 2 for h_i, Mh_i in zip(h, Mh)).sqrt()
-    size = sum(m[i][i] for i in range(4))
-    settled = (residual <= 1e-9 * size) & (step <= 1e-10) & \
-        (sum(diagonal) > 1e6 * torch.finfo(size.dtype).eps * size ** 3) & \
-        torch.isfinite(h[0] + h[1] + h[2] + h[3])
-    return h, settled
-
-
-def _usable_observations(points_2d: Tensor, weights: Tensor, view_ok: Tensor):
-    """(usable (*B, V, N), points with zeros where unusable, weights with zeros where unusable)."""
-    usable = (torch.isfinite(points_2d).all(-1) & torch.isfinite(weights) & (weights > 0) & view_ok.unsqueeze(-1))
-    x = torch.where(usable.unsqueeze(-1), points_2d, torch.zeros_like(points_2d))
-    w = torch.where(usable, weights, torch.zeros_like(weights))
-    return usable, x, w
-
-
-def _view_rows(x: Tensor, P: Tensor):
-    """The two DLT rows of every view's point, unweighted: ``x P[2] - P[0]`` and ``y P[2] - P[1]`` (*B, V, N, 4)."""
-    P = P.unsqueeze(-3)
-    return x[..., 0:1] * P[..., 2, :] - P[..., 0, :], x[..., 1:2] * P[..., 2, :] - P[..., 1, :]
-
-
-def _solution(h, solvable: Tensor, usable: Tensor, w: Tensor, P: Tensor, facing: Tensor, center: Tensor,
-              scale: Tensor):
-    """World points (*B, N, 3) (NaN where not valid) and ``valid`` from the normalised homogeneous solutions h
-    (4 tensors (*B, N)) of the systems that are ``solvable`` (enough views, rank >= 3).
-
-    Cheirality: a point behind a camera that saw it is no solution (depth = sign(det M) (P X)_3 / X_4, with
-    ``facing`` the sign (*B, V)); views with a negligible weight (under 5 % of the point's largest) hardly shaped
-    the solution and are not asked."""
+def _world_points(h, solvable: Tensor, center: Tensor, scale: Tensor):
+    """World points (*B, N, 3) of the normalised homogeneous solutions h (4 tensors (*B, N)) of the systems that are
+    ``solvable`` (enough views, rank >= 3), whether each has one (``ok``) and its last homogeneous coordinate (1 where
+    not ``ok``)."""
     ok = solvable & (h[3] != 0)
     h_w = torch.where(ok, h[3], torch.ones_like(h[3]))
     points = center.unsqueeze(-2) + scale[..., None, None] * torch.stack(h[:3], -1) / h_w.unsqueeze(-1)
-    depth_row = P[..., 2, :].unsqueeze(-2).unbind(-1)                                     # 4 x (*B, V, 1)
-    depth = facing.unsqueeze(-1) * sum(p * h_k.unsqueeze(-2) for p, h_k in zip(depth_row, h)) / h_w.unsqueeze(-2)
-    weighty = usable & (w >= 0.05 * w.amax(-2, keepdim=True))
-    in_front = ((depth > 0) | ~weighty).all(-2)                                              # (*B, N)
-    valid = ok & in_front & torch.isfinite(points).all(-1)
+    return points, ok, h_w
+
+
+def _in_front(h, h_w: Tensor, depth_row, facing: Tensor, weighty: Tensor) -> Tensor:
+    """Cheirality: a point behind a camera that saw it is no solution (depth = sign(det M) (P X)_3 / X_4, with
+    ``depth_row`` the 4 entries of the normalised P's last row and ``facing`` the sign); views with a negligible
+    weight (``weighty`` False: under 5 % of the point's largest) hardly shaped the solution and are not asked.
+    Broadcasting shapes: one view or all of them."""
+    depth = facing * sum(p * h_k for p, h_k in zip(depth_row, h)) / h_w
+    return (depth > 0) | ~weighty
+
+
+def _valid_points(points: Tensor, valid: Tensor):
+    """(points with NaN where not valid, valid), a valid point finite."""
+    valid = valid & torch.isfinite(points).all(-1)
     return torch.where(valid.unsqueeze(-1), points, torch.full_like(points, float("nan"))), valid
 
 
 def _dlt_by_svd(points_2d, weights, P, view_ok, facing, center, scale, min_views: int):
     """The DLT by the SVD of the weighted design matrix A (*B, N, 2V, 4): differentiable, any float type.
     Returns (points, valid, count)."""
-    usable, x, w = _usable_observations(points_2d, weights, view_ok)
-    first, second = _view_rows(x, P)
+    usable, x, y, w = _usable_observations(*points_2d.unbind(-1), weights, view_ok.unsqueeze(-1))
+    P_rows = P.unsqueeze(-3)                                                                # (*B, V, 1, 3, 4)
+    first = x.unsqueeze(-1) * P_rows[..., 2, :] - P_rows[..., 0, :]                         # (*B, V, N, 4)
+    second = y.unsqueeze(-1) * P_rows[..., 2, :] - P_rows[..., 1, :]
     rows = w[..., None, None] * torch.stack([first, second], -2)                           # (*B, V, N, 2, 4)
     A = rows.movedim(-4, -3).flatten(-3, -2)                                                # (*B, N, 2V, 4)
     count = usable.sum(-2)
@@ -218,25 +156,52 @@ def _dlt_by_svd(points_2d, weights, P, view_ok, facing, center, scale, min_views
     stand_in = A.new_zeros(A.shape[-2:])
     stand_in[:4] = torch.diag(torch.arange(4.0, 0.0, -1.0, dtype=A.dtype, device=A.device))
     h, rank_ok = _null_vectors_svd(torch.where(enough[..., None, None], A, stand_in))
-    points, valid = _solution(h.unbind(-1), enough & rank_ok, usable, w, P, facing, center, scale)
+    h = h.unbind(-1)
+    points, ok, h_w = _world_points(h, enough & rank_ok, center, scale)
+    weighty = usable & (w >= 0.05 * w.amax(-2, keepdim=True))
+    in_front = _in_front([h_k.unsqueeze(-2) for h_k in h], h_w.unsqueeze(-2), P[..., 2, :].unsqueeze(-2).unbind(-1),
+                         facing.unsqueeze(-1), weighty).all(-2)                            # (*B, N)
+    points, valid = _valid_points(points, ok & in_front)
     return points, valid, count
 
 
+def _view(t: Tensor, view: int, trailing: int) -> Tensor:
+    """View ``view`` of a per-view tensor (*B, V, *trailing dims), with an axis for the points: (*B, 1, *trailing)."""
+    return t.select(t.dim() - trailing - 1, view).unsqueeze(t.dim() - trailing - 1)
+
+
 def _dlt_by_normal_matrix(points_2d, weights, P, view_ok, facing, center, scale, min_views: int):
-    """The DLT from the 4x4 normal matrix ``A^T A = sum_v w_v^2 (a a^T + b b^T)`` accumulated over the views
-    entry by entry without building A, solved by ``_smallest_eigenvectors``: float64 without gradients, one graph
-    (``fused.run`` compiles it for large batches into one loop over the points). Returns (points, valid, count,
-    needs_svd): the points whose iteration did not settle are left for the SVD."""
-    usable, x, w = _usable_observations(points_2d, weights, view_ok)
-    first, second = (rows.unbind(-1) for rows in _view_rows(x, P))                             # 4 x (*B, V, N)
-    squared = w * w
-    upper = {(i, j): (squared * (first[i] * first[j] + second[i] * second[j])).sum(-2)
-             for i in range(4) for j in range(i, 4)}
-    m = [[upper[min(i, j), max(i, j)] for j in range(4)] for i in range(4)]
-    count = usable.sum(-2)
+    """The DLT from the 4x4 normal matrix ``A^T A = sum_v w_v^2 (a a^T + b b^T)`` accumulated view by view entry by
+    entry without building A, solved by ``eigen4.smallest_eigenvectors``: float64 without gradients, one graph
+    (``fused.run`` compiles it for large batches).
+
+    Written view by view (the V views unrolled), every quantity a (*B, N) tensor and the cameras' entries
+    broadcast over the points: compiled, its loops run over the points alone (in the (*B, V, N) form the compiler
+    split the work into loops of two shapes that kept their intermediates in memory: 3-4x slower). Returns
+    (points, valid, count, needs_svd): the points whose iteration did not settle are left for the SVD
+    (``_refine_by_svd``)."""
+    u_all, v_all = points_2d.unbind(-1)
+    views = [_view(P, view, 2) for view in range(points_2d.shape[-3])]                     # (*B, 1, 3, 4) each
+    entries, observations = {}, []
+    for view, camera in enumerate(views):
+        usable, x, y, w = _usable_observations(u_all[..., view, :], v_all[..., view, :], weights[..., view, :],
+                                               view_ok[..., view, None])
+        first = [x * camera[..., 2, j] - camera[..., 0, j] for j in range(4)]
+        second = [y * camera[..., 2, j] - camera[..., 1, j] for j in range(4)]
+        squared = w * w
+        for i in range(4):
+            for j in range(i, 4):
+                term = squared * (first[i] * first[j] + second[i] * second[j])
+                entries[i, j] = entries[i, j] + term if (i, j) in entries else term
+        observations.append((usable, w))
+    count = sum(usable.long() for usable, _ in observations)
     enough = count >= min_views
-    h, settled = _smallest_eigenvectors(m)
-    points, valid = _solution(h, enough & settled, usable, w, P, facing, center, scale)
+    h, settled = smallest_eigenvectors([[entries[min(i, j), max(i, j)] for j in range(4)] for i in range(4)])
+    points, ok, h_w = _world_points(h, enough & settled, center, scale)
+    largest = functools.reduce(torch.maximum, [w for _, w in observations])
+    for (usable, w), camera, facing_view in zip(observations, views, facing.unsqueeze(-1).unbind(-2)):
+        ok = ok & _in_front(h, h_w, camera[..., 2, :].unbind(-1), facing_view, usable & (w >= 0.05 * largest))
+    points, valid = _valid_points(points, ok)
     return points, valid, count, enough & ~settled
 
 
@@ -291,11 +256,11 @@ def triangulate_dlt(points_2d: Tensor, projection_matrices: Tensor, weights: Opt
         nan = points_2d.new_full((*batch, num_points, 3), float("nan"))
         count = torch.zeros(*batch, num_points, dtype=torch.int64, device=points_2d.device)
         return Triangulation(nan, count > 0, count)
-
     P, view_ok, center, scale = _normalize_cameras(projection_matrices)
     facing = torch.sign(torch.linalg.det(P[..., :3]))                                       # (*B, V)
     points_2d = points_2d.expand(*batch, num_views, num_points, 2)
-    weights = torch.ones_like(points_2d[..., 0]) if weights is None else weights.expand(*batch, num_views, num_points)
+    weights = points_2d.new_ones(()).expand(*batch, num_views, num_points) if weights is None else \
+        weights.expand(*batch, num_views, num_points)
     cameras = (P, view_ok, facing, center, scale)
     gradients = torch.is_grad_enabled() and any(t.requires_grad for t in (points_2d, weights, projection_matrices))
     if points_2d.dtype != torch.float64 or gradients or points_2d.numel() == 0:

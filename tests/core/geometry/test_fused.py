@@ -4,7 +4,7 @@ import logging
 import pytest
 import torch
 
-from core.geometry import fused, triangulate_dlt, undistort
+from core.geometry import fused, projection, triangulate_cameras, triangulate_dlt, undistort
 from modeling.heads.ransac import RansacHead
 
 
@@ -76,3 +76,42 @@ def test_the_fused_ransac_is_the_eager_one(generator, make_rig, make_points):
     eager, compiled = _both(lambda: head(keypoints, confidence, cams))
     assert torch.equal(eager.weights > 0, compiled.weights > 0) and torch.equal(eager.valid, compiled.valid)
     assert torch.allclose(eager.points_3d, compiled.points_3d, atol=1e-9, equal_nan=True)
+
+
+@pytest.mark.slow
+def test_the_fused_undistortion_of_pixels_is_the_eager_one_and_finishes_the_slow_points(generator, make_rig,
+                                                                                          make_points):
+    """Cameras with a batch axis (the views unrolled, the batch broadcast), strong lenses whose outer points need
+    more than the fused Newton steps (finished eagerly), missing points, and pixels beyond the fold (NaN)."""
+    cams = make_rig(generator, batch_shape=(2,), num_views=3, distortion=2.5)
+    pixels = cams.project(make_points(generator, 2, 1, 3000).expand(2, 3, 3000, 3))
+    pixels[0, 1, :20] = float("nan")
+    pixels[1, 2, :10] = pixels[1, 2, :10] * 4 - 1500  # far outside the image: beyond the fold of some lenses
+    lagging = projection._undistort_views(pixels, cams.dist, cams.K, torch.linalg.inv(cams.K[..., :2, :2]))[1]
+    assert lagging.any(), "no point needed more than the fused steps: the test lost its point"
+    eager, compiled = _both(lambda: cams.undistort_pixels(pixels))
+    assert torch.equal(torch.isnan(eager), torch.isnan(compiled)) and torch.isnan(eager[0, 1, :20]).all()
+    assert torch.allclose(eager, compiled, atol=1e-9, equal_nan=True)
+
+
+@pytest.mark.slow
+def test_the_fused_dlt_of_distorted_pixels_is_the_eager_one(generator, make_rig, make_points):
+    """``triangulate_cameras`` on one rig (no batch axis: the views' cameras broadcast over every point), weighted
+    and not, with missing views."""
+    cams = make_rig(generator, num_views=4)
+    truth = make_points(generator, 4000)
+    keypoints = cams.project(truth.unsqueeze(0)) + torch.randn(4, 4000, 2, generator=generator, dtype=torch.float64)
+    keypoints[2, :300] = float("nan")
+    weights = torch.rand(4, 4000, generator=generator, dtype=torch.float64)
+    for w in (None, weights):
+        eager, compiled = _both(lambda: triangulate_cameras(cams, keypoints, w))
+        assert torch.equal(eager.valid, compiled.valid) and torch.equal(eager.num_views, compiled.num_views)
+        assert torch.allclose(eager.points_3d, compiled.points_3d, atol=1e-9, equal_nan=True)
+        assert (compiled.points_3d - truth).norm(dim=-1).nanmedian() < 5.0
+
+
+def test_more_views_than_the_fused_undistortion_unrolls_run_eagerly():
+    pixels = torch.zeros(projection.MAX_FUSED_VIEWS + 1, 70_000, 2, dtype=torch.float64)
+    dist = torch.zeros(projection.MAX_FUSED_VIEWS + 1, 5, dtype=torch.float64)
+    assert projection._fusable(pixels[:-1], projection.UNDISTORT_ITERATIONS, dist[:-1])
+    assert not projection._fusable(pixels, projection.UNDISTORT_ITERATIONS, dist)

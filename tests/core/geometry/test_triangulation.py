@@ -236,7 +236,8 @@ def test_shape_errors(generator, make_rig):
 
 @pytest.mark.parametrize("noise_px", [0.0, 2.0, 40.0])
 def test_fast_float64_path_gives_the_svd_solution(generator, make_rig, make_points, noise_px):
-    from core.geometry.triangulation import _normalize_cameras, _null_vectors_svd, _smallest_eigenvectors
+    from core.geometry.eigen4 import smallest_eigenvectors
+    from core.geometry.triangulation import _normalize_cameras, _null_vectors_svd
     cams = make_rig(generator, num_views=4)
     points = make_points(generator, 64, 17)
     x = _undistorted(cams, points) + noise_px * torch.randn(64, 4, 17, 2, generator=generator, dtype=torch.float64)
@@ -250,7 +251,7 @@ def test_fast_float64_path_gives_the_svd_solution(generator, make_rig, make_poin
     close = Q @ torch.diag_embed(torch.tensor([1.0, 0.5, 1e-3, 0.9e-3], dtype=torch.float64).expand(50, 4)) @ R
     A = torch.cat([A, torch.zeros(1, 8, 4, dtype=A.dtype), close])
     M = A.transpose(-1, -2) @ A
-    fast, settled = _smallest_eigenvectors([[M[:, i, j] for j in range(4)] for i in range(4)])
+    fast, settled = smallest_eigenvectors([[M[:, i, j] for j in range(4)] for i in range(4)])
     fast = torch.stack(fast, -1)
     exact, exact_ok = _null_vectors_svd(A)
     assert not settled[-51:].any() and settled[:-51].float().mean() > 0.9   # the close and rank-0 ones: the SVD's
