@@ -151,6 +151,7 @@ def test_smoothing_keeps_constants_and_gaps_and_reduces_noise():
     assert torch.equal(smooth_trajectories(noisy, 0.0), noisy)
 
 
+@pytest.mark.slow  # an end-to-end run (a training, or the whole demo on a real recording)
 def test_demo_on_the_real_pose2sim_recording(tmp_path, shared_data):
     pose2sim = shared_data("pose2sim")
     keypoints = [str(pose2sim / "openpose" / f"cam0{i}_json") for i in range(1, 5)]
@@ -210,6 +211,7 @@ def test_optimise_refines_noisy_2d_holds_the_bones_and_fills_a_gap(tmp_path, cap
     assert "--smooth and --optimise: choose one" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # an end-to-end run (a training, or the whole demo on a real recording)
 def test_a_trained_lifter_fills_the_joints_triangulation_misses(tmp_path, capsys):
     import main
     lifter = tmp_path / "lifter"
@@ -315,6 +317,7 @@ def test_network_crops_match_their_cameras(tmp_path):
     assert detector.frame == FRAMES
 
 
+@pytest.mark.slow  # an end-to-end run (a training, or the whole demo on a real recording)
 def test_demo_with_a_trained_image_pipeline(tmp_path):
     import main
     run = tmp_path / "r18"
