@@ -124,8 +124,6 @@ def _newton_update(x: Tensor, y: Tensor, res_x: Tensor, res_y: Tensor, cache, te
 # Newton steps of the fused undistortion (``core.geometry.fused``): enough for the usual lenses (a point of the
 # Human3.6M or Pose2Sim cameras converges in 3-4); the points that have not converged by then finish eagerly.
 FUSED_NEWTON_STEPS = 4
-# The most views (the last camera axis) the fused undistortion unrolls; more run eagerly.
-MAX_FUSED_VIEWS = 16
 
 
 def _newton_until_converged(x, y, target_x, target_y, terms, squared_tolerance, iterations: int):
@@ -151,32 +149,27 @@ def fixed_newton(x, y, target_x, target_y, terms):
     return x, y, torch.addcmul(res_x * res_x, res_y, res_y)
 
 
-def _undistort_views(points: Tensor, dist: Tensor, K: Optional[Tensor], K_inverse: Optional[Tensor]):
-    """``FUSED_NEWTON_STEPS`` of undistortion of points (*B, V, N, 2) with cameras of the same leading shape, view by
-    view (the V views unrolled: every quantity a (*B, N) tensor, the lens broadcast over the points, so that
-    compiled its loops run over the points alone, vectorised; in the (*B, V, N) form the compiler split it into
-    loops of two shapes that kept their intermediates in memory: 4x slower, docs/performance.md). Pixels with K (and the inverse of its affine part), else
-    normalised coordinates. Returns the undistorted points (NaN where not converged) and which points need more
-    steps (*B, V, N)."""
-    undistorted, lagging = [], []
-    for view in range(points.shape[-3]):
-        u, v = points[..., view, :, 0], points[..., view, :, 1]
-        if K is not None:
-            k, k_inverse = K[..., view, None, :, :], K_inverse[..., view, None, :, :]
-            u, v = u - k[..., 0, 2], v - k[..., 1, 2]
-            u, v = k_inverse[..., 0, 0] * u + k_inverse[..., 0, 1] * v, k_inverse[..., 1, 0] * u + k_inverse[..., 1, 1] * v
-        x, y, squared = fixed_newton(u, v, u, v, lens_terms(dist[..., view, None, :].unbind(-1)))
-        converged = squared <= default_tolerance(u, v) ** 2
-        lagging.append(~converged & torch.isfinite(squared))
-        if K is not None:
-            x, y = k[..., 0, 0] * x + k[..., 0, 1] * y + k[..., 0, 2], k[..., 1, 0] * x + k[..., 1, 1] * y + k[..., 1, 2]
-        undistorted.append(torch.where(converged.unsqueeze(-1), torch.stack([x, y], -1), float("nan")))
-    return torch.stack(undistorted, -3), torch.stack(lagging, -2)
+def _undistort_view(u: Tensor, v: Tensor, dist: Tensor, K: Optional[Tensor], K_inverse: Optional[Tensor]):
+    """``FUSED_NEWTON_STEPS`` of undistortion of one view's points (u, v) (*B, N), with that view's lens (*B, 1, 5)
+    and, for pixels, its K (*B, 1, 3, 3) and the inverse of K's affine part (*B, 1, 2, 2) (else normalised
+    coordinates): every quantity a (*B, N) tensor and the lens broadcast over the points, so that compiled the
+    loops run over the points alone, vectorised (in the (*B, V, N) form the compiler split the work into loops of
+    two shapes that kept their intermediates in memory: 4x slower, docs/performance.md). Returns the undistorted
+    (x, y) (NaN where not converged) and which points need more steps."""
+    if K is not None:
+        u, v = u - K[..., 0, 2], v - K[..., 1, 2]
+        u, v = K_inverse[..., 0, 0] * u + K_inverse[..., 0, 1] * v, K_inverse[..., 1, 0] * u + K_inverse[..., 1, 1] * v
+    x, y, squared = fixed_newton(u, v, u, v, lens_terms(dist.unbind(-1)))
+    converged = squared <= default_tolerance(u, v) ** 2
+    if K is not None:
+        x, y = K[..., 0, 0] * x + K[..., 0, 1] * y + K[..., 0, 2], K[..., 1, 0] * x + K[..., 1, 1] * y + K[..., 1, 2]
+    nan = torch.full_like(x, float("nan"))
+    return torch.where(converged, x, nan), torch.where(converged, y, nan), ~converged & torch.isfinite(squared)
 
 
 def _fusable(points: Tensor, iterations: int, dist: Tensor, K: Optional[Tensor] = None) -> bool:
     """Whether ``undistort`` / ``undistort_pixels`` of ``points`` (*C, N, 2) run fused: float64 without gradients,
-    a large batch, cameras whose last axis (the views) has at most ``MAX_FUSED_VIEWS``."""
+    a large batch, cameras with a view axis (the last of *C)."""
     cameras = (dist,) if K is None else (dist, K)
     if points.dtype != torch.float64 or iterations <= FUSED_NEWTON_STEPS or not fused.wants_fused(points.numel() // 2) \
             or (torch.is_grad_enabled() and any(t.requires_grad for t in (points, *cameras))):
@@ -185,17 +178,23 @@ def _fusable(points: Tensor, iterations: int, dist: Tensor, K: Optional[Tensor] 
         shape = torch.broadcast_shapes(points.shape[:-2], dist.shape[:-1], *(() if K is None else (K.shape[:-2],)))
     except RuntimeError:
         return False  # the eager path names the mismatch
-    return len(shape) >= 1 and shape[-1] <= MAX_FUSED_VIEWS
+    return len(shape) >= 1
 
 
 def _fused_undistortion(points: Tensor, dist: Tensor, K: Optional[Tensor], iterations: int) -> Tensor:
-    """``undistort`` (K None) or ``undistort_pixels`` of a large float64 batch: the fixed steps fused
-    (``_undistort_views``), then the few points that need more finish eagerly, from the start."""
+    """``undistort`` (K None) or ``undistort_pixels`` of a large float64 batch: the fixed steps fused view by view
+    (``_undistort_view``), then the few points that need more finish eagerly, from the start."""
     shape = torch.broadcast_shapes(points.shape[:-2], dist.shape[:-1], *(() if K is None else (K.shape[:-2],)))
     points, dist = points.expand(*shape, points.shape[-2], 2), dist.expand(*shape, 5)
     K = None if K is None else K.expand(*shape, 3, 3)
     K_inverse = None if K is None else torch.linalg.inv(K[..., :2, :2])
-    undistorted, lagging = fused.run(_undistort_views, points.numel() // 2, points, dist, K, K_inverse)
+    undistorted = torch.empty_like(points)
+    lagging = torch.empty(points.shape[:-1], dtype=torch.bool, device=points.device)
+    for view in range(points.shape[-3]):  # one compiled kernel over all the points of each view
+        lens = [None if t is None else t[..., view, None, :, :] for t in (K, K_inverse)]
+        x, y, lagging[..., view, :] = fused.run(_undistort_view, points.numel() // 2, points[..., view, :, 0],
+                                                points[..., view, :, 1], dist[..., view, None, :], *lens)
+        undistorted[..., view, :, 0], undistorted[..., view, :, 1] = x, y
     if not lagging.any():
         return undistorted
     which = lagging.nonzero(as_tuple=True)

@@ -87,8 +87,10 @@ def test_the_fused_undistortion_of_pixels_is_the_eager_one_and_finishes_the_slow
     pixels = cams.project(make_points(generator, 2, 1, 3000).expand(2, 3, 3000, 3))
     pixels[0, 1, :20] = float("nan")
     pixels[1, 2, :10] = pixels[1, 2, :10] * 4 - 1500  # far outside the image: beyond the fold of some lenses
-    lagging = projection._undistort_views(pixels, cams.dist, cams.K, torch.linalg.inv(cams.K[..., :2, :2]))[1]
-    assert lagging.any(), "no point needed more than the fused steps: the test lost its point"
+    K_inverse = torch.linalg.inv(cams.K[..., :2, :2])
+    lagging = [projection._undistort_view(pixels[:, view, :, 0], pixels[:, view, :, 1], cams.dist[:, view, None],
+                                          cams.K[:, view, None], K_inverse[:, view, None])[2] for view in range(3)]
+    assert torch.stack(lagging).any(), "no point needed more than the fused steps: the test lost its point"
     eager, compiled = _both(lambda: cams.undistort_pixels(pixels))
     assert torch.equal(torch.isnan(eager), torch.isnan(compiled)) and torch.isnan(eager[0, 1, :20]).all()
     assert torch.allclose(eager, compiled, atol=1e-9, equal_nan=True)
@@ -109,9 +111,3 @@ def test_the_fused_dlt_of_distorted_pixels_is_the_eager_one(generator, make_rig,
         assert torch.allclose(eager.points_3d, compiled.points_3d, atol=1e-9, equal_nan=True)
         assert (compiled.points_3d - truth).norm(dim=-1).nanmedian() < 5.0
 
-
-def test_more_views_than_the_fused_undistortion_unrolls_run_eagerly():
-    pixels = torch.zeros(projection.MAX_FUSED_VIEWS + 1, 70_000, 2, dtype=torch.float64)
-    dist = torch.zeros(projection.MAX_FUSED_VIEWS + 1, 5, dtype=torch.float64)
-    assert projection._fusable(pixels[:-1], projection.UNDISTORT_ITERATIONS, dist[:-1])
-    assert not projection._fusable(pixels, projection.UNDISTORT_ITERATIONS, dist)
