@@ -3,6 +3,7 @@ the null vector of the DLT's normal matrix (``core.geometry.triangulation``). Ev
 (the points), so that compiled the whole solve is one loop over the points."""
 import torch
 
+
 def _adjugate(m):
     """The adjugate (``det(M) M^-1``) of 4x4 matrices given entry by entry (``m[i][j]``, tensors of one shape), from
     their 2x2 minors; entry by entry."""

@@ -199,18 +199,14 @@ def _fused_undistortion(points: Tensor, dist: Tensor, K: Optional[Tensor], itera
         return undistorted
     which = lagging.nonzero(as_tuple=True)
     cameras = which[:-1]
-    target = points[which]                                                                   # (L, 2)
+    target = points[which].unsqueeze(-2)                                                     # (L, 1, 2)
     if K is not None:
-        target = pixels_to_normalized(target.unsqueeze(-2), K[cameras]).squeeze(-2)
-    target_x, target_y = target.unbind(-1)
-    terms = lens_terms(dist[cameras].unbind(-1))
-    x, y, converged = _newton_until_converged(target_x, target_y, target_x, target_y, terms,
-                                              default_tolerance(target_x, target_y) ** 2, iterations)
-    finished = torch.where(converged.unsqueeze(-1), torch.stack([x, y], -1), float("nan"))
+        target = pixels_to_normalized(target, K[cameras])
+    # the eager path (an explicit tolerance never runs fused), from the start
+    finished = undistort(target, dist[cameras], iterations, tolerance=default_tolerance(*target.unbind(-1)))
     if K is not None:
-        finished = normalized_to_pixels(finished.unsqueeze(-2), K[cameras]).squeeze(-2)
-    undistorted = undistorted.clone()
-    undistorted[which] = finished
+        finished = normalized_to_pixels(finished, K[cameras])
+    undistorted[which] = finished.squeeze(-2)
     return undistorted
 
 

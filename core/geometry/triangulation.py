@@ -165,11 +165,6 @@ def _dlt_by_svd(points_2d, weights, P, view_ok, facing, center, scale, min_views
     return points, valid, count
 
 
-def _view(t: Tensor, view: int, trailing: int) -> Tensor:
-    """View ``view`` of a per-view tensor (*B, V, *trailing dims), with an axis for the points: (*B, 1, *trailing)."""
-    return t.select(t.dim() - trailing - 1, view).unsqueeze(t.dim() - trailing - 1)
-
-
 def _dlt_by_normal_matrix(points_2d, weights, P, view_ok, facing, center, scale, min_views: int):
     """The DLT from the 4x4 normal matrix ``A^T A = sum_v w_v^2 (a a^T + b b^T)`` accumulated view by view entry by
     entry without building A, solved by ``eigen4.smallest_eigenvectors``: float64 without gradients, one graph
@@ -181,7 +176,7 @@ def _dlt_by_normal_matrix(points_2d, weights, P, view_ok, facing, center, scale,
     (points, valid, count, needs_svd): the points whose iteration did not settle are left for the SVD
     (``_refine_by_svd``)."""
     u_all, v_all = points_2d.unbind(-1)
-    views = [_view(P, view, 2) for view in range(points_2d.shape[-3])]                     # (*B, 1, 3, 4) each
+    views = P.unsqueeze(-3).unbind(-4)                                                      # (*B, 1, 3, 4) each
     entries, observations = {}, []
     for view, camera in enumerate(views):
         usable, x, y, w = _usable_observations(u_all[..., view, :], v_all[..., view, :], weights[..., view, :],
