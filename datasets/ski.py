@@ -6,7 +6,8 @@ validation splits, ``<ROOT>/test/labels.h5`` for the test split, as TransFusion-
 (``data/preprocess_skipose.py``: train, and test as its validation set); the skier's centres from
 ``DATASETS.SKI.CENTERS`` ("" = ``<ROOT>/ski_centers.csv``). ``TRAIN_SUBJECTS`` / ``TEST_SUBJECTS`` choose skiers by
 the file's ``subj`` numbers ([] = every skier of the file); ``DATASETS.VAL_SUBJECTS`` holds some training skiers
-out as the validation split.
+out as the validation split; ``DATASETS.SKI.CAMERAS`` keeps some of the 6 cameras, as the views in that order ([] =
+all, in number order).
 
 Each run (``seq``) becomes one ``KeypointSequence`` named ``seq_<seq:03d>`` (subject: the skier's number, action
 "ski") of the frames that every camera of the file has (others are left out, and counted in the log; a window
@@ -39,11 +40,12 @@ MAX_REPROJECTION_FRACTION = 0.2
 
 
 def ski_sequences(labels: SkiLabels, centre_keys: np.ndarray, centres_mm: np.ndarray, centres_source: str,
-                  subjects: Sequence[str]) -> List[KeypointSequence]:
+                  subjects: Sequence[str], cameras: Sequence[int] = ()) -> List[KeypointSequence]:
     """The runs of ``subjects`` in ``labels`` as ``KeypointSequence`` objects (see the module docstring);
-    ``centre_keys`` (M, 2) seq and frame, ``centres_mm`` (M, 3) the skier's world centres."""
-    camera_ids = np.unique(labels.camera)
-    chosen = np.isin(labels.subject.astype(str), list(subjects))
+    ``centre_keys`` (M, 2) seq and frame, ``centres_mm`` (M, 3) the skier's world centres; ``cameras`` the file's
+    camera numbers to keep, in that order as the views (empty: every camera, in number order)."""
+    camera_ids = np.asarray(cameras, dtype=np.int64) if len(cameras) else np.unique(labels.camera)
+    chosen = np.isin(labels.subject.astype(str), list(subjects)) & np.isin(labels.camera, camera_ids)
     low = min(labels.frame.min(), centre_keys[:, 1].min())
     stride = max(labels.frame.max(), centre_keys[:, 1].max()) - low + 1
     codes = centre_keys[:, 0] * stride + centre_keys[:, 1] - low
@@ -53,7 +55,7 @@ def ski_sequences(labels: SkiLabels, centre_keys: np.ndarray, centres_mm: np.nda
         rows = np.flatnonzero(chosen & (labels.seq == seq))
         name = f"seq_{seq:03d}"
         frames, frame_index = np.unique(labels.frame[rows], return_inverse=True)
-        view_index = np.searchsorted(camera_ids, labels.camera[rows])
+        view_index = np.argmax(labels.camera[rows, None] == camera_ids[None], axis=1)
         table = np.full((len(frames), len(camera_ids)), -1)
         table[frame_index, view_index] = rows
         if (table >= 0).sum() != len(rows):
@@ -134,7 +136,12 @@ def build_ski(cfg, split: str) -> SequenceSamples:
         raise DatasetError(f"DATASETS.SKI.{key}: no skier(s) {', '.join(unknown)} in {path}; it has "
                            f"{', '.join(skiers)}")
     subjects = listed if split == "test" else subjects_of_split(cfg, split, listed, [], "DATASETS.SKI")
-    sequences = ski_sequences(labels, centre_keys, centres_mm, str(centres), subjects)
+    cameras = [int(c) for c in s.CAMERAS]
+    present = np.unique(labels.camera).tolist()
+    if [c for c in cameras if c not in present] or len(set(cameras)) != len(cameras):
+        raise DatasetError(f"DATASETS.SKI.CAMERAS {cameras}: expected distinct camera numbers of {path}, which has "
+                           f"{present}")
+    sequences = ski_sequences(labels, centre_keys, centres_mm, str(centres), subjects, cameras)
     if not sequences:
         raise DatasetError(f"{path}: no frame of skiers {subjects} has every camera")
     return SequenceSamples(sequences, skeleton_of(cfg), layout=H36M17, views=views_of_split(cfg, split),

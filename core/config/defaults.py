@@ -63,6 +63,8 @@ _C.MODEL.FUSION.AGGREGATION = "mean"  # several sources: mean or learned weights
 _C.MODEL.FUSION.RESIDUAL = "reference"  # reference: features + merged + BN0(z(merged)) (He et al.'s ZRESIDUAL: the
                                         # attended features enter ungated); gated: features + BN0(z(merged)) (the
                                         # identity at initialisation, for inserting the layer into a trained backbone)
+_C.MODEL.FUSION.PROJECTIONS = False  # learned 1x1 query and key projections before the similarity (the reference's
+                                     # EPIPOLAR.PARAMETERIZED 'theta', 'phi'), starting as the identity
 
 _C.MODEL.HEAD = CN()
 _C.MODEL.HEAD.NAME = "none"          # registry HEADS: dlt (triangulation of the 2D keypoints of all views), ransac,
@@ -287,6 +289,8 @@ _C.DATASETS.SKI.CENTERS = ""                         # the skier's world centres
                                                      # "" = <ROOT>/ski_centers.csv
 _C.DATASETS.SKI.TRAIN_SUBJECTS = []                  # skiers ('subj' numbers) of train/labels.h5; [] = all
 _C.DATASETS.SKI.TEST_SUBJECTS = []                   # skiers of test/labels.h5; [] = all
+_C.DATASETS.SKI.CAMERAS = []                         # camera numbers ('cam', 0-5) kept as the views, in this order;
+                                                     # [] = all six
 
 _C.DATASETS.MPI_INF_3DHP = CN()        # MPI-INF-3DHP 2D keypoints, NAME mpi_inf_3dhp (datasets/mpi_inf_3dhp.py)
 _C.DATASETS.MPI_INF_3DHP.ROOT = ""                   # folder of TRAIN_FILE and TEST_SET

@@ -46,6 +46,11 @@ Deviations from the reference code (github.com/yihui-he/epipolar-transformers), 
 - no gradient reaches the cameras (the sample geometry is computed without autograd, as in the
   reference); gradients reach the features of both views and the layer's parameters.
 
+Query and key projections (``projections=True``; off in the published configs): the reference's
+``EPIPOLAR.PARAMETERIZED`` ``'theta'`` and ``'phi'``, 1x1 convolutions of the query and of the source features before
+the similarity; the attended values stay the source's features. The reference starts them at random and narrows them
+(``BOTTLENECK``); here they keep the channels and start as the identity (the layer starts as the unprojected one).
+
 Softmax scale: ``softmax_scale=None`` uses the reference's default ``1 / sqrt(samples)``
 (``EPIPOLAR.SOFTMAXSCALE``); the "attention is all you need" choice would be ``1 / sqrt(channels)``.
 
@@ -226,6 +231,15 @@ def _sample_norms(gram: Tensor, corners: Tensor, weights: Tensor, samples: int) 
     return squared.clamp_min(_COSINE_EPS ** 2).sqrt()   # finite gradient at 0 (masked samples)
 
 
+def _identity_conv(channels: int) -> nn.Conv2d:
+    """A 1x1 convolution that starts as the identity (the query and key projections)."""
+    conv = nn.Conv2d(channels, channels, kernel_size=1, bias=True)
+    with torch.no_grad():
+        conv.weight.copy_(torch.eye(channels).reshape(channels, channels, 1, 1))
+        conv.bias.zero_()
+    return conv
+
+
 def _masked_softmax(logits: Tensor, mask: Tensor) -> Tensor:
     """Softmax over the last axis among ``mask``; all-zero where a row has no valid entry (no NaN)."""
     any_valid = mask.any(-1, keepdim=True)
@@ -247,11 +261,12 @@ class EpipolarTransformer(nn.Module):
         k: number of sources for "knn".
         aggregation: "mean" or "learned" over the sources.
         residual: "reference" (features + merged + BN0(z(merged))) or "gated" (features + BN0(z(merged))).
+        projections: learned 1x1 query and key projections before the similarity, starting as the identity.
     """
 
     def __init__(self, channels: int, samples: int = 64, similarity: str = "dot",
                  softmax_scale: Optional[float] = None, sources: str = "nearest", k: int = 2,
-                 aggregation: str = "mean", residual: str = "reference"):
+                 aggregation: str = "mean", residual: str = "reference", projections: bool = False):
         super().__init__()
         if not isinstance(channels, int) or channels < 1:
             raise ValueError(f"EpipolarTransformer: channels must be a positive integer, got {channels!r}")
@@ -272,6 +287,12 @@ class EpipolarTransformer(nn.Module):
         self.channels, self.samples, self.similarity = channels, samples, similarity
         self.softmax_scale = 1.0 / math.sqrt(samples) if softmax_scale is None else float(softmax_scale)
         self.sources, self.k, self.aggregation, self.residual = sources, k, aggregation, residual
+        if not isinstance(projections, bool):
+            raise ValueError(f"EpipolarTransformer: projections must be True or False, got {projections!r}")
+        self.query_projection = self.key_projection = None
+        if projections:
+            self.query_projection = _identity_conv(channels)
+            self.key_projection = _identity_conv(channels)
         self.conv = nn.Conv2d(channels, channels, kernel_size=1, bias=True)
         self.bn = nn.BatchNorm2d(channels)
         nn.init.zeros_(self.bn.weight)  # BN0: z(merged) starts at zero
@@ -327,18 +348,23 @@ class EpipolarTransformer(nn.Module):
 
         flat_index = (torch.arange(batch, device=features.device)[:, None, None] * num_views + sources).reshape(-1)
         flat = features.reshape(batch * num_views, channels, height * width)
-        source_features = flat[flat_index]                                                  # (n, C, hw)
-        query = flat.reshape(batch, num_views, 1, channels, -1).expand(-1, -1, num_sources, -1, -1)
+        source_features = flat[flat_index]                                                  # (n, C, hw): values
+        queries, keys = flat, source_features
+        if self.query_projection is not None:
+            maps = features.reshape(batch * num_views, channels, height, width)
+            queries = self.query_projection(maps).flatten(2)
+            keys = self.key_projection(maps).flatten(2)[flat_index]
+        query = queries.reshape(batch, num_views, 1, channels, -1).expand(-1, -1, num_sources, -1, -1)
         query = query.reshape(-1, channels, height * width)                                 # (n, C, hw)
         corners, corner_weights = bilinear_corners(pixels.reshape(-1, height * width, self.samples, 2),
                                                    height, width, features.dtype)           # (n, hw, K * 4)
 
         # similarity of the query with the bilinear sample = the bilinear mix of its similarities with
         # the four corner pixels, read from the dense query x source product
-        affinity = torch.bmm(query.transpose(1, 2), source_features)                        # (n, hw, hw)
+        affinity = torch.bmm(query.transpose(1, 2), keys)                                   # (n, hw, hw)
         similarity = _mix(affinity.gather(2, corners), corner_weights, self.samples)         # (n, hw, K)
         if self.similarity == "cosine":
-            gram = torch.bmm(source_features.transpose(1, 2), source_features)              # (n, hw, hw)
+            gram = torch.bmm(keys.transpose(1, 2), keys)                                    # (n, hw, hw)
             sample_norms = _sample_norms(gram, corners, corner_weights, self.samples)
             norms = query.norm(dim=1).unsqueeze(-1) * sample_norms
             similarity = similarity / norms.clamp_min(_COSINE_EPS)

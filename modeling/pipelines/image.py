@@ -102,7 +102,8 @@ class ImagePipeline(Pipeline):
             channels = backbone.early_channels if f.MERGE == "early" else backbone.late_channels
             try:
                 fusion = FUSIONS.get(f.NAME)(channels=channels, samples=f.SAMPLES, similarity=f.SIMILARITY,
-                                             sources=f.SOURCES, k=f.K, aggregation=f.AGGREGATION, residual=f.RESIDUAL)
+                                             sources=f.SOURCES, k=f.K, aggregation=f.AGGREGATION, residual=f.RESIDUAL,
+                                             projections=f.PROJECTIONS)
             except ValueError as err:
                 raise PipelineConfigError(f"MODEL.FUSION: {err}") from None
         heatmap_loss = LOSSES.get("heatmap_mse")(sigma=m.BACKBONE.HEATMAP_SIGMA, stride=backbone.stride)

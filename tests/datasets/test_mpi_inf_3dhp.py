@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, Subset
 
 from core.batch import collate_samples
 from core.config import load_config
+from core.engine.checkpoint import load_weights
 from core.engine.evaluator import evaluate
 from core.engine.run import format_summary
 from core.sample_schema import check_sample
@@ -132,7 +133,8 @@ def test_held_out_training_subjects_and_other_skeletons(root):
     np.testing.assert_allclose(pelvis_first[0].numpy(), test.sequences[0].keypoints_3d[0, 14], atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["poseformer_9.yaml", "poseformer_81.yaml", "esmformer.yaml", "esmformer_selfsup.yaml"])
+@pytest.mark.parametrize("name", ["poseformer_9.yaml", "poseformer_81.yaml", "esmformer.yaml", "esmformer_selfsup.yaml",
+                                  "esmformer_h36m_plus.yaml", "esmformer_selfsup_h36m_plus.yaml"])
 def test_the_configs_run_an_evaluation_batch_on_fixtures(root, name):
     torch.manual_seed(0)
     cfg = load_config(str(CONFIGS / name), ["DATASETS.MPI_INF_3DHP.ROOT", str(root), "DATASETS.NUM_WORKERS", "0",
@@ -165,3 +167,20 @@ def test_the_pck_joint_set_is_chosen_by_the_config_and_named_in_the_metrics(root
                                     "DATASETS.MPI_INF_3DHP.PCK_JOINTS", "official"), "test")
     result = official.protocol_metrics(predictions)["mpi_inf_3dhp"]
     assert result["pck_joint_set"] == "official" and result["all"]["pck"] == pytest.approx(100 * 16 / 17)
+
+
+@pytest.mark.parametrize("name, human36m", [("esmformer_h36m_plus.yaml", "esmformer_27f_cpn_supervised.yaml"),
+                                            ("esmformer_selfsup_h36m_plus.yaml", "esmformer_27f_cpn_selfsup.yaml")])
+def test_the_h36m_plus_configs_start_from_their_human36m_model(root, tmp_path, name, human36m):
+    """Every tensor of the Human3.6M model fits the 3DHP model (4 views, Human3.6M-17 joints), which the engine loads
+    strictly from WEIGHTS before training."""
+    source = build_pipeline(load_config(str(CONFIGS.parent / "h36m" / human36m), []))
+    checkpoint = tmp_path / "model_final.pth"
+    torch.save({"model": source.state_dict(), "epoch": 50}, checkpoint)
+    cfg = load_config(str(CONFIGS / name), ["DATASETS.MPI_INF_3DHP.ROOT", str(root), "WEIGHTS", str(checkpoint)])
+    assert Path(load_config(str(CONFIGS / name), []).WEIGHTS) == Path("outs") / Path(human36m).stem / "model_final.pth"
+    target = build_pipeline(cfg)
+    tested, kept = load_weights(target, cfg.WEIGHTS)
+    assert kept == [] and tested.endswith("(epoch 50)")
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(target.state_dict()[key], value)

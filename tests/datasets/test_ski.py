@@ -11,6 +11,7 @@ import torch
 import main
 from core.batch import collate_samples
 from core.config import load_config
+from core.engine.checkpoint import load_weights
 from core.geometry.mirror import mirror_cameras, mirror_joints_3d
 from datasets import DatasetError, build_dataset
 from datasets.sequences import frame_cameras, mirror_sample
@@ -42,6 +43,20 @@ def test_a_sample_holds_the_six_views_of_a_frame_with_its_calibration(ski_root):
     np.testing.assert_allclose(train.sequences[1].keypoints_3d[frame], skier(seq, frame + 1)[1] * 1000.0, atol=1e-2)
     test = build_dataset(config(ski_root), "test")
     assert [s.name for s in test.sequences] == ["seq_201"] and len(test) == 25
+
+
+def test_some_cameras_become_the_views_in_the_order_given(ski_root):
+    every = build_dataset(config(ski_root), "train")
+    some = build_dataset(config(ski_root, "DATASETS.SKI.CAMERAS", "[5, 0, 2, 3]"), "train")
+    # frame 7 of seq 102 lacks camera 4 only: with camera 4 left out it is kept
+    assert len(some) == len(every) + 1 and some.sequences[0].cameras.batch_shape == (30, 4)
+    sample, reference = some[12], every[12]
+    assert sample["keypoints_2d"].shape == (9, 4, 17, 2)
+    torch.testing.assert_close(sample["keypoints_2d"], reference["keypoints_2d"][:, [5, 0, 2, 3]])
+    torch.testing.assert_close(sample["cameras"].K, reference["cameras"].K[[5, 0, 2, 3]])
+    for wrong in ("[0, 9]", "[1, 1]"):
+        with pytest.raises(DatasetError, match=r"DATASETS.SKI.CAMERAS .*expected distinct camera numbers"):
+            build_dataset(config(ski_root, "DATASETS.SKI.CAMERAS", wrong), "train")
 
 
 def test_flips_mirror_every_window_frame_through_its_own_cameras(ski_root):
@@ -138,3 +153,17 @@ def test_a_short_training_then_a_test_of_its_weights(ski_root, tmp_path):
     tested = json.loads((out / "eval_model_final" / "metrics.json").read_text())
     key = "mpjpe_root_relative_mm"
     assert tested[key]["frame_avg"] == pytest.approx(trained[key]["frame_avg"])
+
+
+def test_the_h36m_plus_config_starts_from_the_human36m_model(ski_root, tmp_path):
+    source = build_pipeline(load_config(str(CONFIG.parents[1] / "h36m" / "esmformer_27f_cpn_supervised.yaml"), []))
+    checkpoint = tmp_path / "model_final.pth"
+    torch.save({"model": source.state_dict(), "epoch": 50}, checkpoint)
+    cfg = load_config(str(CONFIG.parent / "esmformer_h36m_plus.yaml"), ["DATASETS.SKI.ROOT", str(ski_root),
+                                                                        "WEIGHTS", str(checkpoint)])
+    target = build_pipeline(cfg)
+    assert load_weights(target, cfg.WEIGHTS)[1] == []                  # every tensor fits (4 views)
+    batch = collate_samples([build_dataset(cfg, "test")[i] for i in range(2)])
+    assert batch["keypoints_2d"].shape[2] == 4
+    with torch.no_grad():
+        assert torch.isfinite(target.eval()(batch)["pred_3d"]).all()

@@ -1,21 +1,14 @@
 """Heatmap grids and epipolar attention pictures (core/vis.py, scripts/vis_sample.py), and overlay videos of an
 image pipeline, on a tiny trained run."""
-from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 import main
 from core.skeleton import H36M17
 from core.vis import BORDER_PX, LEGEND_ROW_PX, epipolar_picture, heatmap_grid
 from scripts.vis_sample import main as vis_sample
 
-ROOT = Path(__file__).resolve().parents[2]
-TINY = ["DATASETS.SYNTHETIC.ACTIONS", "['walk']", "DATASETS.SYNTHETIC.FRAMES_PER_SEQUENCE", "8",
-        "DATASETS.SYNTHETIC.TRAIN_SUBJECTS", "['S1']", "DATASETS.SYNTHETIC.TEST_SUBJECTS", "['S9']",
-        "DATASETS.VAL_SUBJECTS", "[]", "DATASETS.SYNTHETIC.IMAGE_SIZE", "64", "DATASETS.TRAIN_STRIDE", "4", "DATASETS.TEST_STRIDE", "1",
-        "SOLVER.MAX_EPOCHS", "1", "MODEL.FUSION.SAMPLES", "8", "VIS.PREVIEW_SAMPLES", "0"]
 
 
 def test_heatmap_grid_has_a_tile_per_view_and_joint():
@@ -40,14 +33,6 @@ def test_epipolar_picture_colours_the_samples_by_attention():
     assert weak[2] > weak[0]                    # a weak sample in JET blue
     assert masked.sum() < weak.sum()            # the masked sample is not drawn (only the line's end reaches it)
     assert (picture[40, 30] > 200).any()        # the reference pixel is marked
-
-
-@pytest.fixture(scope="module")
-def trained_epipolar_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("epipolar") / "run"
-    assert main.main(["--cfg", str(ROOT / "configs" / "synthetic" / "r18_epipolar_dlt.yaml"), "OUTPUT_DIR", str(out),
-                      *TINY]) == 0
-    return out
 
 
 def test_vis_sample_draws_heatmaps_and_the_epipolar_attention(trained_epipolar_run, tmp_path):

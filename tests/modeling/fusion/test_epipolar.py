@@ -209,6 +209,45 @@ def test_fused_features_match_grid_sample_of_the_samples(similarity):
     fused.square().sum().backward()
     assert torch.isfinite(features.grad).all()
 
+@pytest.mark.parametrize("similarity", ["dot", "cosine"])
+def test_query_and_key_projections(similarity):
+    """They start as the identity (the layer's output unchanged); trained, the similarity is that of the projected
+    query and samples while the attended values stay the source's own features; gradients reach both."""
+    torch.manual_seed(5)
+    cameras = make_cameras(distortion=True)
+    features = torch.randn(1, 4, CHANNELS, SIZE, SIZE, dtype=torch.float64)
+    plain = EpipolarTransformer(CHANNELS, samples=16, similarity=similarity, sources="all").double().eval()
+    projected = EpipolarTransformer(CHANNELS, samples=16, similarity=similarity, sources="all",
+                                    projections=True).double().eval()
+    projected.load_state_dict(plain.state_dict(), strict=False)
+    torch.testing.assert_close(projected(features, cameras), plain(features, cameras), atol=1e-12, rtol=0)
+
+    with torch.no_grad():
+        for conv in (projected.query_projection, projected.key_projection):
+            conv.weight.normal_()
+            conv.bias.normal_()
+    result = projected(features, cameras, return_attention=True)
+    view, row, col = 2, 7, 4
+    source = int(result["sources"][0, view, 1])
+    mask = result["sample_mask"][0, view, 1, row, col]
+    grid = (result["sample_pixels"][0, view, 1, row, col][mask] * 2 / (SIZE - 1) - 1).view(1, 1, -1, 2)
+    keys = projected.key_projection(features[0, source][None])
+    sampled_keys = F.grid_sample(keys, grid, align_corners=True)[0, :, 0].T                 # (K', C)
+    query = projected.query_projection(features[0, view][None])[0, :, row, col]
+    score = sampled_keys @ query if similarity == "dot" else F.cosine_similarity(sampled_keys, query[None], dim=-1)
+    expected = torch.softmax(projected.softmax_scale * score, 0)
+    torch.testing.assert_close(result["attention"][0, view, 1, row, col][mask], expected, atol=1e-10, rtol=0)
+
+    with torch.no_grad():
+        projected.bn.weight.fill_(1.0)
+    output = projected.train()(features, cameras)
+    output.square().sum().backward()
+    assert projected.query_projection.weight.grad.abs().sum() > 0
+    assert projected.key_projection.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="projections must be True or False"):
+        EpipolarTransformer(CHANNELS, projections="yes")
+
+
 def test_cosine_is_invariant_to_feature_scale_and_dot_is_not():
     torch.manual_seed(2)
     cameras = make_cameras()
