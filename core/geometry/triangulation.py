@@ -165,20 +165,16 @@ def _dlt_by_svd(points_2d, weights, P, view_ok, facing, center, scale, min_views
     return points, valid, count
 
 
-def _dlt_by_normal_matrix(points_2d, weights, P, view_ok, facing, center, scale, min_views: int):
-    """The DLT from the 4x4 normal matrix ``A^T A = sum_v w_v^2 (a a^T + b b^T)`` accumulated view by view entry by
-    entry without building A, solved by ``eigen4.smallest_eigenvectors``: float64 without gradients, one graph
-    (``fused.run`` compiles it for large batches).
-
-    Written view by view (the V views unrolled), every quantity a (*B, N) tensor and the cameras' entries
-    broadcast over the points: compiled, its loops run over the points alone (in the (*B, V, N) form the compiler
-    split the work into loops of two shapes that kept their intermediates in memory: 3-4x slower). Returns
-    (points, valid, count, needs_svd): the points whose iteration did not settle are left for the SVD
-    (``_refine_by_svd``)."""
+def _normal_matrix(points_2d, weights, P, view_ok):
+    """The 10 unique entries (``i <= j``, row by row) of the 4x4 normal matrix ``A^T A = sum_v w_v^2 (a a^T + b b^T)``,
+    accumulated view by view without building A; the count of usable views; and, per view (V, *B, N), whether it
+    is asked for cheirality (usable, weight at least 5 % of the point's largest). Written with the V views unrolled,
+    every quantity a (*B, N) tensor and the cameras' entries broadcast over the points: compiled, its loops run over
+    the points alone (in a (*B, V, N) form the compiler split the work into loops of two shapes that kept their
+    intermediates in memory: 3-4x slower)."""
     u_all, v_all = points_2d.unbind(-1)
-    views = P.unsqueeze(-3).unbind(-4)                                                      # (*B, 1, 3, 4) each
     entries, observations = {}, []
-    for view, camera in enumerate(views):
+    for view, camera in enumerate(P.unsqueeze(-3).unbind(-4)):                           # (*B, 1, 3, 4) each
         usable, x, y, w = _usable_observations(u_all[..., view, :], v_all[..., view, :], weights[..., view, :],
                                                view_ok[..., view, None])
         first = [x * camera[..., 2, j] - camera[..., 0, j] for j in range(4)]
@@ -190,14 +186,36 @@ def _dlt_by_normal_matrix(points_2d, weights, P, view_ok, facing, center, scale,
                 entries[i, j] = entries[i, j] + term if (i, j) in entries else term
         observations.append((usable, w))
     count = sum(usable.long() for usable, _ in observations)
-    enough = count >= min_views
-    h, settled = smallest_eigenvectors([[entries[min(i, j), max(i, j)] for j in range(4)] for i in range(4)])
-    points, ok, h_w = _world_points(h, enough & settled, center, scale)
     largest = functools.reduce(torch.maximum, [w for _, w in observations])
-    for (usable, w), camera, facing_view in zip(observations, views, facing.unsqueeze(-1).unbind(-2)):
-        ok = ok & _in_front(h, h_w, camera[..., 2, :].unbind(-1), facing_view, usable & (w >= 0.05 * largest))
+    asked = torch.stack([usable & (w >= 0.05 * largest) for usable, w in observations])
+    return [entries[key] for key in sorted(entries)], count, asked
+
+
+def _solve_normal_matrix(entries, count, asked, P, facing, center, scale, min_views: int):
+    """``_normal_matrix``'s systems solved by ``eigen4.smallest_eigenvectors``, with the rank and cheirality checks:
+    (points, valid, needs_svd), the points whose iteration did not settle left for the SVD (``_refine_by_svd``)."""
+    unique = dict(zip(sorted((i, j) for i in range(4) for j in range(i, 4)), entries))
+    h, settled = smallest_eigenvectors([[unique[min(i, j), max(i, j)] for j in range(4)] for i in range(4)])
+    enough = count >= min_views
+    points, ok, h_w = _world_points(h, enough & settled, center, scale)
+    for asked_view, camera, facing_view in zip(asked.unbind(0), P.unsqueeze(-3).unbind(-4),
+                                               facing.unsqueeze(-1).unbind(-2)):
+        ok = ok & _in_front(h, h_w, camera[..., 2, :].unbind(-1), facing_view, asked_view)
     points, valid = _valid_points(points, ok)
-    return points, valid, count, enough & ~settled
+    return points, valid, enough & ~settled
+
+
+def _dlt_by_normal_matrix(points_2d, weights, P, view_ok, facing, center, scale, min_views: int):
+    """The DLT from the normal matrix (float64 without gradients) in two passes over the points, each one graph that
+    ``fused.run`` compiles for large batches: ``_normal_matrix`` reads the observations, ``_solve_normal_matrix``
+    only the matrices. Fused into one, the solve shared a loop with the cheirality test's strided reads of the
+    observations, which the compiler does not vectorise: with confidence weights that made the DLT 1.5-1.7x slower.
+    Returns (points, valid, count, needs_svd)."""
+    elements = points_2d.numel() // 2
+    entries, count, asked = fused.run(_normal_matrix, elements, points_2d, weights, P, view_ok)
+    points, valid, needs_svd = fused.run(_solve_normal_matrix, elements, entries, count, asked, P, facing, center,
+                                         scale, min_views)
+    return points, valid, count, needs_svd
 
 
 def _refine_by_svd(result, needs_svd, points_2d, weights, P, view_ok, facing, center, scale, min_views):
@@ -262,8 +280,7 @@ def triangulate_dlt(points_2d: Tensor, projection_matrices: Tensor, weights: Opt
         points, valid, count = _dlt_by_svd(points_2d, weights, *cameras, min_views)
         return Triangulation(points, valid, count)
     with torch.no_grad():
-        points, valid, count, needs_svd = fused.run(_dlt_by_normal_matrix, points_2d.numel() // 2, points_2d, weights,
-                                                     *cameras, min_views)
+        points, valid, count, needs_svd = _dlt_by_normal_matrix(points_2d, weights, *cameras, min_views)
         if needs_svd.any():
             points, valid = _refine_by_svd((points, valid), needs_svd, points_2d, weights, *cameras, min_views)
     return Triangulation(points, valid, count)
