@@ -107,6 +107,12 @@ def _null_vectors_svd(A: Tensor):
     return Vh[..., -1, :], rank_ok
 
 
+# Cheirality asks only the views whose weight is at least this fraction of the point's largest
+_ASKED_WEIGHT_FRACTION = 0.05
+# The 10 unique entries (i <= j) of a symmetric 4x4 normal matrix, in the order _normal_matrix returns them
+_UPPER = [(i, j) for i in range(4) for j in range(i, 4)]
+
+
 def _usable_observations(x: Tensor, y: Tensor, weights: Tensor, view_ok: Tensor):
     """(usable, x, y, weights), the last three with zeros where unusable; every argument of one shape (or
     broadcasting to it: ``view_ok`` with an axis for the points)."""
@@ -158,7 +164,7 @@ def _dlt_by_svd(points_2d, weights, P, view_ok, facing, center, scale, min_views
     h, rank_ok = _null_vectors_svd(torch.where(enough[..., None, None], A, stand_in))
     h = h.unbind(-1)
     points, ok, h_w = _world_points(h, enough & rank_ok, center, scale)
-    weighty = usable & (w >= 0.05 * w.amax(-2, keepdim=True))
+    weighty = usable & (w >= _ASKED_WEIGHT_FRACTION * w.amax(-2, keepdim=True))
     in_front = _in_front([h_k.unsqueeze(-2) for h_k in h], h_w.unsqueeze(-2), P[..., 2, :].unsqueeze(-2).unbind(-1),
                          facing.unsqueeze(-1), weighty).all(-2)                            # (*B, N)
     points, valid = _valid_points(points, ok & in_front)
@@ -180,21 +186,20 @@ def _normal_matrix(points_2d, weights, P, view_ok):
         first = [x * camera[..., 2, j] - camera[..., 0, j] for j in range(4)]
         second = [y * camera[..., 2, j] - camera[..., 1, j] for j in range(4)]
         squared = w * w
-        for i in range(4):
-            for j in range(i, 4):
-                term = squared * (first[i] * first[j] + second[i] * second[j])
-                entries[i, j] = entries[i, j] + term if (i, j) in entries else term
+        for i, j in _UPPER:
+            term = squared * (first[i] * first[j] + second[i] * second[j])
+            entries[i, j] = entries[i, j] + term if (i, j) in entries else term
         observations.append((usable, w))
     count = sum(usable.long() for usable, _ in observations)
     largest = functools.reduce(torch.maximum, [w for _, w in observations])
-    asked = torch.stack([usable & (w >= 0.05 * largest) for usable, w in observations])
-    return [entries[key] for key in sorted(entries)], count, asked
+    asked = torch.stack([usable & (w >= _ASKED_WEIGHT_FRACTION * largest) for usable, w in observations])
+    return [entries[key] for key in _UPPER], count, asked
 
 
 def _solve_normal_matrix(entries, count, asked, P, facing, center, scale, min_views: int):
     """``_normal_matrix``'s systems solved by ``eigen4.smallest_eigenvectors``, with the rank and cheirality checks:
     (points, valid, needs_svd), the points whose iteration did not settle left for the SVD (``_refine_by_svd``)."""
-    unique = dict(zip(sorted((i, j) for i in range(4) for j in range(i, 4)), entries))
+    unique = dict(zip(_UPPER, entries))
     h, settled = smallest_eigenvectors([[unique[min(i, j), max(i, j)] for j in range(4)] for i in range(4)])
     enough = count >= min_views
     points, ok, h_w = _world_points(h, enough & settled, center, scale)
